@@ -1,0 +1,12 @@
+//! Shared runtime pieces of every orderflow binary: Kafka client settings, the shutdown
+//! tree, the metrics and health HTTP server, backoff, logging and database connections.
+
+pub mod backoff;
+pub mod db;
+mod error;
+pub mod kafka;
+pub mod ops_server;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use error::{Error, Result};

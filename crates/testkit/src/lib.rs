@@ -1,0 +1,134 @@
+//! Test support for integration tests: where the real broker, PostgreSQL and registry
+//! started by `scripts/test.sh` are, random names so runs never share data, and small
+//! set-up helpers. A missing service makes the test fail with a message saying how to
+//! run the suite; it never skips.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+
+fn required_env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value,
+        _ => panic!(
+            "{name} is not set: integration tests need the real services; run them with scripts/test.sh \
+             (it starts Tansu, PostgreSQL and the registry and exports KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL)"
+        ),
+    }
+}
+
+/// Bootstrap address of the test broker (`KAFKA_BROKERS`).
+pub fn kafka_brokers() -> String {
+    required_env("KAFKA_BROKERS")
+}
+
+/// Base URL of the test schema registry (`SCHEMA_REGISTRY_URL`).
+pub fn registry_url() -> String {
+    required_env("SCHEMA_REGISTRY_URL")
+}
+
+/// Admin URL of the test PostgreSQL server (`DATABASE_URL`), a role that may create databases.
+pub fn database_url() -> String {
+    required_env("DATABASE_URL")
+}
+
+/// `prefix` plus a random suffix: a topic, group or database name no other run uses.
+pub fn unique_name(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &id[..12])
+}
+
+/// A client configuration for the test broker.
+pub fn kafka_config() -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", kafka_brokers());
+    config
+}
+
+/// Creates `name` with `partitions` partitions (replication 1) and waits until its
+/// metadata shows every partition, so producers and consumers see it at once.
+pub async fn create_topic(name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = kafka_config().create().expect("admin client");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let results = admin
+        .create_topics(
+            &[topic],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("create topic {name} on {}: {err}", kafka_brokers()));
+    for result in results {
+        if let Err((topic, code)) = result {
+            panic!("create topic {topic}: {code}");
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let metadata = admin
+            .inner()
+            .fetch_metadata(Some(name), Duration::from_secs(5))
+            .expect("metadata");
+        let seen = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == name)
+            .map(|t| t.partitions().len())
+            .unwrap_or(0);
+        if seen == partitions as usize {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "topic {name}: metadata shows {seen} of {partitions} partitions after 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The URL of database `name` on the test server.
+pub fn database_url_for(name: &str) -> String {
+    let admin = database_url();
+    let (base, query) = match admin.split_once('?') {
+        Some((base, query)) => (base.to_string(), format!("?{query}")),
+        None => (admin.clone(), String::new()),
+    };
+    let prefix = match base.rfind('/') {
+        Some(i) if i > base.find("://").map(|j| j + 2).unwrap_or(0) => &base[..i],
+        _ => base.as_str(),
+    };
+    format!("{prefix}/{name}{query}")
+}
+
+/// Creates a new empty database and returns its URL and a pool on it.
+pub async fn fresh_database() -> (String, PgPool) {
+    let admin_url = database_url();
+    let name = unique_name("test").replace('-', "_");
+    let mut admin = PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|err| panic!("PostgreSQL at DATABASE_URL is not reachable ({err}); run the tests with scripts/test.sh"));
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap_or_else(|err| panic!("CREATE DATABASE {name}: {err}"));
+    let url = database_url_for(&name);
+    let pool = PgPool::connect(&url)
+        .await
+        .unwrap_or_else(|err| panic!("connect to fresh database {name}: {err}"));
+    (url, pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_differ_and_keep_the_prefix() {
+        let a = unique_name("orders");
+        let b = unique_name("orders");
+        assert_ne!(a, b);
+        assert!(a.starts_with("orders-"));
+    }
+}
