@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 use crate::{Error, Result, backoff};
 
@@ -13,12 +14,16 @@ pub async fn connect(url: &str, max_connections: u32, deadline: Duration) -> Res
         .parse()
         .map_err(|err| Error::Config(format!("database URL {}: {err}", redact(url))))?;
     let target = redact(url);
+    // Probe with a single connection first: its error is the real cause ("connection
+    // refused", "password authentication failed"), where a pool only says it timed out.
     backoff::retry_until(deadline, "PostgreSQL", &target, || {
         let options = options.clone();
         async move {
+            let probe = PgConnection::connect_with(&options).await?;
+            probe.close().await?;
             PgPoolOptions::new()
                 .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(Duration::from_secs(5).min(deadline.max(Duration::from_secs(1))))
                 .connect_with(options)
                 .await
         }
