@@ -6,7 +6,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A dependency did not answer within the start-up deadline.
-    #[error("{what} at {address} did not answer within {waited:?}: {last_error}")]
+    #[error("{what} at {address} did not answer within {:.1}s: {last_error}", waited.as_secs_f64())]
     Unreachable {
         /// What we tried to reach ("Kafka broker", "PostgreSQL", ...).
         what: String,

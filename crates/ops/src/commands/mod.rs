@@ -1,0 +1,5 @@
+//! One module per subcommand: flag definitions and the glue that calls library code.
+
+pub mod lag;
+pub mod registry;
+pub mod topics;

@@ -1,0 +1,48 @@
+//! `orderflow`: the ops CLI. Parses flags and hands each subcommand to its module.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use orderflow_runtime::telemetry::{LogArgs, init_logging};
+
+/// Operate an orderflow pipeline: topics as code, the development schema registry,
+/// consumer lag and dead-letter records.
+#[derive(Debug, Parser)]
+#[command(name = "orderflow", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    log: LogArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the development schema registry (Confluent REST API, PostgreSQL storage).
+    Registry(commands::registry::RegistryArgs),
+    /// Apply or diff topics.yaml against the cluster.
+    Topics(commands::topics::TopicsArgs),
+    /// Show consumer lag, or serve the lag exporter and dashboard.
+    Lag(Box<commands::lag::LagArgs>),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let outcome = match cli.command {
+        Command::Registry(args) => commands::registry::run(args).await,
+        Command::Topics(args) => commands::topics::run(args).await,
+        Command::Lag(args) => commands::lag::run(*args).await,
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            // One line saying what failed and what to fix; the chain gives the cause.
+            eprintln!("orderflow: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Topics as code against the real broker (KAFKA_BROKERS), through the library API:
+//! apply creates, a second apply changes nothing, more partitions are added (or the broker's
+//! missing CreatePartitions is reported), fewer partitions are refused.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use orderflow_ops::topics::{
+    Change, DesiredTopic, Plan, Refusal, ResolveOptions, TopicsAdmin, TopicsError, TopicsFile,
+};
+use orderflow_runtime::kafka::KafkaArgs;
+use orderflow_testkit as testkit;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+/// A topics file with the two topics, the way topics.yaml declares orders and its DLQ.
+fn write_topics_file(dir: &Path, orders: &str, dlq: &str, partitions: i32) -> PathBuf {
+    let path = dir.join("topics.yaml");
+    let text = format!(
+        "\
+defaults:
+  replication_factor: 1
+  configs:
+    cleanup.policy: delete
+topics:
+  {orders}:
+    partitions: {partitions}
+    configs:
+      retention.ms: 604800000
+  {dlq}:
+    partitions: 2
+    configs:
+      retention.ms: 1209600000
+environments:
+  local: {{}}
+"
+    );
+    std::fs::write(&path, text).expect("write topics file");
+    path
+}
+
+fn desired(path: &Path) -> Vec<DesiredTopic> {
+    let options = ResolveOptions {
+        environment: "local".into(),
+        replication_factor: None,
+    };
+    TopicsFile::load(path)
+        .expect("topics file parses")
+        .resolve(path, &options)
+        .expect("topics file resolves")
+}
+
+async fn admin() -> TopicsAdmin {
+    TopicsAdmin::connect(&KafkaArgs::for_brokers(testkit::kafka_brokers()))
+        .await
+        .expect("connect to the test broker")
+}
+
+/// Partition count of `topic` from a fresh metadata request (0 when absent).
+fn partition_count(topic: &str) -> usize {
+    let consumer: BaseConsumer = testkit::kafka_config().create().expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map_or(0, |t| t.partitions().len())
+}
+
+#[tokio::test]
+async fn apply_creates_is_idempotent_raises_and_refuses_to_lower_partitions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let orders = testkit::unique_name("orders");
+    let dlq = format!("{orders}.dlq");
+    let admin = admin().await;
+
+    // First apply: both topics are created with their partition counts.
+    let path = write_topics_file(dir.path(), &orders, &dlq, 3);
+    let plan = admin.plan(&desired(&path)).await.expect("plan");
+    assert_eq!(plan.changes.len(), 2, "{plan:?}");
+    assert!(
+        plan.changes
+            .iter()
+            .all(|change| matches!(change, Change::CreateTopic { .. }))
+    );
+    let applied = admin
+        .apply(&plan)
+        .await
+        .expect("apply")
+        .into_result()
+        .expect("every change applied");
+    assert_eq!(applied.len(), 2);
+    assert_eq!(partition_count(&orders), 3);
+    assert_eq!(partition_count(&dlq), 2);
+
+    // Second apply: nothing left to do, configs set at creation included.
+    let plan = admin.plan(&desired(&path)).await.expect("plan");
+    assert!(plan.is_empty(), "second plan should be empty: {plan:?}");
+
+    // More partitions: applied, or the broker's lack of CreatePartitions is named.
+    let path = write_topics_file(dir.path(), &orders, &dlq, 5);
+    let plan = admin.plan(&desired(&path)).await.expect("plan");
+    let expected = Change::AddPartitions {
+        topic: orders.clone(),
+        from: 3,
+        to: 5,
+    };
+    assert_eq!(plan.changes, std::slice::from_ref(&expected));
+    let outcome = admin.apply(&plan).await.expect("apply");
+    match outcome.failed.as_slice() {
+        [] => {
+            assert_eq!(outcome.applied, [expected]);
+            assert_eq!(partition_count(&orders), 5);
+            assert!(admin.plan(&desired(&path)).await.expect("plan").is_empty());
+        }
+        [(change, error)] => {
+            assert_eq!(change, &expected);
+            assert!(
+                matches!(
+                    error,
+                    TopicsError::Unsupported {
+                        api: "CreatePartitions",
+                        ..
+                    }
+                ),
+                "unexpected failure: {error}"
+            );
+            assert!(
+                error
+                    .to_string()
+                    .contains("partition counts cannot be raised")
+            );
+            assert_eq!(partition_count(&orders), 3, "nothing changed on failure");
+        }
+        more => panic!("unexpected failures: {more:?}"),
+    }
+    let have = partition_count(&orders) as i32;
+
+    // Fewer partitions: refused before anything is sent.
+    let path = write_topics_file(dir.path(), &orders, &dlq, 1);
+    let plan = admin.plan(&desired(&path)).await.expect("plan");
+    assert_eq!(
+        plan.refusals,
+        [Refusal::PartitionDecrease {
+            topic: orders.clone(),
+            from: have,
+            to: 1
+        }]
+    );
+    let err = admin.apply(&plan).await.expect_err("a decrease is refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("Kafka cannot lower a partition count"),
+        "{message}"
+    );
+    assert!(message.contains("nothing was changed"), "{message}");
+    assert_eq!(partition_count(&orders), have as usize);
+}
+
+#[tokio::test]
+async fn config_drift_is_planned_only_for_configs_the_file_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let orders = testkit::unique_name("orders");
+    let dlq = format!("{orders}.dlq");
+    let admin = admin().await;
+    let path = write_topics_file(dir.path(), &orders, &dlq, 1);
+    let created = admin
+        .apply(&admin.plan(&desired(&path)).await.unwrap())
+        .await;
+    created.expect("apply").into_result().expect("created");
+
+    // The file now asks for a shorter retention on the DLQ: exactly one config change.
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("1209600000", "86400000");
+    std::fs::write(&path, text).unwrap();
+    let plan: Plan = admin.plan(&desired(&path)).await.expect("plan");
+    assert_eq!(
+        plan.changes,
+        [Change::SetConfig {
+            topic: dlq.clone(),
+            key: "retention.ms".into(),
+            from: Some("1209600000".into()),
+            to: "86400000".into(),
+        }]
+    );
+
+    // Applied where the broker supports AlterConfigs; otherwise the gap is named.
+    let outcome = admin.apply(&plan).await.expect("apply");
+    match outcome.failed.as_slice() {
+        [] => assert!(admin.plan(&desired(&path)).await.unwrap().is_empty()),
+        [(_, error)] => assert!(
+            matches!(
+                error,
+                TopicsError::Unsupported {
+                    api: "AlterConfigs",
+                    ..
+                }
+            ),
+            "unexpected failure: {error}"
+        ),
+        more => panic!("unexpected failures: {more:?}"),
+    }
+}
