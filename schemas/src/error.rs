@@ -1,0 +1,262 @@
+//! Error types of this crate. Each says whether retrying can help ([`DecodeError::is_transient`],
+//! [`RegistryError::is_transient`]): that decides retry versus dead-letter.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::validation::ValidationError;
+
+/// Dead-letter category of a record that cannot be processed (the `error category` header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCategory {
+    /// The bytes are not a Confluent-framed Avro datum of the writer schema.
+    Deserialization,
+    /// The schema id is unknown or its schema cannot be resolved to the reader schema.
+    Schema,
+    /// The event decoded but breaks a business rule ([`crate::OrderEvent::validate`]).
+    Validation,
+}
+
+impl ErrorCategory {
+    /// Lower-case name used in headers and metric labels: `deserialization`, `schema`, `validation`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCategory::Deserialization => "deserialization",
+            ErrorCategory::Schema => "schema",
+            ErrorCategory::Validation => "validation",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a record value could not be turned into an [`crate::OrderEvent`].
+#[derive(Debug, Error)]
+pub enum DecodeError {
+    /// Too short, or the first byte is not the magic byte 0: not Confluent wire format. Poison.
+    #[error("value is not in the Confluent wire format: {reason}")]
+    NotWireFormat {
+        /// What is wrong with the frame.
+        reason: String,
+    },
+    /// The registry does not know the schema id in the frame. Poison.
+    #[error("schema id {0} is unknown to the schema registry")]
+    UnknownSchemaId(u32),
+    /// The writer schema cannot be resolved to the reader schema (the current schema), or the
+    /// registry holds a schema under that id that is not valid Avro. Poison.
+    #[error("schema id {schema_id} cannot be read with the current OrderEvent schema: {reason}")]
+    SchemaMismatch {
+        /// Schema id from the frame.
+        schema_id: u32,
+        /// What did not resolve.
+        reason: String,
+    },
+    /// The body is not a valid Avro datum of the writer schema, or its shape is not an
+    /// `OrderEvent`. Poison.
+    #[error("schema id {schema_id}: invalid Avro body: {reason}")]
+    InvalidBody {
+        /// Schema id from the frame.
+        schema_id: u32,
+        /// What is wrong with the body.
+        reason: String,
+    },
+    /// The writer schema could not be fetched for a reason other than "not found" (registry
+    /// down, timeout, 5xx, refused request). Transient: retry, never dead-letter on this
+    /// alone, since a misbehaving registry would otherwise send a whole topic to the DLQ.
+    #[error("schema registry unavailable while looking up schema id {schema_id}: {source}")]
+    RegistryUnavailable {
+        /// Schema id from the frame.
+        schema_id: u32,
+        /// The registry failure.
+        source: RegistryError,
+    },
+}
+
+impl DecodeError {
+    /// True when retrying later can succeed (only [`DecodeError::RegistryUnavailable`]).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DecodeError::RegistryUnavailable { .. })
+    }
+
+    /// The dead-letter category. Meaningful for the poison variants; a transient
+    /// [`DecodeError::RegistryUnavailable`] reports [`ErrorCategory::Schema`] should it ever
+    /// have to be dead-lettered.
+    pub fn category(&self) -> ErrorCategory {
+        match self {
+            DecodeError::NotWireFormat { .. } | DecodeError::InvalidBody { .. } => {
+                ErrorCategory::Deserialization
+            }
+            DecodeError::UnknownSchemaId(_)
+            | DecodeError::SchemaMismatch { .. }
+            | DecodeError::RegistryUnavailable { .. } => ErrorCategory::Schema,
+        }
+    }
+}
+
+/// A failed schema registry call. Every variant names the registry URL.
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    /// The configured URL cannot be used.
+    #[error("invalid schema registry URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// HTTP 404: no such schema id, subject or version. Permanent.
+    #[error("schema registry at {url}: {what} not found")]
+    NotFound {
+        /// Registry base URL.
+        url: String,
+        /// What was looked up, e.g. `schema id 7`.
+        what: String,
+    },
+    /// Connection refused, timeout, or an HTTP 5xx/408/429 answer. Transient.
+    #[error("schema registry at {url} unreachable during {what}: {reason}")]
+    Unreachable {
+        /// Registry base URL.
+        url: String,
+        /// The call that failed.
+        what: String,
+        /// Transport error or HTTP status.
+        reason: String,
+    },
+    /// Any other HTTP 4xx, e.g. 409 incompatible schema, 422 invalid schema, 401. Retrying the
+    /// same request will not help.
+    #[error("schema registry at {url} refused {what}: HTTP {status}, error code {code}: {message}")]
+    Rejected {
+        /// Registry base URL.
+        url: String,
+        /// The call that was refused.
+        what: String,
+        /// HTTP status.
+        status: u16,
+        /// Confluent error code from the body (0 when the body had none).
+        code: u32,
+        /// Message from the body.
+        message: String,
+    },
+    /// A 2xx answer this client cannot use (not the Confluent JSON shape).
+    #[error("schema registry at {url} sent an unusable answer to {what}: {reason}")]
+    InvalidResponse {
+        /// Registry base URL.
+        url: String,
+        /// The call concerned.
+        what: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A schema (sent or received) that is not valid Avro.
+    #[error("schema for {what} (registry {url}) is not valid Avro: {reason}")]
+    InvalidSchema {
+        /// Registry base URL.
+        url: String,
+        /// Which schema, e.g. `schema id 7` or `subject orders-value`.
+        what: String,
+        /// Parser message.
+        reason: String,
+    },
+}
+
+impl RegistryError {
+    /// True when retrying later can succeed (only [`RegistryError::Unreachable`]).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RegistryError::Unreachable { .. })
+    }
+}
+
+/// Any error of this crate.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// A schema registry call failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A record value could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// An event breaks a business rule.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+}
+
+impl Error {
+    /// True when retrying later can succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Registry(e) => e.is_transient(),
+            Error::Decode(e) => e.is_transient(),
+            Error::Validation(_) => false,
+        }
+    }
+}
+
+/// Result with this crate's [`enum@Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_registry_unavailability_is_transient() {
+        let unreachable = RegistryError::Unreachable {
+            url: "http://127.0.0.1:1".into(),
+            what: "schema id 3".into(),
+            reason: "connection refused".into(),
+        };
+        assert!(unreachable.is_transient());
+        let transient = DecodeError::RegistryUnavailable {
+            schema_id: 3,
+            source: unreachable,
+        };
+        assert!(transient.is_transient());
+        assert!(transient.to_string().contains("http://127.0.0.1:1"));
+
+        let poison = [
+            (
+                DecodeError::NotWireFormat {
+                    reason: "empty".into(),
+                },
+                "deserialization",
+            ),
+            (DecodeError::UnknownSchemaId(9), "schema"),
+            (
+                DecodeError::SchemaMismatch {
+                    schema_id: 9,
+                    reason: "x".into(),
+                },
+                "schema",
+            ),
+            (
+                DecodeError::InvalidBody {
+                    schema_id: 9,
+                    reason: "x".into(),
+                },
+                "deserialization",
+            ),
+        ];
+        for (error, category) in poison {
+            assert!(!error.is_transient(), "{error}");
+            assert_eq!(error.category().as_str(), category, "{error}");
+        }
+    }
+
+    #[test]
+    fn registry_refusals_are_permanent() {
+        let rejected = RegistryError::Rejected {
+            url: "http://r".into(),
+            what: "register".into(),
+            status: 409,
+            code: 409,
+            message: "incompatible".into(),
+        };
+        assert!(!rejected.is_transient());
+        assert!(!Error::from(rejected).is_transient());
+    }
+}

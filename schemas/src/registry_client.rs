@@ -1,0 +1,361 @@
+//! Schema registry client (Confluent REST API) with its own caches, so each schema id is fetched
+//! once per process and each (subject, schema) registered once.
+//!
+//! The REST calls go through `schema_registry_converter`'s low-level `async_impl::schema_registry`
+//! functions. That crate does not expose the HTTP status of a failed call: it keeps the registry's
+//! JSON error body (`RawError`, whose `error_code` starts with the HTTP status, e.g. 40403) as the
+//! error's source, writes the status into the error text, and marks only transport errors and
+//! 502/503 as retriable. [`RegistryClient`] recovers the status from those to tell "not found"
+//! (poison) from "unreachable / 5xx" (transient); see `classify`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use apache_avro::Schema;
+use rand::Rng;
+use schema_registry_converter::async_impl::schema_registry::{
+    SrSettings, get_schema_by_id, post_schema,
+};
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::{RawError, SchemaType, SuppliedSchema};
+use tokio::sync::OnceCell;
+
+use crate::error::RegistryError;
+
+/// Default timeout of one HTTP call to the registry.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A cheap-to-clone handle on one schema registry; clones share the caches.
+#[derive(Clone)]
+pub struct RegistryClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: String,
+    settings: SrSettings,
+    /// One cell per id: concurrent first lookups of an id share a single fetch.
+    by_id: Mutex<HashMap<u32, Arc<OnceCell<Arc<Schema>>>>>,
+    /// (subject, schema text) -> id of registrations done by this process.
+    registered: Mutex<HashMap<(String, String), u32>>,
+}
+
+impl fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("url", &self.inner.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryClient {
+    /// A client for the registry at `url` (e.g. `http://127.0.0.1:8081`), with
+    /// [`DEFAULT_REQUEST_TIMEOUT`] per call. Nothing is contacted yet.
+    pub fn new(url: impl Into<String>) -> Result<Self, RegistryError> {
+        Self::with_timeout(url, DEFAULT_REQUEST_TIMEOUT)
+    }
+
+    /// Like [`RegistryClient::new`] with a per-call timeout.
+    ///
+    /// Only `http://` URLs are accepted: this build leaves the TLS features of
+    /// `schema_registry_converter` off.
+    pub fn with_timeout(url: impl Into<String>, timeout: Duration) -> Result<Self, RegistryError> {
+        let given: String = url.into();
+        let url = given.trim().trim_end_matches('/').to_owned();
+        let invalid = |reason: &str| RegistryError::InvalidUrl {
+            url: given.clone(),
+            reason: reason.to_owned(),
+        };
+        let Some(rest) = url.strip_prefix("http://") else {
+            return Err(invalid("expected http://HOST:PORT (https is not built in)"));
+        };
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err(invalid("no host"));
+        }
+        let settings = SrSettings::new_builder(url.clone())
+            .set_timeout(timeout)
+            .build()
+            .map_err(|e| invalid(&e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                url,
+                settings,
+                by_id: Mutex::default(),
+                registered: Mutex::default(),
+            }),
+        })
+    }
+
+    /// The registry base URL, without a trailing slash.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// Registers the Avro `schema` under `subject` (or finds it, when already registered) and
+    /// returns its id. The schema is parsed locally first, so invalid Avro never reaches the
+    /// network. The result is cached, and the id is cached for [`RegistryClient::schema_by_id`].
+    pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        let key = (subject.to_owned(), schema.to_owned());
+        if let Some(id) = lock(&self.inner.registered).get(&key) {
+            return Ok(*id);
+        }
+        let what = format!("registering a schema under subject {subject}");
+        let parsed = Schema::parse_str(schema).map_err(|e| RegistryError::InvalidSchema {
+            url: self.url().to_owned(),
+            what: format!("subject {subject}"),
+            reason: e.to_string(),
+        })?;
+        let supplied = SuppliedSchema::new(None, SchemaType::Avro, schema.to_owned());
+        let registered = post_schema(&self.inner.settings, subject.to_owned(), supplied)
+            .await
+            .map_err(|e| self.classify(&what, e))?;
+        let id = registered.id;
+        lock(&self.inner.registered).insert(key, id);
+        // The registry keeps this exact text under `id`: no need to fetch it back.
+        let cell = self.cell(id);
+        let _ = cell.set(Arc::new(parsed));
+        Ok(id)
+    }
+
+    /// [`RegistryClient::register`], retrying transient failures with exponential backoff and
+    /// jitter for up to `max_wait` (for start-up, when the registry may still be starting). The
+    /// final error names the registry URL and how long it was tried.
+    pub async fn register_with_retry(
+        &self,
+        subject: &str,
+        schema: &str,
+        max_wait: Duration,
+    ) -> Result<u32, RegistryError> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match self.register(subject, schema).await {
+                Err(RegistryError::Unreachable { url, what, reason }) => {
+                    let jittered = delay.mul_f64(rand::rng().random_range(0.5..=1.0));
+                    if started.elapsed() + jittered > max_wait {
+                        let reason = format!(
+                            "{reason} (gave up after {attempts} attempts in {:.1}s)",
+                            started.elapsed().as_secs_f64()
+                        );
+                        return Err(RegistryError::Unreachable { url, what, reason });
+                    }
+                    tracing::warn!(registry = %url, %reason, attempt = attempts, "schema registry not reachable yet, retrying");
+                    tokio::time::sleep(jittered).await;
+                    delay = (delay * 2).min(Duration::from_secs(3));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The schema with `id` if it is already cached (no network).
+    pub fn cached_schema(&self, id: u32) -> Option<Arc<Schema>> {
+        lock(&self.inner.by_id)
+            .get(&id)
+            .and_then(|cell| cell.get().cloned())
+    }
+
+    /// The schema with `id`, fetched once and then served from the cache.
+    ///
+    /// [`RegistryError::NotFound`] means the id does not exist (poison for a record carrying it);
+    /// [`RegistryError::Unreachable`] is transient. Failures are not cached.
+    pub async fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
+        let cell = self.cell(id);
+        let result = cell
+            .get_or_try_init(|| self.fetch_schema(id))
+            .await
+            .cloned();
+        if result.is_err() {
+            // Do not let lookups of ids that failed grow the map.
+            let mut by_id = lock(&self.inner.by_id);
+            if by_id.get(&id).is_some_and(|c| !c.initialized()) {
+                by_id.remove(&id);
+            }
+        }
+        result
+    }
+
+    /// Puts a schema into the id cache, as if fetched (tests of the no-network fast path).
+    #[cfg(test)]
+    pub(crate) fn insert_cached(&self, id: u32, schema: Arc<Schema>) {
+        let _ = self.cell(id).set(schema);
+    }
+
+    fn cell(&self, id: u32) -> Arc<OnceCell<Arc<Schema>>> {
+        lock(&self.inner.by_id).entry(id).or_default().clone()
+    }
+
+    async fn fetch_schema(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
+        let what = format!("schema id {id}");
+        let registered = get_schema_by_id(id, &self.inner.settings)
+            .await
+            .map_err(|e| self.classify(&what, e))?;
+        let invalid = |reason: String| RegistryError::InvalidSchema {
+            url: self.url().to_owned(),
+            what: what.clone(),
+            reason,
+        };
+        if registered.schema_type != SchemaType::Avro {
+            return Err(invalid(format!(
+                "it is a {:?} schema",
+                registered.schema_type
+            )));
+        }
+        // Schema references are not followed: OrderEvent schemas are self-contained.
+        let schema = Schema::parse_str(&registered.schema).map_err(|e| invalid(e.to_string()))?;
+        tracing::debug!(registry = %self.url(), schema_id = id, "fetched writer schema");
+        Ok(Arc::new(schema))
+    }
+
+    /// Maps a `schema_registry_converter` error to a [`RegistryError`] (see the module docs for
+    /// why the HTTP status has to be recovered from the error text or the Confluent error code).
+    fn classify(&self, what: &str, error: SRCError) -> RegistryError {
+        let url = self.url().to_owned();
+        let what = what.to_owned();
+        let raw = std::error::Error::source(&error).and_then(|s| s.downcast_ref::<RawError>());
+        let Some(raw) = raw else {
+            return if error.retriable {
+                // Connection refused, timeout, DNS: no HTTP answer at all.
+                RegistryError::Unreachable {
+                    url,
+                    what,
+                    reason: error_chain(&error),
+                }
+            } else {
+                RegistryError::InvalidResponse {
+                    url,
+                    what,
+                    reason: error_chain(&error),
+                }
+            };
+        };
+        let status = status_from_message(&error.error).or_else(|| status_from_code(raw.error_code));
+        match status {
+            Some(404) => RegistryError::NotFound { url, what },
+            Some(408 | 429) | Some(500..=599) | None => RegistryError::Unreachable {
+                url,
+                what,
+                reason: format!(
+                    "HTTP {}: {}",
+                    status.map_or("?".into(), |s| s.to_string()),
+                    raw.message
+                ),
+            },
+            Some(status) => RegistryError::Rejected {
+                url,
+                what,
+                status,
+                code: raw.error_code,
+                message: raw.message.clone(),
+            },
+        }
+    }
+}
+
+/// "HTTP request to schema registry failed with status 404 Not Found" -> 404.
+fn status_from_message(message: &str) -> Option<u16> {
+    let (_, after) = message.split_once("status ")?;
+    after.get(..3)?.parse().ok()
+}
+
+/// Confluent error codes are the HTTP status, optionally followed by two digits (40403 -> 404).
+fn status_from_code(code: u32) -> Option<u16> {
+    match code {
+        100..=599 => u16::try_from(code).ok(),
+        10_000..=59_999 => u16::try_from(code / 100).ok(),
+        _ => None,
+    }
+}
+
+fn error_chain(error: &SRCError) -> String {
+    let mut text = error.error.clone();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The maps stay consistent even if a holder panicked: every update is a single insert/remove.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    #[test]
+    fn status_is_recovered_from_text_or_code() {
+        assert_eq!(
+            status_from_message("HTTP request to schema registry failed with status 404 Not Found"),
+            Some(404)
+        );
+        assert_eq!(status_from_message("no status here"), None);
+        assert_eq!(status_from_code(40403), Some(404));
+        assert_eq!(status_from_code(409), Some(409));
+        assert_eq!(status_from_code(50001), Some(500));
+        assert_eq!(status_from_code(0), None);
+    }
+
+    #[test]
+    fn bad_urls_are_refused_with_the_url() {
+        for url in ["127.0.0.1:8081", "https://registry:8081", "http://", ""] {
+            let error = RegistryClient::new(url).unwrap_err();
+            assert!(
+                matches!(error, RegistryError::InvalidUrl { .. }),
+                "{url}: {error}"
+            );
+            assert!(error.to_string().contains(&format!("{url:?}")), "{error}");
+        }
+        assert_eq!(
+            RegistryClient::new("http://127.0.0.1:8081/").unwrap().url(),
+            "http://127.0.0.1:8081"
+        );
+    }
+
+    /// A loopback URL where nothing listens: the port of a listener that was just closed.
+    pub(crate) fn closed_port_url() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    }
+
+    #[tokio::test]
+    async fn unreachable_registry_is_transient_and_named() {
+        let url = closed_port_url();
+        let client = RegistryClient::with_timeout(url.as_str(), Duration::from_secs(2)).unwrap();
+        let error = client.schema_by_id(1).await.unwrap_err();
+        assert!(error.is_transient(), "{error}");
+        assert!(error.to_string().contains(&url), "{error}");
+        assert!(client.cached_schema(1).is_none());
+
+        let error = client
+            .register_with_retry(
+                "s-value",
+                crate::CURRENT_SCHEMA_JSON,
+                Duration::from_millis(300),
+            )
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("gave up after"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn invalid_schema_is_refused_before_any_call() {
+        let client = RegistryClient::new(closed_port_url()).unwrap();
+        let error = client
+            .register("s-value", "{\"type\": \"recrod\"}")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, RegistryError::InvalidSchema { .. }),
+            "{error}"
+        );
+    }
+}
