@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# The orderflow binaries in one image: orderflow (ops CLI, schema registry, lag
+# exporter), order-producer and order-consumer. Used by docker-compose.yml.
+#
+#   docker build -t orderflow:local .
+
+ARG RUST_VERSION=1.95
+
+FROM rust:${RUST_VERSION}-bookworm AS build
+WORKDIR /src
+COPY . .
+# Cache mounts keep the crates.io downloads and the target dir between builds.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --bins \
+    && mkdir -p /out \
+    && cp target/release/orderflow target/release/order-producer target/release/order-consumer /out/
+
+FROM debian:bookworm-slim AS runtime
+# curl: the compose healthchecks call /healthz and /readyz.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin orderflow
+COPY --from=build /out/ /usr/local/bin/
+COPY topics.yaml /etc/orderflow/topics.yaml
+COPY schemas/avro/ /etc/orderflow/schemas/
+USER orderflow
+ENV LOG_FORMAT=json
+CMD ["orderflow", "--help"]

@@ -1,0 +1,230 @@
+//! docker-compose.yml: Compose accepts it, and it runs the stack the architecture
+//! promises (Kafka in KRaft mode, Confluent Schema Registry, PostgreSQL, Prometheus,
+//! Grafana, the topics job, producer and consumer), wired with health checks.
+//!
+//! Needs Debian's `docker-compose` (scripts/test.sh installs it). No Docker engine is
+//! needed: `config` only parses and validates.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_yaml::Value;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root exists")
+}
+
+fn read_yaml(relative: &str) -> Value {
+    let path = repo_root().join(relative);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+    let mut value: Value = serde_yaml::from_str(&text)
+        .unwrap_or_else(|err| panic!("{} is not valid YAML: {err}", path.display()));
+    // Resolve `<<: *anchor` merge keys as Compose does.
+    value
+        .apply_merge()
+        .unwrap_or_else(|err| panic!("{}: bad merge key: {err}", path.display()));
+    value
+}
+
+fn compose() -> Value {
+    read_yaml("docker-compose.yml")
+}
+
+fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
+    compose["services"]
+        .get(name)
+        .unwrap_or_else(|| panic!("docker-compose.yml has no service `{name}`"))
+}
+
+fn string_at<'a>(value: &'a Value, what: &str) -> &'a str {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("{what} should be a string, found {value:?}"))
+}
+
+#[test]
+fn docker_compose_accepts_the_file() {
+    let root = repo_root();
+    let output = match Command::new("docker-compose")
+        .args(["-f", "docker-compose.yml", "config", "-q"])
+        .current_dir(&root)
+        .output()
+    {
+        Ok(output) => output,
+        Err(err) if err.kind() == ErrorKind::NotFound => panic!(
+            "docker-compose is not installed: install it (`apt-get install -y docker-compose`) \
+             or run the tests with scripts/test.sh, which installs it"
+        ),
+        Err(err) => panic!("cannot run docker-compose: {err}"),
+    };
+    assert!(
+        output.status.success(),
+        "`docker-compose -f docker-compose.yml config -q` rejected the file ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_stack_has_every_service() {
+    let compose = compose();
+    for name in [
+        "kafka",
+        "schema-registry",
+        "postgres",
+        "prometheus",
+        "grafana",
+        "topics",
+        "producer",
+        "consumer",
+    ] {
+        service(&compose, name);
+    }
+}
+
+#[test]
+fn kafka_is_the_official_image_in_kraft_mode() {
+    let compose = compose();
+    let kafka = service(&compose, "kafka");
+    let image = string_at(&kafka["image"], "kafka.image");
+    assert!(
+        image.starts_with("apache/kafka:"),
+        "kafka should use the official apache/kafka image, found {image}"
+    );
+    let roles = string_at(
+        &kafka["environment"]["KAFKA_PROCESS_ROLES"],
+        "KAFKA_PROCESS_ROLES",
+    );
+    assert!(
+        roles.contains("broker") && roles.contains("controller"),
+        "a single KRaft node is broker and controller, found {roles}"
+    );
+    let env = kafka["environment"]
+        .as_mapping()
+        .expect("kafka.environment is a mapping");
+    assert!(
+        !env.keys()
+            .filter_map(Value::as_str)
+            .any(|key| key.contains("ZOOKEEPER")),
+        "KRaft mode needs no ZooKeeper settings"
+    );
+    let schema_registry = string_at(
+        &service(&compose, "schema-registry")["image"],
+        "schema-registry.image",
+    );
+    assert!(
+        schema_registry.starts_with("confluentinc/cp-schema-registry:"),
+        "the registry should be Confluent's, found {schema_registry}"
+    );
+}
+
+#[test]
+fn services_wait_for_healthy_dependencies() {
+    let compose = compose();
+    for name in [
+        "kafka",
+        "schema-registry",
+        "postgres",
+        "prometheus",
+        "grafana",
+    ] {
+        assert!(
+            service(&compose, name)["healthcheck"]["test"].is_sequence(),
+            "service `{name}` needs a healthcheck so dependents can wait for it"
+        );
+    }
+    let condition = |svc: &str, dep: &str| {
+        service(&compose, svc)["depends_on"][dep]["condition"]
+            .as_str()
+            .unwrap_or_else(|| panic!("`{svc}` should depend on `{dep}` with a condition"))
+            .to_owned()
+    };
+    assert_eq!(condition("schema-registry", "kafka"), "service_healthy");
+    assert_eq!(condition("topics", "kafka"), "service_healthy");
+    for app in ["producer", "consumer"] {
+        assert_eq!(
+            condition(app, "topics"),
+            "service_completed_successfully",
+            "`{app}` must start only after the topics exist"
+        );
+        assert_eq!(condition(app, "postgres"), "service_healthy");
+    }
+}
+
+#[test]
+fn host_paths_the_file_names_exist() {
+    let compose = compose();
+    let root = repo_root();
+    let services = compose["services"]
+        .as_mapping()
+        .expect("services is a mapping");
+    for (name, svc) in services {
+        let name = name.as_str().unwrap_or("?");
+        for volume in svc["volumes"].as_sequence().into_iter().flatten() {
+            let spec = string_at(volume, "a volume entry");
+            let source = spec.split(':').next().unwrap_or_default();
+            if source.starts_with("./") {
+                assert!(
+                    root.join(source).exists(),
+                    "service `{name}` mounts {source}, which does not exist"
+                );
+            }
+        }
+        if let Some(context) = svc["build"]["context"].as_str() {
+            let dockerfile = svc["build"]["dockerfile"].as_str().unwrap_or("Dockerfile");
+            let path = root.join(context).join(dockerfile);
+            assert!(
+                path.is_file(),
+                "service `{name}` builds from {}, which does not exist",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Every Prometheus scrape target on the compose network is a service that is told
+/// (METRICS_ADDR, LAG_LISTEN, ...) to listen on the scraped port.
+#[test]
+fn prometheus_scrapes_the_ports_the_services_serve_metrics_on() {
+    let compose = compose();
+    let prometheus = read_yaml("deploy/prometheus/prometheus.yml");
+    let jobs = prometheus["scrape_configs"]
+        .as_sequence()
+        .expect("prometheus.yml has scrape_configs");
+    let mut checked = 0;
+    for job in jobs {
+        for static_config in job["static_configs"].as_sequence().into_iter().flatten() {
+            for target in static_config["targets"].as_sequence().into_iter().flatten() {
+                let target = string_at(target, "a scrape target");
+                let (host, port) = target
+                    .rsplit_once(':')
+                    .unwrap_or_else(|| panic!("scrape target {target} has no port"));
+                if host == "localhost" {
+                    continue;
+                }
+                let listen = format!("0.0.0.0:{port}");
+                let environment = &service(&compose, host)["environment"];
+                let listens = environment
+                    .as_mapping()
+                    .into_iter()
+                    .flat_map(|env| env.values())
+                    .any(|value| value.as_str() == Some(listen.as_str()));
+                assert!(
+                    listens,
+                    "Prometheus scrapes {target} but no setting of `{host}` listens on {listen}: \
+                     {environment:?}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 2,
+        "Prometheus should scrape at least the producer and the consumer"
+    );
+}
