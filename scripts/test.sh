@@ -35,6 +35,8 @@ source scripts/lib/services.sh
 TEST_TOOLS=(
     "curl:curl"
     "docker-compose:docker-compose"
+    "promtool:prometheus"
+    "chromium:chromium"
 )
 
 LINT=1

@@ -1,0 +1,163 @@
+// orderflow lag dashboard: polls the JSON API and redraws without reloading.
+"use strict";
+
+const state = { selected: null, history: [], lastAt: null, interval: 5000, charts: {} };
+const COLORS = ["#3b7dd8", "#d33a3a", "#2e9d5b", "#e0a100", "#8a4fd0", "#1aa3a3", "#e06a00", "#6b7385"];
+
+const el = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v; else if (k === "text") node.textContent = v; else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+};
+const fmtInt = (n) => Number(n).toLocaleString("en-US");
+const fmtNum = (n, d = 1) => (n === null || n === undefined ? "–" : Number(n).toFixed(d));
+const fmtSecs = (s) => {
+  if (s === null || s === undefined) return "–";
+  if (s < 120) return s.toFixed(1) + " s";
+  if (s < 7200) return (s / 60).toFixed(1) + " min";
+  return (s / 3600).toFixed(1) + " h";
+};
+
+async function getJson(url) {
+  const res = await fetch(url, { cache: "no-store" });
+  if (!res.ok) throw new Error(url + ": HTTP " + res.status);
+  return res.json();
+}
+
+function renderMeta(body) {
+  const s = body.snapshot;
+  const at = new Date(s.taken_at_ms).toLocaleTimeString();
+  document.getElementById("meta").textContent =
+    `updated ${at} · poll ${s.poll_millis} ms · every ${body.interval_ms / 1000} s` +
+    (body.last_error ? " · last poll failed" : "");
+  const warn = document.getElementById("warnings");
+  const lines = [...s.warnings];
+  if (body.last_error) lines.unshift("last poll failed: " + body.last_error);
+  warn.hidden = lines.length === 0;
+  warn.textContent = lines.join(" · ");
+}
+
+function renderGroups(groups) {
+  const box = document.getElementById("groups");
+  box.replaceChildren();
+  if (groups.length === 0) box.append(el("div", { class: "empty", text: "no consumer groups" }));
+  for (const g of groups) {
+    const members = g.membership.kind === "known" ? `${g.membership.members.length} member(s)` : "members unknown";
+    const card = el("div", { class: "card" + (g.group === state.selected ? " selected" : ""), "data-group": g.group },
+      el("div", { class: "name" }, g.group, el("span", { class: "badge " + g.status, text: g.status, "data-field": "status" })),
+      el("div", { class: "figures" },
+        el("div", {}, el("b", { text: fmtInt(g.lag), "data-field": "lag", "data-value": String(g.lag) }), el("small", { text: "records behind" })),
+        el("div", {}, el("b", { text: fmtSecs(g.lag_seconds), "data-field": "lag-seconds" }), el("small", { text: "lag" })),
+        el("div", {}, el("b", { text: g.catchup_seconds === null ? "∞" : fmtSecs(g.catchup_seconds) }), el("small", { text: "catch-up" }))),
+      el("div", { class: "reason", text: `${members} · ${fmtNum(g.consume_rate)}/s in, ${fmtNum(g.produce_rate)}/s out · ${g.reason}` }));
+    card.addEventListener("click", () => { state.selected = g.group; refresh(); });
+    box.append(card);
+  }
+}
+
+function renderPartitions(group) {
+  const title = document.getElementById("partitions-title");
+  const body = document.querySelector("#partitions tbody");
+  const heat = document.getElementById("heat");
+  body.replaceChildren();
+  heat.replaceChildren();
+  if (!group) { title.textContent = "Partitions"; return; }
+  title.textContent = `Partitions of ${group.group}`;
+  const parts = group.topics.flatMap((t) => t.partitions);
+  const max = Math.max(1, ...parts.map((p) => p.lag));
+  for (const p of parts) {
+    const share = p.lag / max;
+    const cell = el("div", { title: `${p.topic}[${p.partition}] lag ${p.lag} ${p.status}`, text: String(p.partition) });
+    cell.style.background = p.lag === 0 ? "var(--CAUGHT_UP)" : `hsl(${40 - 40 * share}, 85%, ${55 - 15 * share}%)`;
+    heat.append(cell);
+    body.append(el("tr", {},
+      el("td", { text: p.topic }), el("td", { class: "num", text: String(p.partition) }),
+      el("td", { class: "num", text: p.committed === null ? "–" : String(p.committed) }),
+      el("td", { class: "num", text: String(p.end_offset) }),
+      el("td", { class: "num", text: String(p.lag) }), el("td", { class: "num", text: fmtNum(p.lag_seconds) }),
+      el("td", { class: "num", text: fmtNum(p.consume_rate) }), el("td", { class: "num", text: fmtNum(p.produce_rate) }),
+      el("td", {}, el("span", { class: "badge " + p.status, text: p.status })),
+      el("td", { class: "reason", text: p.reason + (p.offset_state === "no_commit" ? " (no commit)" : "") }),
+      el("td", { text: p.consumer_id || (group.membership.kind === "known" ? "–" : "unknown") })));
+  }
+}
+
+function renderDlq(dlq) {
+  const body = document.querySelector("#dlq tbody");
+  body.replaceChildren();
+  if (dlq.length === 0) body.append(el("tr", {}, el("td", { class: "empty", colspan: "4", text: "no dead-letter topics" })));
+  for (const d of dlq) {
+    body.append(el("tr", { "data-dlq": d.source_topic },
+      el("td", { text: d.source_topic }), el("td", { text: d.dlq_topic }),
+      el("td", { class: "num", text: String(d.records) }), el("td", { class: "num", text: fmtNum(d.rate, 2) })));
+  }
+}
+
+// Draws (or updates) a uPlot time chart; rebuilt only when the set of series changes.
+function drawChart(id, names, xs, columns) {
+  const target = document.getElementById(id);
+  const key = names.join("\u0000");
+  const data = [xs, ...columns];
+  let chart = state.charts[id];
+  if (chart && chart.key === key) { chart.plot.setData(data); return; }
+  if (chart) chart.plot.destroy();
+  target.replaceChildren();
+  const width = Math.max(300, target.clientWidth || 400);
+  const opts = {
+    width, height: 200,
+    series: [{}, ...names.map((n, i) => ({ label: n, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: false }))],
+    axes: [{}, { size: 60 }],
+    legend: { live: false },
+  };
+  state.charts[id] = { key, plot: new uPlot(opts, data, target) };
+}
+
+function renderCharts() {
+  const points = state.history;
+  const xs = points.map((p) => p.at_ms / 1000);
+  const groupNames = [...new Set(points.flatMap((p) => p.groups.map((g) => g.group)))].sort();
+  drawChart("chart-groups", groupNames, xs,
+    groupNames.map((n) => points.map((p) => { const g = p.groups.find((x) => x.group === n); return g ? g.lag : null; })));
+
+  const sel = state.selected;
+  document.getElementById("topics-title").textContent = sel ? `Lag per topic of ${sel}` : "Lag per topic";
+  document.getElementById("rates-title").textContent = sel ? `Consume vs produce rate of ${sel} (records/s)` : "Consume vs produce rate";
+  const pick = (p) => p.groups.find((x) => x.group === sel);
+  const topicNames = [...new Set(points.flatMap((p) => (pick(p) ? pick(p).topics.map((t) => t[0]) : [])))].sort();
+  drawChart("chart-topics", topicNames, xs,
+    topicNames.map((t) => points.map((p) => { const g = pick(p); const e = g && g.topics.find((x) => x[0] === t); return e ? e[1] : null; })));
+  drawChart("chart-rates", ["consume", "produce"], xs, [
+    points.map((p) => (pick(p) ? pick(p).consume_rate : null)),
+    points.map((p) => (pick(p) ? pick(p).produce_rate : null)),
+  ]);
+}
+
+async function refresh() {
+  try {
+    const body = await getJson("/api/groups");
+    state.interval = Math.max(1000, body.interval_ms);
+    const groups = body.snapshot.groups;
+    if (!groups.some((g) => g.group === state.selected)) state.selected = groups.length ? groups[0].group : null;
+    const hist = await getJson("/api/history" + (state.lastAt ? "?since=" + state.lastAt : ""));
+    state.history = state.history.concat(hist.points);
+    const horizon = Date.now() - 3600 * 1000;
+    state.history = state.history.filter((p) => p.at_ms >= horizon);
+    if (state.history.length) state.lastAt = state.history[state.history.length - 1].at_ms;
+    renderMeta(body);
+    renderGroups(groups);
+    renderPartitions(groups.find((g) => g.group === state.selected));
+    renderDlq(body.snapshot.dlq);
+    renderCharts();
+  } catch (err) {
+    document.getElementById("meta").textContent = "waiting for the exporter: " + err.message;
+  }
+}
+
+async function loop() {
+  await refresh();
+  setTimeout(loop, state.interval);
+}
+loop();

@@ -1,0 +1,217 @@
+//! From per-partition reads and windows to the partition, topic and group figures of a
+//! snapshot. Pure: no I/O.
+
+use std::collections::HashMap;
+
+use crate::compute::{ResetPolicy, lag_figures};
+use crate::engine::DLQ_SUFFIX;
+use crate::kafka::ClusterTopics;
+use crate::kafka::log_offsets::TopicPartition;
+use crate::kafka::timestamps::RecordKey;
+use crate::model::{
+    DlqCount, GroupLag, Isolation, LogOffsets, Membership, PartitionLag, Status, TopicLag,
+};
+use crate::window::{GroupActivity, PartitionWindow, Sample};
+
+/// What was read for one partition of a group this cycle.
+#[derive(Debug, Clone)]
+pub struct PartitionInput {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: i32,
+    /// Log offsets.
+    pub log: LogOffsets,
+    /// Committed offset, if any.
+    pub committed: Option<i64>,
+}
+
+/// What was read for one group this cycle.
+#[derive(Debug, Clone)]
+pub struct GroupInput {
+    /// Group id.
+    pub group: String,
+    /// Members, or why unknown.
+    pub membership: Membership,
+    /// Isolation lag is measured with.
+    pub isolation: Isolation,
+    /// Its partitions, ordered by topic and partition.
+    pub partitions: Vec<PartitionInput>,
+}
+
+/// Builds a group's figures from this cycle's reads and the windows (already fed).
+pub fn build_group(
+    input: GroupInput,
+    windows: &HashMap<(String, String, i32), PartitionWindow>,
+    stamps: &HashMap<RecordKey, i64>,
+    reset: ResetPolicy,
+    window_ms: i64,
+    now_ms: i64,
+) -> GroupLag {
+    let empty = PartitionWindow::default();
+    let window_of = |p: &PartitionInput| {
+        windows
+            .get(&(input.group.clone(), p.topic.clone(), p.partition))
+            .unwrap_or(&empty)
+    };
+    let moved_anywhere = input
+        .partitions
+        .iter()
+        .any(|p| window_of(p).committed_moved());
+    let activity = match (moved_anywhere, input.membership.member_count()) {
+        (true, _) => GroupActivity::CommitsElsewhere,
+        (false, Some(n)) if n > 0 => GroupActivity::Members(n),
+        _ => GroupActivity::Idle,
+    };
+    let owners: HashMap<(String, i32), String> = match &input.membership {
+        Membership::Known { members, .. } => members
+            .iter()
+            .flat_map(|m| {
+                m.assignment
+                    .iter()
+                    .map(move |tp| (tp.clone(), m.member_id.clone()))
+            })
+            .collect(),
+        Membership::Unknown { .. } => HashMap::new(),
+    };
+
+    let mut topics: Vec<TopicLag> = Vec::new();
+    for p in &input.partitions {
+        let f = lag_figures(p.log, p.committed, input.isolation, reset);
+        let window = window_of(p);
+        let rates = window.rates();
+        let (status, reason) = window.judge(window_ms, activity);
+        let lag_seconds = if f.lag == 0 {
+            Some(0.0)
+        } else {
+            stamps
+                .get(&(p.topic.clone(), p.partition, f.first_unread))
+                .map(|ts| ((now_ms - ts).max(0)) as f64 / 1000.0)
+        };
+        let partition = PartitionLag {
+            topic: p.topic.clone(),
+            partition: p.partition,
+            log: p.log,
+            committed: p.committed,
+            offset_state: f.offset_state,
+            end_offset: f.end_offset,
+            lag: f.lag,
+            lost_records: f.lost_records,
+            lag_seconds,
+            read_skew_records: f.read_skew_records,
+            consume_rate: rates.consume,
+            produce_rate: rates.produce,
+            catchup_seconds: rates.catchup_seconds,
+            status,
+            reason,
+            consumer_id: owners.get(&(p.topic.clone(), p.partition)).cloned(),
+        };
+        match topics.last_mut() {
+            Some(t) if t.topic == p.topic => t.partitions.push(partition),
+            _ => topics.push(TopicLag {
+                topic: p.topic.clone(),
+                lag: 0,
+                lag_seconds: 0.0,
+                consume_rate: 0.0,
+                produce_rate: 0.0,
+                partitions: vec![partition],
+            }),
+        }
+    }
+    for t in &mut topics {
+        t.lag = t.partitions.iter().map(|p| p.lag).sum();
+        t.lag_seconds = t
+            .partitions
+            .iter()
+            .filter_map(|p| p.lag_seconds)
+            .fold(0.0, f64::max);
+        t.consume_rate = t.partitions.iter().map(|p| p.consume_rate).sum();
+        t.produce_rate = t.partitions.iter().map(|p| p.produce_rate).sum();
+    }
+
+    let all = || topics.iter().flat_map(|t| t.partitions.iter());
+    let status = all().map(|p| p.status).max().unwrap_or(Status::CaughtUp);
+    let catchup_seconds = all()
+        .map(|p| p.catchup_seconds)
+        .try_fold(0.0_f64, |acc, c| c.map(|c| acc.max(c)));
+    let reason = group_reason(&input.membership, status, all().collect());
+    GroupLag {
+        group: input.group,
+        isolation: input.isolation,
+        status,
+        reason,
+        lag: topics.iter().map(|t| t.lag).sum(),
+        lag_seconds: topics.iter().map(|t| t.lag_seconds).fold(0.0, f64::max),
+        lost_records: all().map(|p| p.lost_records).sum(),
+        consume_rate: topics.iter().map(|t| t.consume_rate).sum(),
+        produce_rate: topics.iter().map(|t| t.produce_rate).sum(),
+        catchup_seconds,
+        membership: input.membership,
+        topics,
+    }
+}
+
+fn group_reason(membership: &Membership, status: Status, partitions: Vec<&PartitionLag>) -> String {
+    let members = match membership {
+        Membership::Known { members, .. } if members.is_empty() => "no active members".to_owned(),
+        Membership::Known { members, state } => format!("{} member(s), {state}", members.len()),
+        Membership::Unknown { .. } => "members unknown".to_owned(),
+    };
+    if partitions.is_empty() {
+        return format!("no committed offsets; {members}");
+    }
+    let worst: Vec<&&PartitionLag> = partitions.iter().filter(|p| p.status == status).collect();
+    if status == Status::CaughtUp {
+        return format!(
+            "all {} partition(s) at log end; {members}",
+            partitions.len()
+        );
+    }
+    let first = worst[0];
+    format!(
+        "{} of {} partition(s) {status}, e.g. {}[{}]: {}; {members}",
+        worst.len(),
+        partitions.len(),
+        first.topic,
+        first.partition,
+        first.reason
+    )
+}
+
+/// Records in every dead-letter topic (sum of high watermarks) and their rate.
+pub fn dlq_counts(
+    topics: &ClusterTopics,
+    logs: &HashMap<TopicPartition, LogOffsets>,
+    windows: &mut HashMap<String, PartitionWindow>,
+    now_ms: i64,
+    window_ms: i64,
+) -> Vec<DlqCount> {
+    let mut out = Vec::new();
+    for (topic, n) in &topics.topics {
+        let Some(source) = topic.strip_suffix(DLQ_SUFFIX) else {
+            continue;
+        };
+        let records: i64 = (0..*n)
+            .filter_map(|p| logs.get(&(topic.clone(), p)))
+            .map(|l| l.high_watermark)
+            .sum();
+        let window = windows.entry(topic.clone()).or_default();
+        window.push(
+            Sample {
+                at_ms: now_ms,
+                committed: None,
+                high_watermark: records,
+                lag: 0,
+            },
+            window_ms,
+        );
+        out.push(DlqCount {
+            source_topic: source.to_owned(),
+            dlq_topic: topic.clone(),
+            records,
+            rate: window.rates().produce,
+        });
+    }
+    windows.retain(|t, _| out.iter().any(|d| &d.dlq_topic == t));
+    out
+}

@@ -1,0 +1,432 @@
+//! One poll cycle: list groups, read committed offsets (per group, concurrently), then
+//! log offsets (batched), then record timestamps; feed the windows; build a snapshot.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::BaseConsumer;
+
+use crate::aggregate::{GroupInput, PartitionInput, build_group, dlq_counts};
+use crate::config::EngineConfig;
+use crate::error::{LagError, Result};
+use crate::kafka::committed::CommittedReader;
+use crate::kafka::groups::{ListedGroup, list_groups};
+use crate::kafka::log_offsets::{LogOffsetReader, TopicPartition};
+use crate::kafka::timestamps::{RecordKey, TimestampReader};
+use crate::kafka::{ClusterTopics, cluster_topics};
+use crate::model::{Membership, Snapshot};
+use crate::produce_timeline::ProduceTimeline;
+use crate::window::{PartitionWindow, Sample};
+
+/// Suffix naming dead-letter topics.
+pub const DLQ_SUFFIX: &str = ".dlq";
+
+/// Key of a window: group, topic, partition.
+type WindowKey = (String, String, i32);
+
+struct Discovery {
+    topics: BTreeSet<String>,
+    at: Instant,
+}
+
+/// The lag engine: owns the Kafka clients and the sliding windows between cycles.
+pub struct LagEngine {
+    config: EngineConfig,
+    offsets: LogOffsetReader,
+    committed: Arc<CommittedReader>,
+    timestamps: TimestampReader,
+    windows: HashMap<WindowKey, PartitionWindow>,
+    dlq_windows: HashMap<String, PartitionWindow>,
+    discovered: HashMap<String, Discovery>,
+    group_client: Arc<BaseConsumer>,
+    describe_retry_at: Option<Instant>,
+    timeline: ProduceTimeline,
+}
+
+/// Known groups whose topics are re-scanned in one cycle, at most.
+const RESCANS_PER_CYCLE: usize = 2;
+
+/// How long to list groups without DescribeGroups after it failed.
+const DESCRIBE_RETRY: Duration = Duration::from_secs(300);
+
+/// Milliseconds since the Unix epoch now.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl LagEngine {
+    /// Builds the clients; no request is made until the first [`LagEngine::poll`].
+    /// Must be called inside a Tokio runtime (the record-timestamp reader runs on it).
+    pub fn new(kafka: &ClientConfig, config: EngineConfig) -> Result<Self> {
+        Ok(Self {
+            offsets: LogOffsetReader::new(kafka)?,
+            committed: Arc::new(CommittedReader::new(kafka)),
+            timestamps: TimestampReader::new(kafka)?,
+            config,
+            windows: HashMap::new(),
+            dlq_windows: HashMap::new(),
+            discovered: HashMap::new(),
+            // Its own connection: a broker that drops the connection on DescribeGroups
+            // must not disturb the ListOffsets requests of the same cycle.
+            group_client: Arc::new(crate::kafka::plain_consumer(kafka, "read_uncommitted")?),
+            describe_retry_at: None,
+            timeline: ProduceTimeline::default(),
+        })
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Runs one poll cycle.
+    pub async fn poll(&mut self) -> Result<Snapshot> {
+        let started = Instant::now();
+        let taken_at_ms = now_ms();
+        let timeout = self.config.request_timeout;
+        let mut warnings = Vec::new();
+
+        let client = self.offsets.client();
+        let topics = tokio::task::spawn_blocking(move || cluster_topics(&client, timeout))
+            .await
+            .map_err(|e| LagError::Task(e.to_string()))??;
+
+        let mut listed = self.list_groups(&topics, &mut warnings).await;
+        self.apply_filter(&mut listed);
+
+        let read_started = Instant::now();
+        let group_partitions = self.read_committed(&listed, &topics, &mut warnings).await;
+        let read_gap_millis = read_started.elapsed().as_millis() as u64;
+
+        let mut wanted: BTreeSet<TopicPartition> = BTreeSet::new();
+        for (_, committed) in group_partitions.values() {
+            wanted.extend(committed.keys().cloned());
+        }
+        for (topic, n) in &topics.topics {
+            if topic.ends_with(DLQ_SUFFIX) {
+                wanted.extend((0..*n).map(|p| (topic.clone(), p)));
+            }
+        }
+        let wanted: Vec<TopicPartition> = wanted.into_iter().collect();
+        let logs = self.offsets.read(&wanted, timeout).await?;
+
+        let mut inputs = Vec::with_capacity(listed.len());
+        for listed_group in listed {
+            let Some((_, committed)) = group_partitions.get(&listed_group.group) else {
+                continue;
+            };
+            let isolation = self.config.isolation_of(&listed_group.group);
+            let mut partitions: Vec<PartitionInput> = committed
+                .iter()
+                .filter_map(|(tp, c)| {
+                    logs.get(tp).map(|log| PartitionInput {
+                        topic: tp.0.clone(),
+                        partition: tp.1,
+                        log: *log,
+                        committed: *c,
+                    })
+                })
+                .collect();
+            partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+            inputs.push(GroupInput {
+                group: listed_group.group,
+                membership: listed_group.membership,
+                isolation,
+                partitions,
+            });
+        }
+
+        for ((topic, partition), log) in &logs {
+            self.timeline
+                .observe(topic, *partition, taken_at_ms, log.high_watermark);
+        }
+        self.timeline.retain(&|tp| logs.contains_key(tp));
+        // Write times: interpolated from our own high-watermark history when the offset
+        // was written since we started watching, else the record's own timestamp.
+        let mut stamps = HashMap::new();
+        let mut to_read = Vec::new();
+        for key in self.record_keys(&inputs) {
+            match self.timeline.produced_at(&key.0, key.1, key.2) {
+                Some(at) => {
+                    stamps.insert(key, at);
+                }
+                None => to_read.push(key),
+            }
+        }
+        stamps.extend(
+            self.timestamps
+                .read(&to_read, self.config.timestamp_timeout)
+                .await,
+        );
+        self.timestamps.retain(&to_read.iter().cloned().collect());
+
+        let window_ms = self.config.window.as_millis() as i64;
+        let mut seen: HashSet<WindowKey> = HashSet::new();
+        let mut groups = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            for p in &input.partitions {
+                let key = (input.group.clone(), p.topic.clone(), p.partition);
+                let figures = crate::compute::lag_figures(
+                    p.log,
+                    p.committed,
+                    input.isolation,
+                    self.config.reset_policy,
+                );
+                self.windows.entry(key.clone()).or_default().push(
+                    Sample {
+                        at_ms: taken_at_ms,
+                        committed: p.committed,
+                        high_watermark: p.log.high_watermark,
+                        lag: figures.lag,
+                    },
+                    window_ms,
+                );
+                seen.insert(key);
+            }
+            groups.push(build_group(
+                input,
+                &self.windows,
+                &stamps,
+                self.config.reset_policy,
+                window_ms,
+                taken_at_ms,
+            ));
+        }
+        self.windows.retain(|k, _| seen.contains(k));
+
+        let dlq = dlq_counts(
+            &topics,
+            &logs,
+            &mut self.dlq_windows,
+            taken_at_ms,
+            window_ms,
+        );
+        Ok(Snapshot {
+            taken_at_ms,
+            poll_millis: started.elapsed().as_millis() as u64,
+            read_gap_millis,
+            groups,
+            dlq,
+            warnings,
+        })
+    }
+
+    /// Groups with members (ListGroups + DescribeGroups). When DescribeGroups fails the
+    /// names come from a bare ListGroups and members are unknown; when both fail, the
+    /// groups seen before are kept so they never vanish from the view.
+    async fn list_groups(
+        &mut self,
+        topics: &ClusterTopics,
+        warnings: &mut Vec<String>,
+    ) -> Vec<ListedGroup> {
+        let timeout = self.config.request_timeout;
+        let describe_reason = match self.describe_retry_at {
+            Some(at) if Instant::now() < at => {
+                "DescribeGroups failed earlier; retried every 5 min".to_owned()
+            }
+            _ => {
+                let only = match self.config.groups.as_slice() {
+                    [one] => Some(one.clone()),
+                    _ => None,
+                };
+                match list_groups(self.group_client.clone(), only, timeout).await {
+                    Ok(listed) => {
+                        self.describe_retry_at = None;
+                        return listed;
+                    }
+                    Err(err) => {
+                        self.describe_retry_at = Some(Instant::now() + DESCRIBE_RETRY);
+                        let reason = format!("DescribeGroups failed: {err}");
+                        warnings.push(format!("{reason}; members unknown, lag unaffected"));
+                        reason
+                    }
+                }
+            }
+        };
+        let unknown = |group: String| ListedGroup {
+            group,
+            membership: Membership::Unknown {
+                reason: describe_reason.clone(),
+            },
+        };
+        let mut names = Vec::new();
+        let mut failures = Vec::new();
+        for (host, port) in &topics.brokers {
+            match crate::kafka::list_groups_wire::list_groups(host, *port, timeout).await {
+                Ok(groups) => names.extend(
+                    groups
+                        .into_iter()
+                        .filter(|g| g.protocol_type.is_empty() || g.protocol_type == "consumer")
+                        .map(|g| g.group),
+                ),
+                Err(err) => failures.push(err),
+            }
+        }
+        if !failures.is_empty() {
+            warnings.push(format!("ListGroups failed: {}", failures.join("; ")));
+            // Keep showing the groups we know: lag does not depend on the listing.
+            names.extend(self.discovered.keys().cloned());
+        }
+        names.sort();
+        names.dedup();
+        names.into_iter().map(unknown).collect()
+    }
+
+    fn apply_filter(&self, listed: &mut Vec<ListedGroup>) {
+        if self.config.groups.is_empty() {
+            return;
+        }
+        listed.retain(|g| self.config.groups.contains(&g.group));
+        for wanted in &self.config.groups {
+            if !listed.iter().any(|g| &g.group == wanted) {
+                listed.push(ListedGroup {
+                    group: wanted.clone(),
+                    membership: Membership::Unknown {
+                        reason: "the cluster does not list this group".into(),
+                    },
+                });
+            }
+        }
+        listed.sort_by(|a, b| a.group.cmp(&b.group));
+    }
+
+    /// Reads committed offsets of every group; returns per group its topics and the
+    /// committed offset of each of their partitions.
+    async fn read_committed(
+        &mut self,
+        listed: &[ListedGroup],
+        topics: &ClusterTopics,
+        warnings: &mut Vec<String>,
+    ) -> HashMap<String, (BTreeSet<String>, HashMap<TopicPartition, Option<i64>>)> {
+        let now = Instant::now();
+        let every = self.config.rediscover_every;
+        let timeout = self.config.request_timeout;
+        let mut rescans_left = RESCANS_PER_CYCLE;
+        let jobs: Vec<(String, bool, Vec<TopicPartition>)> = listed
+            .iter()
+            .map(|g| {
+                let assigned: BTreeSet<String> = match &g.membership {
+                    Membership::Known { members, .. } => members
+                        .iter()
+                        .flat_map(|m| m.assignment.iter().map(|(t, _)| t.clone()))
+                        .collect(),
+                    Membership::Unknown { .. } => BTreeSet::new(),
+                };
+                let known = self.discovered.get(&g.group);
+                // New groups are scanned at once; known ones at most a few per cycle, so
+                // the scan (OffsetFetch over every partition) never piles into one cycle.
+                let due = known.is_some_and(|d| now.duration_since(d.at) >= every);
+                let discover = known.is_none() || (due && rescans_left > 0);
+                if known.is_some() && discover {
+                    rescans_left -= 1;
+                }
+                let names: Vec<&String> = if discover {
+                    topics.topics.iter().map(|(t, _)| t).collect()
+                } else {
+                    known
+                        .map(|d| d.topics.iter().chain(assigned.iter()).collect())
+                        .unwrap_or_default()
+                };
+                let mut partitions = Vec::new();
+                for name in names.into_iter().collect::<BTreeSet<_>>() {
+                    if let Some(n) = topics.partitions(name) {
+                        partitions.extend((0..n).map(|p| (name.clone(), p)));
+                    }
+                }
+                (g.group.clone(), discover, partitions)
+            })
+            .collect();
+
+        let reader = self.committed.clone();
+        let results: Vec<_> = futures::stream::iter(jobs)
+            .map(|(group, discover, partitions)| {
+                let reader = reader.clone();
+                async move {
+                    let read = reader.read(&group, &partitions, timeout).await;
+                    (group, discover, read)
+                }
+            })
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
+
+        let assigned_of = |group: &str| -> BTreeSet<String> {
+            listed
+                .iter()
+                .filter(|g| g.group == group)
+                .flat_map(|g| match &g.membership {
+                    Membership::Known { members, .. } => members
+                        .iter()
+                        .flat_map(|m| m.assignment.iter().map(|(t, _)| t.clone()))
+                        .collect::<Vec<_>>(),
+                    Membership::Unknown { .. } => Vec::new(),
+                })
+                .collect()
+        };
+        let mut out = HashMap::new();
+        for (group, discover, read) in results {
+            let committed = match read {
+                Ok(c) => c,
+                Err(err) => {
+                    warnings.push(format!("group {group}: {err}"));
+                    continue;
+                }
+            };
+            let mut group_topics = assigned_of(&group);
+            group_topics.extend(
+                committed
+                    .iter()
+                    .filter(|(_, c)| c.is_some())
+                    .map(|((t, _), _)| t.clone()),
+            );
+            if discover {
+                self.discovered.insert(
+                    group.clone(),
+                    Discovery {
+                        topics: group_topics.clone(),
+                        at: now,
+                    },
+                );
+            } else if let Some(d) = self.discovered.get_mut(&group) {
+                d.topics.extend(group_topics.iter().cloned());
+            }
+            let committed = committed
+                .into_iter()
+                .filter(|((t, _), _)| group_topics.contains(t))
+                .collect();
+            out.insert(group, (group_topics, committed));
+        }
+        let keep: HashSet<&String> = listed.iter().map(|g| &g.group).collect();
+        self.discovered.retain(|g, _| keep.contains(g));
+        self.committed
+            .retain(&|g| keep.iter().any(|k| k.as_str() == g));
+        out
+    }
+
+    /// Records whose timestamps give lag in seconds: the first unread one of each
+    /// lagging partition.
+    fn record_keys(&self, inputs: &[GroupInput]) -> Vec<RecordKey> {
+        let mut keys = Vec::new();
+        for input in inputs {
+            for p in &input.partitions {
+                let f = crate::compute::lag_figures(
+                    p.log,
+                    p.committed,
+                    input.isolation,
+                    self.config.reset_policy,
+                );
+                if f.lag > 0 {
+                    keys.push((p.topic.clone(), p.partition, f.first_unread));
+                }
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}

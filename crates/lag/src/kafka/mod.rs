@@ -1,0 +1,72 @@
+//! Reads from Kafka: metadata, log offsets, groups and their members, committed
+//! offsets, record timestamps. Blocking librdkafka calls, run off the async threads.
+
+pub mod assignment;
+pub mod committed;
+pub mod groups;
+pub mod list_groups_wire;
+pub mod log_offsets;
+pub mod timestamps;
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::error::{LagError, Result};
+
+/// Partitions of every topic in the cluster, internal topics (`__...`) left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterTopics {
+    /// (topic, partition count), ordered by topic.
+    pub topics: Vec<(String, i32)>,
+    /// Brokers as (host, port).
+    pub brokers: Vec<(String, u16)>,
+}
+
+impl ClusterTopics {
+    /// Partition count of `topic`, if it exists.
+    pub fn partitions(&self, topic: &str) -> Option<i32> {
+        self.topics
+            .binary_search_by(|(t, _)| t.as_str().cmp(topic))
+            .ok()
+            .map(|i| self.topics[i].1)
+    }
+}
+
+/// A consumer without a group, used for metadata, group lists and ListOffsets.
+pub(crate) fn plain_consumer(base: &ClientConfig, isolation: &str) -> Result<BaseConsumer> {
+    let mut config = base.clone();
+    config
+        .set("client.id", "orderflow-lag")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
+        // Only offsets are read; no need for fast broker reconnect churn.
+        .set("topic.metadata.refresh.interval.ms", "30000");
+    config.create().map_err(LagError::ClientConfig)
+}
+
+/// Reads the topic list of the cluster.
+pub(crate) fn cluster_topics(consumer: &BaseConsumer, timeout: Duration) -> Result<ClusterTopics> {
+    let metadata = consumer
+        .fetch_metadata(None, timeout)
+        .map_err(|e| LagError::kafka("metadata", e))?;
+    let mut topics: Vec<(String, i32)> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none() && !t.name().starts_with("__"))
+        .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    topics.sort();
+    let brokers = metadata
+        .brokers()
+        .iter()
+        .filter_map(|b| {
+            u16::try_from(b.port())
+                .ok()
+                .map(|p| (b.host().to_owned(), p))
+        })
+        .collect();
+    Ok(ClusterTopics { topics, brokers })
+}

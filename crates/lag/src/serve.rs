@@ -1,0 +1,181 @@
+//! `orderflow lag serve`: polls in the background on an interval, so a scrape or a page
+//! load never waits on Kafka, and serves metrics, the JSON API and the dashboard.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use orderflow_runtime::ops_server::{OpsServer, Readiness};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::LagEngine;
+use crate::error::{LagError, Result};
+use crate::history::History;
+use crate::metrics::LagMetrics;
+use crate::model::Snapshot;
+
+/// Settings of the exporter.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address of the HTTP server.
+    pub listen: SocketAddr,
+    /// Time between the starts of two poll cycles.
+    pub interval: Duration,
+    /// How much history the dashboard's charts keep.
+    pub history: Duration,
+}
+
+/// What the poller publishes and the HTTP handlers read.
+pub struct SharedState {
+    latest: RwLock<Option<Arc<Snapshot>>>,
+    last_error: RwLock<Option<String>>,
+    history: RwLock<History>,
+    metrics: LagMetrics,
+    interval: Duration,
+}
+
+impl SharedState {
+    /// Empty state for a poller running every `interval`, keeping `history`.
+    pub fn new(interval: Duration, history: Duration) -> Self {
+        let max_points = (history.as_millis() / interval.as_millis().max(1)) as usize + 1;
+        Self {
+            latest: RwLock::new(None),
+            last_error: RwLock::new(None),
+            history: RwLock::new(History::new(history.as_millis() as i64, max_points)),
+            metrics: LagMetrics::new(),
+            interval,
+        }
+    }
+
+    /// The latest snapshot, if a cycle finished.
+    pub fn latest(&self) -> Option<Arc<Snapshot>> {
+        self.latest
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Error of the last cycle, if it failed.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// History points after `since_ms`.
+    pub fn history_since(&self, since_ms: Option<i64>) -> Vec<crate::history::HistoryPoint> {
+        self.history
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .since(since_ms)
+    }
+
+    /// Poll interval, shown by the dashboard.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// The metrics exported on `/metrics`.
+    pub fn metrics(&self) -> &LagMetrics {
+        &self.metrics
+    }
+
+    fn publish(&self, snapshot: Snapshot) {
+        self.metrics.update(&snapshot);
+        self.history
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(&snapshot);
+        *self.latest.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(snapshot));
+        *self.last_error.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn fail(&self, err: &LagError) {
+        *self.last_error.write().unwrap_or_else(|p| p.into_inner()) = Some(err.to_string());
+    }
+}
+
+/// A running exporter.
+pub struct Running {
+    /// Address the HTTP server is bound to.
+    pub addr: SocketAddr,
+    /// State shared with the handlers.
+    pub state: Arc<SharedState>,
+    /// Ends when the token is cancelled: the HTTP server and the poller.
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// Binds the server and starts the poller; returns once both run.
+pub async fn start(
+    engine: LagEngine,
+    config: ServeConfig,
+    token: CancellationToken,
+) -> Result<Running> {
+    engine.config().validate(config.interval)?;
+    let state = Arc::new(SharedState::new(config.interval, config.history));
+    let readiness = Readiness::default();
+    let (addr, server) = OpsServer::new(config.listen, state.metrics().registry().clone())
+        .with_readiness(readiness.clone())
+        .with_routes(crate::web::router(state.clone()))
+        .spawn(token.clone())
+        .await
+        .map_err(LagError::Server)?;
+    let poller = tokio::spawn(poll_loop(
+        engine,
+        state.clone(),
+        readiness,
+        config.interval,
+        token,
+    ));
+    tracing::info!(address = %addr, interval = ?config.interval, "lag exporter and dashboard running");
+    Ok(Running {
+        addr,
+        state,
+        tasks: vec![server, poller],
+    })
+}
+
+/// Runs the exporter until `token` is cancelled.
+pub async fn run(engine: LagEngine, config: ServeConfig, token: CancellationToken) -> Result<()> {
+    let running = start(engine, config, token).await?;
+    for task in running.tasks {
+        task.await.map_err(|e| LagError::Task(e.to_string()))?;
+    }
+    Ok(())
+}
+
+async fn poll_loop(
+    mut engine: LagEngine,
+    state: Arc<SharedState>,
+    readiness: Readiness,
+    interval: Duration,
+    token: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let polled = tokio::select! {
+            _ = token.cancelled() => return,
+            polled = engine.poll() => polled,
+        };
+        match polled {
+            Ok(snapshot) => {
+                for warning in &snapshot.warnings {
+                    tracing::debug!(%warning, "lag poll warning");
+                }
+                state.publish(snapshot);
+                readiness.set_ready(true);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, retryable = err.is_retryable(), "lag poll failed; keeping the previous figures");
+                state.fail(&err);
+            }
+        }
+    }
+}

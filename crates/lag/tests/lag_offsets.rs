@@ -1,0 +1,100 @@
+//! Lag against the real broker: exact figures for known committed offsets, partitions
+//! without a commit, a group without members.
+
+mod support;
+
+use std::time::Duration;
+
+use orderflow_lag::model::{Membership, OffsetState};
+use orderflow_lag::{EngineConfig, LagEngine, Status};
+
+#[tokio::test]
+async fn exact_lag_for_known_committed_offsets_and_no_commit_partitions() {
+    let topic = orderflow_testkit::unique_name("lag-exact");
+    let group = orderflow_testkit::unique_name("lag-exact-g");
+    orderflow_testkit::create_topic(&topic, 3).await;
+    support::produce(&topic, 0, 10).await;
+    support::produce(&topic, 1, 7).await;
+    support::produce(&topic, 2, 5).await;
+    support::commit(&group, &topic, &[(0, 4), (1, 7)]);
+
+    let mut engine = support::engine(&group, Duration::from_secs(30));
+    let snapshot = engine.poll().await.expect("poll");
+    let g = snapshot
+        .groups
+        .iter()
+        .find(|g| g.group == group)
+        .unwrap_or_else(|| panic!("group {group} missing from {snapshot:#?}"));
+    assert_eq!(g.topics.len(), 1, "{g:#?}");
+    let parts = &g.topics[0].partitions;
+    let figures: Vec<(i32, Option<i64>, i64, i64, OffsetState)> = parts
+        .iter()
+        .map(|p| {
+            (
+                p.partition,
+                p.committed,
+                p.log.high_watermark,
+                p.lag,
+                p.offset_state,
+            )
+        })
+        .collect();
+    assert_eq!(
+        figures,
+        vec![
+            (0, Some(4), 10, 6, OffsetState::Committed),
+            (1, Some(7), 7, 0, OffsetState::Committed),
+            // Never committed: with auto.offset.reset=earliest all 5 records are lag.
+            (2, None, 5, 5, OffsetState::NoCommit),
+        ]
+    );
+    assert_eq!(g.lag, 11);
+    assert_eq!(parts[1].status, Status::CaughtUp);
+    assert_eq!(parts[1].lag_seconds, Some(0.0));
+    // Lag in seconds comes from the timestamp of the record at the committed offset.
+    let age = parts[0].lag_seconds.unwrap_or_else(|| {
+        panic!(
+            "lag seconds of partition 0 not read; warnings {:?}",
+            snapshot.warnings
+        )
+    });
+    assert!((0.0..120.0).contains(&age), "age {age}");
+    assert!(parts[2].lag_seconds.is_some(), "{:?}", parts[2]);
+    assert!(parts.iter().all(|p| p.read_skew_records == 0));
+}
+
+#[tokio::test]
+async fn group_without_members_is_listed_with_its_lag() {
+    let topic = orderflow_testkit::unique_name("lag-empty");
+    let group = orderflow_testkit::unique_name("lag-empty-g");
+    orderflow_testkit::create_topic(&topic, 2).await;
+    support::produce(&topic, 0, 4).await;
+    support::produce(&topic, 1, 3).await;
+    support::commit(&group, &topic, &[(0, 1), (1, 3)]);
+
+    // No filter: the group must be found by listing the cluster's groups.
+    let config = EngineConfig {
+        request_timeout: Duration::from_secs(10),
+        ..EngineConfig::default()
+    };
+    let mut engine = LagEngine::new(&orderflow_testkit::kafka_config(), config).expect("engine");
+    let snapshot = engine.poll().await.expect("poll");
+    let g = snapshot
+        .groups
+        .iter()
+        .find(|g| g.group == group)
+        .unwrap_or_else(|| {
+            panic!(
+                "group {group} without members is missing; groups: {:?}; warnings: {:?}",
+                snapshot.groups.iter().map(|g| &g.group).collect::<Vec<_>>(),
+                snapshot.warnings
+            )
+        });
+    assert_eq!(g.lag, 3);
+    match &g.membership {
+        Membership::Known { members, .. } => assert!(members.is_empty(), "{members:?}"),
+        // The dev broker fails DescribeGroups: members unknown, lag still exact.
+        Membership::Unknown { reason } => assert!(!reason.is_empty()),
+    }
+    assert!(g.reason.contains("member"), "{}", g.reason);
+}

@@ -1,0 +1,89 @@
+//! `orderflow lag` as a user runs it, against the real broker: the table and the JSON
+//! carry the exact lag of a group; inconsistent flags fail at start-up with a reason.
+
+use std::process::Command;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+fn orderflow(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_orderflow"))
+        .args(args)
+        .env("KAFKA_BROKERS", orderflow_testkit::kafka_brokers())
+        .env("KAFKA_CONNECT_TIMEOUT", "10s")
+        .output()
+        .expect("run orderflow")
+}
+
+#[tokio::test]
+async fn lag_table_and_json_show_exact_lag() {
+    let topic = orderflow_testkit::unique_name("lag-cli");
+    let group = orderflow_testkit::unique_name("lag-cli-g");
+    orderflow_testkit::create_topic(&topic, 1).await;
+    let producer: FutureProducer = orderflow_testkit::kafka_config()
+        .create()
+        .expect("producer");
+    for i in 0..9 {
+        producer
+            .send(
+                FutureRecord::to(&topic)
+                    .partition(0)
+                    .key(&format!("k{i}"))
+                    .payload("v"),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("acked");
+    }
+    let consumer: BaseConsumer = orderflow_testkit::kafka_config()
+        .set("group.id", &group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(3))
+        .unwrap();
+    consumer.commit(&tpl, CommitMode::Sync).expect("commit");
+
+    let out = orderflow(&["lag", "--group", &group, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snapshot: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let g = &snapshot["groups"][0];
+    assert_eq!(g["group"], group.as_str());
+    assert_eq!(g["lag"], 6);
+    assert_eq!(g["topics"][0]["partitions"][0]["committed"], 3);
+    assert_eq!(g["topics"][0]["partitions"][0]["end_offset"], 9);
+
+    let out = orderflow(&["lag", "--group", &group]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(table.starts_with("GROUP"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with(&group))
+        .unwrap_or_else(|| panic!("no row for {group}:\n{table}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        &cells[..6],
+        &[group.as_str(), topic.as_str(), "0", "3", "9", "6"],
+        "{row}"
+    );
+}
+
+#[test]
+fn window_shorter_than_two_intervals_is_refused() {
+    let out = orderflow(&["lag", "serve", "--interval", "5s", "--window", "6s"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("two poll intervals"), "{err}");
+}
