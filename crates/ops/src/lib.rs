@@ -1,3 +1,4 @@
-//! Library side of the `orderflow` ops CLI: topics as code (and later dead-letter redrive).
+//! Library side of the `orderflow` ops CLI: topics as code and dead-letter inspection and redrive.
 
+pub mod dead_letter;
 pub mod topics;

@@ -26,6 +26,8 @@ enum Command {
     Topics(commands::topics::TopicsArgs),
     /// Show consumer lag, or serve the lag exporter and dashboard.
     Lag(Box<commands::lag::LagArgs>),
+    /// List dead-letter records, or replay chosen ones to their source topic.
+    Dlq(commands::dlq::DlqArgs),
 }
 
 #[tokio::main]
@@ -36,6 +38,7 @@ async fn main() -> ExitCode {
         Command::Registry(args) => commands::registry::run(args).await,
         Command::Topics(args) => commands::topics::run(args).await,
         Command::Lag(args) => commands::lag::run(*args).await,
+        Command::Dlq(args) => commands::dlq::run(args).await,
     };
     match outcome {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! One module per subcommand: flag definitions and the glue that calls library code.
 
+pub mod dlq;
 pub mod lag;
 pub mod registry;
 pub mod topics;

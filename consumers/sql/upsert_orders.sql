@@ -1,0 +1,14 @@
+INSERT INTO orders (order_id, status, customer_id, currency, total_cents, item_count,
+                    events_applied, last_event_id, last_event_at, updated_at)
+SELECT o.order_id, o.status, o.customer_id, o.currency, o.total_cents, o.item_count,
+       o.events_applied, o.last_event_id, o.last_event_at, now()
+FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::int[],
+            $7::int[], $8::text[], $9::timestamptz[])
+     AS o (order_id, status, customer_id, currency, total_cents, item_count,
+           events_applied, last_event_id, last_event_at)
+ON CONFLICT (order_id) DO UPDATE SET
+    status = EXCLUDED.status,
+    events_applied = EXCLUDED.events_applied,
+    last_event_id = EXCLUDED.last_event_id,
+    last_event_at = EXCLUDED.last_event_at,
+    updated_at = EXCLUDED.updated_at

@@ -1,0 +1,210 @@
+//! Circuit breaker in front of the database: after repeated transient failures
+//! it opens, work waits instead of hammering the database, and one probe at a
+//! time tests whether it is back.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The breaker's state as exported in metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Normal operation.
+    Closed,
+    /// Failing: nothing may call the database until the cool-down ends.
+    Open,
+    /// Cool-down over: one probe is allowed through.
+    HalfOpen,
+}
+
+impl BreakerState {
+    /// Numeric value for the gauge (0 closed, 1 open, 2 half-open).
+    pub fn as_gauge(self) -> i64 {
+        match self {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: BreakerState,
+    consecutive_failures: u32,
+    open_until: Instant,
+    times_opened: u32,
+    probe_in_flight: bool,
+}
+
+/// What a caller may do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permit {
+    /// Go ahead.
+    Allowed,
+    /// Wait about this long, then ask again.
+    Wait(Duration),
+}
+
+/// A state change worth one log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// State before.
+    pub from: BreakerState,
+    /// State after.
+    pub to: BreakerState,
+}
+
+/// Shared breaker; cheap to call from many tasks.
+pub struct CircuitBreaker {
+    inner: Mutex<Inner>,
+    failure_threshold: u32,
+    cool_down: Box<dyn Fn(u32) -> Duration + Send + Sync>,
+}
+
+impl std::fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("state", &self.state())
+            .field("failure_threshold", &self.failure_threshold)
+            .finish()
+    }
+}
+
+impl CircuitBreaker {
+    /// Opens after `failure_threshold` consecutive transient failures; the n-th
+    /// opening lasts `cool_down(n)` (grow it with backoff and jitter).
+    pub fn new(
+        failure_threshold: u32,
+        cool_down: impl Fn(u32) -> Duration + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                state: BreakerState::Closed,
+                consecutive_failures: 0,
+                open_until: Instant::now(),
+                times_opened: 0,
+                probe_in_flight: false,
+            }),
+            failure_threshold: failure_threshold.max(1),
+            cool_down: Box::new(cool_down),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Current state.
+    pub fn state(&self) -> BreakerState {
+        self.lock().state
+    }
+
+    /// Asks to call the database now.
+    pub fn try_acquire(&self) -> (Permit, Option<Transition>) {
+        let mut inner = self.lock();
+        match inner.state {
+            BreakerState::Closed => (Permit::Allowed, None),
+            BreakerState::Open => {
+                let now = Instant::now();
+                if now < inner.open_until {
+                    return (Permit::Wait(inner.open_until - now), None);
+                }
+                inner.state = BreakerState::HalfOpen;
+                inner.probe_in_flight = true;
+                let transition = Transition {
+                    from: BreakerState::Open,
+                    to: BreakerState::HalfOpen,
+                };
+                (Permit::Allowed, Some(transition))
+            }
+            BreakerState::HalfOpen if inner.probe_in_flight => {
+                (Permit::Wait(Duration::from_millis(50)), None)
+            }
+            BreakerState::HalfOpen => {
+                inner.probe_in_flight = true;
+                (Permit::Allowed, None)
+            }
+        }
+    }
+
+    /// Reports a successful database call.
+    pub fn on_success(&self) -> Option<Transition> {
+        let mut inner = self.lock();
+        inner.consecutive_failures = 0;
+        inner.probe_in_flight = false;
+        if inner.state == BreakerState::Closed {
+            return None;
+        }
+        let from = inner.state;
+        inner.state = BreakerState::Closed;
+        inner.times_opened = 0;
+        Some(Transition {
+            from,
+            to: BreakerState::Closed,
+        })
+    }
+
+    /// Reports a transient database failure.
+    pub fn on_transient_failure(&self) -> Option<Transition> {
+        let mut inner = self.lock();
+        inner.consecutive_failures += 1;
+        inner.probe_in_flight = false;
+        let should_open = match inner.state {
+            BreakerState::Closed => inner.consecutive_failures >= self.failure_threshold,
+            BreakerState::HalfOpen => true,
+            BreakerState::Open => false,
+        };
+        if !should_open {
+            return None;
+        }
+        let from = inner.state;
+        inner.times_opened += 1;
+        inner.state = BreakerState::Open;
+        inner.open_until = Instant::now() + (self.cool_down)(inner.times_opened);
+        Some(Transition {
+            from,
+            to: BreakerState::Open,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_threshold_then_probes_then_closes() {
+        let breaker = CircuitBreaker::new(3, |_| Duration::from_millis(20));
+        assert_eq!(breaker.try_acquire().0, Permit::Allowed);
+        assert!(breaker.on_transient_failure().is_none());
+        assert!(breaker.on_transient_failure().is_none());
+        let opened = breaker.on_transient_failure().unwrap();
+        assert_eq!(opened.to, BreakerState::Open);
+        assert!(matches!(breaker.try_acquire().0, Permit::Wait(_)));
+        std::thread::sleep(Duration::from_millis(25));
+        let (permit, transition) = breaker.try_acquire();
+        assert_eq!(permit, Permit::Allowed);
+        assert_eq!(transition.unwrap().to, BreakerState::HalfOpen);
+        assert!(
+            matches!(breaker.try_acquire().0, Permit::Wait(_)),
+            "only one probe at a time"
+        );
+        assert_eq!(breaker.on_success().unwrap().to, BreakerState::Closed);
+        assert_eq!(breaker.try_acquire().0, Permit::Allowed);
+    }
+
+    #[test]
+    fn failed_probe_reopens() {
+        let breaker = CircuitBreaker::new(1, |_| Duration::from_millis(1));
+        breaker.on_transient_failure();
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(breaker.try_acquire().0, Permit::Allowed);
+        assert_eq!(
+            breaker.on_transient_failure().unwrap().to,
+            BreakerState::Open
+        );
+        assert_eq!(breaker.state(), BreakerState::Open);
+    }
+}

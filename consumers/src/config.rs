@@ -1,0 +1,241 @@
+//! Command-line flags of `order-consumer` (each also from the environment) and
+//! their cross-field checks.
+
+use std::time::Duration;
+
+use clap::Parser;
+use orderflow_runtime::backoff::Backoff;
+use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
+use orderflow_runtime::ops_server::OpsArgs;
+use orderflow_runtime::telemetry::LogArgs;
+
+use crate::engine::EngineSettings;
+use crate::engine_state::Ordering;
+use crate::error::{Error, Result};
+
+/// Consumer-group worker: applies order events to the order projection exactly
+/// once per event, dead-letters what cannot be processed, commits after success.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "order-consumer", version)]
+pub struct ConsumerArgs {
+    /// Kafka connection.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+    /// Metrics and health endpoint.
+    #[command(flatten)]
+    pub ops: OpsArgs,
+    /// Topic to consume.
+    #[arg(long, env = "CONSUMER_TOPIC", default_value = "orders")]
+    pub topic: String,
+    /// Consumer group id; every worker of the group shares the work and the dedup table rows.
+    #[arg(long, env = "CONSUMER_GROUP", default_value = "order-projection")]
+    pub group: String,
+    /// Dead-letter topic (same partition count as --topic). Default: <topic>.dlq.
+    #[arg(long, env = "DLQ_TOPIC")]
+    pub dlq_topic: Option<String>,
+    /// PostgreSQL URL of the projection database (migrated at start-up).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Schema registry base URL (Confluent REST API).
+    #[arg(
+        long,
+        env = "SCHEMA_REGISTRY_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub registry_url: String,
+    /// Ordering guarantee: `key` runs different keys of a partition concurrently
+    /// (records of one key stay in offset order); `partition` runs one record of a
+    /// partition at a time.
+    #[arg(long, env = "CONSUMER_ORDERING", value_enum, default_value = "key")]
+    pub ordering: Ordering,
+    /// Records processed concurrently, across all partitions and keys.
+    #[arg(long, env = "CONSUMER_MAX_IN_FLIGHT", default_value_t = 1000)]
+    pub max_in_flight: usize,
+    /// Records buffered (received, not done) before partitions are paused; they
+    /// resume when half of it has drained.
+    #[arg(long, env = "CONSUMER_MAX_BUFFERED", default_value_t = 10_000)]
+    pub max_buffered: usize,
+    /// Most records applied in one database transaction.
+    #[arg(long, env = "CONSUMER_BATCH_SIZE", default_value_t = 500)]
+    pub batch_size: usize,
+    /// Database transactions running at once.
+    #[arg(long, env = "CONSUMER_DB_CONCURRENCY", default_value_t = 4)]
+    pub db_concurrency: usize,
+    /// Attempts for a handler failure of unknown kind before the record is
+    /// dead-lettered as retries-exhausted. Transient failures retry without limit.
+    #[arg(long, env = "CONSUMER_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
+    /// First retry delay ceiling (exponential backoff, full jitter).
+    #[arg(long, env = "CONSUMER_RETRY_INITIAL", default_value = "100ms", value_parser = parse_duration)]
+    pub retry_initial: Duration,
+    /// Retry delay cap.
+    #[arg(long, env = "CONSUMER_RETRY_MAX", default_value = "10s", value_parser = parse_duration)]
+    pub retry_max: Duration,
+    /// Consecutive transient database failures that open the circuit breaker.
+    #[arg(long, env = "CONSUMER_BREAKER_THRESHOLD", default_value_t = 5)]
+    pub breaker_threshold: u32,
+    /// How long a rebalance or a shutdown waits for in-flight records before
+    /// committing what is done; must be shorter than --session-timeout.
+    #[arg(long, env = "CONSUMER_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+    /// Kafka group session timeout.
+    #[arg(long, env = "CONSUMER_SESSION_TIMEOUT", default_value = "45s", value_parser = parse_duration)]
+    pub session_timeout: Duration,
+    /// How often done offsets are committed (asynchronously) while running.
+    #[arg(long, env = "CONSUMER_COMMIT_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub commit_interval: Duration,
+    /// How long processed event ids are kept for deduplication.
+    #[arg(long, env = "CONSUMER_DEDUP_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    pub dedup_retention: Duration,
+    /// How often the dedup retention cleanup runs.
+    #[arg(long, env = "CONSUMER_DEDUP_CLEANUP_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub dedup_cleanup_interval: Duration,
+    /// How long a dead-letter write may take before it is retried.
+    #[arg(long, env = "CONSUMER_DLQ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub dlq_timeout: Duration,
+    /// How long to keep retrying the database at start-up.
+    #[arg(long, env = "CONSUMER_DB_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub db_connect_timeout: Duration,
+    /// Exit 0 once every assigned partition is caught up and nothing happened for
+    /// SECS seconds, printing a JSON summary on stdout.
+    #[arg(long, env = "CONSUMER_EXIT_WHEN_IDLE", value_name = "SECS")]
+    pub exit_when_idle: Option<u64>,
+    /// Benchmarks only: simulated I/O per event, in milliseconds.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub bench_effect_delay_ms: u64,
+}
+
+impl ConsumerArgs {
+    /// The dead-letter topic.
+    pub fn dlq_topic(&self) -> String {
+        self.dlq_topic
+            .clone()
+            .unwrap_or_else(|| format!("{}.dlq", self.topic))
+    }
+
+    /// Cross-field checks; the error is one line naming the flags.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |message: String| Err(Error::Config(message));
+        if self.topic.trim().is_empty() || self.group.trim().is_empty() {
+            return fail("--topic and --group must not be empty".into());
+        }
+        if self.dlq_topic() == self.topic {
+            return fail(format!(
+                "--dlq-topic must differ from --topic ({})",
+                self.topic
+            ));
+        }
+        if self.max_in_flight == 0 || self.batch_size == 0 || self.db_concurrency == 0 {
+            return fail(
+                "--max-in-flight, --batch-size and --db-concurrency must be at least 1".into(),
+            );
+        }
+        if self.max_buffered < self.max_in_flight {
+            return fail(format!(
+                "--max-buffered ({}) must be at least --max-in-flight ({})",
+                self.max_buffered, self.max_in_flight
+            ));
+        }
+        if self.max_attempts == 0 {
+            return fail("--max-attempts must be at least 1".into());
+        }
+        if self.drain_timeout >= self.session_timeout {
+            return fail(format!(
+                "--drain-timeout ({:?}) must be shorter than --session-timeout ({:?}), or the group evicts a draining worker",
+                self.drain_timeout, self.session_timeout
+            ));
+        }
+        if self.retry_initial.is_zero() || self.retry_initial > self.retry_max {
+            return fail(format!(
+                "--retry-initial ({:?}) must be above zero and at most --retry-max ({:?})",
+                self.retry_initial, self.retry_max
+            ));
+        }
+        if self.dedup_retention < Duration::from_secs(60) {
+            return fail(format!(
+                "--dedup-retention ({:?}) below one minute would forget events that can still be redelivered",
+                self.dedup_retention
+            ));
+        }
+        if self.commit_interval.is_zero() || self.commit_interval >= self.session_timeout {
+            return fail(
+                "--commit-interval must be above zero and shorter than --session-timeout".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Engine settings from the flags.
+    pub fn engine_settings(&self) -> EngineSettings {
+        EngineSettings {
+            kafka: self.kafka.clone(),
+            topic: self.topic.clone(),
+            group: self.group.clone(),
+            dlq_topic: self.dlq_topic(),
+            ordering: self.ordering,
+            max_in_flight: self.max_in_flight,
+            max_buffered: self.max_buffered,
+            batch_size: self.batch_size,
+            db_concurrency: self.db_concurrency,
+            max_attempts: self.max_attempts,
+            retry_backoff: Backoff {
+                initial: self.retry_initial,
+                max: self.retry_max,
+                multiplier: 2.0,
+            },
+            breaker_threshold: self.breaker_threshold,
+            drain_timeout: self.drain_timeout,
+            session_timeout: self.session_timeout,
+            commit_interval: self.commit_interval,
+            dedup_retention: self.dedup_retention,
+            dedup_cleanup_interval: self.dedup_cleanup_interval,
+            dlq_timeout: self.dlq_timeout,
+            exit_when_idle: self.exit_when_idle.map(Duration::from_secs),
+            effect_delay: Duration::from_millis(self.bench_effect_delay_ms),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> ConsumerArgs {
+        let mut args = vec!["order-consumer", "--database-url", "postgres://u@h/db"];
+        args.extend_from_slice(extra);
+        ConsumerArgs::try_parse_from(args).expect("parses")
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let args = parse(&[]);
+        args.validate().unwrap();
+        assert_eq!(args.dlq_topic(), "orders.dlq");
+        assert_eq!(args.group, "order-projection");
+        assert_eq!(args.max_attempts, 5);
+        assert_eq!(args.dedup_retention, Duration::from_secs(7 * 86_400));
+    }
+
+    #[test]
+    fn drain_longer_than_session_is_rejected() {
+        let args = parse(&["--drain-timeout", "60s", "--session-timeout", "30s"]);
+        let error = args.validate().unwrap_err().to_string();
+        assert!(error.contains("--drain-timeout"), "{error}");
+        assert!(!error.contains('\n'));
+    }
+
+    #[test]
+    fn other_cross_field_checks() {
+        assert!(
+            parse(&["--max-in-flight", "100", "--max-buffered", "10"])
+                .validate()
+                .is_err()
+        );
+        assert!(parse(&["--dlq-topic", "orders"]).validate().is_err());
+        assert!(parse(&["--max-attempts", "0"]).validate().is_err());
+        assert!(parse(&["--dedup-retention", "10s"]).validate().is_err());
+    }
+}

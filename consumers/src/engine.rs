@@ -1,0 +1,461 @@
+//! The poll loop: receive records, hand ready ones to workers in batches, pause
+//! and resume partitions, commit done offsets, and on shutdown drain, commit
+//! and leave the group.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering as AtomicOrdering;
+use std::time::{Duration, Instant};
+
+use orderflow_runtime::backoff::Backoff;
+use orderflow_runtime::kafka::KafkaArgs;
+use orderflow_runtime::ops_server::Readiness;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::{ClientConfig, Offset};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::circuit_breaker::{BreakerState, CircuitBreaker};
+use crate::dead_letter::DeadLetterWriter;
+use crate::dedup_store;
+use crate::engine_state::{Ordering, Shared};
+use crate::error::{Error, Result};
+use crate::event_decoder::EventDecoder;
+use crate::metrics::ConsumerMetrics;
+use crate::processing::{BatchSlot, Processor};
+use crate::rebalance::{EngineContext, commit_sync, to_tpl};
+use crate::summary::{ExitReason, Summary};
+
+/// Everything the engine needs to know, independent of how it was configured.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Broker connection and overrides.
+    pub kafka: KafkaArgs,
+    /// Source topic.
+    pub topic: String,
+    /// Consumer group.
+    pub group: String,
+    /// Dead-letter topic.
+    pub dlq_topic: String,
+    /// Ordering guarantee.
+    pub ordering: Ordering,
+    /// Records processed concurrently.
+    pub max_in_flight: usize,
+    /// Buffered records before partitions pause.
+    pub max_buffered: usize,
+    /// Records per transaction.
+    pub batch_size: usize,
+    /// Transactions at once.
+    pub db_concurrency: usize,
+    /// Attempts for unknown failures.
+    pub max_attempts: u32,
+    /// Backoff between attempts.
+    pub retry_backoff: Backoff,
+    /// Consecutive transient failures that open the breaker.
+    pub breaker_threshold: u32,
+    /// Drain deadline on revoke and shutdown.
+    pub drain_timeout: Duration,
+    /// Group session timeout.
+    pub session_timeout: Duration,
+    /// Periodic commit interval.
+    pub commit_interval: Duration,
+    /// Dedup retention.
+    pub dedup_retention: Duration,
+    /// Dedup cleanup period.
+    pub dedup_cleanup_interval: Duration,
+    /// Dead-letter delivery timeout.
+    pub dlq_timeout: Duration,
+    /// Exit when idle this long (and caught up).
+    pub exit_when_idle: Option<Duration>,
+    /// Bench only: simulated I/O per event.
+    pub effect_delay: Duration,
+}
+
+/// Collaborators built by the caller (the binary or a test).
+#[derive(Debug)]
+pub struct EngineDeps {
+    /// Migrated projection database.
+    pub pool: PgPool,
+    /// Record decoder.
+    pub decoder: EventDecoder,
+    /// Where the metrics are registered.
+    pub registry: prometheus::Registry,
+    /// Set ready while consuming.
+    pub readiness: Readiness,
+}
+
+type EngineConsumer = StreamConsumer<EngineContext>;
+
+fn consumer_config(settings: &EngineSettings) -> ClientConfig {
+    let mut config = settings.kafka.client_config();
+    config
+        .set("group.id", &settings.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set(
+            "session.timeout.ms",
+            settings.session_timeout.as_millis().to_string(),
+        )
+        .set("statistics.interval.ms", "5000")
+        .set(
+            "client.id",
+            format!("order-consumer-{}", std::process::id()),
+        );
+    settings.kafka.apply_overrides(&mut config);
+    config
+}
+
+/// Fails start-up when the DLQ topic is missing or has fewer partitions than the
+/// source (a dead-letter record keeps its partition number).
+async fn check_dlq_topic(settings: &EngineSettings) -> Result<()> {
+    let config = settings.kafka.client_config();
+    let (topic, dlq) = (settings.topic.clone(), settings.dlq_topic.clone());
+    let counts = tokio::task::spawn_blocking(move || -> Result<(usize, usize)> {
+        let client: BaseConsumer = config.create()?;
+        let count = |name: &str| -> Result<usize> {
+            let metadata = client.fetch_metadata(Some(name), Duration::from_secs(10))?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == name && t.error().is_none())
+                .map_or(0, |t| t.partitions().len()))
+        };
+        Ok((count(&topic)?, count(&dlq)?))
+    })
+    .await
+    .map_err(|e| Error::Startup(format!("metadata task failed: {e}")))??;
+    let (source, dead_letter) = counts;
+    if dead_letter < source {
+        return Err(Error::Startup(format!(
+            "dead-letter topic {} has {dead_letter} partitions but {} has {source}: create it with at least as many (topics.yaml, `orderflow topics apply`)",
+            settings.dlq_topic, settings.topic
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the worker until `token` is cancelled or, with `exit_when_idle`, until
+/// caught up and idle; then drains, commits and leaves the group.
+pub async fn run(
+    settings: EngineSettings,
+    deps: EngineDeps,
+    token: CancellationToken,
+) -> Result<Summary> {
+    let metrics = ConsumerMetrics::new(&deps.registry, &settings.group, &settings.topic);
+    let shared = Shared::new(
+        metrics,
+        settings.topic.clone(),
+        settings.group.clone(),
+        settings.drain_timeout,
+    );
+    check_dlq_topic(&settings).await?;
+    let dlq = DeadLetterWriter::new(
+        &settings.kafka.client_config(),
+        settings.dlq_topic.clone(),
+        settings.group.clone(),
+        settings.dlq_timeout,
+    )?;
+    let consumer: Arc<EngineConsumer> = Arc::new(
+        consumer_config(&settings).create_with_context(EngineContext::new(Arc::clone(&shared)))?,
+    );
+    let backoff = settings.retry_backoff;
+    let workers = CancellationToken::new();
+    let processor = Arc::new(Processor {
+        shared: Arc::clone(&shared),
+        pool: deps.pool.clone(),
+        decoder: deps.decoder,
+        dlq,
+        breaker: CircuitBreaker::new(settings.breaker_threshold, move |opened| {
+            Backoff {
+                initial: backoff.initial.max(Duration::from_millis(500)),
+                ..backoff
+            }
+            .ceiling(opened.saturating_sub(1))
+        }),
+        retry_backoff: settings.retry_backoff,
+        max_attempts: settings.max_attempts,
+        effect_delay: settings.effect_delay,
+        token: workers.clone(),
+    });
+    let retention_token = token.child_token();
+    tokio::spawn(dedup_store::run_retention(
+        deps.pool.clone(),
+        settings.group.clone(),
+        settings.dedup_retention,
+        settings.dedup_cleanup_interval,
+        retention_token.clone(),
+    ));
+
+    consumer.subscribe(&[&settings.topic])?;
+    deps.readiness.set_ready(true);
+    tracing::info!(group = %settings.group, topic = %settings.topic, dlq_topic = %settings.dlq_topic,
+        ordering = ?settings.ordering, max_in_flight = settings.max_in_flight, "consuming");
+
+    let exit_reason = poll_loop(&settings, &consumer, &shared, &processor, &token).await;
+
+    deps.readiness.set_ready(false);
+    shut_down(&settings, &consumer, &shared, &workers).await;
+    retention_token.cancel();
+    let summary = Summary::collect(&shared, exit_reason);
+    drop(processor);
+    // Dropping the consumer closes it: it leaves the group (the revoke callback
+    // finds nothing left to commit).
+    drop(consumer);
+    Ok(summary)
+}
+
+async fn poll_loop(
+    settings: &EngineSettings,
+    consumer: &Arc<EngineConsumer>,
+    shared: &Arc<Shared>,
+    processor: &Arc<Processor>,
+    token: &CancellationToken,
+) -> ExitReason {
+    let mut housekeeping = tokio::time::interval(Duration::from_millis(100));
+    let mut last_commit = Instant::now();
+    let mut paused = false;
+    loop {
+        dispatch(settings, shared, processor);
+        paused = update_pause(settings, consumer, shared, &processor.breaker, paused);
+        tokio::select! {
+            _ = token.cancelled() => return ExitReason::Shutdown,
+            received = consumer.recv() => match received {
+                Ok(message) => {
+                    let record = message.detach();
+                    shared.lock().accept(record, settings.ordering);
+                }
+                Err(error) => {
+                    tracing::warn!(group = %settings.group, %error, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = shared.wake.notified() => {}
+            _ = housekeeping.tick() => {
+                if last_commit.elapsed() >= settings.commit_interval {
+                    commit_async(consumer, shared);
+                    last_commit = Instant::now();
+                }
+                update_gauges(shared);
+                if let Some(idle) = settings.exit_when_idle
+                    && idle_and_caught_up(consumer, shared, idle).await
+                {
+                    tracing::info!(group = %settings.group, idle_secs = idle.as_secs(),
+                        "caught up and idle; exiting");
+                    return ExitReason::Idle;
+                }
+            }
+        }
+    }
+}
+
+/// Hands ready records to workers, at most one record per key per batch.
+fn dispatch(settings: &EngineSettings, shared: &Arc<Shared>, processor: &Arc<Processor>) {
+    while shared.batches_in_flight.load(AtomicOrdering::SeqCst) < settings.db_concurrency {
+        let jobs = {
+            let mut state = shared.lock();
+            let room = settings
+                .max_in_flight
+                .saturating_sub(state.scheduler.in_flight());
+            if room == 0 {
+                return;
+            }
+            state.take_ready(room.min(settings.batch_size))
+        };
+        if jobs.is_empty() {
+            return;
+        }
+        let slot = BatchSlot::take(shared);
+        let processor = Arc::clone(processor);
+        tokio::spawn(async move {
+            let _slot = slot;
+            processor.run_batch(jobs).await;
+        });
+    }
+}
+
+/// Pauses every assigned partition when the buffer is full or the breaker is
+/// open, resumes them when half the buffer drained and the breaker let go.
+fn update_pause(
+    settings: &EngineSettings,
+    consumer: &EngineConsumer,
+    shared: &Shared,
+    breaker: &CircuitBreaker,
+    was_paused: bool,
+) -> bool {
+    let breaker_open = breaker.state() == BreakerState::Open;
+    let mut state = shared.lock();
+    let buffered = state.scheduler.buffered();
+    let want_paused = if was_paused {
+        breaker_open || buffered > settings.max_buffered / 2
+    } else {
+        breaker_open || buffered >= settings.max_buffered
+    };
+    let changes: Vec<i32> = state
+        .partitions
+        .iter()
+        .filter(|(_, p)| p.paused != want_paused)
+        .map(|(partition, _)| *partition)
+        .collect();
+    if changes.is_empty() {
+        return want_paused;
+    }
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for partition in &changes {
+        tpl.add_partition(&settings.topic, *partition);
+    }
+    let result = if want_paused {
+        consumer.pause(&tpl)
+    } else {
+        consumer.resume(&tpl)
+    };
+    match result {
+        Ok(()) => {
+            for partition in &changes {
+                if let Some(p) = state.partitions.get_mut(partition) {
+                    p.paused = want_paused;
+                }
+            }
+            let paused_now = state.partitions.values().filter(|p| p.paused).count();
+            shared.metrics.paused_partitions.set(paused_now as i64);
+            tracing::info!(group = %settings.group, partitions = ?changes, buffered, breaker_open,
+                action = if want_paused { "pause" } else { "resume" }, "back-pressure");
+        }
+        Err(error) => tracing::warn!(%error, "pause/resume failed"),
+    }
+    want_paused
+}
+
+fn commit_async(consumer: &EngineConsumer, shared: &Shared) {
+    let commits = shared.lock().take_commits(None, true);
+    if commits.is_empty() {
+        return;
+    }
+    match to_tpl(&shared.topic, &commits) {
+        Ok(tpl) => {
+            if let Err(error) = consumer.commit(&tpl, CommitMode::Async) {
+                tracing::warn!(%error, "async commit could not be sent");
+                let mut state = shared.lock();
+                for (partition, _) in commits {
+                    if let Some(p) = state.partitions.get_mut(&partition) {
+                        p.tracker.forget_commit();
+                    }
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "commit list"),
+    }
+}
+
+fn update_gauges(shared: &Shared) {
+    let state = shared.lock();
+    shared
+        .metrics
+        .in_flight
+        .set(state.scheduler.in_flight() as i64);
+    shared
+        .metrics
+        .buffered
+        .set(state.scheduler.buffered() as i64);
+}
+
+/// True when nothing happened for `idle`, nothing is buffered and every assigned
+/// partition has been read up to its high watermark.
+async fn idle_and_caught_up(
+    consumer: &Arc<EngineConsumer>,
+    shared: &Shared,
+    idle: Duration,
+) -> bool {
+    let positions: Vec<(i32, Option<i64>)> = {
+        let state = shared.lock();
+        if state.scheduler.buffered() > 0 || state.last_activity.elapsed() < idle {
+            return false;
+        }
+        match state.last_rebalance {
+            Some(at) if at.elapsed() >= idle => {}
+            _ => return false,
+        }
+        state
+            .partitions
+            .iter()
+            .map(|(p, s)| (*p, s.tracker.committable()))
+            .collect()
+    };
+    let topic = shared.topic.clone();
+    let consumer = Arc::clone(consumer);
+    tokio::task::spawn_blocking(move || {
+        let timeout = Duration::from_secs(5);
+        let unknown: Vec<(i32, i64)> = positions
+            .iter()
+            .filter(|(_, next)| next.is_none())
+            .map(|(p, _)| (*p, 0))
+            .collect();
+        let committed = if unknown.is_empty() {
+            Vec::new()
+        } else {
+            let Ok(tpl) = to_tpl(&topic, &unknown) else {
+                return false;
+            };
+            match consumer.committed_offsets(tpl, timeout) {
+                Ok(list) => list
+                    .elements()
+                    .iter()
+                    .map(|e| match e.offset() {
+                        Offset::Offset(o) => (e.partition(), o),
+                        _ => (e.partition(), 0),
+                    })
+                    .collect(),
+                Err(_) => return false,
+            }
+        };
+        positions.iter().all(|(partition, next)| {
+            let Ok((low, high)) = consumer.fetch_watermarks(&topic, *partition, timeout) else {
+                return false;
+            };
+            let read = next.or_else(|| {
+                committed
+                    .iter()
+                    .find(|(p, _)| p == partition)
+                    .map(|(_, o)| *o)
+            });
+            high <= low || read.is_some_and(|read| read >= high)
+        })
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Stops fetching, drains in-flight work within the drain timeout, commits what
+/// is done synchronously, and forgets the partitions.
+async fn shut_down(
+    settings: &EngineSettings,
+    consumer: &EngineConsumer,
+    shared: &Arc<Shared>,
+    workers: &CancellationToken,
+) {
+    let partitions: Vec<i32> = {
+        let mut state = shared.lock();
+        let partitions: Vec<i32> = state.partitions.keys().copied().collect();
+        for &partition in &partitions {
+            state.drop_queued(partition);
+        }
+        partitions
+    };
+    let deadline = Instant::now() + settings.drain_timeout;
+    while shared.lock().in_flight_of(&partitions) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let drained = shared.lock().in_flight_of(&partitions) == 0;
+    workers.cancel();
+    let commits = shared.lock().take_commits(None, false);
+    let committed = commit_sync(consumer, shared, &commits);
+    {
+        let mut state = shared.lock();
+        for &partition in &partitions {
+            state.forget(partition);
+        }
+    }
+    tracing::info!(group = %settings.group, drained, commit_ok = committed, ?commits,
+        processed = shared.stats.processed.load(AtomicOrdering::Relaxed),
+        "stopped: drained, committed, leaving the group");
+}

@@ -1,0 +1,66 @@
+//! `order-consumer`: parse flags, build the pieces, run the engine.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use order_consumer::ConsumerArgs;
+use order_consumer::dedup_store::MIGRATOR;
+use order_consumer::engine::{self, EngineDeps};
+use order_consumer::event_decoder::EventDecoder;
+use orderflow_runtime::ops_server::{OpsServer, Readiness};
+use orderflow_runtime::shutdown::Shutdown;
+use orderflow_schemas::{OrderEventDeserializer, RegistryClient};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = ConsumerArgs::parse();
+    orderflow_runtime::telemetry::init_logging(&args.log);
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("order-consumer: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
+    args.validate()?;
+    let shutdown = Shutdown::install();
+    let token = shutdown.token();
+    let metrics_addr = args.ops.address()?;
+
+    let pool_size = (args.db_concurrency + 2) as u32;
+    let pool =
+        orderflow_runtime::db::connect(&args.database_url, pool_size, args.db_connect_timeout)
+            .await?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .context("migrating the consumer database")?;
+    let registry = RegistryClient::new(args.registry_url.clone())?;
+    args.kafka.wait_for_brokers().await?;
+
+    let metrics = prometheus::Registry::new();
+    let readiness = Readiness::default();
+    if let Some(addr) = metrics_addr {
+        let (bound, _) = OpsServer::new(addr, metrics.clone())
+            .with_readiness(readiness.clone())
+            .spawn(token.child_token())
+            .await?;
+        tracing::info!(%bound, "metrics and health endpoint listening");
+    }
+
+    let deps = EngineDeps {
+        pool,
+        decoder: EventDecoder::new(OrderEventDeserializer::new(registry)),
+        registry: metrics,
+        readiness,
+    };
+    let summary = engine::run(args.engine_settings(), deps, token).await?;
+    if args.exit_when_idle.is_some() {
+        println!("{}", summary.to_json());
+    }
+    Ok(())
+}

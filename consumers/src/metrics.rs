@@ -1,0 +1,196 @@
+//! Every metric of the consumer, named once.
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+
+/// Outcome label values of `orderflow_consumer_records_total`.
+pub mod outcome {
+    /// Effect applied.
+    pub const PROCESSED: &str = "processed";
+    /// Already processed: skipped.
+    pub const DUPLICATE: &str = "duplicate";
+    /// Written to the dead-letter topic.
+    pub const DEAD_LETTERED: &str = "dead_lettered";
+}
+
+/// The consumer's metrics, with the group and topic labels bound.
+#[derive(Debug, Clone)]
+pub struct ConsumerMetrics {
+    /// Records that were processed.
+    pub processed: IntCounter,
+    /// Records skipped as duplicates.
+    pub duplicates: IntCounter,
+    /// Records dead-lettered.
+    pub dead_lettered: IntCounter,
+    /// Retries (each new attempt of a record after a failure).
+    pub retries: IntCounter,
+    /// Dead-letter writes that failed (and are retried).
+    pub dlq_write_failures: IntCounter,
+    /// Time from dispatch to done, per record.
+    pub processing_seconds: Histogram,
+    /// now - occurred_at when the effect commits.
+    pub event_age_seconds: Histogram,
+    /// Records per database transaction.
+    pub batch_size: Histogram,
+    /// Records in flight.
+    pub in_flight: IntGauge,
+    /// Records received and not done (queued + in flight).
+    pub buffered: IntGauge,
+    /// Partitions paused by back-pressure or the circuit breaker.
+    pub paused_partitions: IntGauge,
+    /// 0 closed, 1 open, 2 half-open.
+    pub breaker_state: IntGauge,
+    /// Rebalance events by kind (assign, revoke).
+    pub rebalances: IntCounterVec,
+    /// Last committed offset per partition.
+    pub committed_offset: IntGaugeVec,
+    /// Lag per partition as librdkafka's statistics report it.
+    pub lag: IntGaugeVec,
+}
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
+    // Registering the same name twice is a programming error caught by tests.
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
+impl ConsumerMetrics {
+    /// Creates and registers the metrics for `group` reading `topic`.
+    pub fn new(registry: &Registry, group: &str, topic: &str) -> Self {
+        let records = register(
+            registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "orderflow_consumer_records_total",
+                    "Records finished, by outcome (processed, duplicate, dead_lettered).",
+                ),
+                &["group", "topic", "outcome"],
+            )
+            .expect("valid metric"),
+        );
+        let counter = |name: &str, help: &str| {
+            register(
+                registry,
+                IntCounterVec::new(Opts::new(name, help), &["group", "topic"]).expect("valid"),
+            )
+            .with_label_values(&[group, topic])
+        };
+        let gauge = |name: &str, help: &str| {
+            register(
+                registry,
+                IntGaugeVec::new(Opts::new(name, help), &["group", "topic"]).expect("valid"),
+            )
+            .with_label_values(&[group, topic])
+        };
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            register(
+                registry,
+                HistogramVec::new(
+                    HistogramOpts::new(name, help).buckets(buckets),
+                    &["group", "topic"],
+                )
+                .expect("valid"),
+            )
+            .with_label_values(&[group, topic])
+        };
+        let seconds = vec![
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ];
+        let per_partition = |name: &str, help: &str| {
+            register(
+                registry,
+                IntGaugeVec::new(Opts::new(name, help), &["group", "topic", "partition"])
+                    .expect("valid"),
+            )
+        };
+        Self {
+            processed: records.with_label_values(&[group, topic, outcome::PROCESSED]),
+            duplicates: records.with_label_values(&[group, topic, outcome::DUPLICATE]),
+            dead_lettered: records.with_label_values(&[group, topic, outcome::DEAD_LETTERED]),
+            retries: counter(
+                "orderflow_consumer_retries_total",
+                "New attempts of a record after a failure.",
+            ),
+            dlq_write_failures: counter(
+                "orderflow_consumer_dlq_write_failures_total",
+                "Dead-letter writes that were not acked (retried).",
+            ),
+            processing_seconds: histogram(
+                "orderflow_consumer_processing_seconds",
+                "Time from dispatch to done, per record.",
+                seconds.clone(),
+            ),
+            event_age_seconds: histogram(
+                "orderflow_consumer_event_age_seconds",
+                "Age of an event (now - occurred_at) when its effect commits.",
+                vec![
+                    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+                ],
+            ),
+            batch_size: histogram(
+                "orderflow_consumer_batch_records",
+                "Records per database transaction.",
+                vec![1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0],
+            ),
+            in_flight: gauge("orderflow_consumer_in_flight", "Records in flight."),
+            buffered: gauge(
+                "orderflow_consumer_buffered_records",
+                "Records received and not done (queued and in flight).",
+            ),
+            paused_partitions: gauge(
+                "orderflow_consumer_paused_partitions",
+                "Partitions paused by back-pressure or the circuit breaker.",
+            ),
+            breaker_state: gauge(
+                "orderflow_consumer_circuit_breaker_state",
+                "Database circuit breaker: 0 closed, 1 open, 2 half-open.",
+            ),
+            rebalances: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "orderflow_consumer_rebalances_total",
+                        "Rebalance events, by kind (assign, revoke).",
+                    ),
+                    &["group", "topic", "kind"],
+                )
+                .expect("valid"),
+            ),
+            committed_offset: per_partition(
+                "orderflow_consumer_committed_offset",
+                "Last offset committed by this worker, per partition.",
+            ),
+            lag: per_partition(
+                "orderflow_consumer_lag_records",
+                "Consumer lag in records per partition, from librdkafka statistics.",
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_register_and_export_names() {
+        let registry = Registry::new();
+        let metrics = ConsumerMetrics::new(&registry, "g", "orders");
+        metrics.processed.inc();
+        metrics
+            .committed_offset
+            .with_label_values(&["g", "orders", "0"])
+            .set(5);
+        let names: Vec<String> = registry
+            .gather()
+            .iter()
+            .map(|family| family.name().to_owned())
+            .collect();
+        assert!(names.contains(&"orderflow_consumer_records_total".to_owned()));
+        assert!(names.contains(&"orderflow_consumer_committed_offset".to_owned()));
+    }
+}

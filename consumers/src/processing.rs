@@ -1,0 +1,359 @@
+//! The worker side: a batch of records (at most one per key) is decoded, applied
+//! in one transaction, and whatever failed is classified: poison goes to the DLQ,
+//! transient failures are retried with backoff behind the circuit breaker without
+//! limit, unknown failures are retried up to `--max-attempts`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering as AtomicOrdering;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use orderflow_runtime::backoff::Backoff;
+use rdkafka::Message;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::circuit_breaker::{CircuitBreaker, Permit, Transition};
+use crate::dead_letter::{DeadLetterWriter, DlqCategory, FailureReport};
+use crate::effect_batch::{self, BatchEntry, EntryOutcome};
+use crate::engine_state::{DispatchedJob, Done, Shared};
+use crate::error::FailureKind;
+use crate::event_decoder::{DecodeFailure, EventDecoder};
+use crate::projection::ProjectionEvent;
+
+/// Everything a worker needs; shared by all batches.
+#[derive(Debug)]
+pub struct Processor {
+    /// Engine state.
+    pub shared: Arc<Shared>,
+    /// The consumer's database.
+    pub pool: PgPool,
+    /// Record decoder.
+    pub decoder: EventDecoder,
+    /// Dead-letter writer.
+    pub dlq: DeadLetterWriter,
+    /// Breaker in front of the database.
+    pub breaker: CircuitBreaker,
+    /// Delay between attempts of a record.
+    pub retry_backoff: Backoff,
+    /// Attempts for failures of unknown kind before dead-lettering.
+    pub max_attempts: u32,
+    /// Bench only: simulated I/O per event (the events of a batch wait concurrently).
+    pub effect_delay: Duration,
+    /// Cancelled when workers must stop (end of the drain).
+    pub token: CancellationToken,
+}
+
+struct Work {
+    job: DispatchedJob,
+    event: Option<ProjectionEvent>,
+    failures: u32,
+    first_failure_at: Option<DateTime<Utc>>,
+    last_failure_at: Option<DateTime<Utc>>,
+    dead_letter: Option<FailureReport>,
+    finished: bool,
+}
+
+impl Work {
+    fn new(job: DispatchedJob) -> Self {
+        Self {
+            job,
+            event: None,
+            failures: 0,
+            first_failure_at: None,
+            last_failure_at: None,
+            dead_letter: None,
+            finished: false,
+        }
+    }
+
+    fn record_failure(&mut self) {
+        let now = Utc::now();
+        self.failures += 1;
+        self.first_failure_at.get_or_insert(now);
+        self.last_failure_at = Some(now);
+    }
+
+    fn send_to_dlq(&mut self, category: DlqCategory, message: String) {
+        self.record_failure();
+        let now = Utc::now();
+        self.dead_letter = Some(FailureReport {
+            category,
+            message,
+            attempts: self.failures,
+            first_failure_at: self.first_failure_at.unwrap_or(now),
+            last_failure_at: self.last_failure_at.unwrap_or(now),
+        });
+    }
+}
+
+impl Processor {
+    /// Processes a batch until every record is done, fenced, or the workers are
+    /// cancelled. Runs as its own task.
+    pub async fn run_batch(self: Arc<Self>, jobs: Vec<DispatchedJob>) {
+        let work = jobs.into_iter().map(Work::new).collect();
+        self.run_work(work).await;
+    }
+
+    /// A record split out of a failed batch, retried on its own task. Boxed so
+    /// the recursive spawn has a nameable `Send` type.
+    fn run_solo(self: Arc<Self>, work: Work) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move { self.run_work(vec![work]).await })
+    }
+
+    async fn run_work(self: &Arc<Self>, mut pending: Vec<Work>) {
+        let mut round = 0u32;
+        loop {
+            pending.retain(|work| {
+                let current = self.shared.is_current(&work.job);
+                if !current {
+                    self.shared.release(&work.job);
+                }
+                current
+            });
+            if pending.is_empty() {
+                return;
+            }
+            self.decode(&mut pending).await;
+            if let Some(split) = self.apply(&mut pending).await {
+                // One record of the batch failed in a way we cannot attribute:
+                // retry each on its own so one bad record cannot hold the others.
+                for work in split {
+                    tokio::spawn(Arc::clone(self).run_solo(work));
+                }
+            }
+            self.dead_letter(&mut pending).await;
+            pending.retain(|work| !work.finished);
+            if pending.is_empty() {
+                return;
+            }
+            self.shared
+                .stats
+                .retried
+                .fetch_add(pending.len() as u64, AtomicOrdering::Relaxed);
+            self.shared.metrics.retries.inc_by(pending.len() as u64);
+            let delay = self.retry_backoff.delay(round);
+            round = round.saturating_add(1);
+            tokio::select! {
+                _ = self.token.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    async fn decode(&self, pending: &mut [Work]) {
+        let needs_decode: Vec<&mut Work> = pending
+            .iter_mut()
+            .filter(|w| w.event.is_none() && w.dead_letter.is_none())
+            .collect();
+        let results = join_all(needs_decode.iter().map(|work| {
+            let record = &work.job.job.record;
+            self.decoder.decode(record.key(), record.payload())
+        }))
+        .await;
+        for (work, result) in needs_decode.into_iter().zip(results) {
+            match result {
+                Ok(event) => work.event = Some(event),
+                Err(DecodeFailure::Poison(category, message)) => {
+                    work.send_to_dlq(category, message)
+                }
+                Err(DecodeFailure::Transient(message)) => {
+                    work.record_failure();
+                    let record = &work.job.job.record;
+                    tracing::warn!(
+                        topic = record.topic(), partition = record.partition(),
+                        offset = record.offset(), attempts = work.failures,
+                        error = %message, "decoding failed transiently; will retry"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Applies the decoded records. Returns the records to retry one by one when
+    /// the batch failed with an error of unknown kind.
+    async fn apply(&self, pending: &mut Vec<Work>) -> Option<Vec<Work>> {
+        let ready: Vec<usize> = (0..pending.len())
+            .filter(|&i| pending[i].event.is_some() && pending[i].dead_letter.is_none())
+            .collect();
+        if ready.is_empty() {
+            return None;
+        }
+        if !self.effect_delay.is_zero() {
+            tokio::time::sleep(self.effect_delay).await;
+        }
+        if !self.wait_for_breaker().await {
+            return None;
+        }
+        let entries: Vec<BatchEntry<'_>> = ready
+            .iter()
+            .map(|&i| {
+                let record = &pending[i].job.job.record;
+                BatchEntry {
+                    event: pending[i].event.as_ref().expect("decoded"),
+                    topic: record.topic(),
+                    partition: record.partition(),
+                    offset: record.offset(),
+                }
+            })
+            .collect();
+        self.shared.metrics.batch_size.observe(entries.len() as f64);
+        let result = effect_batch::apply_batch(&self.pool, &self.shared.group, &entries).await;
+        drop(entries);
+        match result {
+            Ok(outcomes) => {
+                self.log_breaker(self.breaker.on_success());
+                for (&i, outcome) in ready.iter().zip(outcomes) {
+                    let work = &mut pending[i];
+                    match outcome {
+                        EntryOutcome::Applied => {
+                            if let Some(event) = &work.event {
+                                let age = (Utc::now() - event.occurred_at).num_milliseconds();
+                                self.shared
+                                    .metrics
+                                    .event_age_seconds
+                                    .observe(age.max(0) as f64 / 1000.0);
+                            }
+                            self.finish(work, Done::Processed);
+                        }
+                        EntryOutcome::Duplicate => self.finish(work, Done::Duplicate),
+                        EntryOutcome::Invalid(reason) => {
+                            work.send_to_dlq(DlqCategory::Validation, reason)
+                        }
+                    }
+                }
+                None
+            }
+            Err(failure) if failure.kind == FailureKind::Transient => {
+                self.log_breaker(self.breaker.on_transient_failure());
+                tracing::warn!(records = ready.len(), error = %failure.message,
+                    "database failed transiently; batch will be retried");
+                for &i in &ready {
+                    pending[i].record_failure();
+                }
+                None
+            }
+            Err(failure) => {
+                // The database answered, so the breaker sees a success.
+                self.log_breaker(self.breaker.on_success());
+                if ready.len() > 1 {
+                    let mut split = Vec::new();
+                    for &i in ready.iter().rev() {
+                        split.push(pending.swap_remove(i));
+                    }
+                    return Some(split);
+                }
+                let work = &mut pending[ready[0]];
+                work.record_failure();
+                let record = &work.job.job.record;
+                if work.failures >= self.max_attempts {
+                    tracing::warn!(topic = record.topic(), partition = record.partition(),
+                        offset = record.offset(), attempts = work.failures, error = %failure.message,
+                        "retries exhausted; dead-lettering");
+                    let message = failure.message.clone();
+                    work.failures -= 1; // send_to_dlq counts the final failure itself
+                    work.send_to_dlq(DlqCategory::RetriesExhausted, message);
+                } else {
+                    tracing::debug!(topic = record.topic(), partition = record.partition(),
+                        offset = record.offset(), attempts = work.failures, error = %failure.message,
+                        "handler failed; will retry");
+                }
+                None
+            }
+        }
+    }
+
+    async fn dead_letter(&self, pending: &mut [Work]) {
+        let to_write: Vec<&mut Work> = pending
+            .iter_mut()
+            .filter(|w| !w.finished && w.dead_letter.is_some())
+            .collect();
+        if to_write.is_empty() {
+            return;
+        }
+        let results = join_all(to_write.iter().map(|work| {
+            self.dlq.write(
+                &work.job.job.record,
+                work.dead_letter.as_ref().expect("report"),
+            )
+        }))
+        .await;
+        for (work, result) in to_write.into_iter().zip(results) {
+            let record = &work.job.job.record;
+            let report = work.dead_letter.as_ref().expect("report");
+            match result {
+                Ok(()) => {
+                    tracing::info!(
+                        topic = record.topic(), partition = record.partition(),
+                        offset = record.offset(),
+                        order_id = %String::from_utf8_lossy(record.key().unwrap_or_default()),
+                        category = report.category.as_str(), attempts = report.attempts,
+                        error = %report.message, dlq_topic = self.dlq.topic(),
+                        "record dead-lettered"
+                    );
+                    self.finish(work, Done::DeadLettered);
+                }
+                Err(error) => {
+                    self.shared.metrics.dlq_write_failures.inc();
+                    tracing::warn!(topic = record.topic(), partition = record.partition(),
+                        offset = record.offset(), %error, "dead-letter write failed; will retry");
+                }
+            }
+        }
+    }
+
+    fn finish(&self, work: &mut Work, done: Done) {
+        work.finished = true;
+        self.shared.complete(&work.job, done);
+    }
+
+    /// Waits while the breaker is open; false when cancelled.
+    async fn wait_for_breaker(&self) -> bool {
+        loop {
+            let (permit, transition) = self.breaker.try_acquire();
+            self.log_breaker(transition);
+            match permit {
+                Permit::Allowed => return true,
+                Permit::Wait(delay) => {
+                    tokio::select! {
+                        _ = self.token.cancelled() => return false,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn log_breaker(&self, transition: Option<Transition>) {
+        if let Some(Transition { from, to }) = transition {
+            self.shared.metrics.breaker_state.set(to.as_gauge());
+            tracing::warn!(group = %self.shared.group, ?from, ?to, "database circuit breaker changed state");
+        }
+    }
+}
+
+/// Guard that counts a batch task as running while it lives.
+#[derive(Debug)]
+pub struct BatchSlot(pub Arc<Shared>);
+
+impl BatchSlot {
+    /// Takes a slot.
+    pub fn take(shared: &Arc<Shared>) -> Self {
+        shared
+            .batches_in_flight
+            .fetch_add(1, AtomicOrdering::SeqCst);
+        Self(Arc::clone(shared))
+    }
+}
+
+impl Drop for BatchSlot {
+    fn drop(&mut self) {
+        self.0
+            .batches_in_flight
+            .fetch_sub(1, AtomicOrdering::SeqCst);
+        self.0.wake.notify_one();
+    }
+}

@@ -1,0 +1,114 @@
+//! The projection database becomes unavailable for ~10 s mid-stream. The shared
+//! PostgreSQL cannot be stopped, so this test's database alone refuses connections
+//! (`ALTER DATABASE .. ALLOW_CONNECTIONS false` plus terminating its backends),
+//! which is what clients see when the server is down. Expected: no DLQ records,
+//! no commit past unprocessed work, full recovery afterwards.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Connection, Executor, PgConnection, Row};
+use support::{TestEnv, lifecycle, wait_until};
+use tokio_util::sync::CancellationToken;
+
+async fn set_allow_connections(admin: &mut PgConnection, database: &str, allow: bool) {
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {database} ALLOW_CONNECTIONS {allow}"
+        )))
+        .await
+        .expect("alter database");
+    if !allow {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(database)
+            .execute(&mut *admin)
+            .await
+            .expect("terminate backends");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn database_outage_is_retried_without_dead_letters_and_recovers() {
+    let env = TestEnv::new("db-outage", 3).await;
+    let database = env
+        .db_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let before: Vec<_> = (0..30)
+        .map(|i| lifecycle(&format!("b-{i}"), false))
+        .collect();
+    let during: Vec<_> = (0..30)
+        .map(|i| lifecycle(&format!("d-{i}"), false))
+        .collect();
+    env.send_lifecycles(&before).await;
+
+    let mut settings = env.settings();
+    settings.exit_when_idle = Some(Duration::from_secs(3));
+    let engine = env.spawn_engine(settings, CancellationToken::new());
+    wait_until(Duration::from_secs(60), "first events applied", || async {
+        env.processed_count().await >= 90
+    })
+    .await;
+
+    let mut admin = PgConnection::connect(&orderflow_testkit::database_url())
+        .await
+        .expect("admin connection");
+    let outage_started: DateTime<Utc> = Utc::now();
+    set_allow_connections(&mut admin, &database, false).await;
+    env.send_lifecycles(&during).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let committed_during_outage = env.committed_offsets();
+    set_allow_connections(&mut admin, &database, true).await;
+
+    let summary = tokio::time::timeout(Duration::from_secs(90), engine)
+        .await
+        .expect("engine recovers and exits when idle")
+        .expect("engine task")
+        .expect("engine run");
+    assert_eq!(
+        summary.dead_lettered, 0,
+        "a database outage never dead-letters: {summary:?}"
+    );
+    assert!(
+        summary.retried > 0,
+        "the outage caused retries: {summary:?}"
+    );
+    assert!(env.dlq_records(0, Duration::from_millis(300)).is_empty());
+
+    // Nothing could be done during the outage, so what was committed by its end
+    // must be covered by effects committed before it started.
+    for (partition, offset) in committed_during_outage {
+        let row = sqlx::query(
+            "SELECT count(*) AS n, coalesce(bool_and(processed_at < $4), true) AS before_outage \
+             FROM processed_events WHERE consumer_group = $1 AND \"partition\" = $2 AND \"offset\" < $3",
+        )
+        .bind(&env.group)
+        .bind(partition)
+        .bind(offset)
+        .bind(outage_started)
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+        assert_eq!(row.get::<i64, _>("n"), offset, "partition {partition}");
+        assert!(
+            row.get::<bool, _>("before_outage"),
+            "partition {partition}: commit ran ahead"
+        );
+    }
+    let orders = env.orders().await;
+    assert_eq!(orders.len(), 60);
+    assert!(
+        orders
+            .values()
+            .all(|(status, applied)| status == "shipped" && *applied == 3)
+    );
+    assert_eq!(env.processed_count().await, 180);
+    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
+}

@@ -1,0 +1,192 @@
+//! `orderflow dlq list|redrive`: flags, and the glue between them and the dead-letter
+//! library (bounded reader, selection, redrive planning and producing).
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use orderflow_ops::dead_letter::listing::{record_json, render_line};
+use orderflow_ops::dead_letter::rate_pacer::parse_rate;
+use orderflow_ops::dead_letter::{
+    DlqReader, ListSummary, ReadScope, RedriveOptions, Redriver, Selection, parse_category,
+};
+use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
+use orderflow_runtime::shutdown::Shutdown;
+
+/// Exit status of `redrive` when a delivery failed.
+const EXIT_DELIVERY_FAILED: u8 = 1;
+/// Exit status of `redrive` when a signal stopped it (the summary is still printed).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Flags of `orderflow dlq`.
+#[derive(Debug, Args)]
+pub struct DlqArgs {
+    #[command(subcommand)]
+    command: DlqCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCommand {
+    /// Print the records of a dead-letter topic, one line each (or JSON lines), then
+    /// counts by error category and source topic. Reads by assignment up to the end
+    /// offsets taken at start; joins no group and commits nothing.
+    List(ListArgs),
+    /// Replay chosen dead-letter records to their source topic (the dlq-source-topic
+    /// header): same key, original bytes, original headers without dlq-* bookkeeping,
+    /// plus dlq-redrive-count. Records at --max-redrives stay in the DLQ. Prints a JSON
+    /// summary on stdout and one line per skipped or failed record on stderr.
+    #[command(
+        after_help = "Exit status: 0 every selected record was replayed or skipped, \
+                      1 a delivery failed (or an error such as a missing topic or an \
+                      unreachable broker), 130 interrupted by a signal."
+    )]
+    Redrive(RedriveArgs),
+}
+
+/// Which records: shared by `list` and `redrive`.
+#[derive(Debug, Args)]
+struct SelectArgs {
+    /// The dead-letter topic to read.
+    #[arg(long, env = "DLQ_TOPIC", default_value = "orders.dlq")]
+    topic: String,
+    /// Only this partition of the DLQ topic.
+    #[arg(long)]
+    partition: Option<i32>,
+    /// Only DLQ offsets at or after this one (per partition; pair with --partition).
+    #[arg(long)]
+    from_offset: Option<i64>,
+    /// Only DLQ offsets at or before this one (inclusive, per partition).
+    #[arg(long)]
+    to_offset: Option<i64>,
+    /// Only records of this error category (deserialization, schema, validation,
+    /// processing, retries-exhausted).
+    #[arg(long, value_parser = parse_category)]
+    category: Option<String>,
+    /// Give up when a partition delivers nothing for this long before its end offset.
+    #[arg(long, env = "DLQ_READ_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    read_timeout: Duration,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+}
+
+impl SelectArgs {
+    fn selection(&self) -> Selection {
+        Selection {
+            partition: self.partition,
+            from_offset: self.from_offset,
+            to_offset: self.to_offset,
+            category: self.category.clone(),
+        }
+    }
+
+    /// Checks the flags and the broker, then opens the bounded reader.
+    async fn open_reader(&self) -> anyhow::Result<(Selection, DlqReader)> {
+        let selection = self.selection();
+        selection.validate()?;
+        self.kafka.wait_for_brokers().await?;
+        let scope = ReadScope {
+            partition: self.partition,
+            from_offset: self.from_offset,
+            to_offset: self.to_offset,
+        };
+        let reader = DlqReader::open(
+            &self.kafka.client_config(),
+            &self.topic,
+            &scope,
+            self.read_timeout,
+        )?;
+        Ok((selection, reader))
+    }
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Stop after this many listed records.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// One JSON object per record, then a {"summary": ...} line, instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct RedriveArgs {
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Records replayed per second, at most.
+    #[arg(long, env = "DLQ_REDRIVE_RATE", default_value = "50", value_parser = parse_rate)]
+    rate: f64,
+    /// Skip records already replayed this many times (their dlq-redrive-count), so a
+    /// record that keeps failing is not replayed forever.
+    #[arg(long, env = "DLQ_MAX_REDRIVES", default_value_t = 3)]
+    max_redrives: u32,
+    /// Show what would be replayed; produce nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// How long the producer may try to deliver one record before it counts as failed.
+    #[arg(long, env = "DLQ_DELIVERY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    delivery_timeout: Duration,
+}
+
+/// Runs `orderflow dlq`.
+pub async fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        DlqCommand::List(args) => list(args).await,
+        DlqCommand::Redrive(args) => redrive(args).await,
+    }
+}
+
+async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let (selection, mut reader) = args.select.open_reader().await?;
+    let mut summary = ListSummary::default();
+    let mut out = std::io::stdout().lock();
+    while args.limit.is_none_or(|limit| summary.listed < limit) {
+        let Some(record) = reader.next().await? else {
+            break;
+        };
+        if !selection.matches(&record) {
+            continue;
+        }
+        summary.add(&record);
+        if args.json {
+            writeln!(out, "{}", record_json(&record))?;
+        } else {
+            writeln!(out, "{}", render_line(&record))?;
+        }
+    }
+    if args.json {
+        writeln!(out, "{}", serde_json::json!({ "summary": summary }))?;
+    } else {
+        writeln!(out, "{}", summary.render_text())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
+    let shutdown = Shutdown::install();
+    let (selection, mut reader) = args.select.open_reader().await?;
+    let options = RedriveOptions {
+        rate: args.rate,
+        max_redrives: args.max_redrives,
+        dry_run: args.dry_run,
+        delivery_timeout: args.delivery_timeout,
+    };
+    let redriver = Redriver::new(&args.select.kafka.client_config(), options)?;
+    let mut report = |line: String| eprintln!("orderflow dlq: {line}");
+    let summary = redriver
+        .run(&mut reader, &selection, &shutdown.token(), &mut report)
+        .await
+        .with_context(|| format!("redrive from {}", args.select.topic))?;
+    println!("{}", serde_json::to_string(&summary)?);
+    Ok(if summary.has_failures() {
+        ExitCode::from(EXIT_DELIVERY_FAILED)
+    } else if summary.interrupted {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,270 @@
+//! Replays planned records to their source topics with an idempotent producer
+//! (acks=all), paced by [`RatePacer`], checking every delivery.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use tokio_util::sync::CancellationToken;
+
+use super::error::{DeadLetterError, Result};
+use super::rate_pacer::RatePacer;
+use super::reader::{DlqReader, topic_partitions};
+use super::record::DlqRecord;
+use super::redrive_plan::{Redrive, RedriveDecision, SkipReason, plan_redrive};
+use super::selection::Selection;
+use super::summary::RedriveSummary;
+
+/// Deliveries awaited at most at once; older ones are awaited before sending more.
+const MAX_IN_FLIGHT: usize = 1000;
+
+/// Settings of one redrive run.
+#[derive(Debug, Clone)]
+pub struct RedriveOptions {
+    /// Records a second, at most.
+    pub rate: f64,
+    /// Records already replayed this many times are skipped.
+    pub max_redrives: u32,
+    /// Plan and report only; produce nothing.
+    pub dry_run: bool,
+    /// How long librdkafka may try to deliver one record (message.timeout.ms).
+    pub delivery_timeout: Duration,
+}
+
+/// One line per record that is not simply replayed, for the operator (stderr).
+pub type Report<'a> = &'a mut dyn FnMut(String);
+
+/// Produces replays and keeps the tally.
+pub struct Redriver {
+    producer: Option<FutureProducer>,
+    /// Partition counts of source topics, `None` when the topic does not exist.
+    source_topics: HashMap<String, Option<usize>>,
+    metadata: BaseConsumer,
+    brokers: String,
+    options: RedriveOptions,
+    pacer: RatePacer,
+    in_flight: VecDeque<(String, DeliveryFuture)>,
+    summary: RedriveSummary,
+}
+
+impl std::fmt::Debug for Redriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redriver")
+            .field("options", &self.options)
+            .field("summary", &self.summary)
+            .finish()
+    }
+}
+
+impl Redriver {
+    /// A redriver on the cluster of `base` (bootstrap servers and user overrides);
+    /// idempotence and acks=all are forced on over any override, other producer
+    /// settings only fill in what the overrides left unset.
+    pub fn new(base: &ClientConfig, options: RedriveOptions) -> Result<Self> {
+        let producer = if options.dry_run {
+            None
+        } else {
+            let mut config = base.clone();
+            // Tunables a --kafka-option already set are kept; the delivery guarantees are not.
+            for (key, value) in [
+                // Java's partitioner, for records without a valid source partition.
+                ("partitioner", "murmur2_random".to_owned()),
+                ("linger.ms", "5".to_owned()),
+                (
+                    "message.timeout.ms",
+                    options.delivery_timeout.as_millis().to_string(),
+                ),
+            ] {
+                if config.get(key).is_none() {
+                    config.set(key, value);
+                }
+            }
+            config.set("enable.idempotence", "true").set("acks", "all");
+            Some(
+                config
+                    .create()
+                    .map_err(DeadLetterError::kafka("create the redrive producer"))?,
+            )
+        };
+        let metadata: BaseConsumer = base
+            .clone()
+            .set("allow.auto.create.topics", "false")
+            .create()
+            .map_err(DeadLetterError::kafka("create the metadata client"))?;
+        Ok(Self {
+            producer,
+            source_topics: HashMap::new(),
+            metadata,
+            brokers: base.get("bootstrap.servers").unwrap_or_default().to_owned(),
+            pacer: RatePacer::new(options.rate),
+            summary: RedriveSummary {
+                dry_run: options.dry_run,
+                ..RedriveSummary::default()
+            },
+            options,
+            in_flight: VecDeque::new(),
+        })
+    }
+
+    /// Reads every record of `reader`, replays those `selection` picks, waits for all
+    /// deliveries and returns the tally. Stops early (and says so) when `stop` fires.
+    pub async fn run(
+        mut self,
+        reader: &mut DlqReader,
+        selection: &Selection,
+        stop: &CancellationToken,
+        report: Report<'_>,
+    ) -> Result<RedriveSummary> {
+        loop {
+            let next = tokio::select! {
+                _ = stop.cancelled() => { self.summary.interrupted = true; break; }
+                next = reader.next() => next?,
+            };
+            let Some(record) = next else { break };
+            if !selection.matches(&record) {
+                continue;
+            }
+            self.summary.selected += 1;
+            match plan_redrive(&record, self.options.max_redrives) {
+                RedriveDecision::Skip(reason) => self.skip(&record, reason, report),
+                RedriveDecision::Replay(redrive) => {
+                    if !self.send(&record, redrive, stop, report).await? {
+                        // Stopped while waiting for its slot: not handled, not counted.
+                        self.summary.selected -= 1;
+                        break;
+                    }
+                }
+            }
+        }
+        while let Some((what, delivery)) = self.in_flight.pop_front() {
+            self.settle(what, delivery, report).await;
+        }
+        Ok(self.summary)
+    }
+
+    fn skip(&mut self, record: &DlqRecord, reason: SkipReason, report: Report<'_>) {
+        match reason {
+            SkipReason::MaxRedrives { .. } => self.summary.skipped_max_redrives += 1,
+            SkipReason::NoSourceTopic => self.summary.skipped_no_source += 1,
+            SkipReason::InvalidRedriveCount { .. } => self.summary.skipped_invalid_count += 1,
+        }
+        report(format!("skipped {}: {reason}", position(record)));
+    }
+
+    /// Paces and enqueues one replay; `false` when stopped by a signal.
+    async fn send(
+        &mut self,
+        record: &DlqRecord,
+        redrive: Redrive,
+        stop: &CancellationToken,
+        report: Report<'_>,
+    ) -> Result<bool> {
+        let what = format!("{} -> {}", position(record), redrive.topic);
+        let Some(partitions) = self.source_partitions(&redrive.topic)? else {
+            self.summary.failed += 1;
+            report(format!(
+                "failed {what}: source topic {} does not exist",
+                redrive.topic
+            ));
+            return Ok(true);
+        };
+        // Same partition as the original when it still exists, so the record's
+        // ordering relative to its key's other records is kept; else by key.
+        let partition = redrive
+            .partition
+            .filter(|p| usize::try_from(*p).is_ok_and(|p| p < partitions));
+        let Some(producer) = self.producer.clone() else {
+            self.summary.would_redrive += 1;
+            report(format!(
+                "would redrive {what}[{}] with redrive count {}",
+                partition.map_or_else(|| "by key".to_owned(), |p| p.to_string()),
+                redrive.redrive_count
+            ));
+            return Ok(true);
+        };
+        let slot = self.pacer.reserve(Instant::now());
+        tokio::select! {
+            _ = stop.cancelled() => { self.summary.interrupted = true; return Ok(false); }
+            _ = tokio::time::sleep_until(slot.into()) => {}
+        }
+        let headers = redrive.headers.iter().fold(OwnedHeaders::new(), |acc, h| {
+            acc.insert(Header {
+                key: h.key.as_str(),
+                value: h.value.as_deref(),
+            })
+        });
+        loop {
+            let mut future =
+                FutureRecord::<[u8], [u8]>::to(&redrive.topic).headers(headers.clone());
+            if let Some(partition) = partition {
+                future = future.partition(partition);
+            }
+            if let Some(key) = redrive.key.as_deref() {
+                future = future.key(key);
+            }
+            if let Some(value) = redrive.value.as_deref() {
+                future = future.payload(value);
+            }
+            match producer.send_result(future) {
+                Ok(delivery) => {
+                    self.in_flight.push_back((what, delivery));
+                    break;
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
+                    if !self.in_flight.is_empty() =>
+                {
+                    // The local queue is full: wait for the oldest delivery, then retry.
+                    let (old, delivery) = self.in_flight.pop_front().expect("checked non-empty");
+                    self.settle(old, delivery, report).await;
+                }
+                Err((err, _)) => {
+                    self.summary.failed += 1;
+                    report(format!("failed {what}: {err}"));
+                    return Ok(true);
+                }
+            }
+        }
+        while self.in_flight.len() >= MAX_IN_FLIGHT {
+            let (old, delivery) = self.in_flight.pop_front().expect("non-empty");
+            self.settle(old, delivery, report).await;
+        }
+        Ok(true)
+    }
+
+    async fn settle(&mut self, what: String, delivery: DeliveryFuture, report: Report<'_>) {
+        match delivery.await {
+            Ok(Ok(_)) => self.summary.redriven += 1,
+            Ok(Err((err, _))) => {
+                self.summary.failed += 1;
+                report(format!("failed {what}: {err}"));
+            }
+            Err(_canceled) => {
+                self.summary.failed += 1;
+                report(format!("failed {what}: the producer dropped the delivery"));
+            }
+        }
+    }
+
+    /// Partition count of `topic`, looked up once; `None` when it does not exist.
+    fn source_partitions(&mut self, topic: &str) -> Result<Option<usize>> {
+        if let Some(known) = self.source_topics.get(topic) {
+            return Ok(*known);
+        }
+        let count = match topic_partitions(&self.metadata, topic, &self.brokers) {
+            Ok(partitions) => Some(partitions.len()),
+            Err(DeadLetterError::TopicNotFound { .. }) => None,
+            Err(other) => return Err(other),
+        };
+        self.source_topics.insert(topic.to_owned(), count);
+        Ok(count)
+    }
+}
+
+/// Where a record sits in the DLQ, for report lines: `dlq[partition]@offset`.
+fn position(record: &DlqRecord) -> String {
+    format!("dlq[{}]@{}", record.partition, record.offset)
+}

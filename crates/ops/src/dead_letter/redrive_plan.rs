@@ -1,0 +1,248 @@
+//! What replaying one DLQ record means: where it goes, which headers it carries, and
+//! whether it has been replayed too often already.
+
+use order_consumer::dead_letter::headers;
+
+use super::record::{DlqRecord, RecordHeader};
+
+/// How many times a record has been replayed from a DLQ. It is an ordinary header of
+/// the replayed record, so when the consumer dead-letters it again (keeping the
+/// original headers) the count comes back with it and `--max-redrives` can stop the loop.
+pub const REDRIVE_COUNT_HEADER: &str = "dlq-redrive-count";
+
+/// The bookkeeping headers the consumer adds when it dead-letters a record.
+const CONSUMER_BOOKKEEPING: [&str; 11] = [
+    headers::SOURCE_TOPIC,
+    headers::SOURCE_PARTITION,
+    headers::SOURCE_OFFSET,
+    headers::SOURCE_TIMESTAMP,
+    headers::CONSUMER_GROUP,
+    headers::ERROR_CATEGORY,
+    headers::ERROR_MESSAGE,
+    headers::ATTEMPTS,
+    headers::FIRST_FAILURE_AT,
+    headers::LAST_FAILURE_AT,
+    headers::SERVICE_VERSION,
+];
+
+/// Prefix shared by every DLQ header; a header the consumer adds later is stripped too.
+const DLQ_HEADER_PREFIX: &str = "dlq-";
+
+/// Whether `name` is DLQ bookkeeping (dropped when replaying) rather than an original header.
+pub fn is_bookkeeping(name: &str) -> bool {
+    CONSUMER_BOOKKEEPING.contains(&name) || name.starts_with(DLQ_HEADER_PREFIX)
+}
+
+/// A record ready to be produced to its source topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redrive {
+    /// The source topic, from `dlq-source-topic`.
+    pub topic: String,
+    /// The source partition, from `dlq-source-partition`, when the header is valid.
+    pub partition: Option<i32>,
+    /// The original key.
+    pub key: Option<Vec<u8>>,
+    /// The original value bytes.
+    pub value: Option<Vec<u8>>,
+    /// The original headers in order, then `dlq-redrive-count`.
+    pub headers: Vec<RecordHeader>,
+    /// The redrive count this replay carries (previous count + 1).
+    pub redrive_count: u32,
+}
+
+/// Why a selected record is not replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The record was already replayed `count` times, at or above `--max-redrives`.
+    MaxRedrives {
+        /// Replays so far.
+        count: u32,
+        /// The limit.
+        max: u32,
+    },
+    /// No `dlq-source-topic` header: there is nowhere to send it.
+    NoSourceTopic,
+    /// The `dlq-redrive-count` header is not a number; replaying could loop forever.
+    InvalidRedriveCount {
+        /// The header as found.
+        raw: String,
+    },
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::MaxRedrives { count, max } => {
+                write!(f, "already redriven {count} times (--max-redrives {max})")
+            }
+            SkipReason::NoSourceTopic => write!(f, "no {} header", headers::SOURCE_TOPIC),
+            SkipReason::InvalidRedriveCount { raw } => {
+                write!(f, "{REDRIVE_COUNT_HEADER} is not a number: {raw:?}")
+            }
+        }
+    }
+}
+
+/// The outcome of planning one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedriveDecision {
+    /// Produce this.
+    Replay(Redrive),
+    /// Leave it in the DLQ, for this reason.
+    Skip(SkipReason),
+}
+
+/// The record's redrive count: 0 without the header, an error text when it is not a number.
+pub fn redrive_count(record: &DlqRecord) -> Result<u32, String> {
+    match record.header(REDRIVE_COUNT_HEADER) {
+        None => Ok(0),
+        Some(raw) => raw.trim().parse().map_err(|_| raw),
+    }
+}
+
+/// The headers a replay carries: the originals in order, without DLQ bookkeeping, plus
+/// `dlq-redrive-count: next_count`.
+pub fn replay_headers(record: &DlqRecord, next_count: u32) -> Vec<RecordHeader> {
+    let mut out: Vec<RecordHeader> = record
+        .headers
+        .iter()
+        .filter(|header| !is_bookkeeping(&header.key))
+        .cloned()
+        .collect();
+    out.push(RecordHeader::text(
+        REDRIVE_COUNT_HEADER,
+        next_count.to_string(),
+    ));
+    out
+}
+
+/// Decides whether and how `record` is replayed, given `--max-redrives`.
+pub fn plan_redrive(record: &DlqRecord, max_redrives: u32) -> RedriveDecision {
+    let Some(topic) = record.source_topic() else {
+        return RedriveDecision::Skip(SkipReason::NoSourceTopic);
+    };
+    let count = match redrive_count(record) {
+        Ok(count) => count,
+        Err(raw) => return RedriveDecision::Skip(SkipReason::InvalidRedriveCount { raw }),
+    };
+    if count >= max_redrives {
+        return RedriveDecision::Skip(SkipReason::MaxRedrives {
+            count,
+            max: max_redrives,
+        });
+    }
+    let next = count + 1;
+    RedriveDecision::Replay(Redrive {
+        topic,
+        partition: record.source_partition().filter(|p| *p >= 0),
+        key: record.key.clone(),
+        value: record.value.clone(),
+        headers: replay_headers(record, next),
+        redrive_count: next,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dead_lettered(extra: &[(&str, &str)]) -> DlqRecord {
+        let mut headers = vec![
+            RecordHeader::text("traceparent", "00-abc-def-01"),
+            RecordHeader {
+                key: "event-type".into(),
+                value: None,
+            },
+        ];
+        headers.extend(extra.iter().map(|(k, v)| RecordHeader::text(*k, v)));
+        for name in CONSUMER_BOOKKEEPING {
+            let value = match name {
+                n if n == headers::SOURCE_TOPIC => "orders",
+                n if n == headers::SOURCE_PARTITION => "4",
+                _ => "x",
+            };
+            headers.push(RecordHeader::text(name, value));
+        }
+        DlqRecord {
+            partition: 4,
+            offset: 8,
+            key: Some(b"order-1".to_vec()),
+            value: Some(vec![0, 0, 0, 0, 7, 42]),
+            headers,
+        }
+    }
+
+    #[test]
+    fn a_first_redrive_keeps_originals_strips_bookkeeping_and_counts_one() {
+        let record = dead_lettered(&[]);
+        let RedriveDecision::Replay(redrive) = plan_redrive(&record, 3) else {
+            panic!("expected a replay");
+        };
+        assert_eq!(redrive.topic, "orders");
+        assert_eq!(redrive.partition, Some(4));
+        assert_eq!(redrive.key, record.key);
+        assert_eq!(redrive.value, record.value);
+        assert_eq!(redrive.redrive_count, 1);
+        assert_eq!(
+            redrive.headers,
+            vec![
+                RecordHeader::text("traceparent", "00-abc-def-01"),
+                RecordHeader {
+                    key: "event-type".into(),
+                    value: None
+                },
+                RecordHeader::text(REDRIVE_COUNT_HEADER, "1"),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_count_grows_from_the_existing_header_and_stops_at_the_max() {
+        let once = dead_lettered(&[(REDRIVE_COUNT_HEADER, "2")]);
+        let RedriveDecision::Replay(redrive) = plan_redrive(&once, 3) else {
+            panic!("expected a replay");
+        };
+        assert_eq!(redrive.redrive_count, 3);
+        let counts: Vec<_> = redrive
+            .headers
+            .iter()
+            .filter(|h| h.key == REDRIVE_COUNT_HEADER)
+            .collect();
+        assert_eq!(counts, vec![&RecordHeader::text(REDRIVE_COUNT_HEADER, "3")]);
+
+        let at_max = dead_lettered(&[(REDRIVE_COUNT_HEADER, "3")]);
+        assert_eq!(
+            plan_redrive(&at_max, 3),
+            RedriveDecision::Skip(SkipReason::MaxRedrives { count: 3, max: 3 })
+        );
+        assert!(matches!(
+            plan_redrive(&dead_lettered(&[]), 0),
+            RedriveDecision::Skip(SkipReason::MaxRedrives { count: 0, max: 0 })
+        ));
+    }
+
+    #[test]
+    fn records_without_a_source_or_with_a_garbled_count_are_skipped() {
+        let mut orphan = dead_lettered(&[]);
+        orphan.headers.retain(|h| h.key != headers::SOURCE_TOPIC);
+        assert_eq!(
+            plan_redrive(&orphan, 3),
+            RedriveDecision::Skip(SkipReason::NoSourceTopic)
+        );
+        let garbled = dead_lettered(&[(REDRIVE_COUNT_HEADER, "many")]);
+        let decision = plan_redrive(&garbled, 3);
+        assert_eq!(
+            decision,
+            RedriveDecision::Skip(SkipReason::InvalidRedriveCount { raw: "many".into() })
+        );
+    }
+
+    #[test]
+    fn every_consumer_header_counts_as_bookkeeping() {
+        for name in CONSUMER_BOOKKEEPING {
+            assert!(is_bookkeeping(name), "{name}");
+        }
+        assert!(is_bookkeeping(REDRIVE_COUNT_HEADER));
+        assert!(!is_bookkeeping("traceparent"));
+    }
+}

@@ -1,0 +1,122 @@
+//! Counts printed at the end of `dlq list` and `dlq redrive`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::record::DlqRecord;
+
+/// Label used for a record without the header being counted.
+const MISSING: &str = "(none)";
+
+/// What `dlq list` showed, by error category and by source topic.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ListSummary {
+    /// Records listed.
+    pub listed: u64,
+    /// Records listed per `dlq-error-category`.
+    pub by_category: BTreeMap<String, u64>,
+    /// Records listed per `dlq-source-topic`.
+    pub by_source_topic: BTreeMap<String, u64>,
+}
+
+impl ListSummary {
+    /// Counts one listed record.
+    pub fn add(&mut self, record: &DlqRecord) {
+        self.listed += 1;
+        let category = record.category().unwrap_or_else(|| MISSING.to_owned());
+        *self.by_category.entry(category).or_default() += 1;
+        let topic = record.source_topic().unwrap_or_else(|| MISSING.to_owned());
+        *self.by_source_topic.entry(topic).or_default() += 1;
+    }
+
+    /// The human summary: a total line and one line per grouping.
+    pub fn render_text(&self) -> String {
+        let join = |counts: &BTreeMap<String, u64>| {
+            if counts.is_empty() {
+                "-".to_owned()
+            } else {
+                counts
+                    .iter()
+                    .map(|(name, n)| format!("{name}={n}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        };
+        format!(
+            "{} record(s)\nby category: {}\nby source topic: {}",
+            self.listed,
+            join(&self.by_category),
+            join(&self.by_source_topic)
+        )
+    }
+}
+
+/// The outcome of `dlq redrive`, printed as one JSON object.
+/// `selected` = `redriven` + `would_redrive` + every `skipped_*` + `failed`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RedriveSummary {
+    /// Records that passed the filters.
+    pub selected: u64,
+    /// Records produced to their source topic and acknowledged.
+    pub redriven: u64,
+    /// Records that would have been produced (`--dry-run` only).
+    pub would_redrive: u64,
+    /// Records left in the DLQ because they reached `--max-redrives`.
+    pub skipped_max_redrives: u64,
+    /// Records left in the DLQ because they have no `dlq-source-topic` header.
+    pub skipped_no_source: u64,
+    /// Records left in the DLQ because their `dlq-redrive-count` is not a number.
+    pub skipped_invalid_count: u64,
+    /// Records whose delivery failed (or whose source topic does not exist).
+    pub failed: u64,
+    /// Whether this was a dry run (nothing produced).
+    pub dry_run: bool,
+    /// Whether a signal stopped the run before every selected record was handled.
+    pub interrupted: bool,
+}
+
+impl RedriveSummary {
+    /// Whether the command should exit non-zero.
+    pub fn has_failures(&self) -> bool {
+        self.failed > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use order_consumer::dead_letter::headers;
+
+    use super::*;
+    use crate::dead_letter::record::RecordHeader;
+
+    fn record(topic: Option<&str>, category: &str) -> DlqRecord {
+        let mut headers = vec![RecordHeader::text(headers::ERROR_CATEGORY, category)];
+        if let Some(topic) = topic {
+            headers.push(RecordHeader::text(headers::SOURCE_TOPIC, topic));
+        }
+        DlqRecord {
+            partition: 0,
+            offset: 0,
+            key: None,
+            value: None,
+            headers,
+        }
+    }
+
+    #[test]
+    fn counts_by_category_and_source_topic() {
+        let mut summary = ListSummary::default();
+        summary.add(&record(Some("orders"), "validation"));
+        summary.add(&record(Some("orders"), "schema"));
+        summary.add(&record(None, "validation"));
+        assert_eq!(summary.listed, 3);
+        assert_eq!(summary.by_category["validation"], 2);
+        assert_eq!(summary.by_source_topic["orders"], 2);
+        assert_eq!(summary.by_source_topic[MISSING], 1);
+        assert_eq!(
+            summary.render_text(),
+            "3 record(s)\nby category: schema=1 validation=2\nby source topic: (none)=1 orders=2"
+        );
+    }
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Consumer benchmarks (not timed tests). Each comparison runs in one go on the
+# same broker and database and prints a table:
+#   1. exactly-once engine vs plain consumption of the same records (target >= 0.5x)
+#   2. exactly-once engine vs the naive consumer: one transaction and one
+#      synchronous commit per record (target >= 10x)
+#   3. slow effect (5 ms simulated I/O per event, 1,000 keys, 12 partitions):
+#      key-level concurrency vs partition-sequential processing (target >= 10x)
+#
+# Needs a running stack (scripts/dev-up.sh prints the variables):
+#   KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL (a role that may CREATE DATABASE)
+# Usage: scripts/bench-consumer.sh [ORDERS]   (ORDERS lifecycles of 3 events, default 10000)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+: "${KAFKA_BROKERS:=127.0.0.1:9092}"
+: "${SCHEMA_REGISTRY_URL:=http://127.0.0.1:8081}"
+: "${DATABASE_URL:?DATABASE_URL must point at PostgreSQL (admin role); run scripts/dev-up.sh}"
+export KAFKA_BROKERS SCHEMA_REGISTRY_URL DATABASE_URL
+ORDERS="${1:-10000}"
+NAIVE_RECORDS="${NAIVE_RECORDS:-3000}"
+
+cargo build --release --quiet -p order-consumer --bins
+BIN="$ROOT/target/release"
+RUN_ID="$(date +%s)$$"
+
+json_field() { # json_field FIELD JSON
+    python3 -c 'import json,sys; print(json.loads(sys.argv[2])[sys.argv[1]])' "$1" "$2"
+}
+
+fresh_db() { "$BIN/consumer-bench" fresh-db --name "bench_consumer_${RUN_ID}_$1"; }
+
+engine() { # engine TOPIC DB_URL EXTRA... -> records/s from the JSON summary
+    local topic="$1" db="$2"
+    shift 2
+    local summary
+    summary="$("$BIN/order-consumer" --topic "$topic" --group "bench-$RUN_ID-$RANDOM" \
+        --database-url "$db" --metrics-addr "" --exit-when-idle 2 --log-level warn "$@")"
+    local processed secs
+    processed="$(json_field processed "$summary")"
+    secs="$(json_field active_secs "$summary")"
+    python3 -c 'import sys; p,s=float(sys.argv[1]),float(sys.argv[2]); print(f"{p/s:.0f} {p:.0f} {s:.2f}")' "$processed" "$secs"
+}
+
+row() { printf '| %-44s | %10s | %8s | %8s |\n' "$@"; }
+
+echo "seeding: $ORDERS orders x 3 events, 12 partitions"
+TOPIC="bench-orders-$RUN_ID"
+"$BIN/consumer-bench" seed --topic "$TOPIC" --partitions 12 --orders "$ORDERS" >/dev/null
+RECORDS=$((ORDERS * 3))
+
+read -r EO_RATE EO_N _ <<<"$(engine "$TOPIC" "$(fresh_db eo)")"
+PLAIN="$("$BIN/consumer-bench" plain --topic "$TOPIC" --count "$RECORDS")"
+PLAIN_RATE="$(json_field records_per_sec "$PLAIN")"
+NAIVE="$("$BIN/consumer-bench" naive --topic "$TOPIC" --count "$NAIVE_RECORDS" --database-url "$(fresh_db naive)")"
+NAIVE_RATE="$(json_field records_per_sec "$NAIVE")"
+
+echo "seeding: 1000 orders x 3 events, 12 partitions (slow effect)"
+SLOW_TOPIC="bench-slow-$RUN_ID"
+"$BIN/consumer-bench" seed --topic "$SLOW_TOPIC" --partitions 12 --orders 1000 >/dev/null
+read -r KEY_RATE KEY_N _ <<<"$(engine "$SLOW_TOPIC" "$(fresh_db key)" --bench-effect-delay-ms 5 --ordering key --max-in-flight 1000)"
+read -r PART_RATE PART_N _ <<<"$(engine "$SLOW_TOPIC" "$(fresh_db part)" --bench-effect-delay-ms 5 --ordering partition --db-concurrency 12)"
+
+ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.1f}x")' "$1" "$2"; }
+echo
+row "run" "records/s" "records" "ratio"
+row "--------------------------------------------" "----------" "--------" "--------"
+row "plain consumption (no processing)" "$PLAIN_RATE" "$RECORDS" ""
+row "exactly-once engine (key order, batched tx)" "$EO_RATE" "$EO_N" "$(ratio "$EO_RATE" "$PLAIN_RATE") of plain"
+row "naive: 1 tx + 1 sync commit per record" "$NAIVE_RATE" "$NAIVE_RECORDS" ""
+row "exactly-once engine vs naive" "" "" "$(ratio "$EO_RATE" "$NAIVE_RATE")"
+row "slow 5 ms effect, key-level concurrency" "$KEY_RATE" "$KEY_N" ""
+row "slow 5 ms effect, partition-sequential" "$PART_RATE" "$PART_N" ""
+row "key-level vs partition-sequential" "" "" "$(ratio "$KEY_RATE" "$PART_RATE")"
