@@ -1,0 +1,94 @@
+//! `order-producer`: parse flags, run, print the summary, exit.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use order_producer::{GenerateArgs, ProducerError};
+use orderflow_runtime::shutdown::Shutdown;
+use orderflow_runtime::telemetry::{LogArgs, init_logging};
+
+/// Writes order events to Kafka.
+#[derive(Debug, Parser)]
+#[command(
+    name = "order-producer",
+    version,
+    about,
+    after_help = "Exit status: 0 when every record was acknowledged, 1 when some were not \
+                  (the JSON summary is still printed), 2 on bad flags or an unreachable \
+                  broker or registry, 130 when stopped by a signal before sending."
+)]
+struct Cli {
+    /// Logging.
+    #[command(flatten)]
+    log: LogArgs,
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate realistic order lifecycles (with optional duplicates and poison records)
+    /// and print a JSON summary on stdout.
+    Generate(Box<GenerateArgs>),
+}
+
+/// Parses the command line; a usage error is one line on stderr and exit code 2.
+fn parse_cli() -> Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(error) if error.use_stderr() => {
+            let rendered = error.to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            let reason = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("order-producer: {reason} (see --help)");
+            Err(ExitCode::from(2))
+        }
+        // --help and --version.
+        Err(error) => error.exit(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    init_logging(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("order-producer: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let Command::Generate(args) = cli.command;
+        let shutdown = Shutdown::install();
+        match order_producer::run_command(&args, shutdown.token()).await {
+            Ok(summary) => {
+                println!("{}", summary.to_json());
+                match summary.check_delivered() {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(error) => {
+                        eprintln!("order-producer: {error}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Err(ProducerError::Interrupted) => {
+                eprintln!("order-producer: {}", ProducerError::Interrupted);
+                ExitCode::from(130)
+            }
+            Err(error) => {
+                eprintln!("order-producer: {error}");
+                ExitCode::from(2)
+            }
+        }
+    })
+}
