@@ -1,6 +1,9 @@
 //! order-producer: writes order events to Kafka.
 //!
-//! Today this is the load generator (`order-producer generate`): realistic, seeded order
+//! `order-producer serve` is the HTTP order service with a transactional outbox and its
+//! relay ([`order_service`]).
+//!
+//! `order-producer generate` is the load generator: realistic, seeded order
 //! lifecycles as Confluent-framed Avro, keyed by order id, partitioned like the Java
 //! client, with optional duplicates and poison records for exercising consumers.
 //! The pieces are library modules so tests and benchmarks drive them without a process.
@@ -11,6 +14,7 @@ pub mod generate;
 pub mod generate_args;
 pub mod lifecycle;
 pub mod metrics;
+pub mod order_service;
 pub mod partition;
 pub mod poison;
 pub mod producer_settings;

@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use order_producer::order_service::{self, ServeArgs, serve_args::DEFAULT_METRICS_ADDR};
 use order_producer::{GenerateArgs, ProducerError};
 use orderflow_runtime::shutdown::Shutdown;
 use orderflow_runtime::telemetry::{LogArgs, init_logging};
@@ -32,11 +33,23 @@ enum Command {
     /// Generate realistic order lifecycles (with optional duplicates and poison records)
     /// and print a JSON summary on stdout.
     Generate(Box<GenerateArgs>),
+    /// Serve the HTTP order API; every change is written with its event to the outbox
+    /// table in one transaction, and the relay publishes the outbox to Kafka.
+    Serve(Box<ServeArgs>),
 }
 
 /// Parses the command line; a usage error is one line on stderr and exit code 2.
 fn parse_cli() -> Result<Cli, ExitCode> {
-    match Cli::try_parse() {
+    // The order service's metrics port differs from the shared default.
+    let command = Cli::command().mut_subcommand("serve", |serve| {
+        serve.mut_arg("metrics_addr", |arg| {
+            arg.default_value(DEFAULT_METRICS_ADDR)
+        })
+    });
+    match command
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
         Ok(cli) => Ok(cli),
         Err(error) if error.use_stderr() => {
             let rendered = error.to_string();
@@ -68,7 +81,10 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let Command::Generate(args) = cli.command;
+        let args = match cli.command {
+            Command::Generate(args) => args,
+            Command::Serve(args) => return serve(&args).await,
+        };
         let shutdown = Shutdown::install();
         match order_producer::run_command(&args, shutdown.token()).await {
             Ok(summary) => {
@@ -91,4 +107,27 @@ fn main() -> ExitCode {
             }
         }
     })
+}
+
+/// Runs the order service until SIGINT/SIGTERM.
+async fn serve(args: &ServeArgs) -> ExitCode {
+    let shutdown = Shutdown::install();
+    let registry = prometheus::Registry::new();
+    match order_service::start(args, &registry, shutdown.token()).await {
+        Ok(service) => {
+            service.wait().await;
+            ExitCode::SUCCESS
+        }
+        Err(order_service::ServiceError::Interrupted) => {
+            eprintln!(
+                "order-producer: {}",
+                order_service::ServiceError::Interrupted
+            );
+            ExitCode::from(130)
+        }
+        Err(error) => {
+            eprintln!("order-producer: {error}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -1,11 +1,20 @@
 //! The producer's Prometheus metrics, named once here.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Metric name: records whose delivery report came back, by topic, event type and result.
 pub const RECORDS_TOTAL: &str = "orderflow_producer_records_total";
 /// Metric name: time from handing a record to the client until its delivery report.
 pub const DELIVERY_LATENCY_SECONDS: &str = "orderflow_producer_delivery_latency_seconds";
+
+/// Metric name: outbox rows not yet acknowledged by the broker (order service).
+pub const OUTBOX_PENDING: &str = "orderflow_outbox_pending";
+/// Metric name: outbox rows the relay published and marked sent (order service).
+pub const OUTBOX_PUBLISHED_TOTAL: &str = "orderflow_outbox_published_total";
+/// Metric name: outbox rows whose delivery failed and will be retried (order service).
+pub const OUTBOX_PUBLISH_FAILURES_TOTAL: &str = "orderflow_outbox_publish_failures_total";
+/// Metric name: HTTP requests to the order API, by route template and status code.
+pub const ORDER_API_REQUESTS_TOTAL: &str = "orderflow_order_api_requests_total";
 
 /// `result` label value of a record the broker acknowledged.
 pub const RESULT_ACKED: &str = "acked";
@@ -76,6 +85,54 @@ pub struct ResultCounters {
     pub acked: IntCounter,
     /// Records that failed delivery.
     pub failed: IntCounter,
+}
+
+/// The order service's metric families: the outbox relay and the HTTP API.
+#[derive(Debug, Clone)]
+pub struct OrderServiceMetrics {
+    /// Unsent outbox rows, refreshed by the relay after every round.
+    pub outbox_pending: IntGauge,
+    /// Outbox rows published and marked sent.
+    pub outbox_published: IntCounter,
+    /// Outbox rows whose delivery failed (each attempt counted).
+    pub outbox_publish_failures: IntCounter,
+    /// API requests by `route` (the path template, never an order id) and `status`.
+    pub api_requests: IntCounterVec,
+}
+
+impl OrderServiceMetrics {
+    /// Creates the metric families and registers them in `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let outbox_pending = IntGauge::new(
+            OUTBOX_PENDING,
+            "Outbox rows written but not yet acknowledged by the broker.",
+        )?;
+        let outbox_published = IntCounter::new(
+            OUTBOX_PUBLISHED_TOTAL,
+            "Outbox rows the broker acknowledged and the relay marked sent.",
+        )?;
+        let outbox_publish_failures = IntCounter::new(
+            OUTBOX_PUBLISH_FAILURES_TOTAL,
+            "Outbox row deliveries that failed; the rows stay unsent and are retried.",
+        )?;
+        let api_requests = IntCounterVec::new(
+            Opts::new(
+                ORDER_API_REQUESTS_TOTAL,
+                "Order API requests by route template and HTTP status.",
+            ),
+            &["route", "status"],
+        )?;
+        registry.register(Box::new(outbox_pending.clone()))?;
+        registry.register(Box::new(outbox_published.clone()))?;
+        registry.register(Box::new(outbox_publish_failures.clone()))?;
+        registry.register(Box::new(api_requests.clone()))?;
+        Ok(Self {
+            outbox_pending,
+            outbox_published,
+            outbox_publish_failures,
+            api_requests,
+        })
+    }
 }
 
 #[cfg(test)]

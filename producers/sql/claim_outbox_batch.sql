@@ -1,0 +1,17 @@
+-- The oldest unsent row of each order, in id order, locked for this relay round.
+-- Only an order's oldest unsent row is eligible, so its next event is published only
+-- after this one was acknowledged and marked sent: per-order order holds even when a
+-- delivery fails and is retried, and even with several relays (a row another relay has
+-- locked is skipped, and the rows after it are not eligible while it is unsent).
+SELECT o.id, o.order_id, o.event_id, o.event_type, o.traceparent, o.payload
+FROM outbox o
+WHERE o.sent_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM outbox earlier
+      WHERE earlier.order_id = o.order_id
+        AND earlier.sent_at IS NULL
+        AND earlier.id < o.id
+  )
+ORDER BY o.id
+LIMIT $1
+FOR UPDATE SKIP LOCKED

@@ -1,0 +1,2 @@
+INSERT INTO outbox (order_id, event_id, event_type, traceparent, payload)
+VALUES ($1, $2, $3, $4, $5)

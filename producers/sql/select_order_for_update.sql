@@ -1,0 +1,4 @@
+SELECT order_id, status, customer_id, currency, total_cents, created_at, updated_at
+FROM orders
+WHERE order_id = $1
+FOR UPDATE

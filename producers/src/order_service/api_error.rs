@@ -1,0 +1,222 @@
+//! Errors of the order API as HTTP responses: a status and a JSON body
+//! `{"error": "...", "field": "items[0].quantity"}` naming the field at fault, and the
+//! JSON body extractor that produces them for malformed or mistyped input.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use orderflow_schemas::ValidationError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::order_service::order_store::StoreError;
+
+/// An API error: 400 malformed JSON, 422 invalid value, 404 unknown order, 409 a change
+/// the order's status does not allow, 503 database trouble (retrying may help).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiError {
+    /// The HTTP status.
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// What is wrong, for people.
+    pub error: String,
+    /// The request field at fault (`items[0].quantity`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    /// An error with `status`, `message` and the `field` at fault.
+    pub fn new(status: StatusCode, message: impl Into<String>, field: Option<String>) -> Self {
+        Self {
+            status,
+            error: message.into(),
+            field,
+        }
+    }
+
+    /// 422: the value of `field` breaks a rule.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            message,
+            Some(field.into()),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(&self)).into_response()
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    /// Maps an event rule breach to the request field it came from (the event's
+    /// `payload.` prefix is dropped: request fields are the payload's fields).
+    fn from(error: ValidationError) -> Self {
+        let field = match &error {
+            ValidationError::EmptyField { field } => {
+                field.strip_prefix("payload.").unwrap_or(field).to_string()
+            }
+            ValidationError::NoLineItems | ValidationError::TotalOverflow => "items".into(),
+            ValidationError::NonPositiveQuantity { index, .. } => {
+                format!("items[{index}].quantity")
+            }
+            ValidationError::NegativeUnitPrice { index, .. } => {
+                format!("items[{index}].unit_price_cents")
+            }
+            ValidationError::TotalMismatch { .. } => "items".into(),
+            ValidationError::InvalidCurrency { .. } => "currency".into(),
+            ValidationError::NonPositiveAmount { .. } => "amount_cents".into(),
+            ValidationError::NilEventId => "event_id".into(),
+        };
+        let message = error.to_string();
+        let message = message
+            .strip_prefix("payload.")
+            .unwrap_or(&message)
+            .to_string();
+        Self::invalid(field, message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match &error {
+            StoreError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, error.to_string(), None),
+            StoreError::TransitionNotAllowed { .. } => Self::new(
+                StatusCode::CONFLICT,
+                error.to_string(),
+                Some("status".into()),
+            ),
+            StoreError::AmountMismatch { .. } => Self::invalid("amount_cents", error.to_string()),
+            StoreError::Invalid(invalid) => Self::from(invalid.clone()),
+            StoreError::Database(cause) => {
+                tracing::warn!(error = %cause, "order API request failed on the database");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the order database is unavailable; retry later",
+                    None,
+                )
+            }
+        }
+    }
+}
+
+/// A JSON request body. Unlike `axum::Json`, its errors name the field: malformed JSON
+/// is 400, a missing field or a value of the wrong type is 422 with the field's path.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text(), None))?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses `bytes` as `T`, naming the field at fault on error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => {
+            deserializer.end().map_err(|trailing| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("malformed JSON: {trailing}"),
+                    None,
+                )
+            })?;
+            Ok(value)
+        }
+        Err(error) => {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("malformed JSON: {inner}"),
+                    None,
+                ));
+            }
+            let message = inner.to_string();
+            Err(ApiError::invalid(field_of(&path, &message), message))
+        }
+    }
+}
+
+/// The field path of a data error: serde's path, plus the missing field's name (serde
+/// reports a missing field at its parent).
+fn field_of(path: &str, message: &str) -> String {
+    let parent = if path == "." { "" } else { path };
+    match message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        Some(missing) if parent.is_empty() => missing.to_string(),
+        Some(missing) => format!("{parent}.{missing}"),
+        None if parent.is_empty() => "body".to_string(),
+        None => parent.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Line {
+        sku: String,
+        quantity: i32,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        items: Vec<Line>,
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let malformed = parse_json::<Body>(b"{\"items\": [").unwrap_err();
+        assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+
+        let wrong_type =
+            parse_json::<Body>(br#"{"items": [{"sku": "a", "quantity": "two"}]}"#).unwrap_err();
+        assert_eq!(wrong_type.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(wrong_type.field.as_deref(), Some("items[0].quantity"));
+
+        let missing = parse_json::<Body>(br#"{"items": [{"quantity": 1}]}"#).unwrap_err();
+        assert_eq!(
+            missing.field.as_deref(),
+            Some("items[0].sku"),
+            "{missing:?}"
+        );
+
+        let missing_top = parse_json::<Body>(b"{}").unwrap_err();
+        assert_eq!(missing_top.field.as_deref(), Some("items"));
+
+        let quantity = ApiError::from(ValidationError::NonPositiveQuantity {
+            index: 2,
+            sku: "x".into(),
+            quantity: 0,
+        });
+        assert_eq!(quantity.field.as_deref(), Some("items[2].quantity"));
+        assert!(
+            !quantity.error.starts_with("payload."),
+            "{}",
+            quantity.error
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! The order API (axum): place, pay, ship, cancel and read orders.
+//!
+//! | method | path | body | success |
+//! |---|---|---|---|
+//! | POST | /orders | `{customer_id, currency, items: [{sku, quantity, unit_price_cents}]}` | 201 `{order_id, event_id}` |
+//! | POST | /orders/{id}/pay | `{payment_id, amount_cents}` | 200 `{order_id, event_id, status}` |
+//! | POST | /orders/{id}/ship | `{carrier, tracking_number}` | 200 |
+//! | POST | /orders/{id}/cancel | `{reason}` | 200 |
+//! | GET | /orders/{id} | | 200 the order |
+//!
+//! Errors are JSON `{"error", "field"}` (see [`ApiError`]).
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use orderflow_schemas::{
+    LineItem, OrderCancelled, OrderCreated, OrderPaid, OrderPayload, OrderShipped,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::metrics::OrderServiceMetrics;
+use crate::order_service::api_error::{ApiError, JsonBody};
+use crate::order_service::order_store::{Order, OrderStatus, OrderStore};
+use crate::trace_context::{TRACEPARENT_HEADER, is_valid_traceparent, new_traceparent};
+
+/// Body of `POST /orders`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreateOrderRequest {
+    /// The customer placing the order.
+    pub customer_id: String,
+    /// ISO 4217 currency code.
+    pub currency: String,
+    /// The lines; at least one.
+    pub items: Vec<LineItemRequest>,
+}
+
+/// One line of [`CreateOrderRequest`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct LineItemRequest {
+    /// The product.
+    pub sku: String,
+    /// Units; above 0.
+    pub quantity: i32,
+    /// Price of one unit in minor units; 0 or more.
+    pub unit_price_cents: i64,
+}
+
+/// Body of `POST /orders/{id}/pay`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PayRequest {
+    /// The payment provider's id.
+    pub payment_id: String,
+    /// Must equal the order total.
+    pub amount_cents: i64,
+}
+
+/// Body of `POST /orders/{id}/ship`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ShipRequest {
+    /// The carrier.
+    pub carrier: String,
+    /// The carrier's tracking number.
+    pub tracking_number: String,
+}
+
+/// Body of `POST /orders/{id}/cancel`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CancelRequest {
+    /// Why.
+    pub reason: String,
+}
+
+/// Answer to a successful write.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WriteResponse {
+    /// The order.
+    pub order_id: String,
+    /// The event written to the outbox (and, soon after, to the topic).
+    pub event_id: uuid::Uuid,
+    /// The order's status after the change.
+    pub status: String,
+}
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// Orders and the outbox.
+    pub store: OrderStore,
+    /// Wakes the relay after a commit, so events leave without waiting for its poll.
+    pub outbox_written: Arc<Notify>,
+}
+
+/// The API router, counting requests in `metrics`.
+pub fn router(state: ApiState, metrics: OrderServiceMetrics) -> Router {
+    Router::new()
+        .route("/orders", post(create_order))
+        .route("/orders/{id}", get(get_order))
+        .route("/orders/{id}/pay", post(pay_order))
+        .route("/orders/{id}/ship", post(ship_order))
+        .route("/orders/{id}/cancel", post(cancel_order))
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(metrics, count_requests))
+}
+
+/// Counts every request by route template (never the order id) and status.
+async fn count_requests(
+    State(metrics): State<OrderServiceMetrics>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = matched.map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let response = next.run(request).await;
+    metrics
+        .api_requests
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .inc();
+    response
+}
+
+/// The caller's `traceparent` when well-formed, else a new trace.
+fn traceparent_of(headers: &HeaderMap) -> String {
+    headers
+        .get(TRACEPARENT_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| is_valid_traceparent(value))
+        .map_or_else(|| new_traceparent(&mut rand::rng()), str::to_string)
+}
+
+async fn create_order(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<CreateOrderRequest>,
+) -> Result<Response, ApiError> {
+    let mut total_cents: i64 = 0;
+    for (index, item) in request.items.iter().enumerate() {
+        total_cents = item
+            .unit_price_cents
+            .checked_mul(i64::from(item.quantity))
+            .and_then(|line| total_cents.checked_add(line))
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    format!("items[{index}]"),
+                    "the order total overflows a 64-bit cent amount",
+                )
+            })?;
+    }
+    let created = OrderCreated {
+        customer_id: request.customer_id,
+        currency: request.currency,
+        items: request
+            .items
+            .into_iter()
+            .map(|item| LineItem {
+                sku: item.sku,
+                quantity: item.quantity,
+                unit_price_cents: item.unit_price_cents,
+            })
+            .collect(),
+        total_cents,
+    };
+    let order_id = format!("ord-{}", uuid::Uuid::new_v4());
+    let written = state
+        .store
+        .create(&order_id, created, &traceparent_of(&headers))
+        .await?;
+    state.outbox_written.notify_one();
+    let body = WriteResponse {
+        order_id,
+        event_id: written.event_id,
+        status: OrderStatus::Created.as_str().into(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn transition(
+    state: &ApiState,
+    order_id: String,
+    headers: &HeaderMap,
+    payload: OrderPayload,
+    status: OrderStatus,
+) -> Result<Json<WriteResponse>, ApiError> {
+    let written = state
+        .store
+        .transition(&order_id, payload, &traceparent_of(headers))
+        .await?;
+    state.outbox_written.notify_one();
+    Ok(Json(WriteResponse {
+        order_id,
+        event_id: written.event_id,
+        status: status.as_str().into(),
+    }))
+}
+
+async fn pay_order(
+    State(state): State<ApiState>,
+    Path(order_id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<PayRequest>,
+) -> Result<Json<WriteResponse>, ApiError> {
+    let payload = OrderPayload::Paid(OrderPaid {
+        payment_id: request.payment_id,
+        amount_cents: request.amount_cents,
+    });
+    transition(&state, order_id, &headers, payload, OrderStatus::Paid).await
+}
+
+async fn ship_order(
+    State(state): State<ApiState>,
+    Path(order_id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<ShipRequest>,
+) -> Result<Json<WriteResponse>, ApiError> {
+    let payload = OrderPayload::Shipped(OrderShipped {
+        carrier: request.carrier,
+        tracking_number: request.tracking_number,
+    });
+    transition(&state, order_id, &headers, payload, OrderStatus::Shipped).await
+}
+
+async fn cancel_order(
+    State(state): State<ApiState>,
+    Path(order_id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<CancelRequest>,
+) -> Result<Json<WriteResponse>, ApiError> {
+    let payload = OrderPayload::Cancelled(OrderCancelled {
+        reason: request.reason,
+    });
+    transition(&state, order_id, &headers, payload, OrderStatus::Cancelled).await
+}
+
+async fn get_order(
+    State(state): State<ApiState>,
+    Path(order_id): Path<String>,
+) -> Result<Json<Order>, ApiError> {
+    Ok(Json(state.store.get(&order_id).await?))
+}

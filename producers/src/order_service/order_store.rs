@@ -1,0 +1,293 @@
+//! The `orders` table and its state machine. Every change writes the order row and its
+//! event's outbox row in one transaction: either both commit or neither does.
+//!
+//! Lifecycle: `created -> paid -> shipped`, and `created | paid -> cancelled`.
+
+use chrono::{DateTime, Utc};
+use orderflow_schemas::{
+    OrderCreated, OrderEvent, OrderEventSerializer, OrderPayload, ValidationError,
+};
+use serde::Serialize;
+use sqlx::PgPool;
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::order_service::outbox::{self, NewOutboxRow};
+
+const INSERT_ORDER: &str = include_str!("../../sql/insert_order.sql");
+const SELECT_ORDER: &str = include_str!("../../sql/select_order.sql");
+const SELECT_ORDER_FOR_UPDATE: &str = include_str!("../../sql/select_order_for_update.sql");
+const UPDATE_ORDER_STATUS: &str = include_str!("../../sql/update_order_status.sql");
+
+/// Where an order is in its lifecycle (the `status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderStatus {
+    /// Placed, not paid.
+    Created,
+    /// Paid, not shipped.
+    Paid,
+    /// Shipped: final.
+    Shipped,
+    /// Cancelled: final.
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// The column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Created => "created",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(value: &str) -> sqlx::Result<Self> {
+        Ok(match value {
+            "created" => OrderStatus::Created,
+            "paid" => OrderStatus::Paid,
+            "shipped" => OrderStatus::Shipped,
+            "cancelled" => OrderStatus::Cancelled,
+            other => {
+                return Err(sqlx::Error::Decode(
+                    format!("unknown order status {other:?}").into(),
+                ));
+            }
+        })
+    }
+}
+
+/// An order as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Order {
+    /// The order's id, also the Kafka key of its events.
+    pub order_id: String,
+    /// Lifecycle state.
+    pub status: OrderStatus,
+    /// The customer.
+    pub customer_id: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Total in minor units.
+    pub total_cents: i64,
+    /// When the order was placed.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+type OrderTuple = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    DateTime<Utc>,
+    DateTime<Utc>,
+);
+
+fn order_from(row: OrderTuple) -> sqlx::Result<Order> {
+    let (order_id, status, customer_id, currency, total_cents, created_at, updated_at) = row;
+    Ok(Order {
+        order_id,
+        status: OrderStatus::parse(&status)?,
+        customer_id,
+        currency,
+        total_cents,
+        created_at,
+        updated_at,
+    })
+}
+
+/// Why a change was refused.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// No order with this id.
+    #[error("order {0:?} not found")]
+    NotFound(String),
+    /// The change is not allowed from the order's current status.
+    #[error("cannot {action} order {order_id:?}: it is {status}, and {action} needs {needs}")]
+    TransitionNotAllowed {
+        /// The order.
+        order_id: String,
+        /// `pay`, `ship` or `cancel`.
+        action: &'static str,
+        /// Its current status.
+        status: &'static str,
+        /// The statuses the action is allowed from.
+        needs: &'static str,
+    },
+    /// A payment whose amount differs from the order total.
+    #[error("amount_cents {amount_cents} does not match the order total {total_cents}")]
+    AmountMismatch {
+        /// The amount paid.
+        amount_cents: i64,
+        /// The order total.
+        total_cents: i64,
+    },
+    /// The event breaks a business rule (see `OrderEvent::validate`).
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The database failed; retrying may help.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A new order event: the order row change and the outbox row written with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Written {
+    /// The event written to the outbox.
+    pub event_id: Uuid,
+}
+
+/// Writes orders and their outbox rows; events are encoded with `serializer` at write time.
+#[derive(Debug, Clone)]
+pub struct OrderStore {
+    pool: PgPool,
+    serializer: OrderEventSerializer,
+    producer_name: String,
+}
+
+impl OrderStore {
+    /// A store on `pool` encoding events with `serializer`, `producer` = `producer_name`.
+    pub fn new(pool: PgPool, serializer: OrderEventSerializer, producer_name: &str) -> Self {
+        Self {
+            pool,
+            serializer,
+            producer_name: producer_name.to_string(),
+        }
+    }
+
+    /// Inserts a new order (status `created`) with its `OrderCreated` event, after
+    /// checking the event's business rules.
+    pub async fn create(
+        &self,
+        order_id: &str,
+        created: OrderCreated,
+        traceparent: &str,
+    ) -> Result<Written, StoreError> {
+        let (customer_id, currency, total_cents) = (
+            created.customer_id.clone(),
+            created.currency.clone(),
+            created.total_cents,
+        );
+        let event = self.event(order_id, OrderPayload::Created(created))?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(INSERT_ORDER)
+            .bind(order_id)
+            .bind(customer_id)
+            .bind(currency)
+            .bind(total_cents)
+            .execute(&mut *tx)
+            .await?;
+        self.append(&mut tx, &event, traceparent).await?;
+        tx.commit().await?;
+        Ok(Written {
+            event_id: event.event_id,
+        })
+    }
+
+    /// Applies a pay, ship or cancel `payload` to the order, if its status allows it.
+    pub async fn transition(
+        &self,
+        order_id: &str,
+        payload: OrderPayload,
+        traceparent: &str,
+    ) -> Result<Written, StoreError> {
+        let event = self.event(order_id, payload)?;
+        let payload = &event.payload;
+        let mut tx = self.pool.begin().await?;
+        let row: Option<OrderTuple> = sqlx::query_as(SELECT_ORDER_FOR_UPDATE)
+            .bind(order_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let order = order_from(row.ok_or_else(|| StoreError::NotFound(order_id.to_string()))?)?;
+        let (action, needs, allowed, next) = match payload {
+            OrderPayload::Paid(_) => (
+                "pay",
+                "created",
+                &[OrderStatus::Created][..],
+                OrderStatus::Paid,
+            ),
+            OrderPayload::Shipped(_) => (
+                "ship",
+                "paid",
+                &[OrderStatus::Paid][..],
+                OrderStatus::Shipped,
+            ),
+            OrderPayload::Cancelled(_) => (
+                "cancel",
+                "created or paid",
+                &[OrderStatus::Created, OrderStatus::Paid][..],
+                OrderStatus::Cancelled,
+            ),
+            OrderPayload::Created(_) => ("create", "no order", &[][..], OrderStatus::Created),
+        };
+        if !allowed.contains(&order.status) {
+            return Err(StoreError::TransitionNotAllowed {
+                order_id: order_id.to_string(),
+                action,
+                status: order.status.as_str(),
+                needs,
+            });
+        }
+        if let OrderPayload::Paid(paid) = payload
+            && paid.amount_cents != order.total_cents
+        {
+            return Err(StoreError::AmountMismatch {
+                amount_cents: paid.amount_cents,
+                total_cents: order.total_cents,
+            });
+        }
+        sqlx::query(UPDATE_ORDER_STATUS)
+            .bind(order_id)
+            .bind(next.as_str())
+            .execute(&mut *tx)
+            .await?;
+        self.append(&mut tx, &event, traceparent).await?;
+        tx.commit().await?;
+        Ok(Written {
+            event_id: event.event_id,
+        })
+    }
+
+    /// The order, if it exists.
+    pub async fn get(&self, order_id: &str) -> Result<Order, StoreError> {
+        let row: Option<OrderTuple> = sqlx::query_as(SELECT_ORDER)
+            .bind(order_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(order_from(row.ok_or_else(|| {
+            StoreError::NotFound(order_id.to_string())
+        })?)?)
+    }
+
+    /// The event of a change, checked against the business rules.
+    fn event(&self, order_id: &str, payload: OrderPayload) -> Result<OrderEvent, StoreError> {
+        let event = OrderEvent::new(order_id, self.producer_name.as_str(), payload);
+        event.validate()?;
+        Ok(event)
+    }
+
+    async fn append(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        event: &OrderEvent,
+        traceparent: &str,
+    ) -> sqlx::Result<()> {
+        let payload = self.serializer.serialize(event);
+        outbox::insert(
+            tx,
+            &NewOutboxRow {
+                order_id: &event.order_id,
+                event_id: event.event_id,
+                event_type: event.event_type(),
+                traceparent,
+                payload: &payload,
+            },
+        )
+        .await
+    }
+}

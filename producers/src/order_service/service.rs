@@ -1,0 +1,186 @@
+//! Start-up of `order-producer serve`: database and migrations, broker, registry, then the
+//! API, the relay and the operations endpoint, all stopped by one cancellation token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orderflow_runtime::db;
+use orderflow_runtime::ops_server::{OpsServer, Readiness};
+use orderflow_schemas::{OrderEventSerializer, RegistryClient};
+use rdkafka::producer::{FutureProducer, Producer};
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::OrderServiceMetrics;
+use crate::order_service::order_api::{self, ApiState};
+use crate::order_service::order_store::OrderStore;
+use crate::order_service::relay::{RELAY_BACKOFF, Relay, RelayConfig};
+use crate::order_service::serve_args::ServeArgs;
+use crate::order_service::service_error::{ServiceError, ServiceResult};
+
+/// The migrations of the service's database (`producers/migrations`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A started service.
+#[derive(Debug)]
+pub struct RunningService {
+    /// Where the order API listens (the real port when `--listen` used port 0).
+    pub api_addr: SocketAddr,
+    /// Where /metrics, /healthz and /readyz are served, when enabled.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The service's database pool.
+    pub pool: PgPool,
+    readiness: Readiness,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningService {
+    /// Waits until every task stopped (after the token was cancelled).
+    pub async fn wait(self) {
+        for task in self.tasks {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "order service task failed");
+            }
+        }
+        self.readiness.set_ready(false);
+    }
+}
+
+/// Starts the service: connects and migrates the database, waits for the broker, checks
+/// the topic, registers the schema, then serves the API, runs the relay and (when
+/// enabled) the operations endpoint until `token` is cancelled.
+pub async fn start(
+    args: &ServeArgs,
+    registry: &prometheus::Registry,
+    token: CancellationToken,
+) -> ServiceResult<RunningService> {
+    args.validate()?;
+    let metrics = OrderServiceMetrics::register(registry)
+        .map_err(|error| ServiceError::Config(format!("metrics: {error}")))?;
+    let readiness = Readiness::default();
+    let mut tasks = Vec::new();
+    let metrics_addr = match args.ops.address()? {
+        Some(address) => {
+            let (bound, handle) = OpsServer::new(address, registry.clone())
+                .with_readiness(readiness.clone())
+                .spawn(token.child_token())
+                .await?;
+            tasks.push(handle);
+            Some(bound)
+        }
+        None => None,
+    };
+
+    let connected = tokio::select! {
+        connected = connect(args) => connected?,
+        () = token.cancelled() => return Err(ServiceError::Interrupted),
+    };
+    let (pool, producer, serializer) = connected;
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| ServiceError::Http {
+            address: args.listen.to_string(),
+            source,
+        })?;
+    let api_addr = listener.local_addr().map_err(|source| ServiceError::Http {
+        address: args.listen.to_string(),
+        source,
+    })?;
+    let wake = Arc::new(Notify::new());
+    let state = ApiState {
+        store: OrderStore::new(pool.clone(), serializer, &args.producer_name),
+        outbox_written: wake.clone(),
+    };
+    let app = order_api::router(state, metrics.clone());
+    let api_token = token.child_token();
+    tasks.push(tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { api_token.cancelled().await })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "order API stopped");
+        }
+    }));
+
+    let relay = Relay::new(
+        pool.clone(),
+        producer,
+        RelayConfig {
+            topic: args.topic.clone(),
+            batch_size: args.relay_batch_size,
+            poll_interval: args.relay_poll_interval,
+            backoff: RELAY_BACKOFF,
+        },
+        metrics,
+        wake,
+    );
+    tasks.push(tokio::spawn(relay.run(token.child_token())));
+    readiness.set_ready(true);
+    tracing::info!(%api_addr, topic = %args.topic, "order service ready");
+    Ok(RunningService {
+        api_addr,
+        metrics_addr,
+        pool,
+        readiness,
+        tasks,
+    })
+}
+
+/// Database (migrated), producer (topic checked) and serializer (schema registered).
+async fn connect(
+    args: &ServeArgs,
+) -> ServiceResult<(PgPool, FutureProducer, OrderEventSerializer)> {
+    let url = args.resolved_database_url()?;
+    let pool = db::connect(
+        &url,
+        args.database_max_connections,
+        args.database_connect_timeout,
+    )
+    .await?;
+    MIGRATOR.run(&pool).await?;
+
+    args.kafka.wait_for_brokers().await?;
+    let mut config = args.producer.client_config(&args.kafka);
+    config.set("client.id", "order-service-relay");
+    args.kafka.apply_overrides(&mut config);
+    let producer: FutureProducer = config.create()?;
+    check_topic(&producer, &args.topic, &args.kafka.brokers).await?;
+
+    let registry = RegistryClient::new(&args.registry_url)?;
+    let serializer = OrderEventSerializer::with_startup_timeout(
+        &registry,
+        &args.topic,
+        args.registry_connect_timeout,
+    )
+    .await?;
+    Ok((pool, producer, serializer))
+}
+
+/// Fails start-up when `topic` does not exist: the relay writes to existing topics (see
+/// `topics.yaml`), never relying on auto-creation with broker defaults.
+async fn check_topic(producer: &FutureProducer, topic: &str, brokers: &str) -> ServiceResult<()> {
+    let client = producer.clone();
+    let name = topic.to_string();
+    let metadata = tokio::task::spawn_blocking(move || {
+        client
+            .client()
+            .fetch_metadata(Some(&name), Duration::from_secs(10))
+    })
+    .await
+    .map_err(|error| ServiceError::Config(format!("metadata task failed: {error}")))??;
+    let exists = metadata
+        .topics()
+        .iter()
+        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
+    if exists {
+        Ok(())
+    } else {
+        Err(ServiceError::Config(format!(
+            "topic {topic:?} does not exist on {brokers}; create it first (e.g. `orderflow topics apply`)"
+        )))
+    }
+}
