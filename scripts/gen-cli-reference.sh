@@ -13,6 +13,7 @@ OUT="$ROOT/docs/cli-reference.md"
 COMMANDS=(
     "order-producer"
     "order-producer generate"
+    "order-producer serve"
     "order-consumer"
     "orderflow"
     "orderflow topics diff"
