@@ -8,21 +8,56 @@
 #      key-level concurrency vs partition-sequential processing (target >= 10x)
 #
 # Needs a running stack (scripts/dev-up.sh prints the variables):
-#   KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL (a role that may CREATE DATABASE)
+#   SCHEMA_REGISTRY_URL, DATABASE_URL (a role that may CREATE DATABASE)
+# By default it starts a private Tansu broker (fresh SQLite file in a temp dir) on
+# 127.0.0.1:${BENCH_CONSUMER_PORT:-19118} and stops it afterwards: Tansu 0.6.0 scans its
+# whole header table once per fetched record (no index on it), so on a broker that
+# already holds many records with headers (the dev stack after the tests) fetching
+# slows down by orders of magnitude. BENCH_KAFKA_BROKERS=host:port uses that broker
+# instead (e.g. Apache Kafka). Every contender uses the same fetch settings (the
+# engine's defaults; KAFKA_OPTIONS=key=value,... overrides them for all of them).
 # Usage: scripts/bench-consumer.sh [ORDERS]   (ORDERS lifecycles of 3 events, default 10000)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-: "${KAFKA_BROKERS:=127.0.0.1:9092}"
 : "${SCHEMA_REGISTRY_URL:=http://127.0.0.1:8081}"
 : "${DATABASE_URL:?DATABASE_URL must point at PostgreSQL (admin role); run scripts/dev-up.sh}"
-export KAFKA_BROKERS SCHEMA_REGISTRY_URL DATABASE_URL
+export SCHEMA_REGISTRY_URL DATABASE_URL
 ORDERS="${1:-10000}"
 NAIVE_RECORDS="${NAIVE_RECORDS:-3000}"
 
 cargo build --release --quiet -p order-consumer --bins
 BIN="$ROOT/target/release"
+
+TANSU_PID=""
+DATA_DIR=""
+cleanup() {
+    if [[ -n "$TANSU_PID" ]]; then kill "$TANSU_PID" 2>/dev/null || true; wait "$TANSU_PID" 2>/dev/null || true; fi
+    if [[ -n "$DATA_DIR" ]]; then rm -rf "$DATA_DIR"; fi
+}
+trap cleanup EXIT
+
+if [[ -n "${BENCH_KAFKA_BROKERS:-}" ]]; then
+    export KAFKA_BROKERS="$BENCH_KAFKA_BROKERS"
+    BROKER="$KAFKA_BROKERS"
+else
+    command -v tansu >/dev/null || { echo "bench-consumer: tansu not found (cargo install tansu --version 0.6.0 --locked --features libsql) and BENCH_KAFKA_BROKERS not set" >&2; exit 1; }
+    PORT="${BENCH_CONSUMER_PORT:-19118}"
+    DATA_DIR="$(mktemp -d /tmp/bench-consumer-tansu.XXXXXX)"
+    (cd "$DATA_DIR" && exec tansu broker --storage-engine sqlite://tansu.db \
+        --listener-url "tcp://127.0.0.1:$PORT" --advertised-listener-url "tcp://127.0.0.1:$PORT" \
+        >"$DATA_DIR/broker.log" 2>&1) &
+    TANSU_PID=$!
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
+        kill -0 "$TANSU_PID" 2>/dev/null || { echo "bench-consumer: tansu exited:" >&2; cat "$DATA_DIR/broker.log" >&2; exit 1; }
+        sleep 0.2
+    done
+    export KAFKA_BROKERS="127.0.0.1:$PORT"
+    BROKER="Tansu $(tansu --version 2>/dev/null | awk '{print $2}') (SQLite, fresh, private)"
+fi
+echo "broker: $BROKER"
 RUN_ID="$(date +%s)$$"
 
 json_field() { # json_field FIELD JSON

@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use order_consumer::dedup_store::{self, MIGRATOR, ProcessedEvent};
+use order_consumer::engine::FETCH_WAIT_MAX_MS;
 use order_consumer::event_decoder::EventDecoder;
 use order_consumer::projection;
+use orderflow_runtime::kafka::parse_option;
 use orderflow_schemas::{
     LineItem, OrderCreated, OrderEvent, OrderEventDeserializer, OrderEventSerializer, OrderPaid,
     OrderPayload, OrderShipped, RegistryClient,
@@ -26,6 +28,10 @@ struct Args {
     /// Bootstrap brokers.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     brokers: String,
+    /// Extra librdkafka setting for the plain and naive consumers (repeatable), so
+    /// they can run with the same fetch settings as the engine.
+    #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_option)]
+    options: Vec<(String, String)>,
     #[command(subcommand)]
     command: Command,
 }
@@ -94,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plain { topic, count } => {
-            let consumer = consumer(&args.brokers, &topic)?;
+            let consumer = consumer(&args.brokers, &args.options, &topic)?;
             let mut first = None;
             for _ in 0..count {
                 consumer.recv().await?;
@@ -108,7 +114,10 @@ async fn main() -> anyhow::Result<()> {
             count,
             database_url,
             registry_url,
-        } => naive(&args.brokers, &topic, count, &database_url, &registry_url).await,
+        } => {
+            let consumer = consumer(&args.brokers, &args.options, &topic)?;
+            naive(consumer, &topic, count, &database_url, &registry_url).await
+        }
     }
 }
 
@@ -120,8 +129,13 @@ fn report(name: &str, count: usize, first: Option<Instant>) {
     );
 }
 
-fn consumer(brokers: &str, topic: &str) -> anyhow::Result<StreamConsumer> {
-    let consumer: StreamConsumer = ClientConfig::new()
+fn consumer(
+    brokers: &str,
+    options: &[(String, String)],
+    topic: &str,
+) -> anyhow::Result<StreamConsumer> {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set(
             "group.id",
@@ -129,13 +143,18 @@ fn consumer(brokers: &str, topic: &str) -> anyhow::Result<StreamConsumer> {
         )
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .create()?;
+        // The engine's fetch settings, so the baselines read as fast as it does.
+        .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS);
+    for (key, value) in options {
+        config.set(key, value);
+    }
+    let consumer: StreamConsumer = config.create()?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)
 }
 
 async fn naive(
-    brokers: &str,
+    consumer: StreamConsumer,
     topic: &str,
     count: usize,
     database_url: &str,
@@ -145,7 +164,6 @@ async fn naive(
     let decoder = EventDecoder::new(OrderEventDeserializer::new(RegistryClient::new(
         registry_url,
     )?));
-    let consumer = consumer(brokers, topic)?;
     let mut first = None;
     for _ in 0..count {
         let message = consumer.recv().await?;
