@@ -54,8 +54,9 @@ pub struct ConsumerArgs {
     /// Records processed concurrently, across all partitions and keys.
     #[arg(long, env = "CONSUMER_MAX_IN_FLIGHT", default_value_t = 1000)]
     pub max_in_flight: usize,
-    /// Records buffered (received, not done) before partitions are paused; they
-    /// resume when half of it has drained.
+    /// Records buffered (received, not done) before the engine stops taking records
+    /// from librdkafka (which keeps its prefetch, bounded by its queued.max.messages.kbytes);
+    /// if it stays full for 2 s the partitions are paused until half of it has drained.
     #[arg(long, env = "CONSUMER_MAX_BUFFERED", default_value_t = 10_000)]
     pub max_buffered: usize,
     /// Most records applied in one database transaction.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering as AtomicOrdering;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_runtime::ops_server::Readiness;
@@ -223,15 +224,36 @@ async fn poll_loop(
     let mut housekeeping = tokio::time::interval(Duration::from_millis(100));
     let mut last_commit = Instant::now();
     let mut paused = false;
+    let mut full_since: Option<Instant> = None;
     loop {
         dispatch(settings, shared, processor);
-        paused = update_pause(settings, consumer, shared, &processor.breaker, paused);
+        let full = shared.lock().scheduler.buffered() >= settings.max_buffered;
+        full_since = if full {
+            full_since.or_else(|| Some(Instant::now()))
+        } else {
+            None
+        };
+        paused = update_pause(
+            settings,
+            consumer,
+            shared,
+            &processor.breaker,
+            paused,
+            full_since,
+        );
         tokio::select! {
             _ = token.cancelled() => return ExitReason::Shutdown,
-            received = consumer.recv() => match received {
+            // A full buffer first only stops taking records: librdkafka keeps its
+            // prefetched records (pausing would drop them and fetch them again).
+            // Once paused, polling goes on (paused partitions deliver nothing).
+            received = consumer.recv(), if !full || paused => match received {
                 Ok(message) => {
-                    let record = message.detach();
-                    shared.lock().accept(record, settings.ordering);
+                    let mut records = vec![message.detach()];
+                    drain_ready(consumer, settings, &mut records);
+                    let mut state = shared.lock();
+                    for record in records {
+                        state.accept(record, settings.ordering);
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(group = %settings.group, %error, "consumer error");
@@ -257,15 +279,45 @@ async fn poll_loop(
     }
 }
 
-/// Hands ready records to workers, at most one record per key per batch.
+/// Takes the records librdkafka already holds (up to a batch) without waiting, so
+/// a burst from one fetch is dispatched as one batch instead of a transaction
+/// per record. Records keep the order they arrived in (per-partition order).
+fn drain_ready(
+    consumer: &EngineConsumer,
+    settings: &EngineSettings,
+    records: &mut Vec<rdkafka::message::OwnedMessage>,
+) {
+    while records.len() < settings.batch_size {
+        match consumer.recv().now_or_never() {
+            Some(Ok(message)) => records.push(message.detach()),
+            Some(Err(error)) => {
+                tracing::warn!(group = %settings.group, %error, "consumer error");
+                return;
+            }
+            None => return,
+        }
+    }
+}
+
+/// Hands ready records to workers, at most one record per key per batch. While
+/// a batch is running, a new one starts only when `--max-in-flight` leaves room
+/// for a fair share (max-in-flight / db-concurrency, at most a batch): a
+/// transaction per handful of records would take a database slot for little.
 fn dispatch(settings: &EngineSettings, shared: &Arc<Shared>, processor: &Arc<Processor>) {
-    while shared.batches_in_flight.load(AtomicOrdering::SeqCst) < settings.db_concurrency {
+    let fair_share = (settings.max_in_flight / settings.db_concurrency)
+        .min(settings.batch_size)
+        .max(1);
+    loop {
+        let running = shared.batches_in_flight.load(AtomicOrdering::SeqCst);
+        if running >= settings.db_concurrency {
+            return;
+        }
         let jobs = {
             let mut state = shared.lock();
             let room = settings
                 .max_in_flight
                 .saturating_sub(state.scheduler.in_flight());
-            if room == 0 {
+            if room == 0 || (running > 0 && room < fair_share) {
                 return;
             }
             state.take_ready(room.min(settings.batch_size))
@@ -282,14 +334,21 @@ fn dispatch(settings: &EngineSettings, shared: &Arc<Shared>, processor: &Arc<Pro
     }
 }
 
-/// Pauses every assigned partition when the buffer is full or the breaker is
-/// open, resumes them when half the buffer drained and the breaker let go.
+/// How long the buffer may stay full (records held back in librdkafka, the
+/// consumer not polled) before the partitions are paused so that polling, and
+/// with it rebalance handling, goes on.
+pub const HOLD_BACK_BEFORE_PAUSE: Duration = Duration::from_secs(2);
+
+/// Pauses every assigned partition when the breaker is open or the buffer has
+/// been full for [`HOLD_BACK_BEFORE_PAUSE`], resumes them when half the buffer
+/// drained and the breaker let go.
 fn update_pause(
     settings: &EngineSettings,
     consumer: &EngineConsumer,
     shared: &Shared,
     breaker: &CircuitBreaker,
     was_paused: bool,
+    full_since: Option<Instant>,
 ) -> bool {
     let breaker_open = breaker.state() == BreakerState::Open;
     let mut state = shared.lock();
@@ -297,7 +356,7 @@ fn update_pause(
     let want_paused = if was_paused {
         breaker_open || buffered > settings.max_buffered / 2
     } else {
-        breaker_open || buffered >= settings.max_buffered
+        breaker_open || full_since.is_some_and(|at| at.elapsed() >= HOLD_BACK_BEFORE_PAUSE)
     };
     let changes: Vec<i32> = state
         .partitions
