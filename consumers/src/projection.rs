@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use orderflow_schemas::{LifecycleStep, OrderStatus};
 use sqlx::{Postgres, Row, Transaction};
 
 /// What an event does to its order, independent of the wire schema.
@@ -31,6 +32,18 @@ pub enum Effect {
     Cancelled,
 }
 
+impl Effect {
+    /// The lifecycle step this effect takes.
+    pub fn step(&self) -> LifecycleStep {
+        match self {
+            Effect::Created { .. } => LifecycleStep::Create,
+            Effect::Paid { .. } => LifecycleStep::Pay,
+            Effect::Shipped => LifecycleStep::Ship,
+            Effect::Cancelled => LifecycleStep::Cancel,
+        }
+    }
+}
+
 /// A decoded event as the projection sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectionEvent {
@@ -42,41 +55,6 @@ pub struct ProjectionEvent {
     pub occurred_at: DateTime<Utc>,
     /// What it does.
     pub effect: Effect,
-}
-
-/// Lifecycle state of an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderStatus {
-    /// Placed, not paid.
-    Created,
-    /// Paid, not shipped.
-    Paid,
-    /// Shipped (final).
-    Shipped,
-    /// Cancelled (final).
-    Cancelled,
-}
-
-impl OrderStatus {
-    /// The value stored in `orders.status`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Created => "created",
-            OrderStatus::Paid => "paid",
-            OrderStatus::Shipped => "shipped",
-            OrderStatus::Cancelled => "cancelled",
-        }
-    }
-
-    fn parse(value: &str) -> Option<Self> {
-        Some(match value {
-            "created" => OrderStatus::Created,
-            "paid" => OrderStatus::Paid,
-            "shipped" => OrderStatus::Shipped,
-            "cancelled" => OrderStatus::Cancelled,
-            _ => return None,
-        })
-    }
 }
 
 /// One row of the `orders` table.
@@ -106,42 +84,30 @@ pub struct OrderRow {
 /// An event that makes no sense for the state is a validation error (the
 /// message says why), which the engine dead-letters.
 pub fn apply(current: Option<&OrderRow>, event: &ProjectionEvent) -> Result<OrderRow, String> {
-    let next_status = match (&event.effect, current) {
-        (Effect::Created { .. }, None) => OrderStatus::Created,
-        (Effect::Created { .. }, Some(row)) => {
-            return Err(format!(
+    let Some(next_status) = OrderStatus::after(current.map(|row| row.status), event.effect.step())
+    else {
+        return Err(match (current, &event.effect) {
+            (Some(row), Effect::Created { .. }) => format!(
                 "order {} created twice (already {})",
                 row.order_id,
                 row.status.as_str()
-            ));
-        }
-        (_, None) => {
-            return Err(format!(
+            ),
+            (None, effect) => format!(
                 "{} event for order {} that was never created",
-                effect_name(&event.effect),
+                effect_name(effect),
                 event.order_id
-            ));
-        }
-        (Effect::Paid { amount_cents }, Some(row)) => {
-            if row.status != OrderStatus::Created {
-                return Err(transition_error(row, &event.effect));
-            }
-            if *amount_cents != row.total_cents {
-                return Err(format!(
-                    "order {} paid {} cents but its total is {} cents",
-                    row.order_id, amount_cents, row.total_cents
-                ));
-            }
-            OrderStatus::Paid
-        }
-        (Effect::Shipped, Some(row)) if row.status == OrderStatus::Paid => OrderStatus::Shipped,
-        (Effect::Cancelled, Some(row))
-            if matches!(row.status, OrderStatus::Created | OrderStatus::Paid) =>
-        {
-            OrderStatus::Cancelled
-        }
-        (effect, Some(row)) => return Err(transition_error(row, effect)),
+            ),
+            (Some(row), effect) => transition_error(row, effect),
+        });
     };
+    if let (Effect::Paid { amount_cents }, Some(row)) = (&event.effect, current)
+        && *amount_cents != row.total_cents
+    {
+        return Err(format!(
+            "order {} paid {} cents but its total is {} cents",
+            row.order_id, amount_cents, row.total_cents
+        ));
+    }
     Ok(match (current, &event.effect) {
         (
             None,

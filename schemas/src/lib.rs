@@ -26,6 +26,7 @@ mod avro_value;
 mod deserializer;
 mod error;
 mod order_event;
+mod order_status;
 mod registry_client;
 mod serializer;
 mod validation;
@@ -41,6 +42,7 @@ pub use order_event::{
     EVENT_TYPES, LineItem, OrderCancelled, OrderCreated, OrderEvent, OrderPaid, OrderPayload,
     OrderShipped,
 };
+pub use order_status::{LifecycleStep, OrderStatus};
 pub use registry_client::{DEFAULT_REQUEST_TIMEOUT, RegistryClient};
 pub use serializer::{DEFAULT_STARTUP_TIMEOUT, OrderEventSerializer};
 pub use validation::ValidationError;

@@ -26,8 +26,9 @@ use tokio::sync::Notify;
 
 use crate::metrics::OrderServiceMetrics;
 use crate::order_service::api_error::{ApiError, JsonBody};
-use crate::order_service::order_store::{Order, OrderStatus, OrderStore};
+use crate::order_service::order_store::{Order, OrderStore};
 use crate::trace_context::{TRACEPARENT_HEADER, is_valid_traceparent, new_traceparent};
+use orderflow_schemas::OrderStatus;
 
 /// Body of `POST /orders`.
 #[derive(Debug, Clone, Deserialize)]

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{
-    OrderCreated, OrderEvent, OrderEventSerializer, OrderPayload, ValidationError,
+    OrderCreated, OrderEvent, OrderEventSerializer, OrderPayload, OrderStatus, ValidationError,
 };
 use serde::Serialize;
 use sqlx::PgPool;
@@ -18,46 +18,6 @@ const INSERT_ORDER: &str = include_str!("../../sql/insert_order.sql");
 const SELECT_ORDER: &str = include_str!("../../sql/select_order.sql");
 const SELECT_ORDER_FOR_UPDATE: &str = include_str!("../../sql/select_order_for_update.sql");
 const UPDATE_ORDER_STATUS: &str = include_str!("../../sql/update_order_status.sql");
-
-/// Where an order is in its lifecycle (the `status` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OrderStatus {
-    /// Placed, not paid.
-    Created,
-    /// Paid, not shipped.
-    Paid,
-    /// Shipped: final.
-    Shipped,
-    /// Cancelled: final.
-    Cancelled,
-}
-
-impl OrderStatus {
-    /// The column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Created => "created",
-            OrderStatus::Paid => "paid",
-            OrderStatus::Shipped => "shipped",
-            OrderStatus::Cancelled => "cancelled",
-        }
-    }
-
-    fn parse(value: &str) -> sqlx::Result<Self> {
-        Ok(match value {
-            "created" => OrderStatus::Created,
-            "paid" => OrderStatus::Paid,
-            "shipped" => OrderStatus::Shipped,
-            "cancelled" => OrderStatus::Cancelled,
-            other => {
-                return Err(sqlx::Error::Decode(
-                    format!("unknown order status {other:?}").into(),
-                ));
-            }
-        })
-    }
-}
 
 /// An order as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,7 +52,9 @@ fn order_from(row: OrderTuple) -> sqlx::Result<Order> {
     let (order_id, status, customer_id, currency, total_cents, created_at, updated_at) = row;
     Ok(Order {
         order_id,
-        status: OrderStatus::parse(&status)?,
+        status: OrderStatus::parse(&status).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown order status {status:?}").into())
+        })?,
         customer_id,
         currency,
         total_cents,
@@ -204,35 +166,15 @@ impl OrderStore {
             .fetch_optional(&mut *tx)
             .await?;
         let order = order_from(row.ok_or_else(|| StoreError::NotFound(order_id.to_string()))?)?;
-        let (action, needs, allowed, next) = match payload {
-            OrderPayload::Paid(_) => (
-                "pay",
-                "created",
-                &[OrderStatus::Created][..],
-                OrderStatus::Paid,
-            ),
-            OrderPayload::Shipped(_) => (
-                "ship",
-                "paid",
-                &[OrderStatus::Paid][..],
-                OrderStatus::Shipped,
-            ),
-            OrderPayload::Cancelled(_) => (
-                "cancel",
-                "created or paid",
-                &[OrderStatus::Created, OrderStatus::Paid][..],
-                OrderStatus::Cancelled,
-            ),
-            OrderPayload::Created(_) => ("create", "no order", &[][..], OrderStatus::Created),
-        };
-        if !allowed.contains(&order.status) {
+        let step = payload.lifecycle_step();
+        let Some(next) = OrderStatus::after(Some(order.status), step) else {
             return Err(StoreError::TransitionNotAllowed {
                 order_id: order_id.to_string(),
-                action,
+                action: step.verb(),
                 status: order.status.as_str(),
-                needs,
+                needs: step.requires(),
             });
-        }
+        };
         if let OrderPayload::Paid(paid) = payload
             && paid.amount_cents != order.total_cents
         {
