@@ -24,6 +24,7 @@ use crate::poison::{PoisonKind, poison_record};
 use crate::progress;
 use crate::rate_limit::RateLimiter;
 use crate::summary::Summary;
+use crate::topic_check;
 use crate::trace_context::{TRACEPARENT_HEADER, new_traceparent, write_traceparent};
 
 /// Header naming the event type of a record (`OrderCreated`, ...).
@@ -136,7 +137,14 @@ async fn connect(
         .producer
         .client_config(&args.kafka)
         .create_with_context(DeliveryTracker::new(&args.topic, metrics))?;
-    let partitions = topic_partitions(&producer, &args.topic, &args.kafka.brokers).await?;
+    let partitions = topic_check::partition_count(&producer, &args.topic)
+        .await?
+        .ok_or_else(|| {
+            ProducerError::Config(topic_check::missing_topic_message(
+                &args.topic,
+                &args.kafka.brokers,
+            ))
+        })?;
     tracing::debug!(topic = %args.topic, partitions, "topic found");
     let registry = RegistryClient::new(&args.registry_url)?;
     let serializer = OrderEventSerializer::with_startup_timeout(
@@ -146,32 +154,6 @@ async fn connect(
     )
     .await?;
     Ok((producer, serializer))
-}
-
-/// The partition count of `topic`, or a configuration error when the broker does not
-/// have it: the generator writes to existing topics (see `topics.yaml`), it never relies
-/// on auto-creation with broker defaults.
-async fn topic_partitions(producer: &OrderProducer, topic: &str, brokers: &str) -> Result<usize> {
-    let client = producer.clone();
-    let name = topic.to_string();
-    let metadata = tokio::task::spawn_blocking(move || {
-        client
-            .client()
-            .fetch_metadata(Some(&name), Duration::from_secs(10))
-    })
-    .await
-    .map_err(|error| ProducerError::Config(format!("metadata task failed: {error}")))??;
-    let found = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .filter(|t| t.error().is_none() && !t.partitions().is_empty());
-    match found {
-        Some(found) => Ok(found.partitions().len()),
-        None => Err(ProducerError::Config(format!(
-            "topic {topic:?} does not exist on {brokers}; create it first (e.g. `orderflow topics apply`)"
-        ))),
-    }
 }
 
 /// Waits up to `timeout` for every report; then drops what is left (reported as failed).

@@ -21,6 +21,7 @@ pub mod producer_settings;
 pub mod progress;
 pub mod rate_limit;
 pub mod summary;
+pub mod topic_check;
 pub mod trace_context;
 
 pub use error::{ProducerError, Result};

@@ -3,12 +3,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use orderflow_runtime::db;
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
 use orderflow_schemas::{OrderEventSerializer, RegistryClient};
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -20,6 +19,7 @@ use crate::order_service::order_store::OrderStore;
 use crate::order_service::relay::{RELAY_BACKOFF, Relay, RelayConfig};
 use crate::order_service::serve_args::ServeArgs;
 use crate::order_service::service_error::{ServiceError, ServiceResult};
+use crate::topic_check;
 
 /// The migrations of the service's database (`producers/migrations`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -148,7 +148,15 @@ async fn connect(
     config.set("client.id", "order-service-relay");
     args.kafka.apply_overrides(&mut config);
     let producer: FutureProducer = config.create()?;
-    check_topic(&producer, &args.topic, &args.kafka.brokers).await?;
+    if topic_check::partition_count(&producer, &args.topic)
+        .await?
+        .is_none()
+    {
+        return Err(ServiceError::Config(topic_check::missing_topic_message(
+            &args.topic,
+            &args.kafka.brokers,
+        )));
+    }
 
     let registry = RegistryClient::new(&args.registry_url)?;
     let serializer = OrderEventSerializer::with_startup_timeout(
@@ -158,29 +166,4 @@ async fn connect(
     )
     .await?;
     Ok((pool, producer, serializer))
-}
-
-/// Fails start-up when `topic` does not exist: the relay writes to existing topics (see
-/// `topics.yaml`), never relying on auto-creation with broker defaults.
-async fn check_topic(producer: &FutureProducer, topic: &str, brokers: &str) -> ServiceResult<()> {
-    let client = producer.clone();
-    let name = topic.to_string();
-    let metadata = tokio::task::spawn_blocking(move || {
-        client
-            .client()
-            .fetch_metadata(Some(&name), Duration::from_secs(10))
-    })
-    .await
-    .map_err(|error| ServiceError::Config(format!("metadata task failed: {error}")))??;
-    let exists = metadata
-        .topics()
-        .iter()
-        .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty());
-    if exists {
-        Ok(())
-    } else {
-        Err(ServiceError::Config(format!(
-            "topic {topic:?} does not exist on {brokers}; create it first (e.g. `orderflow topics apply`)"
-        )))
-    }
 }
