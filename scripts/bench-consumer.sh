@@ -21,6 +21,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=scripts/lib/services.sh
+source scripts/lib/services.sh
 : "${SCHEMA_REGISTRY_URL:=http://127.0.0.1:8081}"
 : "${DATABASE_URL:?DATABASE_URL must point at PostgreSQL (admin role); run scripts/dev-up.sh}"
 export SCHEMA_REGISTRY_URL DATABASE_URL
@@ -45,15 +47,7 @@ else
     command -v tansu >/dev/null || { echo "bench-consumer: tansu not found (cargo install tansu --version 0.6.0 --locked --features libsql) and BENCH_KAFKA_BROKERS not set" >&2; exit 1; }
     PORT="${BENCH_CONSUMER_PORT:-19118}"
     DATA_DIR="$(mktemp -d /tmp/bench-consumer-tansu.XXXXXX)"
-    (cd "$DATA_DIR" && exec tansu broker --storage-engine sqlite://tansu.db \
-        --listener-url "tcp://127.0.0.1:$PORT" --advertised-listener-url "tcp://127.0.0.1:$PORT" \
-        >"$DATA_DIR/broker.log" 2>&1) &
-    TANSU_PID=$!
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
-        kill -0 "$TANSU_PID" 2>/dev/null || { echo "bench-consumer: tansu exited:" >&2; cat "$DATA_DIR/broker.log" >&2; exit 1; }
-        sleep 0.2
-    done
+    start_private_tansu "$PORT" "$DATA_DIR" || exit 1
     export KAFKA_BROKERS="127.0.0.1:$PORT"
     BROKER="Tansu $(tansu --version 2>/dev/null | awk '{print $2}') (SQLite, fresh, private)"
 fi

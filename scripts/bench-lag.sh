@@ -13,6 +13,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=scripts/lib/services.sh
+source scripts/lib/services.sh
 export LAG_BENCH_GROUPS="${LAG_BENCH_GROUPS:-50}"
 export LAG_BENCH_PARTITIONS="${LAG_BENCH_PARTITIONS:-40}"
 export LAG_BENCH_CYCLES="${LAG_BENCH_CYCLES:-10}"
@@ -33,14 +35,7 @@ if [[ -z "${KAFKA_BROKERS:-}" ]]; then
     command -v tansu >/dev/null || { echo "bench-lag: tansu not found (cargo install tansu --version 0.6.0 --locked --features libsql) and KAFKA_BROKERS not set" >&2; exit 1; }
     PORT="${BENCH_LAG_PORT:-19117}"
     DATA_DIR="$(mktemp -d /tmp/bench-lag-tansu.XXXXXX)"
-    (cd "$DATA_DIR" && exec tansu broker --storage-engine sqlite://tansu.db \
-        --listener-url "tcp://127.0.0.1:$PORT" --advertised-listener-url "tcp://127.0.0.1:$PORT" \
-        >"$DATA_DIR/broker.log" 2>&1) &
-    TANSU_PID=$!
-    for _ in $(seq 1 50); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
-        sleep 0.2
-    done
+    start_private_tansu "$PORT" "$DATA_DIR" || exit 1
     export KAFKA_BROKERS="127.0.0.1:$PORT"
     BROKER="Tansu $(tansu --version 2>/dev/null | awk '{print $2}') (SQLite, fresh)"
 else
