@@ -34,6 +34,10 @@ pub mod headers {
     pub const LAST_FAILURE_AT: &str = "dlq-last-failure-at";
     /// Version of order-consumer that wrote it.
     pub const SERVICE_VERSION: &str = "dlq-service-version";
+    /// Times `orderflow dlq redrive` replayed the record (decimal). Redrive sets it on
+    /// the replayed record; the consumer keeps it, as every original header, when the
+    /// record is dead-lettered again, which is what stops endless redrive loops.
+    pub const REDRIVE_COUNT: &str = "dlq-redrive-count";
 }
 
 /// Why a record was dead-lettered.

@@ -5,10 +5,9 @@ use order_consumer::dead_letter::headers;
 
 use super::record::{DlqRecord, RecordHeader};
 
-/// How many times a record has been replayed from a DLQ. It is an ordinary header of
-/// the replayed record, so when the consumer dead-letters it again (keeping the
-/// original headers) the count comes back with it and `--max-redrives` can stop the loop.
-pub const REDRIVE_COUNT_HEADER: &str = "dlq-redrive-count";
+/// How many times a record has been replayed from a DLQ; named with the consumer's
+/// other dead-letter headers ([`order_consumer::dead_letter::headers::REDRIVE_COUNT`]).
+pub const REDRIVE_COUNT_HEADER: &str = order_consumer::dead_letter::headers::REDRIVE_COUNT;
 
 /// The bookkeeping headers the consumer adds when it dead-letters a record.
 const CONSUMER_BOOKKEEPING: [&str; 11] = [
