@@ -9,21 +9,25 @@
 #
 # Needs a running stack (scripts/dev-up.sh prints the variables):
 #   SCHEMA_REGISTRY_URL, DATABASE_URL (a role that may CREATE DATABASE)
-# By default it starts a private Tansu broker (fresh SQLite file in a temp dir) on
-# 127.0.0.1:${BENCH_CONSUMER_PORT:-19118} and stops it afterwards: Tansu 0.6.0 scans its
-# whole header table once per fetched record (no index on it), so on a broker that
-# already holds many records with headers (the dev stack after the tests) fetching
-# slows down by orders of magnitude. BENCH_KAFKA_BROKERS=host:port uses that broker
-# instead (e.g. Apache Kafka). Every contender uses the same fetch settings (the
-# engine's defaults; KAFKA_OPTIONS=key=value,... overrides them for all of them).
+# By default it starts a private Apache Kafka broker (fresh data in a temp dir, free
+# port from 19100) and stops it afterwards, so no earlier run's data shares the disk
+# and page cache. BENCH_KAFKA_BROKERS=host:port uses that broker instead. Every
+# contender uses the same fetch settings (librdkafka's defaults;
+# KAFKA_OPTIONS=key=value,... overrides them for all of them).
 # Usage: scripts/bench-consumer.sh [ORDERS]   (ORDERS lifecycles of 3 events, default 10000)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=scripts/lib/log.sh
+source scripts/lib/log.sh
+# shellcheck source=scripts/lib/install.sh
+source scripts/lib/install.sh
 # shellcheck source=scripts/lib/services.sh
 source scripts/lib/services.sh
-: "${SCHEMA_REGISTRY_URL:=http://127.0.0.1:8081}"
+# shellcheck source=scripts/lib/kafka.sh
+source scripts/lib/kafka.sh
+: "${SCHEMA_REGISTRY_URL:=http://127.0.0.1:8081/apis/ccompat/v7}"
 : "${DATABASE_URL:?DATABASE_URL must point at PostgreSQL (admin role); run scripts/dev-up.sh}"
 export SCHEMA_REGISTRY_URL DATABASE_URL
 ORDERS="${1:-10000}"
@@ -32,10 +36,10 @@ NAIVE_RECORDS="${NAIVE_RECORDS:-3000}"
 cargo build --release --quiet -p order-consumer --bins
 BIN="$ROOT/target/release"
 
-TANSU_PID=""
+KAFKA_PRIVATE_PID=""
 DATA_DIR=""
 cleanup() {
-    if [[ -n "$TANSU_PID" ]]; then kill "$TANSU_PID" 2>/dev/null || true; wait "$TANSU_PID" 2>/dev/null || true; fi
+    if [[ -n "$KAFKA_PRIVATE_PID" ]]; then kill "$KAFKA_PRIVATE_PID" 2>/dev/null || true; wait "$KAFKA_PRIVATE_PID" 2>/dev/null || true; fi
     if [[ -n "$DATA_DIR" ]]; then rm -rf "$DATA_DIR"; fi
 }
 trap cleanup EXIT
@@ -44,12 +48,11 @@ if [[ -n "${BENCH_KAFKA_BROKERS:-}" ]]; then
     export KAFKA_BROKERS="$BENCH_KAFKA_BROKERS"
     BROKER="$KAFKA_BROKERS"
 else
-    command -v tansu >/dev/null || { echo "bench-consumer: tansu not found (cargo install tansu --version 0.6.0 --locked --features libsql) and BENCH_KAFKA_BROKERS not set" >&2; exit 1; }
-    PORT="${BENCH_CONSUMER_PORT:-19118}"
-    DATA_DIR="$(mktemp -d /tmp/bench-consumer-tansu.XXXXXX)"
-    start_private_tansu "$PORT" "$DATA_DIR" || exit 1
-    export KAFKA_BROKERS="127.0.0.1:$PORT"
-    BROKER="Tansu $(tansu --version 2>/dev/null | awk '{print $2}') (SQLite, fresh, private)"
+    log_init
+    DATA_DIR="$(mktemp -d /tmp/bench-consumer-kafka.XXXXXX)"
+    kafka_start_private "$DATA_DIR"
+    export KAFKA_BROKERS="$KAFKA_PRIVATE_BOOTSTRAP"
+    BROKER="Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_RUNTIME_POM") (fresh, private) on $KAFKA_BROKERS"
 fi
 echo "broker: $BROKER"
 RUN_ID="$(date +%s)$$"

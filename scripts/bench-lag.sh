@@ -4,17 +4,23 @@
 # partition lagging, so each cycle reads committed offsets, log offsets and record
 # timestamps). Target: a steady-state cycle under 2 s.
 #
-# By default it starts a private Tansu broker (fresh SQLite file in a temp dir) on
-# 127.0.0.1:${BENCH_LAG_PORT:-19117} and stops it afterwards. With KAFKA_BROKERS set it
-# uses that broker instead (e.g. the dev stack or Apache Kafka).
+# By default it starts a private Apache Kafka broker (fresh data in a temp dir, free
+# port from 19100) and stops it afterwards. With KAFKA_BROKERS set it uses that broker
+# instead (e.g. the dev stack).
 # Usage: scripts/bench-lag.sh   (env: LAG_BENCH_GROUPS=50 LAG_BENCH_PARTITIONS=40 LAG_BENCH_CYCLES=10
 #        LAG_BENCH_REDISCOVER_SECS=60; 0 = worst case, topic re-scans in every cycle)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=scripts/lib/log.sh
+source scripts/lib/log.sh
+# shellcheck source=scripts/lib/install.sh
+source scripts/lib/install.sh
 # shellcheck source=scripts/lib/services.sh
 source scripts/lib/services.sh
+# shellcheck source=scripts/lib/kafka.sh
+source scripts/lib/kafka.sh
 export LAG_BENCH_GROUPS="${LAG_BENCH_GROUPS:-50}"
 export LAG_BENCH_PARTITIONS="${LAG_BENCH_PARTITIONS:-40}"
 export LAG_BENCH_CYCLES="${LAG_BENCH_CYCLES:-10}"
@@ -23,21 +29,20 @@ export LAG_BENCH_REDISCOVER_SECS="${LAG_BENCH_REDISCOVER_SECS:-60}"
 cargo build --release --quiet -p orderflow-lag --example lag_bench
 BIN="$ROOT/target/release/examples/lag_bench"
 
-TANSU_PID=""
+KAFKA_PRIVATE_PID=""
 DATA_DIR=""
 cleanup() {
-    if [[ -n "$TANSU_PID" ]]; then kill "$TANSU_PID" 2>/dev/null || true; wait "$TANSU_PID" 2>/dev/null || true; fi
+    if [[ -n "$KAFKA_PRIVATE_PID" ]]; then kill "$KAFKA_PRIVATE_PID" 2>/dev/null || true; wait "$KAFKA_PRIVATE_PID" 2>/dev/null || true; fi
     if [[ -n "$DATA_DIR" ]]; then rm -rf "$DATA_DIR"; fi
 }
 trap cleanup EXIT
 
 if [[ -z "${KAFKA_BROKERS:-}" ]]; then
-    command -v tansu >/dev/null || { echo "bench-lag: tansu not found (cargo install tansu --version 0.6.0 --locked --features libsql) and KAFKA_BROKERS not set" >&2; exit 1; }
-    PORT="${BENCH_LAG_PORT:-19117}"
-    DATA_DIR="$(mktemp -d /tmp/bench-lag-tansu.XXXXXX)"
-    start_private_tansu "$PORT" "$DATA_DIR" || exit 1
-    export KAFKA_BROKERS="127.0.0.1:$PORT"
-    BROKER="Tansu $(tansu --version 2>/dev/null | awk '{print $2}') (SQLite, fresh)"
+    log_init
+    DATA_DIR="$(mktemp -d /tmp/bench-lag-kafka.XXXXXX)"
+    kafka_start_private "$DATA_DIR"
+    export KAFKA_BROKERS="$KAFKA_PRIVATE_BOOTSTRAP"
+    BROKER="Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_RUNTIME_POM") (fresh, private) on $KAFKA_BROKERS"
 else
     BROKER="$KAFKA_BROKERS"
 fi

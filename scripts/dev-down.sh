@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Stops exactly what scripts/dev-up.sh started: the schema registry and Tansu (by
-# their pid files in .dev/pids/), and PostgreSQL only when dev-up started it.
+# Stops exactly what scripts/dev-up.sh started: the pipeline's processes, the schema
+# registry and Kafka (by their pid files in .dev/pids/, newest first), and PostgreSQL
+# only when dev-up started it.
 # Data (broker log, databases) is kept unless --purge.
 #
 # Usage: scripts/dev-down.sh [--purge]
@@ -51,8 +52,10 @@ stop_from_pid_file() {
 }
 
 step "stop services started by dev-up"
-stop_from_pid_file "schema registry" "$DEV_REGISTRY_PID" orderflow
-stop_from_pid_file "tansu" "$DEV_TANSU_PID" tansu
+for ((i = ${#DEV_SERVICES[@]} - 1; i >= 0; i--)); do
+    service="${DEV_SERVICES[i]}"
+    stop_from_pid_file "${service%%:*}" "$(dev_pid_file "${service%%:*}")" "${service#*:}"
+done
 step_ok
 
 if [ "$PURGE" -eq 1 ]; then

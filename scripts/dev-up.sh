@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Runs the orderflow pipeline's development stack without Docker (README: the run command).
+# Runs the orderflow pipeline on this machine without Docker (README: the run command),
+# as `docker compose up` does:
 #
-#   PostgreSQL 15 (the machine's cluster)   127.0.0.1:5432, databases orderflow_registry,
-#                                           orderflow_consumer, orderflow_producer
-#   Tansu broker (SQLite engine)            127.0.0.1:9092   (DEV_KAFKA_PORT to change)
-#   schema registry (orderflow registry)    127.0.0.1:8081   (DEV_REGISTRY_PORT to change)
+#   PostgreSQL 15 (the machine's cluster)  127.0.0.1:5432  databases orderflow_registry,
+#                                                          orderflow_consumer, orderflow_producer
+#   Apache Kafka (KRaft, one node)         127.0.0.1:9092  data in .dev/kafka   (DEV_KAFKA_PORT)
+#   Apicurio Registry (PostgreSQL storage) 127.0.0.1:8081  /apis/ccompat/v7     (DEV_REGISTRY_PORT)
 #
-# then builds the release binaries, applies topics.yaml, registers the order
-# schemas (v1 then v2) and sends a small batch of order events, and prints the
-# environment to export. Idempotent: a second run reuses what is already up
-# (pid files + health checks). All state lives in .dev/ (git-ignored); stop
-# with scripts/dev-down.sh.
+# then builds the release binaries, applies topics.yaml, registers the order schemas
+# (v1, then v2) and starts the pipeline:
 #
-# Usage: scripts/dev-up.sh [--reseed] [--no-seed]
-#   --reseed   send the batch of order events again (by default only the first run does)
-#   --no-seed  do not send order events
+#   order service (HTTP API + outbox relay)  http://127.0.0.1:8080   metrics :9101
+#   two consumer workers, group orders-projector                      metrics :9102, :9103
+#   lag exporter and dashboard               http://127.0.0.1:9300/
+#   a gentle stream of generated orders (10 events/s, 1% duplicates, 0.5% poison)
+#
+# Installs what a fresh machine lacks (Java, Maven, the Kafka runtime and Apicurio from
+# Maven Central, PostgreSQL). Idempotent: a second run reuses what is already up (pid
+# files + health checks). All state lives in .dev/ (git-ignored); logs in .dev/logs/.
+# Stop with scripts/dev-down.sh (--purge also deletes the data).
+#
+# Usage: scripts/dev-up.sh [--infra-only]
+#   --infra-only  start PostgreSQL, Kafka and the registry (topics and schemas too), not
+#                 the pipeline's processes
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,14 +35,17 @@ source scripts/lib/install.sh
 source scripts/lib/postgres.sh
 # shellcheck source=scripts/lib/services.sh
 source scripts/lib/services.sh
+# shellcheck source=scripts/lib/kafka.sh
+source scripts/lib/kafka.sh
+# shellcheck source=scripts/lib/apicurio.sh
+source scripts/lib/apicurio.sh
 # shellcheck source=scripts/lib/dev_stack.sh
 source scripts/lib/dev_stack.sh
 
-SEED="first"
+INFRA_ONLY=0
 for arg in "$@"; do
     case "$arg" in
-        --reseed) SEED="always" ;;
-        --no-seed) SEED="never" ;;
+        --infra-only) INFRA_ONLY=1 ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
             exit 0
@@ -44,7 +55,7 @@ for arg in "$@"; do
 done
 
 log_init
-mkdir -p "$DEV_DIR" "$DEV_PID_DIR" "$DEV_LOG_DIR" "$DEV_TANSU_DIR"
+mkdir -p "$DEV_DIR" "$DEV_PID_DIR" "$DEV_LOG_DIR" "$DEV_KAFKA_DIR"
 # shellcheck disable=SC2317 # called through the EXIT trap
 on_exit() {
     local rc=$?
@@ -59,9 +70,40 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# running NAME WORD: true (and prints the pid) when NAME's pid file names a live
+# process whose command line contains WORD; removes a stale pid file.
+running() {
+    local pidfile pid
+    pidfile="$(dev_pid_file "$1")"
+    pid="$(read_pid_file "$pidfile")"
+    if pid_matches "$pid" "$2"; then
+        printf '%s\n' "$pid"
+        return 0
+    fi
+    rm -f "$pidfile"
+    return 1
+}
+
+# start NAME CMD...: starts CMD detached with its pid file and log under .dev/.
+start() {
+    local name="$1"
+    shift
+    start_detached "$(dev_pid_file "$name")" "$(dev_log_file "$name")" "$ROOT" "$@"
+}
+
+# need_free_port PORT VAR: fails when something dev-up did not start listens on PORT.
+need_free_port() {
+    if port_is_open 127.0.0.1 "$1"; then
+        die "127.0.0.1:$1 is taken by a process dev-up did not start: stop it, or set $2"
+    fi
+}
+
 step "install missing tools"
-ensure_tansu
 ensure_command curl curl
+ensure_command pg_ctlcluster postgresql-15
+kafka_classpath
+apicurio_ensure
+ensure_python_confluent_kafka
 step_ok
 
 step "PostgreSQL"
@@ -76,48 +118,45 @@ for db in "${DEV_DATABASES[@]}"; do
 done
 step_ok "$PG_HOST:$PG_PORT, databases ${DEV_DATABASES[*]}"
 
-step "Tansu broker on 127.0.0.1:$DEV_KAFKA_PORT"
-tansu_pid="$(read_pid_file "$DEV_TANSU_PID")"
-if pid_matches "$tansu_pid" tansu; then
-    wait_for_tcp "tansu" 127.0.0.1 "$DEV_KAFKA_PORT" 30 "$DEV_TANSU_LOG" "$tansu_pid"
-    step_ok "already running (pid $tansu_pid), reused"
+step "Apache Kafka on 127.0.0.1:$DEV_KAFKA_PORT"
+if kafka_pid="$(running kafka kafka.Kafka)"; then
+    kafka_wait_ready "kafka" "127.0.0.1:$DEV_KAFKA_PORT" 1 60 "$(dev_log_file kafka)" "$kafka_pid"
+    step_ok "already running (pid $kafka_pid), reused"
 else
-    rm -f "$DEV_TANSU_PID"
-    if port_is_open 127.0.0.1 "$DEV_KAFKA_PORT"; then
-        die "127.0.0.1:$DEV_KAFKA_PORT is taken by a process dev-up did not start: stop it, or set DEV_KAFKA_PORT"
-    fi
-    tansu_args "$DEV_KAFKA_PORT"
-    tansu_pid="$(start_detached "$DEV_TANSU_PID" "$DEV_TANSU_LOG" "$DEV_TANSU_DIR" "${TANSU_ARGS[@]}")"
-    wait_for_tcp "tansu" 127.0.0.1 "$DEV_KAFKA_PORT" 30 "$DEV_TANSU_LOG" "$tansu_pid"
-    # Tansu accepts connections a moment before its storage is ready.
-    sleep 1
-    pid_running "$tansu_pid" || fail_service "tansu" "$DEV_TANSU_LOG" "exited right after it started listening"
-    step_ok "started (pid $tansu_pid, data ${DEV_TANSU_DIR#"$ROOT"/})"
+    need_free_port "$DEV_KAFKA_PORT" DEV_KAFKA_PORT
+    need_free_port "$DEV_KAFKA_CONTROLLER_PORT" DEV_KAFKA_CONTROLLER_PORT
+    kafka_write_config "$DEV_KAFKA_DIR/server.properties" 1 "$DEV_KAFKA_PORT" "$DEV_KAFKA_CONTROLLER_PORT" \
+        "1@127.0.0.1:$DEV_KAFKA_CONTROLLER_PORT" "$DEV_KAFKA_DIR/data" 1
+    # The cluster id is kept so the durable data dir formats once and restarts as is.
+    [ -s "$DEV_KAFKA_DIR/cluster-id" ] || kafka_random_cluster_id >"$DEV_KAFKA_DIR/cluster-id"
+    kafka_format "$DEV_KAFKA_DIR/server.properties" "$(cat "$DEV_KAFKA_DIR/cluster-id")"
+    kafka_jvm_args 1g
+    kafka_pid="$(start kafka "${KAFKA_JVM_ARGS[@]}" "$DEV_KAFKA_DIR/server.properties")"
+    kafka_wait_ready "kafka" "127.0.0.1:$DEV_KAFKA_PORT" 1 120 "$(dev_log_file kafka)" "$kafka_pid"
+    step_ok "started (pid $kafka_pid, data ${DEV_KAFKA_DIR#"$ROOT"/})"
 fi
 
-run_step "cargo build --release" cargo build --release
+step "Apicurio Registry on 127.0.0.1:$DEV_REGISTRY_PORT"
+if registry_pid="$(running registry quarkus-run.jar)"; then
+    apicurio_wait_ready "schema registry" "$DEV_REGISTRY_BASE" 60 "$(dev_log_file registry)" "$registry_pid"
+    step_ok "already running (pid $registry_pid), reused"
+else
+    need_free_port "$DEV_REGISTRY_PORT" DEV_REGISTRY_PORT
+    apicurio_args "$DEV_REGISTRY_PORT" "$(pg_url orderflow_registry)"
+    registry_pid="$(start registry "${APICURIO_ARGS[@]}")"
+    apicurio_wait_ready "schema registry" "$DEV_REGISTRY_BASE" 120 "$(dev_log_file registry)" "$registry_pid"
+    step_ok "started (pid $registry_pid)"
+fi
+apicurio_set_backward "$DEV_REGISTRY_BASE"
+
+run_step "cargo build --release" cargo build --release --locked
 
 ORDERFLOW="$ROOT/target/release/orderflow"
 PRODUCER="$ROOT/target/release/order-producer"
-[ -x "$ORDERFLOW" ] || die "$ORDERFLOW was not built"
-
-step "schema registry on 127.0.0.1:$DEV_REGISTRY_PORT"
-registry_pid="$(read_pid_file "$DEV_REGISTRY_PID")"
-if pid_matches "$registry_pid" orderflow; then
-    wait_for_http "schema registry" "$DEV_REGISTRY_URL/subjects" 30 "$DEV_REGISTRY_LOG" "$registry_pid"
-    step_ok "already running (pid $registry_pid), reused (scripts/dev-down.sh first to run a new build)"
-else
-    rm -f "$DEV_REGISTRY_PID"
-    if port_is_open 127.0.0.1 "$DEV_REGISTRY_PORT"; then
-        die "127.0.0.1:$DEV_REGISTRY_PORT is taken by a process dev-up did not start: stop it, or set DEV_REGISTRY_PORT"
-    fi
-    registry_pid="$(start_detached "$DEV_REGISTRY_PID" "$DEV_REGISTRY_LOG" "$ROOT" \
-        "$ORDERFLOW" registry serve \
-        --listen "127.0.0.1:$DEV_REGISTRY_PORT" \
-        --database-url "$(pg_url orderflow_registry)")"
-    wait_for_http "schema registry" "$DEV_REGISTRY_URL/subjects" 60 "$DEV_REGISTRY_LOG" "$registry_pid"
-    step_ok "started (pid $registry_pid)"
-fi
+CONSUMER="$ROOT/target/release/order-consumer"
+for binary in "$ORDERFLOW" "$PRODUCER" "$CONSUMER"; do
+    [ -x "$binary" ] || die "$binary was not built"
+done
 
 export KAFKA_BROKERS="127.0.0.1:$DEV_KAFKA_PORT"
 export SCHEMA_REGISTRY_URL="$DEV_REGISTRY_URL"
@@ -129,26 +168,59 @@ step "register schemas (subject orders-value: v1, then v2)"
 for version in v1 v2; do
     schema="schemas/avro/order_event.$version.avsc"
     [ -f "$schema" ] || die "$schema not found"
-    "$ORDERFLOW" registry register --url "$SCHEMA_REGISTRY_URL" --subject orders-value --schema "$schema" \
+    "$ORDERFLOW" registry register --url "$SCHEMA_REGISTRY_URL" --subject orders-value --schema "$schema" >/dev/null \
         || die "registering $schema under orders-value failed"
 done
 step_ok
 
-if [ "$SEED" = "always" ] || { [ "$SEED" = "first" ] && [ ! -f "$DEV_SEEDED_MARKER" ]; }; then
-    step "send order events (order-producer generate --count 200 --orders 50)"
-    [ -x "$PRODUCER" ] || die "$PRODUCER was not built"
-    DATABASE_URL="$(pg_url orderflow_producer)" "$PRODUCER" generate --count 200 --orders 50 --metrics-addr "" \
-        || die "order-producer generate failed"
-    : >"$DEV_SEEDED_MARKER"
+write_dev_env_file
+
+if [ "$INFRA_ONLY" -eq 0 ]; then
+    step "pipeline processes"
+    if pid="$(running order-service order-producer)"; then
+        info "order service already running (pid $pid)"
+    else
+        need_free_port "${DEV_ORDER_API##*:}" DEV_ORDER_API
+        pid="$(start order-service "$PRODUCER" serve --listen "$DEV_ORDER_API" \
+            --database-url "$(pg_url orderflow_producer)" --metrics-addr 127.0.0.1:9101)"
+        wait_for_http "order service" "http://$DEV_ORDER_API/healthz" 60 "$(dev_log_file order-service)" "$pid"
+        info "order service started (pid $pid): http://$DEV_ORDER_API"
+    fi
+    for n in 1 2; do
+        if pid="$(running "consumer-$n" order-consumer)"; then
+            info "consumer worker $n already running (pid $pid)"
+        else
+            pid="$(start "consumer-$n" "$CONSUMER" --group "$DEV_GROUP" \
+                --database-url "$(pg_url orderflow_consumer)" --metrics-addr "127.0.0.1:910$((n + 1))")"
+            wait_for_http "consumer worker $n" "http://127.0.0.1:910$((n + 1))/healthz" 60 "$(dev_log_file "consumer-$n")" "$pid"
+            info "consumer worker $n started (pid $pid)"
+        fi
+    done
+    if pid="$(running lag orderflow)"; then
+        info "lag exporter already running (pid $pid)"
+    else
+        need_free_port "${DEV_LAG_LISTEN##*:}" DEV_LAG_LISTEN
+        pid="$(start lag "$ORDERFLOW" lag serve --listen "$DEV_LAG_LISTEN")"
+        wait_for_http "lag exporter" "http://$DEV_LAG_LISTEN/healthz" 60 "$(dev_log_file lag)" "$pid"
+        info "lag exporter started (pid $pid)"
+    fi
+    if pid="$(running generator order-producer)"; then
+        info "order stream already running (pid $pid)"
+    else
+        pid="$(start generator "$PRODUCER" generate --count 100000000 --rate 10 --orders 500 \
+            --duplicate-ratio 0.01 --poison-ratio 0.005 --metrics-addr 127.0.0.1:9104)"
+        info "order stream started (pid $pid): 10 events/s"
+    fi
     step_ok
-else
-    info "order events not sent (already seeded: --reseed to send another batch)"
 fi
 
-write_dev_env_file
 echo
-echo "orderflow dev stack is up ($SECONDS s). Export this environment (or: source .dev/env.sh):"
-echo
-sed -n 's/^export /  export /p' "$DEV_ENV_FILE"
-echo
-echo "Logs: ${DEV_LOG_DIR#"$ROOT"/}/   Stop: scripts/dev-down.sh   (--purge also deletes data)"
+echo "orderflow is up ($SECONDS s)."
+if [ "$INFRA_ONLY" -eq 0 ]; then
+    echo "  dashboard:     http://$DEV_LAG_LISTEN/"
+    echo "  order API:     curl -s -XPOST http://$DEV_ORDER_API/orders -H 'Content-Type: application/json' -d @order.json"
+fi
+echo "  Kafka:         127.0.0.1:$DEV_KAFKA_PORT      registry: $DEV_REGISTRY_URL"
+echo "  environment:   source .dev/env.sh   (then: orderflow lag, order-consumer --help, ...)"
+echo "  logs:          ${DEV_LOG_DIR#"$ROOT"/}/"
+echo "  stop:          scripts/dev-down.sh   (--purge also deletes the data)"

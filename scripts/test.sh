@@ -2,22 +2,25 @@
 # The project's test command (README: `scripts/test.sh`; CI runs it through .ci/run).
 #
 #  1. lints, failing fast: shellcheck, cargo fmt --check, cargo clippy -D warnings
-#  2. installs what is missing: Tansu 0.6.0 (cargo install, ~13 min, skipped when
-#     present) and the Debian tools the tests call (docker-compose, ...)
-#  3. starts the real services the integration tests use: PostgreSQL 15, a fresh
-#     Tansu broker (SQLite engine, own data dir under .test-stack/) and the
-#     project's schema registry on a fresh database
-#  4. runs the whole suite (cargo nextest, or cargo test when nextest is missing)
-#     with KAFKA_BROKERS, SCHEMA_REGISTRY_URL and DATABASE_URL exported
-#  5. stops everything it started and exits with the suite's exit code
+#  2. installs what is missing (skipped when present): the Kafka runtime and Apicurio
+#     from Maven Central (scripts/runtime/pom.xml, cached in ~/.m2 and ~/.cache/orderflow),
+#     Python's confluent-kafka (the independent client), and the Debian tools the tests call
+#  3. starts the real services the integration tests use, all fresh and on free ports:
+#     PostgreSQL 15 (the machine's cluster), one Apache Kafka broker, a 3-broker Kafka
+#     cluster (RF 3, min.insync.replicas 2) for failover tests, and Apicurio Registry on a
+#     new PostgreSQL database
+#  4. runs the whole suite (cargo nextest when installed, else cargo test) with
+#     KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, KAFKA_CLUSTER_BROKERS and
+#     KAFKA_CLUSTER_DIR exported
+#  5. stops everything it started, deletes its broker data, and exits with the suite's code
 #
 # Usage: scripts/test.sh [--no-lint] [ARGS...]
 #   --no-lint  skip step 1 (quick local iterations; CI always lints)
 #   ARGS       passed to `cargo nextest run` (or `cargo test`), e.g. a test filter
 #
-# Ports: Tansu takes the first free port from 29100 + (pid % 400), the registry
-# from 28100 + (pid % 400): away from a dev stack (9092/8081), and two test runs
-# started at the same moment do not race for one port.
+# Ports: the broker takes the first free port from 29100 + (pid % 400), the cluster
+# from 39100 + (pid % 300), the registry from 28100 + (pid % 400): away from a dev
+# stack (9092/8081), and two runs started at the same moment do not race for a port.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,10 +33,15 @@ source scripts/lib/install.sh
 source scripts/lib/postgres.sh
 # shellcheck source=scripts/lib/services.sh
 source scripts/lib/services.sh
+# shellcheck source=scripts/lib/kafka.sh
+source scripts/lib/kafka.sh
+# shellcheck source=scripts/lib/apicurio.sh
+source scripts/lib/apicurio.sh
 
 # Debian tools the tests run, as COMMAND:PACKAGE, installed only when missing.
 TEST_TOOLS=(
     "curl:curl"
+    "pg_ctlcluster:postgresql-15"
     "docker-compose:docker-compose"
     "promtool:prometheus"
     "chromium:chromium"
@@ -56,12 +64,14 @@ log_init
 STACK_DIR="$ROOT/.test-stack"
 RUN_DIR="$STACK_DIR/run-$$"
 LOG_DIR="$RUN_DIR/logs"
-TANSU_DIR="$RUN_DIR/tansu"
-TANSU_LOG="$LOG_DIR/tansu.log"
+KAFKA_DIR="$RUN_DIR/kafka"
+KAFKA_LOG="$LOG_DIR/kafka.log"
+CLUSTER_DIR="$RUN_DIR/cluster"
 REGISTRY_LOG="$LOG_DIR/registry.log"
 REGISTRY_DB="orderflow_registry_test_$$"
 
-TANSU_PID=""
+KAFKA_PID=""
+CLUSTER_STARTED=0
 REGISTRY_PID=""
 SUITE_PID=""
 REGISTRY_DB_CREATED=0
@@ -81,11 +91,16 @@ cleanup() {
         warn "interrupted: stopping the test suite"
         stop_pid "test suite" "$SUITE_PID"
     fi
-    if [ -n "$TANSU_PID$REGISTRY_PID" ] || [ "$REGISTRY_DB_CREATED" -eq 1 ] || [ "$PG_STARTED_HERE" -eq 1 ]; then
+    if [ -n "$KAFKA_PID$REGISTRY_PID" ] || [ "$CLUSTER_STARTED" -eq 1 ] || [ "$REGISTRY_DB_CREATED" -eq 1 ] || [ "$PG_STARTED_HERE" -eq 1 ]; then
         step "stop the test services"
         [ -n "$REGISTRY_PID" ] && stop_pid registry "$REGISTRY_PID"
-        [ -n "$TANSU_PID" ] && stop_pid tansu "$TANSU_PID"
-        rm -rf "$TANSU_DIR"
+        [ -n "$KAFKA_PID" ] && stop_pid kafka "$KAFKA_PID"
+        [ "$CLUSTER_STARTED" -eq 1 ] && scripts/kafka-cluster.sh --dir "$CLUSTER_DIR" stop
+        # Keep the brokers' logs beside the others; drop their data.
+        for f in "$CLUSTER_DIR"/node*/broker.log; do
+            [ -f "$f" ] && cp "$f" "$LOG_DIR/cluster-$(basename "$(dirname "$f")").log"
+        done
+        rm -rf "$KAFKA_DIR" "$CLUSTER_DIR"
         # Subshells: a failing drop must not end the cleanup early.
         [ "$REGISTRY_DB_CREATED" -eq 1 ] && (pg_drop_database "$REGISTRY_DB")
         if [ "$PG_STARTED_HERE" -eq 1 ]; then
@@ -112,11 +127,11 @@ for old in "$STACK_DIR"/run-*; do
     [ -d "$old" ] || continue
     pid_running "${old##*-}" || rm -rf "$old"
 done
-mkdir -p "$LOG_DIR" "$TANSU_DIR"
+mkdir -p "$LOG_DIR" "$KAFKA_DIR"
 
 echo "orderflow test run: $(date -u '+%Y-%m-%dT%H:%M:%SZ'), CI=${CI:-false}, logs in ${LOG_DIR#"$ROOT"/}"
 
-# 1. Lint first: a formatting slip should not cost a 13-minute broker build.
+# 1. Lint first: a formatting slip should not cost a build and a broker start.
 if [ "$LINT" -eq 1 ]; then
     step "shellcheck"
     ensure_command shellcheck shellcheck
@@ -131,53 +146,64 @@ else
     info "lint skipped (--no-lint)"
 fi
 
-# 2. Tools.
+# 2. Tools and runtimes.
 step "install missing tools"
-ensure_tansu
 for tool in "${TEST_TOOLS[@]}"; do
     ensure_command "${tool%%:*}" "${tool#*:}"
 done
-step_ok
+kafka_classpath
+apicurio_ensure
+ensure_python_confluent_kafka
+step_ok "Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_RUNTIME_POM"), Apicurio $APICURIO_VERSION"
 
-# 3. Services. The broker starts before the build so it has settled by the end.
+# 3. Services. They start before the build so they have settled by its end.
 step "PostgreSQL"
 pg_start
 pg_ensure_role
 step_ok "$PG_HOST:$PG_PORT, role $PG_ROLE"
 
-step "Tansu broker (fresh, SQLite engine)"
-TANSU_PORT="$(find_free_port $((29100 + $$ % 400)))"
-tansu_args "$TANSU_PORT"
-(cd "$TANSU_DIR" && exec "${TANSU_ARGS[@]}" >"$TANSU_LOG" 2>&1 </dev/null) &
-TANSU_PID=$!
-wait_for_tcp "tansu" 127.0.0.1 "$TANSU_PORT" 30 "$TANSU_LOG" "$TANSU_PID"
-# Tansu accepts connections a moment before its storage is ready.
-sleep 1
-pid_running "$TANSU_PID" || fail_service "tansu" "$TANSU_LOG" "exited right after it started listening"
-step_ok "127.0.0.1:$TANSU_PORT, pid $TANSU_PID"
+step "Apache Kafka broker (fresh, single node)"
+KAFKA_PORT="$(find_free_port $((29100 + $$ % 400)))"
+KAFKA_CONTROLLER_PORT="$(find_free_port $((KAFKA_PORT + 1)))"
+kafka_write_config "$KAFKA_DIR/server.properties" 1 "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" \
+    "1@127.0.0.1:$KAFKA_CONTROLLER_PORT" "$KAFKA_DIR/data" 1
+kafka_format "$KAFKA_DIR/server.properties" "$(kafka_random_cluster_id)"
+kafka_jvm_args 1g
+"${KAFKA_JVM_ARGS[@]}" "$KAFKA_DIR/server.properties" >"$KAFKA_LOG" 2>&1 </dev/null &
+KAFKA_PID=$!
+step_ok "starting on 127.0.0.1:$KAFKA_PORT, pid $KAFKA_PID"
 
-run_step "cargo build --workspace --all-targets" cargo build --workspace --all-targets --locked
+step "Apache Kafka 3-broker cluster (fresh, RF 3, min.insync.replicas 2)"
+CLUSTER_STARTED=1
+scripts/kafka-cluster.sh --dir "$CLUSTER_DIR" start
+step_ok "$(cat "$CLUSTER_DIR/bootstrap")"
 
-step "schema registry (fresh database $REGISTRY_DB)"
+step "Apicurio Registry (fresh database $REGISTRY_DB)"
 pg_recreate_database "$REGISTRY_DB"
 REGISTRY_DB_CREATED=1
 REGISTRY_PORT="$(find_free_port $((28100 + $$ % 400)))"
-[ -x target/debug/orderflow ] || die "target/debug/orderflow was not built"
-target/debug/orderflow registry serve \
-    --listen "127.0.0.1:$REGISTRY_PORT" \
-    --database-url "$(pg_url "$REGISTRY_DB")" \
-    >"$REGISTRY_LOG" 2>&1 </dev/null &
+apicurio_args "$REGISTRY_PORT" "$(pg_url "$REGISTRY_DB")"
+"${APICURIO_ARGS[@]}" >"$REGISTRY_LOG" 2>&1 </dev/null &
 REGISTRY_PID=$!
-wait_for_http "schema registry" "http://127.0.0.1:$REGISTRY_PORT/subjects" 60 "$REGISTRY_LOG" "$REGISTRY_PID"
-step_ok "http://127.0.0.1:$REGISTRY_PORT, pid $REGISTRY_PID"
+REGISTRY_BASE="http://127.0.0.1:$REGISTRY_PORT"
+apicurio_wait_ready "schema registry" "$REGISTRY_BASE" 120 "$REGISTRY_LOG" "$REGISTRY_PID"
+apicurio_set_backward "$REGISTRY_BASE"
+step_ok "$REGISTRY_BASE$APICURIO_CCOMPAT_PATH, pid $REGISTRY_PID"
 
-export KAFKA_BROKERS="127.0.0.1:$TANSU_PORT"
-export SCHEMA_REGISTRY_URL="http://127.0.0.1:$REGISTRY_PORT"
+step "wait for the Kafka broker"
+kafka_wait_ready "kafka" "127.0.0.1:$KAFKA_PORT" 1 120 "$KAFKA_LOG" "$KAFKA_PID"
+step_ok "127.0.0.1:$KAFKA_PORT answers metadata requests"
+
+run_step "cargo build --workspace --all-targets" cargo build --workspace --all-targets --locked
+
+export KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
+export SCHEMA_REGISTRY_URL="$REGISTRY_BASE$APICURIO_CCOMPAT_PATH"
+KAFKA_CLUSTER_BROKERS="$(cat "$CLUSTER_DIR/bootstrap")"
+export KAFKA_CLUSTER_BROKERS
+export KAFKA_CLUSTER_DIR="$CLUSTER_DIR"
 # Admin URL: tests create (and name) their own databases through it.
 DATABASE_URL="$(pg_url postgres)"
 export DATABASE_URL
-TANSU_BIN="$(command -v tansu)"
-export TANSU_BIN
 
 # 4. The suite.
 if cargo nextest --version >/dev/null 2>&1; then
@@ -185,18 +211,18 @@ if cargo nextest --version >/dev/null 2>&1; then
     [ "${CI:-}" = "true" ] && profile="ci"
     suite=(cargo nextest run --workspace --no-fail-fast --locked --profile "$profile")
 else
-    warn "cargo-nextest not found: falling back to cargo test"
+    info "cargo-nextest not installed: running cargo test"
     suite=(cargo test --workspace --no-fail-fast --locked)
 fi
 step "test suite: ${suite[*]} ${SUITE_ARGS[*]:-}"
-info "KAFKA_BROKERS=$KAFKA_BROKERS SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL DATABASE_URL=${DATABASE_URL/:$PG_PASSWORD@/:***@}"
+info "KAFKA_BROKERS=$KAFKA_BROKERS KAFKA_CLUSTER_BROKERS=$KAFKA_CLUSTER_BROKERS SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL DATABASE_URL=${DATABASE_URL/:$PG_PASSWORD@/:***@}"
 suite_rc=0
 "${suite[@]}" "${SUITE_ARGS[@]}" </dev/null &
 SUITE_PID=$!
 wait "$SUITE_PID" || suite_rc=$?
 SUITE_PID=""
 
-for service in "tansu:$TANSU_PID:$TANSU_LOG" "schema registry:$REGISTRY_PID:$REGISTRY_LOG"; do
+for service in "kafka:$KAFKA_PID:$KAFKA_LOG" "schema registry:$REGISTRY_PID:$REGISTRY_LOG"; do
     IFS=: read -r name pid logfile <<<"$service"
     pid_running "$pid" || warn "$name (pid $pid) is no longer running after the suite; its log: $logfile"
 done

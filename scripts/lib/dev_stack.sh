@@ -7,36 +7,41 @@
 DEV_DIR="$ROOT/.dev"
 DEV_PID_DIR="$DEV_DIR/pids"
 DEV_LOG_DIR="$DEV_DIR/logs"
-DEV_TANSU_DIR="$DEV_DIR/tansu"
+DEV_KAFKA_DIR="$DEV_DIR/kafka"
 
 DEV_KAFKA_PORT="${DEV_KAFKA_PORT:-9092}"
+DEV_KAFKA_CONTROLLER_PORT="${DEV_KAFKA_CONTROLLER_PORT:-9093}"
 DEV_REGISTRY_PORT="${DEV_REGISTRY_PORT:-8081}"
-DEV_REGISTRY_URL="http://127.0.0.1:$DEV_REGISTRY_PORT"
+DEV_REGISTRY_BASE="http://127.0.0.1:$DEV_REGISTRY_PORT"
+DEV_REGISTRY_URL="$DEV_REGISTRY_BASE/apis/ccompat/v7"
+DEV_ORDER_API="${DEV_ORDER_API:-127.0.0.1:8080}"
+DEV_LAG_LISTEN="${DEV_LAG_LISTEN:-127.0.0.1:9300}"
+DEV_GROUP="orders-projector"
 
-DEV_TANSU_PID="$DEV_PID_DIR/tansu.pid"
-DEV_TANSU_LOG="$DEV_LOG_DIR/tansu.log"
-DEV_REGISTRY_PID="$DEV_PID_DIR/registry.pid"
-DEV_REGISTRY_LOG="$DEV_LOG_DIR/registry.log"
+# The processes dev-up starts, in start order; dev-down stops them in reverse.
+# NAME:WORD (WORD must appear in the process's command line: guards against a
+# recycled pid in a stale pid file).
+DEV_SERVICES=(kafka:kafka.Kafka registry:quarkus-run.jar order-service:order-producer
+    consumer-1:order-consumer consumer-2:order-consumer lag:orderflow generator:order-producer)
 
 # Present when dev-up started PostgreSQL (it was down): dev-down then stops it.
 DEV_PG_MARKER="$DEV_DIR/postgres.started-by-dev-up"
-# Present once the first batch of order events was sent.
-DEV_SEEDED_MARKER="$DEV_DIR/seeded"
 DEV_ENV_FILE="$DEV_DIR/env.sh"
 
 DEV_DATABASES=(orderflow_registry orderflow_consumer orderflow_producer)
 
+dev_pid_file() { printf '%s/%s.pid' "$DEV_PID_DIR" "$1"; }
+dev_log_file() { printf '%s/%s.log' "$DEV_LOG_DIR" "$1"; }
+
 # Writes .dev/env.sh: the environment the binaries read.
 write_dev_env_file() {
-    cat >"$DEV_ENV_FILE" <<EOF
+    cat >"$DEV_ENV_FILE" <<ENV
 # orderflow dev stack (written by scripts/dev-up.sh)
 export KAFKA_BROKERS=127.0.0.1:$DEV_KAFKA_PORT
 export SCHEMA_REGISTRY_URL=$DEV_REGISTRY_URL
 # the consumer's database; the producer's is PRODUCER_DATABASE_URL
 export DATABASE_URL=$(pg_url orderflow_consumer)
-export CONSUMER_DATABASE_URL=$(pg_url orderflow_consumer)
 export PRODUCER_DATABASE_URL=$(pg_url orderflow_producer)
-export REGISTRY_DATABASE_URL=$(pg_url orderflow_registry)
 export PATH="$ROOT/target/release:\$PATH"
-EOF
+ENV
 }

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Background services (Tansu, the schema registry): start, wait until they
+# Background services (Kafka, the schema registry, the pipeline's binaries): start, wait until they
 # answer, stop by pid. Every wait is bounded; a service that does not come up
 # fails the script with its name and the tail of its log file.
 # Needs log.sh. Source it; it defines functions only.
@@ -115,20 +115,6 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true
 }
 
-# tansu_args PORT: sets the array TANSU_ARGS to the command that runs Tansu
-# with the SQLite engine on 127.0.0.1:PORT. The database path is relative to
-# the working directory, so callers start it from its data directory.
-tansu_args() {
-    local port="$1"
-    # shellcheck disable=SC2034 # read by the caller
-    # Tansu also reads SCHEMA_REGISTRY and OTEL_EXPORTER_OTLP_ENDPOINT from the
-    # environment: unset them so a developer's shell cannot change the broker.
-    TANSU_ARGS=(env -u SCHEMA_REGISTRY -u OTEL_EXPORTER_OTLP_ENDPOINT tansu broker
-        --storage-engine sqlite://tansu.db
-        --listener-url "tcp://127.0.0.1:$port"
-        --advertised-listener-url "tcp://127.0.0.1:$port")
-}
-
 # start_detached PIDFILE LOGFILE WORKDIR CMD...: starts CMD in WORKDIR in its own
 # session (setsid + nohup) so it outlives the script, appends its output to
 # LOGFILE, writes its pid to PIDFILE and prints the pid.
@@ -143,29 +129,4 @@ start_detached() {
     local pid=$!
     printf '%s\n' "$pid" >"$pidfile"
     printf '%s\n' "$pid"
-}
-
-# start_private_tansu PORT DIR: starts a fresh Tansu (SQLite engine) in DIR on
-# 127.0.0.1:PORT as a child of the calling script, waits up to 20 s until it accepts
-# connections and sets TANSU_PID. For benchmarks, which want a broker no earlier run
-# has slowed down (its header table is scanned once per fetched record).
-start_private_tansu() {
-    local port="$1" dir="$2"
-    tansu_args "$port"
-    (cd "$dir" && exec "${TANSU_ARGS[@]}" >"$dir/broker.log" 2>&1 </dev/null) &
-    TANSU_PID=$!
-    local _
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        if ! kill -0 "$TANSU_PID" 2>/dev/null; then
-            echo "tansu exited before listening on 127.0.0.1:$port:" >&2
-            cat "$dir/broker.log" >&2
-            return 1
-        fi
-        sleep 0.2
-    done
-    echo "tansu did not listen on 127.0.0.1:$port within 20 s (log: $dir/broker.log)" >&2
-    return 1
 }
