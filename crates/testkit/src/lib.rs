@@ -19,7 +19,7 @@ fn required_env(name: &str) -> String {
         Ok(value) if !value.trim().is_empty() => value,
         _ => panic!(
             "{name} is not set: integration tests need the real services; run them with scripts/test.sh \
-             (it starts Tansu, PostgreSQL and the registry and exports KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL)"
+             (it starts Kafka, PostgreSQL and the registry and exports KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL)"
         ),
     }
 }
