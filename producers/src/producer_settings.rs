@@ -2,9 +2,12 @@
 //! configuration built from them.
 //!
 //! Fixed, not configurable: `enable.idempotence=true` and `acks=all` (no record is lost
-//! or written twice by a client retry) and the `murmur2_random` partitioner (the Java
+//! or written twice by a client retry), the `murmur2_random` partitioner (the Java
 //! client's default for keyed records, so every client puts an order on the same
-//! partition). `--kafka-option` still overrides anything, for operators who know better.
+//! partition) and `allow.auto.create.topics=false` (topics come from `topics.yaml`; a
+//! producer's metadata request would otherwise create a missing topic with the broker's
+//! defaults, which Kafka does unless `auto.create.topics.enable=false`).
+//! `--kafka-option` still overrides anything, for operators who know better.
 
 use std::time::Duration;
 
@@ -99,6 +102,7 @@ impl ProducerSettings {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("partitioner", "murmur2_random")
+            .set("allow.auto.create.topics", "false")
             .set("compression.type", self.compression.as_str())
             .set("linger.ms", self.linger.as_millis().to_string())
             .set("batch.size", self.batch_size.to_string())
@@ -123,6 +127,7 @@ mod tests {
         assert_eq!(config.get("enable.idempotence"), Some("true"));
         assert_eq!(config.get("acks"), Some("all"));
         assert_eq!(config.get("partitioner"), Some("murmur2_random"));
+        assert_eq!(config.get("allow.auto.create.topics"), Some("false"));
         assert_eq!(config.get("compression.type"), Some("lz4"));
         assert_eq!(config.get("linger.ms"), Some("3"));
         assert_eq!(config.get("bootstrap.servers"), Some("127.0.0.1:1"));

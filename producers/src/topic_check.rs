@@ -1,6 +1,8 @@
 //! Start-up check that the target topic exists. Producers write to topics created from
-//! `topics.yaml`; they never rely on auto-creation with broker defaults (Tansu would
-//! fail every record only after the message timeout).
+//! `topics.yaml` and never rely on auto-creation: a broker that auto-creates would give
+//! the topic its default partition count and configs, and one that does not would fail
+//! every record only after the delivery timeout. The producer's client config turns
+//! auto-creation off, so this check's own metadata request cannot create the topic.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! `order-producer serve` against real PostgreSQL, Tansu and the registry: orders placed
+//! `order-producer serve` against real PostgreSQL, Kafka and the registry: orders placed
 //! over HTTP reach the topic in order, keyed by order id, through the outbox.
 
 use std::time::{Duration, Instant};

@@ -1,15 +1,19 @@
 //! Topics as code against the real broker (KAFKA_BROKERS), through the library API:
-//! apply creates, a second apply changes nothing, more partitions are added (or the broker's
-//! missing CreatePartitions is reported), fewer partitions are refused.
+//! apply creates, a second apply changes nothing, more partitions are added, fewer
+//! partitions are refused, and a config change leaves configs set outside the file alone.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use orderflow_ops::topics::{
-    Change, DesiredTopic, Plan, Refusal, ResolveOptions, TopicsAdmin, TopicsError, TopicsFile,
+    Change, DesiredTopic, Plan, Refusal, ResolveOptions, TopicsAdmin, TopicsFile,
 };
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_testkit as testkit;
+use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 /// A topics file with the two topics, the way topics.yaml declares orders and its DLQ.
@@ -98,7 +102,7 @@ async fn apply_creates_is_idempotent_raises_and_refuses_to_lower_partitions() {
     let plan = admin.plan(&desired(&path)).await.expect("plan");
     assert!(plan.is_empty(), "second plan should be empty: {plan:?}");
 
-    // More partitions: applied, or the broker's lack of CreatePartitions is named.
+    // More partitions: added.
     let path = write_topics_file(dir.path(), &orders, &dlq, 5);
     let plan = admin.plan(&desired(&path)).await.expect("plan");
     let expected = Change::AddPartitions {
@@ -107,35 +111,16 @@ async fn apply_creates_is_idempotent_raises_and_refuses_to_lower_partitions() {
         to: 5,
     };
     assert_eq!(plan.changes, std::slice::from_ref(&expected));
-    let outcome = admin.apply(&plan).await.expect("apply");
-    match outcome.failed.as_slice() {
-        [] => {
-            assert_eq!(outcome.applied, [expected]);
-            assert_eq!(partition_count(&orders), 5);
-            assert!(admin.plan(&desired(&path)).await.expect("plan").is_empty());
-        }
-        [(change, error)] => {
-            assert_eq!(change, &expected);
-            assert!(
-                matches!(
-                    error,
-                    TopicsError::Unsupported {
-                        api: "CreatePartitions",
-                        ..
-                    }
-                ),
-                "unexpected failure: {error}"
-            );
-            assert!(
-                error
-                    .to_string()
-                    .contains("partition counts cannot be raised")
-            );
-            assert_eq!(partition_count(&orders), 3, "nothing changed on failure");
-        }
-        more => panic!("unexpected failures: {more:?}"),
-    }
-    let have = partition_count(&orders) as i32;
+    let applied = admin
+        .apply(&plan)
+        .await
+        .expect("apply")
+        .into_result()
+        .expect("partitions added");
+    assert_eq!(applied, [expected]);
+    assert_eq!(partition_count(&orders), 5);
+    assert!(admin.plan(&desired(&path)).await.expect("plan").is_empty());
+    let have = 5;
 
     // Fewer partitions: refused before anything is sent.
     let path = write_topics_file(dir.path(), &orders, &dlq, 1);
@@ -158,8 +143,32 @@ async fn apply_creates_is_idempotent_raises_and_refuses_to_lower_partitions() {
     assert_eq!(partition_count(&orders), have as usize);
 }
 
+/// The configs set on `topic` itself (source DynamicTopic), as the broker reports them.
+async fn topic_level_configs(topic: &str) -> BTreeMap<String, String> {
+    let admin: AdminClient<DefaultClientContext> =
+        testkit::kafka_config().create().expect("admin client");
+    let mut results = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .expect("DescribeConfigs");
+    let resource = results.pop().expect("one result").expect("topic described");
+    resource
+        .entries
+        .into_iter()
+        .filter(|entry| entry.source == ConfigSource::DynamicTopic)
+        .filter_map(|entry| Some((entry.name, entry.value?)))
+        .collect()
+}
+
+fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}
+
 #[tokio::test]
-async fn config_drift_is_planned_only_for_configs_the_file_names() {
+async fn config_change_keeps_configs_set_outside_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let orders = testkit::unique_name("orders");
     let dlq = format!("{orders}.dlq");
@@ -170,7 +179,25 @@ async fn config_drift_is_planned_only_for_configs_the_file_names() {
         .await;
     created.expect("apply").into_result().expect("created");
 
-    // The file now asks for a shorter retention on the DLQ: exactly one config change.
+    // An operator sets a config the file does not name, with Kafka's own tool.
+    testkit::run_kafka_tool(
+        "org.apache.kafka.tools.ConfigCommand",
+        &[
+            "--bootstrap-server",
+            &testkit::kafka_brokers(),
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            &dlq,
+            "--alter",
+            "--add-config",
+            "segment.ms=3600000",
+        ],
+        b"",
+    );
+
+    // The file now asks for a shorter retention on the DLQ: exactly one config change,
+    // the config set outside the file is not drift.
     let text = std::fs::read_to_string(&path)
         .unwrap()
         .replace("1209600000", "86400000");
@@ -186,20 +213,20 @@ async fn config_drift_is_planned_only_for_configs_the_file_names() {
         }]
     );
 
-    // Applied where the broker supports AlterConfigs; otherwise the gap is named.
-    let outcome = admin.apply(&plan).await.expect("apply");
-    match outcome.failed.as_slice() {
-        [] => assert!(admin.plan(&desired(&path)).await.unwrap().is_empty()),
-        [(_, error)] => assert!(
-            matches!(
-                error,
-                TopicsError::Unsupported {
-                    api: "AlterConfigs",
-                    ..
-                }
-            ),
-            "unexpected failure: {error}"
-        ),
-        more => panic!("unexpected failures: {more:?}"),
-    }
+    admin
+        .apply(&plan)
+        .await
+        .expect("apply")
+        .into_result()
+        .expect("config changed");
+    assert_eq!(
+        topic_level_configs(&dlq).await,
+        configs(&[
+            ("cleanup.policy", "delete"),
+            ("retention.ms", "86400000"),
+            ("segment.ms", "3600000"),
+        ]),
+        "the new retention is set and the operator's segment.ms survived"
+    );
+    assert!(admin.plan(&desired(&path)).await.unwrap().is_empty());
 }

@@ -10,6 +10,10 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
+mod kafka_tool;
+
+pub use kafka_tool::run_kafka_tool;
+
 fn required_env(name: &str) -> String {
     match std::env::var(name) {
         Ok(value) if !value.trim().is_empty() => value,

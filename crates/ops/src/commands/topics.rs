@@ -14,8 +14,7 @@ use orderflow_runtime::kafka::KafkaArgs;
 const EXIT_OK: u8 = 0;
 /// Exit status of `diff` when the cluster differs from the file.
 const EXIT_DRIFT: u8 = 1;
-/// Exit status of any error: bad file, unreachable broker, unsupported broker API,
-/// a refused or failed change.
+/// Exit status of any error: bad file, unreachable broker, a refused or failed change.
 const EXIT_ERROR: u8 = 2;
 
 /// Flags of `orderflow topics`.
@@ -32,16 +31,17 @@ enum TopicsCommand {
     /// Show how the cluster differs from the topics file, without changing anything.
     #[command(
         after_help = "Exit status: 0 no drift, 1 drift found, 2 error (invalid file, \
-                            unreachable brokers, a broker that lacks a needed admin API)."
+                            unreachable brokers, a request the broker rejected)."
     )]
     Diff(DiffArgs),
     /// Make the cluster match the topics file: create missing topics, raise partition
-    /// counts, set the configs the file names. Never deletes topics and never lowers a
-    /// partition count; running it twice changes nothing the second time.
+    /// counts, set the configs the file names (configs set on a topic outside the file are
+    /// kept). Never deletes topics and never lowers a partition count; running it twice
+    /// changes nothing the second time.
     #[command(
         after_help = "Exit status: 0 applied (or nothing to do), 2 error (invalid file, \
                             unreachable brokers, a change Kafka cannot make such as fewer \
-                            partitions, a change the broker rejected or does not support)."
+                            partitions, a change the broker rejected)."
     )]
     Apply(ApplyArgs),
 }

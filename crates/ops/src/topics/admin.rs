@@ -1,6 +1,4 @@
 //! The broker side: read topics and their configs through rdkafka's admin API, and apply a plan.
-//! A broker that lacks an admin API is reported as such (`TopicsError::Unsupported`), never
-//! papered over.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,13 +6,14 @@ use std::time::Duration;
 
 use orderflow_runtime::kafka::KafkaArgs;
 use rdkafka::admin::{
-    AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
-    ResourceSpecifier, TopicReplication,
+    AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-use super::error::{Result, TopicsError, error_code, is_unsupported_code};
+use super::config_set::merged_config_set;
+use super::error::{Result, TopicsError};
 use super::plan::{Change, ObservedTopic, Plan};
 use super::resolve::DesiredTopic;
 
@@ -74,7 +73,9 @@ impl TopicsAdmin {
         &self,
         desired: &[DesiredTopic],
     ) -> Result<BTreeMap<String, ObservedTopic>> {
-        let mut observed = self.observe_metadata(desired).await?;
+        let mut observed = self
+            .observe_metadata(|name| desired.iter().any(|d| d.name.as_str() == name))
+            .await?;
         if observed.is_empty() {
             return Ok(observed);
         }
@@ -87,11 +88,9 @@ impl TopicsAdmin {
             .admin
             .describe_configs(&specifiers, &options())
             .await
-            .map_err(|err| api_error("DescribeConfigs", "config drift cannot be checked", err))?;
+            .map_err(|err| request_error("DescribeConfigs", &err))?;
         for result in results {
-            let resource = result.map_err(|code| {
-                code_error("DescribeConfigs", "config drift cannot be checked", code)
-            })?;
+            let resource = result.map_err(|code| rejected("DescribeConfigs", code))?;
             let rdkafka::admin::OwnedResourceSpecifier::Topic(name) = &resource.specifier else {
                 continue;
             };
@@ -99,14 +98,9 @@ impl TopicsAdmin {
                 continue;
             };
             for entry in resource.entries {
-                let Some(value) = entry.value else { continue };
-                // Brokers that predate config sources report Unknown; then `is_default` decides.
-                let set_on_topic = entry.source == ConfigSource::DynamicTopic
-                    || (entry.source == ConfigSource::Unknown && !entry.is_default);
-                if set_on_topic {
-                    topic.overrides.insert(entry.name.clone(), value.clone());
+                if let Some(value) = entry.value {
+                    topic.configs.insert(entry.name, value);
                 }
-                topic.configs.insert(entry.name, value);
             }
         }
         Ok(observed)
@@ -118,7 +112,8 @@ impl TopicsAdmin {
         Ok(Plan::compute(desired, &observed))
     }
 
-    /// Applies `plan`: creates missing topics, raises partition counts, sets configs.
+    /// Applies `plan`: creates missing topics, raises partition counts, sets configs, and
+    /// returns once the metadata shows the new topics and partitions.
     /// A plan with refusals is not applied at all. Each step is attempted even when an
     /// earlier one failed, and the outcome lists both.
     pub async fn apply(&self, plan: &Plan) -> Result<ApplyOutcome> {
@@ -131,12 +126,63 @@ impl TopicsAdmin {
         self.create_topics(plan, &mut outcome).await;
         self.add_partitions(plan, &mut outcome).await;
         self.set_configs(plan, &mut outcome).await;
+        self.await_metadata(&outcome.applied).await;
         Ok(outcome)
     }
 
+    /// Waits (up to `REQUEST_TIMEOUT`) until the metadata shows every created topic and
+    /// raised partition count. The controller answers once a change is committed; the
+    /// brokers' metadata catches up a moment later, and a producer started right after
+    /// `apply` must not find the topic missing or short of partitions.
+    async fn await_metadata(&self, applied: &[Change]) {
+        let expected: BTreeMap<&str, i32> = applied
+            .iter()
+            .filter_map(|change| match change {
+                Change::CreateTopic {
+                    topic, partitions, ..
+                } => Some((topic.as_str(), *partitions)),
+                Change::AddPartitions { topic, to, .. } => Some((topic.as_str(), *to)),
+                Change::SetConfig { .. } => None,
+            })
+            .collect();
+        if expected.is_empty() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
+        loop {
+            let seen = self
+                .observe_metadata(|name| expected.contains_key(name))
+                .await;
+            let lagging: Vec<&str> = expected
+                .iter()
+                .filter(|(topic, partitions)| match &seen {
+                    Ok(seen) => seen
+                        .get(**topic)
+                        .is_none_or(|t| t.partitions < **partitions),
+                    Err(_) => true,
+                })
+                .map(|(topic, _)| *topic)
+                .collect();
+            if lagging.is_empty() {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    topics = %lagging.join(","),
+                    waited = ?REQUEST_TIMEOUT,
+                    "applied, but the metadata does not show all new partitions yet"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Partition count and replication factor of each existing topic whose name `wanted`
+    /// accepts.
     async fn observe_metadata(
         &self,
-        desired: &[DesiredTopic],
+        wanted: impl Fn(&str) -> bool,
     ) -> Result<BTreeMap<String, ObservedTopic>> {
         let admin = self.admin.clone();
         // All topics rather than the desired ones by name: asking for a missing topic by
@@ -156,8 +202,7 @@ impl TopicsAdmin {
 
         let mut observed = BTreeMap::new();
         for topic in metadata.topics() {
-            let wanted = desired.iter().any(|d| d.name.as_str() == topic.name());
-            if !wanted || topic.error().is_some() {
+            if !wanted(topic.name()) || topic.error().is_some() {
                 continue;
             }
             let partitions = topic.partitions();
@@ -205,13 +250,7 @@ impl TopicsAdmin {
             return;
         }
         let result = self.admin.create_topics(&new_topics, &options()).await;
-        record_topic_results(
-            "CreateTopics",
-            "topics cannot be created",
-            &creates,
-            result,
-            outcome,
-        );
+        record_topic_results("CreateTopics", &creates, result, outcome);
     }
 
     async fn add_partitions(&self, plan: &Plan, outcome: &mut ApplyOutcome) {
@@ -236,69 +275,77 @@ impl TopicsAdmin {
             .admin
             .create_partitions(&new_partitions, &options())
             .await;
-        record_topic_results(
-            "CreatePartitions",
-            "partition counts cannot be raised",
-            &adds,
-            result,
-            outcome,
-        );
+        record_topic_results("CreatePartitions", &adds, result, outcome);
     }
 
+    /// Sets the configs the plan changes, one topic at a time.
     async fn set_configs(&self, plan: &Plan, outcome: &mut ApplyOutcome) {
-        if plan.config_sets.is_empty() {
-            return;
+        let mut by_topic: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
+        for change in &plan.changes {
+            if let Change::SetConfig { topic, .. } = change {
+                by_topic.entry(topic).or_default().push(change);
+            }
         }
-        // rdkafka 0.39 exposes only the legacy AlterConfigs, which replaces a topic's whole
-        // config set; the plan's config set carries the topic's other overrides along.
-        let alters: Vec<AlterConfig<'_>> = plan
-            .config_sets
+        for (topic, changes) in by_topic {
+            self.set_topic_configs(topic, &changes, outcome).await;
+        }
+    }
+
+    /// Sets one topic's changed configs without resetting the others: AlterConfigs replaces
+    /// the whole set, so the current set is read first and sent back with the changes laid
+    /// over it (`config_set` describes the race this leaves). All or none of the topic's
+    /// changes are applied.
+    async fn set_topic_configs(
+        &self,
+        topic: &str,
+        changes: &[&Change],
+        outcome: &mut ApplyOutcome,
+    ) {
+        let wanted: BTreeMap<String, String> = changes
             .iter()
-            .map(|(topic, set)| {
-                set.iter().fold(
-                    AlterConfig::new(ResourceSpecifier::Topic(topic)),
-                    |alter, (key, value)| alter.set(key, value),
-                )
+            .filter_map(|change| match change {
+                Change::SetConfig { key, to, .. } => Some((key.clone(), to.clone())),
+                _ => None,
             })
             .collect();
-        let consequence = "topic configs cannot be changed";
-        let config_changes = |topic: &str| -> Vec<Change> {
-            plan.changes
-                .iter()
-                .filter(|change| {
-                    matches!(change, Change::SetConfig { .. }) && change.topic() == topic
-                })
-                .cloned()
-                .collect()
-        };
-        match self.admin.alter_configs(&alters, &options()).await {
+
+        let resource = [ResourceSpecifier::Topic(topic)];
+        let described = match self.admin.describe_configs(&resource, &options()).await {
+            // One resource asked for, one result; `Fail` only if the client broke that rule.
+            Ok(mut results) => results.pop().unwrap_or(Err(RDKafkaErrorCode::Fail)),
             Err(err) => {
-                for topic in plan.config_sets.keys() {
-                    for change in config_changes(topic) {
-                        let error = api_error("AlterConfigs", consequence, err.clone());
-                        outcome.failed.push((change, error));
-                    }
-                }
+                return fail_all(outcome, changes, || request_error("DescribeConfigs", &err));
             }
-            Ok(results) => {
-                for result in results {
-                    let (specifier, failure) = match result {
-                        Ok(specifier) => (specifier, None),
-                        Err((specifier, code)) => (specifier, Some(code)),
-                    };
-                    let rdkafka::admin::OwnedResourceSpecifier::Topic(topic) = specifier else {
-                        continue;
-                    };
-                    for change in config_changes(&topic) {
-                        match failure {
-                            None => outcome.applied.push(change),
-                            Some(code) => outcome
-                                .failed
-                                .push((change, code_error("AlterConfigs", consequence, code))),
-                        }
-                    }
-                }
+        };
+        let current = match described {
+            Ok(current) => current,
+            Err(code) => return fail_all(outcome, changes, || rejected("DescribeConfigs", code)),
+        };
+        let set = match merged_config_set(&current.entries, &wanted) {
+            Ok(set) => set,
+            Err(key) => {
+                return fail_all(outcome, changes, || TopicsError::UnreadableConfig {
+                    topic: topic.to_owned(),
+                    key: key.clone(),
+                });
             }
+        };
+
+        let alter = set.iter().fold(
+            AlterConfig::new(ResourceSpecifier::Topic(topic)),
+            |alter, (key, value)| alter.set(key, value),
+        );
+        let altered = match self.admin.alter_configs(&[alter], &options()).await {
+            Ok(mut results) => results.pop().map_or(Err(RDKafkaErrorCode::Fail), |result| {
+                result.map(drop).map_err(|(_, code)| code)
+            }),
+            Err(err) => return fail_all(outcome, changes, || request_error("AlterConfigs", &err)),
+        };
+        match altered {
+            Ok(()) => outcome
+                .applied
+                .extend(changes.iter().map(|change| (*change).clone())),
+            Err(code) => fail_all(outcome, changes, || rejected("AlterConfigs", code)),
         }
     }
 }
@@ -314,7 +361,6 @@ fn options() -> AdminOptions {
 /// Files each per-topic result of a CreateTopics/CreatePartitions call under applied or failed.
 fn record_topic_results(
     api: &'static str,
-    consequence: &str,
     changes: &[&Change],
     result: rdkafka::error::KafkaResult<Vec<rdkafka::admin::TopicResult>>,
     outcome: &mut ApplyOutcome,
@@ -326,21 +372,14 @@ fn record_topic_results(
             .map(|change| (*change).clone())
     };
     match result {
-        Err(err) => {
-            for change in changes {
-                let error = api_error(api, consequence, err.clone());
-                outcome.failed.push(((*change).clone(), error));
-            }
-        }
+        Err(err) => fail_all(outcome, changes, || request_error(api, &err)),
         Ok(results) => {
             for result in results {
                 match result {
                     Ok(topic) => outcome.applied.extend(change_for(&topic)),
                     Err((topic, code)) => {
                         if let Some(change) = change_for(&topic) {
-                            outcome
-                                .failed
-                                .push((change, code_error(api, consequence, code)));
+                            outcome.failed.push((change, rejected(api, code)));
                         }
                     }
                 }
@@ -349,30 +388,22 @@ fn record_topic_results(
     }
 }
 
-/// Maps a failed admin request: "the broker lacks this API" gets its own error.
-fn api_error(api: &'static str, consequence: &str, err: KafkaError) -> TopicsError {
-    match error_code(&err) {
-        Some(code) if is_unsupported_code(code) => TopicsError::Unsupported {
-            api,
-            code,
-            consequence: consequence.to_owned(),
-        },
-        _ => TopicsError::Kafka {
-            operation: api.to_owned(),
-            source: err,
-        },
+/// Files every change in `changes` as failed, each with its own copy of the error.
+fn fail_all(outcome: &mut ApplyOutcome, changes: &[&Change], error: impl Fn() -> TopicsError) {
+    outcome
+        .failed
+        .extend(changes.iter().map(|change| ((*change).clone(), error())));
+}
+
+/// An admin request that failed as a whole.
+fn request_error(api: &'static str, err: &KafkaError) -> TopicsError {
+    TopicsError::Kafka {
+        operation: api.to_owned(),
+        source: err.clone(),
     }
 }
 
-/// Maps a per-resource error code of an admin request.
-fn code_error(api: &'static str, consequence: &str, code: RDKafkaErrorCode) -> TopicsError {
-    if is_unsupported_code(code) {
-        TopicsError::Unsupported {
-            api,
-            code,
-            consequence: consequence.to_owned(),
-        }
-    } else {
-        TopicsError::Rejected { api, code }
-    }
+/// An admin request the broker answered with an error for one resource.
+fn rejected(api: &'static str, code: RDKafkaErrorCode) -> TopicsError {
+    TopicsError::Rejected { api, code }
 }

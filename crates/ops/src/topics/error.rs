@@ -60,15 +60,17 @@ pub enum TopicsError {
     #[error(transparent)]
     Startup(#[from] orderflow_runtime::Error),
 
-    /// The broker does not implement an admin API this command needs.
-    #[error("broker does not support {api}: {consequence} (client error {code})")]
-    Unsupported {
-        /// Kafka API name, e.g. `CreatePartitions`.
-        api: &'static str,
-        /// The error code the client or broker returned.
-        code: RDKafkaErrorCode,
-        /// What cannot be done because of it.
-        consequence: String,
+    /// A config set on the topic comes back without a value (a sensitive one), so the
+    /// complete set AlterConfigs needs cannot be built without erasing it.
+    #[error(
+        "{topic}: config {key} is set on the topic but the broker does not reveal its value; \
+         AlterConfigs would erase it, so no config of this topic was changed"
+    )]
+    UnreadableConfig {
+        /// Topic name.
+        topic: String,
+        /// The config whose value is hidden.
+        key: String,
     },
 
     /// The broker answered a request for one topic with an error.
@@ -109,8 +111,8 @@ pub enum TopicsError {
 
 impl TopicsError {
     /// Whether running the same command again, unchanged, may succeed.
-    /// Only broker reachability and transient broker errors qualify: a bad file,
-    /// a refused plan or a missing broker API stays that way until someone acts.
+    /// Only broker reachability and transient broker errors qualify: a bad file or
+    /// a refused plan stays that way until someone acts.
     pub fn is_retryable(&self) -> bool {
         match self {
             TopicsError::Startup(err) => err.is_transient(),
@@ -142,14 +144,6 @@ pub(crate) fn is_transient_code(code: RDKafkaErrorCode) -> bool {
             | RDKafkaErrorCode::LeaderNotAvailable
             | RDKafkaErrorCode::NotCoordinator
             | RDKafkaErrorCode::CoordinatorNotAvailable
-    )
-}
-
-/// Error codes meaning "this broker does not implement the request".
-pub(crate) fn is_unsupported_code(code: RDKafkaErrorCode) -> bool {
-    matches!(
-        code,
-        RDKafkaErrorCode::UnsupportedFeature | RDKafkaErrorCode::UnsupportedVersion
     )
 }
 
@@ -187,19 +181,10 @@ mod tests {
         };
         assert!(timed_out.is_retryable());
 
-        let unsupported = TopicsError::Unsupported {
+        let rejected = TopicsError::Rejected {
             api: "CreatePartitions",
-            code: RDKafkaErrorCode::UnsupportedFeature,
-            consequence: "partition counts cannot be raised".into(),
+            code: RDKafkaErrorCode::InvalidPartitions,
         };
-        assert!(!unsupported.is_retryable());
-        let message = unsupported.to_string();
-        assert!(
-            message.starts_with(
-                "broker does not support CreatePartitions: partition counts cannot be raised \
-                 (client error UnsupportedFeature"
-            ),
-            "{message}"
-        );
+        assert!(!rejected.is_retryable());
     }
 }

@@ -5,6 +5,7 @@
 //! Everything but the last two steps is pure and tested without a broker.
 
 mod admin;
+mod config_set;
 mod config_value;
 mod error;
 mod file;

@@ -17,8 +17,6 @@ pub struct ObservedTopic {
     pub replication_factor: i16,
     /// Config values the broker reports (defaults included), by name.
     pub configs: BTreeMap<String, String>,
-    /// The subset of `configs` set on the topic itself (not a broker or built-in default).
-    pub overrides: BTreeMap<String, String>,
 }
 
 /// A change `apply` makes.
@@ -89,11 +87,6 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Drift `apply` refuses to touch.
     pub refusals: Vec<Refusal>,
-    /// Per topic with config changes: the complete topic-level config set to send.
-    /// AlterConfigs replaces a topic's whole config set, so this is the file's values plus
-    /// the topic's other existing overrides, which would otherwise be reset to defaults.
-    #[serde(skip)]
-    pub config_sets: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Plan {
@@ -139,11 +132,9 @@ impl Plan {
                 });
             }
 
-            let mut config_changed = false;
             for (key, value) in &wanted {
                 let now = current.configs.get(key);
                 if now != Some(value) {
-                    config_changed = true;
                     plan.changes.push(Change::SetConfig {
                         topic: name.to_owned(),
                         key: key.clone(),
@@ -151,11 +142,6 @@ impl Plan {
                         to: value.clone(),
                     });
                 }
-            }
-            if config_changed {
-                let mut full_set = current.overrides.clone();
-                full_set.extend(wanted);
-                plan.config_sets.insert(name.to_owned(), full_set);
             }
         }
         plan
@@ -252,15 +238,13 @@ mod tests {
     }
 
     fn observed(partitions: i32, configs: &[(&str, &str)]) -> ObservedTopic {
-        let configs: BTreeMap<String, String> = configs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
         ObservedTopic {
             partitions,
             replication_factor: 1,
-            overrides: configs.clone(),
-            configs,
+            configs: configs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -287,7 +271,6 @@ mod tests {
             }]
         );
         assert!(plan.refusals.is_empty());
-        assert!(plan.config_sets.is_empty());
     }
 
     #[test]
@@ -335,11 +318,6 @@ mod tests {
                 },
             ]
         );
-        // The existing override the file does not name survives the full-set AlterConfigs.
-        let set = &plan.config_sets["orders"];
-        assert_eq!(set.get("segment.ms").map(String::as_str), Some("60000"));
-        assert_eq!(set.get("retention.ms").map(String::as_str), Some("2000"));
-        assert_eq!(set.len(), 3);
     }
 
     #[test]

@@ -95,7 +95,6 @@ mod tests {
                 from: 12,
                 to: 3,
             }],
-            ..Plan::default()
         }
     }
 
