@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# The orderflow binaries in one image: orderflow (ops CLI, schema registry, lag
-# exporter), order-producer and order-consumer. Used by docker-compose.yml.
+# The orderflow binaries in one image: orderflow (ops CLI: topics, schema registration,
+# lag exporter, dead-letter redrive), order-producer and order-consumer. Used by
+# docker-compose.yml.
 #
 #   docker build -t orderflow:local .
 

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use orderflow_runtime::telemetry::{LogArgs, init_logging};
 
-/// Operate an orderflow pipeline: topics as code, the development schema registry,
-/// consumer lag and dead-letter records.
+/// Operate an orderflow pipeline: topics as code, schema registration, consumer lag and
+/// dead-letter records.
 #[derive(Debug, Parser)]
 #[command(name = "orderflow", version, about, long_about = None)]
 struct Cli {
@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the development schema registry (Confluent REST API, PostgreSQL storage).
+    /// Register Avro schema files with a Confluent-compatible schema registry.
     Registry(commands::registry::RegistryArgs),
     /// Apply or diff topics.yaml against the cluster.
     Topics(commands::topics::TopicsArgs),

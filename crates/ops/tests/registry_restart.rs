@@ -1,27 +1,119 @@
-//! The real `orderflow registry` binary against real PostgreSQL: ids, versions and
-//! settings survive a restart; `register` fails clearly on a bad file or an incompatible
-//! schema; `serve` fails with one line naming an unreachable database.
+//! Schemas survive a registry restart: an Apicurio Registry of this test's own, started
+//! with `scripts/apicurio.sh run` on a fresh PostgreSQL database, is stopped with SIGTERM
+//! and started again on the same database; subjects, versions, ids and the subject's
+//! compatibility setting read back the same, and still drive `orderflow registry register`.
+
+mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::{
+    assert_refused_as_incompatible, breaking_schema_file, register, registered_id, schema_file,
+};
 
-fn orderflow() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_orderflow"));
-    command
-        .env_remove("REGISTRY_DATABASE_URL")
-        .env_remove("SCHEMA_REGISTRY_LISTEN")
-        .env_remove("SCHEMA_REGISTRY_URL")
-        .env("LOG_LEVEL", "warn");
-    command
+/// Apicurio starts in about 10 s alone, 20 s on two busy cores.
+const READY_DEADLINE: Duration = Duration::from_secs(120);
+const STOP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// One Apicurio process, in a process group of its own so that a signal reaches the JVM
+/// whether or not the script `exec`s it; killed on drop if a check fails first.
+struct Apicurio {
+    child: Child,
+    base: String,
+    log: tempfile::NamedTempFile,
 }
 
-fn schema_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../schemas/avro")
-        .join(name)
+impl Apicurio {
+    /// Runs `scripts/apicurio.sh run --port P --database-url URL` and waits until the
+    /// Confluent-compatible API answers.
+    async fn start(database_url: &str) -> Self {
+        use std::os::unix::process::CommandExt;
+
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/apicurio.sh");
+        assert!(
+            script.is_file(),
+            "{} is missing: this test starts its own Apicurio Registry through it",
+            script.display()
+        );
+        let port = free_port();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = Command::new(&script)
+            .args(["run", "--port", &port.to_string()])
+            .args(["--database-url", database_url])
+            .stdin(Stdio::null())
+            .stdout(log.reopen().unwrap())
+            .stderr(log.reopen().unwrap())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|err| panic!("spawn {}: {err}", script.display()));
+        let mut apicurio = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}/apis/ccompat/v7"),
+            log,
+        };
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = http().get(apicurio.url("/config")).send().await
+                && response.status() == 200
+            {
+                return apicurio;
+            }
+            if let Some(status) = apicurio.child.try_wait().unwrap() {
+                panic!("Apicurio exited with {status}:\n{}", apicurio.log_tail());
+            }
+            assert!(
+                started.elapsed() < READY_DEADLINE,
+                "Apicurio not ready after {READY_DEADLINE:?}:\n{}",
+                apicurio.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    fn signal_group(&self, signal: &str) -> bool {
+        Command::new("kill")
+            .args([signal, "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
+    /// SIGTERM, then wait for the process to exit (Quarkus shuts down gracefully; the JVM
+    /// then exits with 143).
+    fn stop(mut self) {
+        assert!(self.signal_group("-TERM"), "send SIGTERM to Apicurio");
+        let started = Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                started.elapsed() < STOP_DEADLINE,
+                "Apicurio still running {STOP_DEADLINE:?} after SIGTERM:\n{}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Apicurio {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.signal_group("-KILL");
+            let _ = self.child.wait();
+        }
+    }
 }
 
 fn free_port() -> u16 {
@@ -32,221 +124,94 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Server {
-    child: Child,
-    url: String,
-    log: tempfile::NamedTempFile,
-}
-
-impl Server {
-    /// Starts `orderflow registry serve` and waits until /readyz answers 200.
-    async fn start(database_url: &str) -> Self {
-        let port = free_port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = orderflow()
-            .args([
-                "registry",
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .args(["--database-url", database_url])
-            .env("LOG_LEVEL", "info")
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("spawn orderflow registry serve");
-        let mut server = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        let http = client();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = http.get(format!("{}/readyz", server.url)).send().await
-                && response.status() == 200
-            {
-                return server;
-            }
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("registry exited with {status}: {}", server.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "registry not ready after 30 s: {}",
-                server.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    /// Sends SIGTERM and waits for a clean exit.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(killed.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(
-                    status.success(),
-                    "exit after SIGTERM: {status}: {}",
-                    self.log_text()
-                );
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "registry still running 20 s after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn client() -> reqwest::Client {
+fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 async fn get(url: &str) -> Value {
-    let response = client().get(url).send().await.unwrap();
+    let response = http().get(url).send().await.unwrap();
     assert_eq!(response.status(), 200, "GET {url}");
     response.json().await.unwrap()
 }
 
-fn register(url: &str, subject: &str, file: &std::path::Path) -> Output {
-    orderflow()
-        .args(["registry", "register", "--url", url, "--subject", subject])
-        .arg("--schema")
-        .arg(file)
-        .args(["--wait-secs", "5"])
-        .output()
-        .expect("run orderflow registry register")
-}
-
-fn registered_id(output: &Output) -> i64 {
-    assert!(
-        output.status.success(),
-        "register failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let answer: Value = serde_json::from_slice(&output.stdout).expect("register prints JSON");
-    answer["id"].as_i64().expect("an id")
+/// What a client can read about `subject`: its versions, the id and schema of each, and
+/// its compatibility setting.
+async fn subject_state(registry: &Apicurio, subject: &str) -> Value {
+    let versions = get(&registry.url(&format!("/subjects/{subject}/versions"))).await;
+    let mut each = Vec::new();
+    for version in versions.as_array().unwrap() {
+        let found = get(&registry.url(&format!("/subjects/{subject}/versions/{version}"))).await;
+        let id = found["id"].as_u64().unwrap();
+        let by_id = get(&registry.url(&format!("/schemas/ids/{id}"))).await;
+        each.push(json!({
+            "version": found["version"],
+            "id": id,
+            "schema": found["schema"],
+            "schema_by_id": by_id["schema"],
+        }));
+    }
+    let config = get(&registry.url(&format!("/config/{subject}"))).await;
+    json!({ "versions": versions, "each": each, "config": config })
 }
 
 #[tokio::test]
-async fn ids_versions_and_config_survive_a_restart() {
+async fn subjects_versions_and_ids_survive_a_restart() {
     let (database_url, _pool) = orderflow_testkit::fresh_database().await;
+    let subject = format!("{}-value", orderflow_testkit::unique_name("orders"));
     let v1 = schema_file("order_event.v1.avsc");
     let v2 = schema_file("order_event.v2.avsc");
+    let dir = tempfile::tempdir().unwrap();
+    let breaking = breaking_schema_file(dir.path());
 
-    let first = Server::start(&database_url).await;
-    let id1 = registered_id(&register(&first.url, "orders-value", &v1));
-    let id2 = registered_id(&register(&first.url, "orders-value", &v2));
+    let first = Apicurio::start(&database_url).await;
+    let id1 = registered_id(&register(&first.base, &subject, &v1));
+    let id2 = registered_id(&register(&first.base, &subject, &v2));
     assert_ne!(id1, id2);
-    let put = client()
-        .put(format!("{}/config/orders-value", first.url))
+    // A fresh Apicurio has no global rule: give the subject one, to see it survive too.
+    let put = http()
+        .put(first.url(&format!("/config/{subject}")))
         .header("content-type", "application/vnd.schemaregistry.v1+json")
         .body(r#"{"compatibility":"FULL"}"#)
         .send()
         .await
         .unwrap();
-    assert_eq!(put.status(), 200);
-
-    // A schema v2 readers cannot handle (a new required field): 409, said plainly.
-    let dir = tempfile::tempdir().unwrap();
-    let mut breaking: Value = serde_json::from_str(&std::fs::read_to_string(&v2).unwrap()).unwrap();
-    breaking["fields"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"name": "region", "type": "string"}));
-    let breaking_file = dir.path().join("breaking.avsc");
-    std::fs::write(&breaking_file, breaking.to_string()).unwrap();
-    let rejected = register(&first.url, "orders-value", &breaking_file);
-    let stderr = String::from_utf8_lossy(&rejected.stderr);
-    assert!(!rejected.status.success());
-    assert!(
-        stderr.contains("incompatible") && stderr.contains("region"),
-        "{stderr}"
+    assert_eq!(
+        put.status(),
+        200,
+        "{}",
+        put.text().await.unwrap_or_default()
     );
+    let before = subject_state(&first, &subject).await;
+    assert_eq!(before["versions"], json!([1, 2]));
+    assert_eq!(
+        (
+            before["each"][0]["id"].as_u64(),
+            before["each"][1]["id"].as_u64()
+        ),
+        (Some(id1), Some(id2))
+    );
+    for each in before["each"].as_array().unwrap() {
+        let schema = each["schema"].as_str().unwrap_or_default();
+        assert!(schema.contains("OrderEvent"), "{each}");
+        assert_eq!(each["schema_by_id"], each["schema"]);
+    }
+    assert_eq!(before["config"]["compatibilityLevel"], "FULL");
     first.stop();
 
-    let second = Server::start(&database_url).await;
-    let versions = get(&format!("{}/subjects/orders-value/versions", second.url)).await;
-    assert_eq!(versions, json!([1, 2]));
-    let latest = get(&format!(
-        "{}/subjects/orders-value/versions/latest",
-        second.url
-    ))
-    .await;
+    let second = Apicurio::start(&database_url).await;
+    assert_eq!(subject_state(&second, &subject).await, before);
     assert_eq!(
-        (latest["id"].as_i64(), latest["version"].as_i64()),
-        (Some(id2), Some(2))
+        registered_id(&register(&second.base, &subject, &v2)),
+        id2,
+        "the same file answers the same id after the restart"
     );
-    let by_id = get(&format!("{}/schemas/ids/{id1}", second.url)).await;
-    assert_eq!(
-        by_id["schema"],
-        std::fs::read_to_string(&v1).unwrap().as_str()
+    assert_refused_as_incompatible(&register(&second.base, &subject, &breaking), &subject);
+    // A new schema gets an id that was not handed out before the restart.
+    let other = format!("{}-value", orderflow_testkit::unique_name("other"));
+    let id3 = registered_id(&register(&second.base, &other, &breaking));
+    assert!(
+        ![id1, id2].contains(&id3),
+        "ids are not reused: {id3} after {id1}, {id2}"
     );
-    let config = get(&format!("{}/config/orders-value", second.url)).await;
-    assert_eq!(config, json!({"compatibilityLevel": "FULL"}));
-    // The same file again answers the same id; a new schema gets a fresh id.
-    assert_eq!(
-        registered_id(&register(&second.url, "orders-value", &v1)),
-        id1
-    );
-    let id3 = registered_id(&register(&second.url, "other-value", &breaking_file));
-    assert!(id3 > id2, "ids are never reused: {id3} after {id2}");
     second.stop();
-}
-
-#[tokio::test]
-async fn register_and_serve_fail_with_one_clear_line() {
-    // An invalid schema file fails before any network call: the URL is unreachable and
-    // would otherwise be retried.
-    let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad.avsc");
-    std::fs::write(
-        &bad,
-        r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"strng"}]}"#,
-    )
-    .unwrap();
-    let started = Instant::now();
-    let output = register("http://127.0.0.1:1", "orders-value", &bad);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("bad.avsc")
-            && stderr.contains("not a valid Avro schema")
-            && stderr.contains("strng"),
-        "{stderr}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "no retries for a bad file"
-    );
-
-    // An unreachable database: bounded retries, then one line naming the address.
-    let output = orderflow()
-        .args(["registry", "serve", "--listen", "127.0.0.1:0"])
-        .args([
-            "--database-url",
-            "postgres://orderflow:secret@127.0.0.1:1/registry",
-        ])
-        .args(["--connect-timeout-secs", "1"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
-    let last = stderr.trim().lines().last().unwrap_or_default();
-    assert!(
-        last.contains("127.0.0.1:1/registry") && !last.contains("secret"),
-        "{stderr}"
-    );
 }

@@ -1,17 +1,14 @@
-//! `orderflow registry`: serve the development schema registry, or register a schema
-//! file with any Confluent-compatible registry. The work happens in `orderflow_registry`.
+//! `orderflow registry register`: register an Avro schema file with any Confluent-compatible
+//! registry (Confluent's, or Apicurio's `/apis/ccompat/v7`). The calls go through the same
+//! cached client the producers and consumers use, `orderflow_schemas::RegistryClient`.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, anyhow};
 use clap::Subcommand;
-use orderflow_registry::client::{RegistryClient, read_schema_file};
-use orderflow_registry::server;
-use orderflow_runtime::db;
-use orderflow_runtime::shutdown::Shutdown;
+use orderflow_schemas::{RegistryClient, RegistryError};
 
 /// Flags of `orderflow registry`.
 #[derive(Debug, clap::Args)]
@@ -22,35 +19,20 @@ pub struct RegistryArgs {
 
 #[derive(Debug, Subcommand)]
 enum RegistryCommand {
-    /// Serve the Confluent-compatible REST API (plus /metrics, /healthz, /readyz),
-    /// storing schemas in PostgreSQL.
-    Serve(ServeArgs),
     /// Register an Avro schema file under a subject and print its id as JSON.
+    #[command(
+        after_help = "Exit status: 0 registered (or already registered: same id), \
+                            1 error (unreadable or invalid file, a schema the subject's \
+                            compatibility rule refuses, an unreachable registry)."
+    )]
     Register(RegisterArgs),
-}
-
-/// Flags of `orderflow registry serve`.
-#[derive(Debug, clap::Args)]
-struct ServeArgs {
-    /// Address of the REST API and of /metrics, /healthz and /readyz.
-    #[arg(long, env = "SCHEMA_REGISTRY_LISTEN", default_value = "127.0.0.1:8081")]
-    listen: SocketAddr,
-    /// PostgreSQL URL of the registry's database (the tables are created at start-up).
-    /// Falls back to the DATABASE_URL environment variable.
-    #[arg(long, env = "REGISTRY_DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
-    /// Seconds to keep retrying PostgreSQL at start-up before giving up.
-    #[arg(long, env = "REGISTRY_CONNECT_TIMEOUT_SECS", default_value_t = 30)]
-    connect_timeout_secs: u64,
-    /// Maximum PostgreSQL connections.
-    #[arg(long, env = "REGISTRY_MAX_CONNECTIONS", default_value_t = 10)]
-    max_connections: u32,
 }
 
 /// Flags of `orderflow registry register`.
 #[derive(Debug, clap::Args)]
 struct RegisterArgs {
-    /// Base URL of the schema registry.
+    /// Base URL of the Confluent-compatible REST API, e.g.
+    /// `http://127.0.0.1:8080/apis/ccompat/v7` for Apicurio Registry.
     #[arg(
         long,
         env = "SCHEMA_REGISTRY_URL",
@@ -63,7 +45,7 @@ struct RegisterArgs {
     /// Avro schema file (.avsc); it is parsed locally before anything is sent.
     #[arg(long)]
     schema: PathBuf,
-    /// Seconds to keep retrying while the registry is unreachable or failing.
+    /// Seconds to keep retrying while the registry is unreachable or failing (5xx).
     #[arg(long, env = "SCHEMA_REGISTRY_WAIT_SECS", default_value_t = 30)]
     wait_secs: u64,
 }
@@ -71,33 +53,8 @@ struct RegisterArgs {
 /// Runs `orderflow registry`.
 pub async fn run(args: RegistryArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        RegistryCommand::Serve(args) => serve(args).await,
         RegistryCommand::Register(args) => register(args).await,
     }
-}
-
-async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let url = args
-        .database_url
-        .or_else(|| std::env::var("DATABASE_URL").ok())
-        .filter(|url| !url.trim().is_empty())
-        .context("no database: pass --database-url or set REGISTRY_DATABASE_URL or DATABASE_URL")?;
-    let shutdown = Shutdown::install();
-    let token = shutdown.token();
-    let timeout = Duration::from_secs(args.connect_timeout_secs);
-    let pool = tokio::select! {
-        pool = db::connect(&url, args.max_connections, timeout) => {
-            pool.context("schema registry cannot start")?
-        }
-        _ = token.cancelled() => return Ok(ExitCode::from(130)),
-    };
-    let running = server::start(pool.clone(), args.listen, token.child_token())
-        .await
-        .context("schema registry cannot start")?;
-    running.stopped().await;
-    pool.close().await;
-    tracing::info!("schema registry stopped");
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
@@ -105,11 +62,43 @@ async fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
     let schema = read_schema_file(&args.schema)?;
     let client = RegistryClient::new(&args.url)?;
     let id = client
-        .register_within(&args.subject, &schema, Duration::from_secs(args.wait_secs))
-        .await?;
+        .register_with_retry(&args.subject, &schema, Duration::from_secs(args.wait_secs))
+        .await
+        .map_err(|error| match error {
+            RegistryError::Rejected {
+                status: 409,
+                message,
+                ..
+            } => anyhow!(
+                "schema file {} is incompatible with subject {} at {} (HTTP 409): {}",
+                args.schema.display(),
+                args.subject,
+                client.url(),
+                one_line(&message)
+            ),
+            other => anyhow::Error::new(other),
+        })?;
     println!(
         "{}",
         serde_json::json!({ "subject": args.subject, "id": id, "file": args.schema })
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads `path` and checks that it parses as Avro.
+fn read_schema_file(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read schema file {}", path.display()))?;
+    apache_avro::Schema::parse_str(&text).map_err(|error| {
+        anyhow!(
+            "schema file {} is not a valid Avro schema: {error}",
+            path.display()
+        )
+    })?;
+    Ok(text)
+}
+
+/// The registry's explanation on one line (the CLI promises a one-line error).
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
