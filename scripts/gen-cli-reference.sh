@@ -18,7 +18,6 @@ COMMANDS=(
     "orderflow"
     "orderflow topics diff"
     "orderflow topics apply"
-    "orderflow registry serve"
     "orderflow registry register"
     "orderflow lag"
     "orderflow lag serve"

@@ -11,8 +11,8 @@ ORDERFLOW_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/orderflow"
 KAFKA_BROKER_LOG4J="$ROOT/scripts/runtime/log4j2-broker.properties"
 KAFKA_TOOLS_LOG4J="$ROOT/scripts/runtime/log4j2-tools.properties"
 KAFKA_PROBE="$ROOT/scripts/lib/kafka_probe.py"
-# The independent client the readiness probe (and the interop tests) use.
-PY_CONFLUENT_KAFKA="confluent-kafka[avro,schemaregistry]==2.16.1"
+# The independent client the readiness probe and the interop tests use, pinned there.
+PY_REQUIREMENTS="$ROOT/schemas/tests/python/requirements.txt"
 
 # Sets KAFKA_CP to the runtime classpath, resolving it with Maven the first time
 # (and again only when pom.xml changes or a jar went missing from ~/.m2).
@@ -47,15 +47,18 @@ _classpath_complete() {
     done < <(tr ':' '\n' <"$1")
 }
 
-# Installs the Python client the readiness probe uses, when it is missing.
+# Installs Python's confluent-kafka (the version pinned in PY_REQUIREMENTS) when it is
+# missing or another version.
 ensure_python_confluent_kafka() {
     ensure_command python3 python3
-    if python3 -c 'import confluent_kafka, fastavro, requests' 2>/dev/null; then
+    local pinned
+    pinned="$(sed -n 's/^confluent-kafka.*==\([0-9.]*\).*/\1/p' "$PY_REQUIREMENTS")"
+    if python3 -c 'import sys, fastavro, confluent_kafka; from importlib.metadata import version; sys.exit(version("confluent-kafka") != sys.argv[1])' "$pinned" 2>/dev/null; then
         return 0
     fi
-    info "pip install $PY_CONFLUENT_KAFKA"
-    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$PY_CONFLUENT_KAFKA" </dev/null \
-        || die "pip install $PY_CONFLUENT_KAFKA failed"
+    info "pip install -r ${PY_REQUIREMENTS#"$ROOT"/} (confluent-kafka $pinned)"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r "$PY_REQUIREMENTS" </dev/null \
+        || die "pip install -r $PY_REQUIREMENTS failed"
 }
 
 # kafka_tool CLASS ARGS...: runs one of Kafka's Java tools on the runtime classpath.
