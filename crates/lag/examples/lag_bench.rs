@@ -3,9 +3,10 @@
 //! per partition so every partition has lag and a record timestamp to read.
 //! Run by scripts/bench-lag.sh; prints one line per cycle and a summary.
 //!
+//! Each cycle sends one OffsetFetch per group naming every partition of the cluster.
+//!
 //! Environment: KAFKA_BROKERS (required), LAG_BENCH_GROUPS (50), LAG_BENCH_PARTITIONS
-//! (40 per group), LAG_BENCH_CYCLES (10), LAG_BENCH_REDISCOVER_SECS (60; 0 makes every
-//! cycle re-scan the most groups it may, the worst case).
+//! (40 per group), LAG_BENCH_CYCLES (10).
 
 use std::time::{Duration, Instant};
 
