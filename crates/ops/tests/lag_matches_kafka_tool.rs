@@ -96,9 +96,9 @@ fn kafka_says(group: &str) -> BTreeMap<(String, i32), Row> {
     rows
 }
 
-fn orderflow_says(group: &str) -> BTreeMap<(String, i32), Row> {
+fn orderflow(args: &[&str]) -> Vec<u8> {
     let out = Command::new(env!("CARGO_BIN_EXE_orderflow"))
-        .args(["lag", "--group", group, "--json"])
+        .args(args)
         .env("KAFKA_BROKERS", orderflow_testkit::kafka_brokers())
         .env("KAFKA_CONNECT_TIMEOUT", "10s")
         .output()
@@ -108,7 +108,12 @@ fn orderflow_says(group: &str) -> BTreeMap<(String, i32), Row> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let snapshot: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    out.stdout
+}
+
+fn orderflow_says(group: &str) -> BTreeMap<(String, i32), Row> {
+    let out = orderflow(&["lag", "--group", group, "--json"]);
+    let snapshot: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
     let g = &snapshot["groups"][0];
     assert_eq!(g["group"], group, "{snapshot}");
     let members = g["membership"]["members"]
@@ -167,5 +172,14 @@ async fn lag_json_matches_kafka_consumer_groups_describe() {
     let lags: Vec<&str> = kafka.values().map(|r| r.lag.as_str()).collect();
     assert_eq!(lags, ["5", "0", "4"]);
     assert!(kafka.values().all(|r| r.client_id == "lag-vs-kafka-member"));
+
+    // The table names the member with its client id, host and partitions.
+    let table = String::from_utf8(orderflow(&["lag", "--group", &group])).expect("UTF-8");
+    let owner = kafka.values().next().expect("a row");
+    let line = format!(
+        "  member {} client-id=lag-vs-kafka-member host={} partitions={topic}[0,1,2]",
+        owner.consumer_id, owner.host
+    );
+    assert!(table.lines().any(|l| l == line), "no {line:?} in:\n{table}");
     drop(consumer);
 }
