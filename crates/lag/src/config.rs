@@ -59,8 +59,9 @@ impl EngineConfig {
         }
     }
 
-    /// Checks the settings against each other and against `interval` (the poll period).
-    pub fn validate(&self, interval: Duration) -> Result<()> {
+    /// Checks the client settings against each other (also done by
+    /// [`crate::LagEngine::new`], so a one-shot read checks them too).
+    pub fn validate_clients(&self) -> Result<()> {
         if self.concurrency == 0 {
             return Err(LagError::Config("concurrency must be at least 1".into()));
         }
@@ -70,6 +71,12 @@ impl EngineConfig {
                 self.group_clients, self.concurrency
             )));
         }
+        Ok(())
+    }
+
+    /// Checks the settings against each other and against `interval` (the poll period).
+    pub fn validate(&self, interval: Duration) -> Result<()> {
+        self.validate_clients()?;
         if interval.is_zero() {
             return Err(LagError::Config("the poll interval must be above 0".into()));
         }
@@ -101,5 +108,19 @@ mod tests {
         let err = config.validate(Duration::from_secs(5)).unwrap_err();
         assert!(err.to_string().contains("two poll intervals"), "{err}");
         assert!(config.validate(Duration::from_secs(2)).is_ok());
+    }
+
+    #[test]
+    fn fewer_group_clients_than_concurrent_reads_is_rejected() {
+        let config = EngineConfig {
+            concurrency: 16,
+            group_clients: 8,
+            ..EngineConfig::default()
+        };
+        let err = config.validate_clients().unwrap_err();
+        assert!(
+            err.to_string().contains("at least the concurrency"),
+            "{err}"
+        );
     }
 }

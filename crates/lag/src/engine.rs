@@ -51,6 +51,7 @@ impl LagEngine {
     /// Builds the clients; no request is made until the first [`LagEngine::poll`].
     /// Must be called inside a Tokio runtime (the record-timestamp reader runs on it).
     pub fn new(kafka: &ClientConfig, config: EngineConfig) -> Result<Self> {
+        config.validate_clients()?;
         Ok(Self {
             offsets: LogOffsetReader::new(kafka)?,
             committed: Arc::new(CommittedReader::new(kafka, config.group_clients)),
