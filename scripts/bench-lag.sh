@@ -7,8 +7,7 @@
 # By default it starts a private Apache Kafka broker (fresh data in a temp dir, free
 # port from 19100) and stops it afterwards. With KAFKA_BROKERS set it uses that broker
 # instead (e.g. the dev stack).
-# Usage: scripts/bench-lag.sh   (env: LAG_BENCH_GROUPS=50 LAG_BENCH_PARTITIONS=40 LAG_BENCH_CYCLES=10
-#        LAG_BENCH_REDISCOVER_SECS=60; 0 = worst case, topic re-scans in every cycle)
+# Usage: scripts/bench-lag.sh   (env: LAG_BENCH_GROUPS=50 LAG_BENCH_PARTITIONS=40 LAG_BENCH_CYCLES=10)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +23,6 @@ source scripts/lib/kafka.sh
 export LAG_BENCH_GROUPS="${LAG_BENCH_GROUPS:-50}"
 export LAG_BENCH_PARTITIONS="${LAG_BENCH_PARTITIONS:-40}"
 export LAG_BENCH_CYCLES="${LAG_BENCH_CYCLES:-10}"
-export LAG_BENCH_REDISCOVER_SECS="${LAG_BENCH_REDISCOVER_SECS:-60}"
 
 cargo build --release --quiet -p orderflow-lag --example lag_bench
 BIN="$ROOT/target/release/examples/lag_bench"

@@ -45,7 +45,8 @@ function renderGroups(groups) {
   box.replaceChildren();
   if (groups.length === 0) box.append(el("div", { class: "empty", text: "no consumer groups" }));
   for (const g of groups) {
-    const members = g.membership.kind === "known" ? `${g.membership.members.length} member(s)` : "members unknown";
+    const members = g.membership.kind === "known"
+      ? `${g.membership.state} · ${g.membership.members.length} member(s)` : "members unknown";
     const card = el("div", { class: "card" + (g.group === state.selected ? " selected" : ""), "data-group": g.group },
       el("div", { class: "name" }, g.group, el("span", { class: "badge " + g.status, text: g.status, "data-field": "status" })),
       el("div", { class: "figures" },
@@ -82,6 +83,38 @@ function renderPartitions(group) {
       el("td", {}, el("span", { class: "badge " + p.status, text: p.status })),
       el("td", { class: "reason", text: p.reason + (p.offset_state === "no_commit" ? " (no commit)" : "") }),
       el("td", { text: p.consumer_id || (group.membership.kind === "known" ? "–" : "unknown") })));
+  }
+}
+
+// "orders[0,2] audit[1]" from a member's [[topic, partition], ...] assignment.
+function fmtAssignment(assignment) {
+  const byTopic = new Map();
+  for (const [topic, partition] of assignment) {
+    if (!byTopic.has(topic)) byTopic.set(topic, []);
+    byTopic.get(topic).push(partition);
+  }
+  if (byTopic.size === 0) return "–";
+  return [...byTopic.keys()].sort()
+    .map((t) => `${t}[${byTopic.get(t).sort((a, b) => a - b).join(",")}]`).join(" ");
+}
+
+function renderMembers(group) {
+  const title = document.getElementById("members-title");
+  const body = document.querySelector("#members tbody");
+  body.replaceChildren();
+  if (!group) { title.textContent = "Members"; return; }
+  const m = group.membership;
+  if (m.kind !== "known") {
+    title.textContent = `Members of ${group.group}`;
+    body.append(el("tr", {}, el("td", { class: "empty", colspan: "4", text: "unknown: " + m.reason })));
+    return;
+  }
+  title.textContent = `Members of ${group.group} (${m.state})`;
+  if (m.members.length === 0) body.append(el("tr", {}, el("td", { class: "empty", colspan: "4", text: "no active members" })));
+  for (const member of m.members) {
+    body.append(el("tr", { "data-member": member.member_id },
+      el("td", { text: member.member_id }), el("td", { text: member.client_id }),
+      el("td", { text: member.client_host }), el("td", { text: fmtAssignment(member.assignment) })));
   }
 }
 
@@ -149,6 +182,7 @@ async function refresh() {
     renderMeta(body);
     renderGroups(groups);
     renderPartitions(groups.find((g) => g.group === state.selected));
+    renderMembers(groups.find((g) => g.group === state.selected));
     renderDlq(body.snapshot.dlq);
     renderCharts();
   } catch (err) {

@@ -3,9 +3,12 @@
 //! per partition so every partition has lag and a record timestamp to read.
 //! Run by scripts/bench-lag.sh; prints one line per cycle and a summary.
 //!
+//! Each cycle sends one OffsetFetch per group naming every partition of the cluster.
+//!
 //! Environment: KAFKA_BROKERS (required), LAG_BENCH_GROUPS (50), LAG_BENCH_PARTITIONS
-//! (40 per group), LAG_BENCH_CYCLES (10), LAG_BENCH_REDISCOVER_SECS (60; 0 makes every
-//! cycle re-scan the most groups it may, the worst case).
+//! (40 per group), LAG_BENCH_CYCLES (10), LAG_BENCH_GROUP_CLIENTS (the engine's default;
+//! fewer than the groups makes every cycle close and reopen OffsetFetch clients) and
+//! LAG_BENCH_CONCURRENCY (the engine's default, at most the group clients).
 
 use std::time::{Duration, Instant};
 
@@ -102,11 +105,18 @@ async fn main() {
         setup.elapsed().as_secs_f64()
     );
 
+    let defaults = EngineConfig::default();
+    let group_clients = env_usize("LAG_BENCH_GROUP_CLIENTS", defaults.group_clients);
     let engine_config = EngineConfig {
         groups: (0..groups)
             .map(|i| format!("bench-lag-{run}-g{i}"))
             .collect(),
-        ..EngineConfig::default()
+        group_clients,
+        concurrency: env_usize(
+            "LAG_BENCH_CONCURRENCY",
+            defaults.concurrency.min(group_clients),
+        ),
+        ..defaults
     };
     let mut engine = LagEngine::new(&config, engine_config).expect("engine");
     let mut warm = Vec::new();

@@ -25,12 +25,13 @@ pub struct EngineConfig {
     /// Longest a cycle waits for record timestamps it has not read yet (lag in seconds
     /// of offsets written before the engine started); reading goes on in the background.
     pub timestamp_timeout: Duration,
-    /// How often every topic is scanned for a group's committed offsets (topics a
-    /// group starts committing to appear after about this long; at most two known
-    /// groups are re-scanned per cycle, so with many groups it can take longer).
-    pub rediscover_every: Duration,
     /// Groups whose committed offsets are read concurrently.
     pub concurrency: usize,
+    /// Most per-group OffsetFetch clients kept open between cycles (each holds a
+    /// connection to the bootstrap broker and one to the group's coordinator). With
+    /// more groups, the clients of groups read longest ago are closed and reopened
+    /// when next needed. At least `concurrency`.
+    pub group_clients: usize,
 }
 
 impl Default for EngineConfig {
@@ -42,8 +43,8 @@ impl Default for EngineConfig {
             window: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
             timestamp_timeout: Duration::from_millis(500),
-            rediscover_every: Duration::from_secs(60),
             concurrency: 16,
+            group_clients: 64,
         }
     }
 }
@@ -58,11 +59,24 @@ impl EngineConfig {
         }
     }
 
-    /// Checks the settings against each other and against `interval` (the poll period).
-    pub fn validate(&self, interval: Duration) -> Result<()> {
+    /// Checks the client settings against each other (also done by
+    /// [`crate::LagEngine::new`], so a one-shot read checks them too).
+    pub fn validate_clients(&self) -> Result<()> {
         if self.concurrency == 0 {
             return Err(LagError::Config("concurrency must be at least 1".into()));
         }
+        if self.group_clients < self.concurrency {
+            return Err(LagError::Config(format!(
+                "group clients ({}) must be at least the concurrency ({}): concurrent reads would close each other's clients",
+                self.group_clients, self.concurrency
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks the settings against each other and against `interval` (the poll period).
+    pub fn validate(&self, interval: Duration) -> Result<()> {
+        self.validate_clients()?;
         if interval.is_zero() {
             return Err(LagError::Config("the poll interval must be above 0".into()));
         }
@@ -94,5 +108,19 @@ mod tests {
         let err = config.validate(Duration::from_secs(5)).unwrap_err();
         assert!(err.to_string().contains("two poll intervals"), "{err}");
         assert!(config.validate(Duration::from_secs(2)).is_ok());
+    }
+
+    #[test]
+    fn fewer_group_clients_than_concurrent_reads_is_rejected() {
+        let config = EngineConfig {
+            concurrency: 16,
+            group_clients: 8,
+            ..EngineConfig::default()
+        };
+        let err = config.validate_clients().unwrap_err();
+        assert!(
+            err.to_string().contains("at least the concurrency"),
+            "{err}"
+        );
     }
 }

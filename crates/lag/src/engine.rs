@@ -1,13 +1,13 @@
-//! One poll cycle: list groups, read committed offsets (per group, concurrently), then
-//! log offsets (batched), then record timestamps; feed the windows; build a snapshot.
+//! One poll cycle: list and describe groups, read committed offsets (one OffsetFetch
+//! per group, groups concurrently), then log offsets (batched), then record
+//! timestamps; feed the windows; build a snapshot.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use rdkafka::ClientConfig;
-use rdkafka::consumer::BaseConsumer;
 
 use crate::aggregate::{GroupInput, PartitionInput, build_group, dlq_counts};
 use crate::config::EngineConfig;
@@ -27,11 +27,6 @@ pub const DLQ_SUFFIX: &str = ".dlq";
 /// Key of a window: group, topic, partition.
 type WindowKey = (String, String, i32);
 
-struct Discovery {
-    topics: BTreeSet<String>,
-    at: Instant,
-}
-
 /// The lag engine: owns the Kafka clients and the sliding windows between cycles.
 pub struct LagEngine {
     config: EngineConfig,
@@ -40,17 +35,10 @@ pub struct LagEngine {
     timestamps: TimestampReader,
     windows: HashMap<WindowKey, PartitionWindow>,
     dlq_windows: HashMap<String, PartitionWindow>,
-    discovered: HashMap<String, Discovery>,
-    group_client: Arc<BaseConsumer>,
-    describe_retry_at: Option<Instant>,
+    /// Groups of the last successful listing, shown when a listing fails.
+    listed_before: BTreeSet<String>,
     timeline: ProduceTimeline,
 }
-
-/// Known groups whose topics are re-scanned in one cycle, at most.
-const RESCANS_PER_CYCLE: usize = 2;
-
-/// How long to list groups without DescribeGroups after it failed.
-const DESCRIBE_RETRY: Duration = Duration::from_secs(300);
 
 /// Milliseconds since the Unix epoch now.
 pub fn now_ms() -> i64 {
@@ -63,18 +51,15 @@ impl LagEngine {
     /// Builds the clients; no request is made until the first [`LagEngine::poll`].
     /// Must be called inside a Tokio runtime (the record-timestamp reader runs on it).
     pub fn new(kafka: &ClientConfig, config: EngineConfig) -> Result<Self> {
+        config.validate_clients()?;
         Ok(Self {
             offsets: LogOffsetReader::new(kafka)?,
-            committed: Arc::new(CommittedReader::new(kafka)),
+            committed: Arc::new(CommittedReader::new(kafka, config.group_clients)),
             timestamps: TimestampReader::new(kafka)?,
             config,
             windows: HashMap::new(),
             dlq_windows: HashMap::new(),
-            discovered: HashMap::new(),
-            // Its own connection: a broker that drops the connection on DescribeGroups
-            // must not disturb the ListOffsets requests of the same cycle.
-            group_client: Arc::new(crate::kafka::plain_consumer(kafka, "read_uncommitted")?),
-            describe_retry_at: None,
+            listed_before: BTreeSet::new(),
             timeline: ProduceTimeline::default(),
         })
     }
@@ -96,7 +81,7 @@ impl LagEngine {
             .await
             .map_err(|e| LagError::Task(e.to_string()))??;
 
-        let mut listed = self.list_groups(&topics, &mut warnings).await;
+        let mut listed = self.list_groups(&mut warnings).await;
         self.apply_filter(&mut listed);
 
         let read_started = Instant::now();
@@ -104,7 +89,7 @@ impl LagEngine {
         let read_gap_millis = read_started.elapsed().as_millis() as u64;
 
         let mut wanted: BTreeSet<TopicPartition> = BTreeSet::new();
-        for (_, committed) in group_partitions.values() {
+        for committed in group_partitions.values() {
             wanted.extend(committed.keys().cloned());
         }
         for (topic, n) in &topics.topics {
@@ -117,7 +102,7 @@ impl LagEngine {
 
         let mut inputs = Vec::with_capacity(listed.len());
         for listed_group in listed {
-            let Some((_, committed)) = group_partitions.get(&listed_group.group) else {
+            let Some(committed) = group_partitions.get(&listed_group.group) else {
                 continue;
             };
             let isolation = self.config.isolation_of(&listed_group.group);
@@ -216,65 +201,33 @@ impl LagEngine {
         })
     }
 
-    /// Groups with members (ListGroups + DescribeGroups). When DescribeGroups fails the
-    /// names come from a bare ListGroups and members are unknown; when both fail, the
-    /// groups seen before are kept so they never vanish from the view.
-    async fn list_groups(
-        &mut self,
-        topics: &ClusterTopics,
-        warnings: &mut Vec<String>,
-    ) -> Vec<ListedGroup> {
-        let timeout = self.config.request_timeout;
-        let describe_reason = match self.describe_retry_at {
-            Some(at) if Instant::now() < at => {
-                "DescribeGroups failed earlier; retried every 5 min".to_owned()
-            }
-            _ => {
-                let only = match self.config.groups.as_slice() {
-                    [one] => Some(one.clone()),
-                    _ => None,
-                };
-                match list_groups(self.group_client.clone(), only, timeout).await {
-                    Ok(listed) => {
-                        self.describe_retry_at = None;
-                        return listed;
-                    }
-                    Err(err) => {
-                        self.describe_retry_at = Some(Instant::now() + DESCRIBE_RETRY);
-                        let reason = format!("DescribeGroups failed: {err}");
-                        warnings.push(format!("{reason}; members unknown, lag unaffected"));
-                        reason
-                    }
-                }
-            }
+    /// Groups with their members (ListGroups + DescribeGroups). When the listing fails,
+    /// the groups listed before are kept with members unknown, so they never vanish
+    /// from the view: lag does not depend on the listing.
+    async fn list_groups(&mut self, warnings: &mut Vec<String>) -> Vec<ListedGroup> {
+        let only = match self.config.groups.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
         };
-        let unknown = |group: String| ListedGroup {
-            group,
-            membership: Membership::Unknown {
-                reason: describe_reason.clone(),
-            },
-        };
-        let mut names = Vec::new();
-        let mut failures = Vec::new();
-        for (host, port) in &topics.brokers {
-            match crate::kafka::list_groups_wire::list_groups(host, *port, timeout).await {
-                Ok(groups) => names.extend(
-                    groups
-                        .into_iter()
-                        .filter(|g| g.protocol_type.is_empty() || g.protocol_type == "consumer")
-                        .map(|g| g.group),
-                ),
-                Err(err) => failures.push(err),
+        match list_groups(self.offsets.client(), only, self.config.request_timeout).await {
+            Ok(listed) => {
+                self.listed_before = listed.iter().map(|g| g.group.clone()).collect();
+                listed
+            }
+            Err(err) => {
+                let reason = format!("listing groups failed: {err}");
+                warnings.push(format!("{reason}; showing the groups listed before"));
+                self.listed_before
+                    .iter()
+                    .map(|group| ListedGroup {
+                        group: group.clone(),
+                        membership: Membership::Unknown {
+                            reason: reason.clone(),
+                        },
+                    })
+                    .collect()
             }
         }
-        if !failures.is_empty() {
-            warnings.push(format!("ListGroups failed: {}", failures.join("; ")));
-            // Keep showing the groups we know: lag does not depend on the listing.
-            names.extend(self.discovered.keys().cloned());
-        }
-        names.sort();
-        names.dedup();
-        names.into_iter().map(unknown).collect()
     }
 
     fn apply_filter(&self, listed: &mut Vec<ListedGroup>) {
@@ -295,81 +248,39 @@ impl LagEngine {
         listed.sort_by(|a, b| a.group.cmp(&b.group));
     }
 
-    /// Reads committed offsets of every group; returns per group its topics and the
-    /// committed offset of each of their partitions.
+    /// Reads committed offsets of every group, one OffsetFetch each over every
+    /// partition of the cluster; returns per group the committed offset of each
+    /// partition of its topics: those it committed to and those assigned to its members.
     async fn read_committed(
-        &mut self,
+        &self,
         listed: &[ListedGroup],
         topics: &ClusterTopics,
         warnings: &mut Vec<String>,
-    ) -> HashMap<String, (BTreeSet<String>, HashMap<TopicPartition, Option<i64>>)> {
-        let now = Instant::now();
-        let every = self.config.rediscover_every;
+    ) -> HashMap<String, HashMap<TopicPartition, Option<i64>>> {
         let timeout = self.config.request_timeout;
-        let mut rescans_left = RESCANS_PER_CYCLE;
-        let jobs: Vec<(String, bool, Vec<TopicPartition>)> = listed
-            .iter()
-            .map(|g| {
-                let assigned: BTreeSet<String> = match &g.membership {
-                    Membership::Known { members, .. } => members
-                        .iter()
-                        .flat_map(|m| m.assignment.iter().map(|(t, _)| t.clone()))
-                        .collect(),
-                    Membership::Unknown { .. } => BTreeSet::new(),
-                };
-                let known = self.discovered.get(&g.group);
-                // New groups are scanned at once; known ones at most a few per cycle, so
-                // the scan (OffsetFetch over every partition) never piles into one cycle.
-                let due = known.is_some_and(|d| now.duration_since(d.at) >= every);
-                let discover = known.is_none() || (due && rescans_left > 0);
-                if known.is_some() && discover {
-                    rescans_left -= 1;
-                }
-                let names: Vec<&String> = if discover {
-                    topics.topics.iter().map(|(t, _)| t).collect()
-                } else {
-                    known
-                        .map(|d| d.topics.iter().chain(assigned.iter()).collect())
-                        .unwrap_or_default()
-                };
-                let mut partitions = Vec::new();
-                for name in names.into_iter().collect::<BTreeSet<_>>() {
-                    if let Some(n) = topics.partitions(name) {
-                        partitions.extend((0..n).map(|p| (name.clone(), p)));
-                    }
-                }
-                (g.group.clone(), discover, partitions)
-            })
-            .collect();
-
+        let everything: Arc<Vec<TopicPartition>> = Arc::new(
+            topics
+                .topics
+                .iter()
+                .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))
+                .collect(),
+        );
         let reader = self.committed.clone();
-        let results: Vec<_> = futures::stream::iter(jobs)
-            .map(|(group, discover, partitions)| {
-                let reader = reader.clone();
+        let groups: Vec<String> = listed.iter().map(|g| g.group.clone()).collect();
+        let results: Vec<_> = futures::stream::iter(groups)
+            .map(|group| {
+                let (reader, everything) = (reader.clone(), everything.clone());
                 async move {
-                    let read = reader.read(&group, &partitions, timeout).await;
-                    (group, discover, read)
+                    let read = reader.read(&group, &everything, timeout).await;
+                    (group, read)
                 }
             })
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;
 
-        let assigned_of = |group: &str| -> BTreeSet<String> {
-            listed
-                .iter()
-                .filter(|g| g.group == group)
-                .flat_map(|g| match &g.membership {
-                    Membership::Known { members, .. } => members
-                        .iter()
-                        .flat_map(|m| m.assignment.iter().map(|(t, _)| t.clone()))
-                        .collect::<Vec<_>>(),
-                    Membership::Unknown { .. } => Vec::new(),
-                })
-                .collect()
-        };
         let mut out = HashMap::new();
-        for (group, discover, read) in results {
+        for (group, read) in results {
             let committed = match read {
                 Ok(c) => c,
                 Err(err) => {
@@ -377,34 +288,33 @@ impl LagEngine {
                     continue;
                 }
             };
-            let mut group_topics = assigned_of(&group);
+            let mut group_topics: BTreeSet<&str> = listed
+                .iter()
+                .filter(|g| g.group == group)
+                .flat_map(|g| match &g.membership {
+                    Membership::Known { members, .. } => members
+                        .iter()
+                        .flat_map(|m| m.assignment.iter().map(|(t, _)| t.as_str()))
+                        .collect::<Vec<_>>(),
+                    Membership::Unknown { .. } => Vec::new(),
+                })
+                .collect();
             group_topics.extend(
                 committed
                     .iter()
                     .filter(|(_, c)| c.is_some())
-                    .map(|((t, _), _)| t.clone()),
+                    .map(|((t, _), _)| t.as_str()),
             );
-            if discover {
-                self.discovered.insert(
-                    group.clone(),
-                    Discovery {
-                        topics: group_topics.clone(),
-                        at: now,
-                    },
-                );
-            } else if let Some(d) = self.discovered.get_mut(&group) {
-                d.topics.extend(group_topics.iter().cloned());
-            }
+            let group_topics: BTreeSet<String> =
+                group_topics.into_iter().map(str::to_owned).collect();
             let committed = committed
                 .into_iter()
                 .filter(|((t, _), _)| group_topics.contains(t))
                 .collect();
-            out.insert(group, (group_topics, committed));
+            out.insert(group, committed);
         }
-        let keep: HashSet<&String> = listed.iter().map(|g| &g.group).collect();
-        self.discovered.retain(|g, _| keep.contains(g));
-        self.committed
-            .retain(&|g| keep.iter().any(|k| k.as_str() == g));
+        let keep: HashSet<String> = listed.iter().map(|g| g.group.clone()).collect();
+        self.committed.retain(&keep).await;
         out
     }
 

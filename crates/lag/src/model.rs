@@ -108,9 +108,10 @@ pub enum Membership {
         /// Members with their client ids and hosts.
         members: Vec<Member>,
     },
-    /// DescribeGroups failed; members and state are unknown but lag is still exact.
+    /// Members and state are unknown (the listing failed, or the group uses the
+    /// consumer protocol that DescribeGroups does not describe); lag is still exact.
     Unknown {
-        /// Why the members are unknown (the broker's error).
+        /// Why the members are unknown.
         reason: String,
     },
 }
@@ -250,6 +251,6 @@ pub struct Snapshot {
     pub groups: Vec<GroupLag>,
     /// Dead-letter topics.
     pub dlq: Vec<DlqCount>,
-    /// Problems that did not stop the cycle (e.g. DescribeGroups failing).
+    /// Problems that did not stop the cycle (e.g. listing groups failing).
     pub warnings: Vec<String>,
 }

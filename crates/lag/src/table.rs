@@ -17,7 +17,8 @@ const HEADER: [&str; 9] = [
     "CONSUMER-ID",
 ];
 
-/// Renders the per-partition table followed by one summary line per group.
+/// Renders the per-partition table followed by one summary line per group, each with
+/// a line per member (client id, host, assigned partitions).
 pub fn render(snapshot: &Snapshot) -> String {
     let mut rows: Vec<[String; 9]> = vec![HEADER.map(str::to_owned)];
     for g in &snapshot.groups {
@@ -86,9 +87,62 @@ pub fn render(snapshot: &Snapshot) -> String {
             g.lost_records,
             g.reason
         );
+        match &g.membership {
+            Membership::Known { members, .. } => {
+                for m in members {
+                    let _ = writeln!(
+                        out,
+                        "  member {} client-id={} host={} partitions={}",
+                        m.member_id,
+                        m.client_id,
+                        m.client_host,
+                        assignment(&m.assignment)
+                    );
+                }
+            }
+            Membership::Unknown { reason } => {
+                let _ = writeln!(out, "  members unknown: {reason}");
+            }
+        }
     }
     for w in &snapshot.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
     out
+}
+
+/// `topic[0,1] other[3]`, or `-` when nothing is assigned.
+fn assignment(partitions: &[(String, i32)]) -> String {
+    let mut by_topic: std::collections::BTreeMap<&str, Vec<i32>> = Default::default();
+    for (topic, partition) in partitions {
+        by_topic.entry(topic).or_default().push(*partition);
+    }
+    if by_topic.is_empty() {
+        return "-".to_owned();
+    }
+    by_topic
+        .into_iter()
+        .map(|(topic, mut ps)| {
+            ps.sort_unstable();
+            let ps: Vec<String> = ps.iter().map(i32::to_string).collect();
+            format!("{topic}[{}]", ps.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignment_groups_partitions_by_topic() {
+        let parts = vec![
+            ("orders".to_owned(), 3),
+            ("audit".to_owned(), 0),
+            ("orders".to_owned(), 1),
+        ];
+        assert_eq!(assignment(&parts), "audit[0] orders[1,3]");
+        assert_eq!(assignment(&[]), "-");
+    }
 }

@@ -1,7 +1,8 @@
 //! The built-in dashboard in headless Chromium (Debian's chromium, driven with
 //! playwright-core from the dashboard's npm lock file): it loads without console
-//! errors, shows the group's lag equal to the JSON API's, updates without a reload
-//! after more records are produced, and a screenshot is saved under target/.
+//! errors, shows the group's lag equal to the JSON API's and its state and members,
+//! updates without a reload after more records are produced, and a screenshot is
+//! saved under target/.
 
 mod support;
 
@@ -131,6 +132,18 @@ async fn dashboard_shows_api_lag_and_updates_live() {
         shown["lag"].as_i64(),
         Some(api),
         "page shows {shown}, API says {api}"
+    );
+    // The group only committed: the coordinator describes it as Empty, without members.
+    assert_eq!(
+        shown["members_title"],
+        format!("Members of {group} (Empty)").as_str(),
+        "{shown}"
+    );
+    assert!(
+        shown["members"]
+            .as_str()
+            .is_some_and(|m| m.contains("no active members")),
+        "{shown}"
     );
 
     support::produce(&topic, 0, 5).await;

@@ -1,5 +1,5 @@
 //! Lag against the real broker: exact figures for known committed offsets, partitions
-//! without a commit, a group without members.
+//! without a commit, a group without members, a group of the consumer protocol.
 
 mod support;
 
@@ -92,9 +92,44 @@ async fn group_without_members_is_listed_with_its_lag() {
         });
     assert_eq!(g.lag, 3);
     match &g.membership {
-        Membership::Known { members, .. } => assert!(members.is_empty(), "{members:?}"),
-        // The dev broker fails DescribeGroups: members unknown, lag still exact.
-        Membership::Unknown { reason } => assert!(!reason.is_empty()),
+        Membership::Known { state, members } => {
+            assert!(members.is_empty(), "{members:?}");
+            assert_eq!(state, "Empty");
+        }
+        other => panic!("DescribeGroups should describe {group}: {other:?}"),
     }
-    assert!(g.reason.contains("member"), "{}", g.reason);
+    assert!(g.reason.contains("no active members"), "{}", g.reason);
+}
+
+#[tokio::test]
+async fn consumer_protocol_group_is_listed_with_exact_lag_and_members_unknown() {
+    let topic = orderflow_testkit::unique_name("lag-kip848");
+    let group = orderflow_testkit::unique_name("lag-kip848-g");
+    orderflow_testkit::create_topic(&topic, 1).await;
+    support::produce(&topic, 0, 8).await;
+    let (g, t) = (group.clone(), topic.clone());
+    let member = tokio::task::spawn_blocking(move || {
+        support::IdleMember::join(&g, &t, "consumer", &[(0, 5)])
+    })
+    .await
+    .expect("member joined");
+
+    let config = EngineConfig {
+        request_timeout: Duration::from_secs(10),
+        ..EngineConfig::default()
+    };
+    let mut engine = LagEngine::new(&orderflow_testkit::kafka_config(), config).expect("engine");
+    let snapshot = engine.poll().await.expect("poll");
+    let g = snapshot
+        .groups
+        .iter()
+        .find(|g| g.group == group)
+        .unwrap_or_else(|| panic!("consumer-protocol group {group} not listed: {snapshot:#?}"));
+    assert_eq!(g.lag, 3, "{g:#?}");
+    assert_eq!(g.topics[0].partitions[0].committed, Some(5));
+    match &g.membership {
+        Membership::Unknown { reason } => assert!(reason.contains("KIP-848"), "{reason}"),
+        other => panic!("DescribeGroups cannot describe {group}: {other:?}"),
+    }
+    drop(member);
 }

@@ -1,6 +1,7 @@
 // Drives the lag dashboard in headless Chromium for crates/lag/tests/lag_dashboard.rs.
 // Usage: node dashboard_check.mjs URL GROUP SCREENSHOT_PATH
-// Prints JSON lines on stdout: {"event":"lag","lag":N} once the group shows, then waits
+// Prints JSON lines on stdout: {"event":"lag","lag":N,"members_title":...,"members":...}
+// once the group shows (with the text of its members table), then waits
 // for a line "expect N" on stdin, waits until the page shows lag N without reloading,
 // prints {"event":"updated",...}, saves the screenshot and prints {"event":"done",...}.
 import { chromium } from "playwright-core";
@@ -31,7 +32,13 @@ try {
   await page.evaluate(() => { window.__notReloaded = true; });
   const lagCell = page.locator(`.card[data-group="${group}"] [data-field="lag"]`);
   await lagCell.waitFor({ timeout: 20000 });
-  say({ event: "lag", lag: Number(await lagCell.getAttribute("data-value")) });
+  const members = await page.locator("#members").innerText();
+  say({
+    event: "lag",
+    lag: Number(await lagCell.getAttribute("data-value")),
+    members_title: await page.locator("#members-title").textContent(),
+    members,
+  });
 
   const { value } = await lines.next();
   const expected = Number(String(value).replace(/^expect\s+/, ""));

@@ -1,8 +1,18 @@
-//! Committed offsets of a group (OffsetFetch). rdkafka 0.39 has no admin call for
-//! ListConsumerGroupOffsets, so each group gets one long-lived consumer configured with
-//! its group.id that never subscribes (it does not join the group), reused every cycle.
+//! Committed offsets of a group (OffsetFetch).
+//!
+//! librdkafka sends OffsetFetch for the `group.id` of the client that asks, so each
+//! group needs its own client: a consumer with that group.id that never subscribes (it
+//! does not join the group). Kafka can answer "every topic the group committed" (an
+//! OffsetFetch without topics, librdkafka's `rd_kafka_ListConsumerGroupOffsets`), but
+//! rdkafka 0.39 exposes neither that admin call nor a topic-less `committed_offsets`
+//! (an empty list sends no request). So one OffsetFetch names every partition of
+//! the cluster and Kafka answers which the group committed.
+//!
+//! Clients are pooled and the pool is bounded: each holds connections to the
+//! bootstrap broker and the group's coordinator, so past `capacity` the clients of
+//! the groups read longest ago are closed (and reopened when needed again).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,25 +22,55 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use super::log_offsets::TopicPartition;
 use crate::error::{LagError, Result};
 
-/// Pool of per-group OffsetFetch clients.
+struct Pooled {
+    client: Arc<BaseConsumer>,
+    last_used: u64,
+}
+
+#[derive(Default)]
+struct Pool {
+    clients: HashMap<String, Pooled>,
+    uses: u64,
+}
+
+/// Bounded pool of per-group OffsetFetch clients.
 pub struct CommittedReader {
     base: ClientConfig,
-    clients: Mutex<HashMap<String, Arc<BaseConsumer>>>,
+    capacity: usize,
+    pool: Mutex<Pool>,
 }
 
 impl CommittedReader {
-    /// A pool creating clients from `base`.
-    pub fn new(base: &ClientConfig) -> Self {
+    /// A pool creating clients from `base`, keeping at most `capacity` open.
+    pub fn new(base: &ClientConfig, capacity: usize) -> Self {
         Self {
             base: base.clone(),
-            clients: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+            pool: Mutex::new(Pool::default()),
         }
     }
 
-    fn client(&self, group: &str) -> Result<Arc<BaseConsumer>> {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = clients.get(group) {
-            return Ok(c.clone());
+    /// The client of `group`, and the clients closed to make room for it (to be
+    /// dropped off the async threads: closing a client blocks).
+    fn client(&self, group: &str) -> Result<(Arc<BaseConsumer>, Vec<Arc<BaseConsumer>>)> {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        pool.uses += 1;
+        let now = pool.uses;
+        if let Some(pooled) = pool.clients.get_mut(group) {
+            pooled.last_used = now;
+            return Ok((pooled.client.clone(), Vec::new()));
+        }
+        let mut closed = Vec::new();
+        while pool.clients.len() >= self.capacity {
+            let oldest = pool
+                .clients
+                .iter()
+                .min_by_key(|(_, p)| p.last_used)
+                .map(|(g, _)| g.clone());
+            match oldest.and_then(|g| pool.clients.remove(&g)) {
+                Some(p) => closed.push(p.client),
+                None => break,
+            }
         }
         let mut config = self.base.clone();
         config
@@ -39,19 +79,46 @@ impl CommittedReader {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false");
         let consumer: BaseConsumer = config.create().map_err(LagError::ClientConfig)?;
-        let consumer = Arc::new(consumer);
-        clients.insert(group.to_owned(), consumer.clone());
-        Ok(consumer)
+        let client = Arc::new(consumer);
+        pool.clients.insert(
+            group.to_owned(),
+            Pooled {
+                client: client.clone(),
+                last_used: now,
+            },
+        );
+        Ok((client, closed))
     }
 
-    /// Drops clients of groups not in `keep` (deleted groups, filters changed).
-    pub fn retain(&self, keep: &dyn Fn(&str) -> bool) {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        clients.retain(|g, _| keep(g));
+    /// Closes the clients of groups not in `keep` (deleted groups, filters changed).
+    pub async fn retain(&self, keep: &HashSet<String>) {
+        let closed: Vec<Arc<BaseConsumer>> = {
+            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            let gone: Vec<String> = pool
+                .clients
+                .keys()
+                .filter(|g| !keep.contains(*g))
+                .cloned()
+                .collect();
+            gone.iter()
+                .filter_map(|g| pool.clients.remove(g))
+                .map(|p| p.client)
+                .collect()
+        };
+        close(closed).await;
     }
 
-    /// Committed offset of each partition: `Some(next offset)` or `None` when the group
-    /// never committed it.
+    /// Open clients, for tests and the benchmark.
+    pub fn open_clients(&self) -> usize {
+        self.pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clients
+            .len()
+    }
+
+    /// Committed offset of each of `partitions` in one OffsetFetch: `Some(next offset)`,
+    /// or `None` when the group never committed it.
     pub async fn read(
         &self,
         group: &str,
@@ -61,7 +128,8 @@ impl CommittedReader {
         if partitions.is_empty() {
             return Ok(HashMap::new());
         }
-        let client = self.client(group)?;
+        let (client, closed) = self.client(group)?;
+        close(closed).await;
         let mut tpl = TopicPartitionList::with_capacity(partitions.len());
         for (topic, partition) in partitions {
             tpl.add_partition(topic, *partition);
@@ -83,4 +151,12 @@ impl CommittedReader {
             })
             .collect())
     }
+}
+
+async fn close(clients: Vec<Arc<BaseConsumer>>) {
+    if clients.is_empty() {
+        return;
+    }
+    // A reader still holding one drops the last reference itself.
+    let _ = tokio::task::spawn_blocking(move || drop(clients)).await;
 }

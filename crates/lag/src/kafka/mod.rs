@@ -4,7 +4,6 @@
 pub mod assignment;
 pub mod committed;
 pub mod groups;
-pub mod list_groups_wire;
 pub mod log_offsets;
 pub mod timestamps;
 
@@ -20,8 +19,6 @@ use crate::error::{LagError, Result};
 pub struct ClusterTopics {
     /// (topic, partition count), ordered by topic.
     pub topics: Vec<(String, i32)>,
-    /// Brokers as (host, port).
-    pub brokers: Vec<(String, u16)>,
 }
 
 impl ClusterTopics {
@@ -59,14 +56,5 @@ pub(crate) fn cluster_topics(consumer: &BaseConsumer, timeout: Duration) -> Resu
         .filter(|(_, n)| *n > 0)
         .collect();
     topics.sort();
-    let brokers = metadata
-        .brokers()
-        .iter()
-        .filter_map(|b| {
-            u16::try_from(b.port())
-                .ok()
-                .map(|p| (b.host().to_owned(), p))
-        })
-        .collect();
-    Ok(ClusterTopics { topics, brokers })
+    Ok(ClusterTopics { topics })
 }

@@ -1,8 +1,8 @@
 //! Timestamps of the records at given offsets, for lag in seconds of offsets written
 //! before the engine started watching (newer ones come from the produce timeline).
 //!
-//! Reading records is slow on some brokers (a Fetch over thousands of partitions), so it
-//! never blocks a poll cycle for long: wanted records are queued for a background
+//! Reading records can take long (a Fetch over thousands of partitions), so it never
+//! blocks a poll cycle for long: wanted records are queued for a background
 //! worker that reads them in chunks with one group-less consumer (assign at the offset,
 //! poll one record per partition, unassign) and caches the result per (topic,
 //! partition, offset). A cycle waits at most a short budget for the answers.

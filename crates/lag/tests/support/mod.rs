@@ -102,3 +102,67 @@ pub fn consume_slowly(group: &str, topic: &str, partition: i32, count: usize, pa
         std::thread::sleep(pause);
     }
 }
+
+/// A live member of `group` subscribed to `topic` that polls (so it stays assigned)
+/// but never commits: its committed offset does not move while records wait.
+pub struct IdleMember {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl IdleMember {
+    /// Joins `group` with `protocol` ("classic" or "consumer") and returns once the
+    /// member has been assigned a partition of `topic` and committed `commit`
+    /// (partition, next offset) as a member.
+    pub fn join(group: &str, topic: &str, protocol: &str, commit: &[(i32, i64)]) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let consumer: BaseConsumer = orderflow_testkit::kafka_config()
+            .set("group.id", group)
+            .set("group.protocol", protocol)
+            .set("client.id", "lag-test-member")
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "latest")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while consumer.assignment().expect("assignment").count() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "member of {group} got no assignment of {topic} within 30 s"
+            );
+            let _ = consumer.poll(Duration::from_millis(100));
+        }
+        if !commit.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for (partition, offset) in commit {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                    .expect("tpl");
+            }
+            consumer
+                .commit(&tpl, CommitMode::Sync)
+                .unwrap_or_else(|e| panic!("member commit {commit:?} for {group}: {e}"));
+        }
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                let _ = consumer.poll(Duration::from_millis(100));
+            }
+            consumer.unsubscribe();
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for IdleMember {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

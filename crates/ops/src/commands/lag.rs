@@ -106,12 +106,14 @@ struct EngineArgs {
     /// Timeout of each Kafka request.
     #[arg(long, env = "LAG_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     request_timeout: Duration,
-    /// How often every topic is scanned for topics a group newly commits to.
-    #[arg(long, env = "LAG_REDISCOVER_EVERY", default_value = "60s", value_parser = parse_duration)]
-    rediscover_every: Duration,
     /// Groups read concurrently.
     #[arg(long, env = "LAG_CONCURRENCY", default_value_t = 16)]
     concurrency: usize,
+    /// Most per-group OffsetFetch clients kept open between polls (each holds a
+    /// connection to the bootstrap broker and one to the group's coordinator); with
+    /// more groups, those read longest ago are closed and reopened when needed.
+    #[arg(long, env = "LAG_GROUP_CLIENTS", default_value_t = 64)]
+    group_clients: usize,
 }
 
 impl EngineArgs {
@@ -130,8 +132,8 @@ impl EngineArgs {
             window: self.window,
             request_timeout: self.request_timeout,
             timestamp_timeout: self.request_timeout.min(Duration::from_secs(2)),
-            rediscover_every: self.rediscover_every,
             concurrency: self.concurrency,
+            group_clients: self.group_clients,
         }
     }
 }
