@@ -66,7 +66,7 @@ fn member(group: &str, topic: &str, offsets: &[(i32, i64)]) -> BaseConsumer {
 }
 
 fn kafka_says(group: &str) -> BTreeMap<(String, i32), Row> {
-    let out = orderflow_testkit::kafka_tool(
+    let out = orderflow_testkit::run_kafka_tool(
         "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
         &[
             "--bootstrap-server",
@@ -75,6 +75,7 @@ fn kafka_says(group: &str) -> BTreeMap<(String, i32), Row> {
             "--group",
             group,
         ],
+        b"",
     );
     let mut rows = BTreeMap::new();
     for line in out.lines().filter(|l| l.starts_with(group)) {

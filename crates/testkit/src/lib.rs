@@ -92,34 +92,6 @@ pub async fn create_topic(name: &str, partitions: i32) {
     }
 }
 
-/// Runs one of Kafka's own Java tools through the repo's `scripts/kafka-tool.sh CLASS
-/// ARGS...` (e.g. `org.apache.kafka.tools.consumer.group.ConsumerGroupCommand`), to
-/// compare what orderflow says with what Kafka says. Fails when the script is missing
-/// or the tool exits non-zero; returns its stdout.
-pub fn kafka_tool(class: &str, args: &[&str]) -> String {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka-tool.sh");
-    assert!(
-        script.is_file(),
-        "{} is missing: tests comparing with Kafka's own tools run them through it \
-         (scripts/kafka-tool.sh CLASS ARGS... runs a Kafka Java tool)",
-        script.display()
-    );
-    let out = std::process::Command::new(&script)
-        .arg(class)
-        .args(args)
-        .output()
-        .unwrap_or_else(|err| panic!("run {} {class}: {err}", script.display()));
-    assert!(
-        out.status.success(),
-        "{} {class} {args:?} exited with {}:\n{}",
-        script.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("tool output is UTF-8")
-}
-
 /// The URL of database `name` on the test server.
 pub fn database_url_for(name: &str) -> String {
     let admin = database_url();
