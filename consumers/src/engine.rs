@@ -86,13 +86,6 @@ pub struct EngineDeps {
 
 type EngineConsumer = StreamConsumer<EngineContext>;
 
-/// Default `fetch.wait.max.ms` of every orderflow consumer (librdkafka: 500). Kafka
-/// answers a fetch as soon as data is there, so on Kafka this only sets how often an
-/// idle consumer asks again. Tansu 0.6.0 also sleeps after finding data (half the
-/// remaining wait, or all of it below 250 ms), which delays every fetch by ~250 ms
-/// at 500 and ~100 ms at 100. Override with `--kafka-option fetch.wait.max.ms=N`.
-pub const FETCH_WAIT_MAX_MS: &str = "100";
-
 fn consumer_config(settings: &EngineSettings) -> ClientConfig {
     let mut config = settings.kafka.client_config();
     config
@@ -106,7 +99,6 @@ fn consumer_config(settings: &EngineSettings) -> ClientConfig {
             settings.session_timeout.as_millis().to_string(),
         )
         .set("statistics.interval.ms", "5000")
-        .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS)
         .set(
             "client.id",
             format!("order-consumer-{}", std::process::id()),

@@ -76,11 +76,8 @@ async fn kill_9_with_slow_records_in_flight_then_restart_loses_and_doubles_nothi
     );
     assert_commits_not_ahead_of_done_work(&env, &committed).await;
 
-    // Tansu 0.6 quirk: a member that joins while the dead one is still within its
-    // session timeout gets an empty assignment and no later rebalance hands it the
-    // dead member's partitions. Apache Kafka does; here the test waits the session
-    // timeout (6 s) out before restarting.
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    // The restarted worker gets the dead member's partitions once the broker's
+    // session timeout (6 s) expires it.
     let restarted = env.start_worker("restart", &["--exit-when-idle", "2"]);
     let (status, stdout) = restarted.wait(Duration::from_secs(90));
     assert!(status.success(), "restart exits 0: {stdout}");
