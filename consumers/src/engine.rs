@@ -21,6 +21,7 @@ use crate::dedup_store;
 use crate::engine_state::{Ordering, Shared};
 use crate::error::{Error, Result};
 use crate::event_decoder::EventDecoder;
+use crate::group_protocol::GroupProtocol;
 use crate::metrics::ConsumerMetrics;
 use crate::processing::{BatchSlot, Processor};
 use crate::rebalance::{EngineContext, commit_sync, to_tpl};
@@ -55,7 +56,9 @@ pub struct EngineSettings {
     pub breaker_threshold: u32,
     /// Drain deadline on revoke and shutdown.
     pub drain_timeout: Duration,
-    /// Group session timeout.
+    /// Consumer-group protocol.
+    pub group_protocol: GroupProtocol,
+    /// Group session timeout (classic protocol only).
     pub session_timeout: Duration,
     /// Periodic commit interval.
     pub commit_interval: Duration,
@@ -93,16 +96,14 @@ fn consumer_config(settings: &EngineSettings) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .set(
-            "session.timeout.ms",
-            settings.session_timeout.as_millis().to_string(),
-        )
         .set("statistics.interval.ms", "5000")
         .set(
             "client.id",
             format!("order-consumer-{}", std::process::id()),
         );
+    settings
+        .group_protocol
+        .configure(&mut config, settings.session_timeout.as_millis());
     settings.kafka.apply_overrides(&mut config);
     config
 }
@@ -191,7 +192,8 @@ pub async fn run(
     consumer.subscribe(&[&settings.topic])?;
     deps.readiness.set_ready(true);
     tracing::info!(group = %settings.group, topic = %settings.topic, dlq_topic = %settings.dlq_topic,
-        ordering = ?settings.ordering, max_in_flight = settings.max_in_flight, "consuming");
+        ordering = ?settings.ordering, group_protocol = ?settings.group_protocol,
+        max_in_flight = settings.max_in_flight, "consuming");
 
     let exit_reason = poll_loop(&settings, &consumer, &shared, &processor, &token).await;
 

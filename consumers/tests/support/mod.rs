@@ -9,6 +9,7 @@ use order_consumer::dedup_store::MIGRATOR;
 use order_consumer::engine::{EngineDeps, EngineSettings};
 use order_consumer::engine_state::Ordering;
 use order_consumer::event_decoder::EventDecoder;
+use order_consumer::group_protocol::GroupProtocol;
 use order_consumer::{Summary, run};
 use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::kafka::KafkaArgs;
@@ -103,6 +104,7 @@ pub fn settings_template() -> EngineSettings {
             },
             breaker_threshold: 3,
             drain_timeout: Duration::from_secs(5),
+            group_protocol: GroupProtocol::Classic,
             session_timeout: Duration::from_secs(10),
             commit_interval: Duration::from_millis(200),
             dedup_retention: Duration::from_secs(7 * 86_400),
