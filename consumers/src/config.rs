@@ -107,8 +107,9 @@ pub struct ConsumerArgs {
     /// How long to keep retrying the database at start-up.
     #[arg(long, env = "CONSUMER_DB_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub db_connect_timeout: Duration,
-    /// Exit 0 once every assigned partition is caught up and nothing happened for
-    /// SECS seconds, printing a JSON summary on stdout.
+    /// Exit 0 once the group has read every partition of the topic to its end (this
+    /// worker's partitions by its done offsets, the others by the group's committed
+    /// offsets) and nothing happened for SECS seconds, printing a JSON summary on stdout.
     #[arg(long, env = "CONSUMER_EXIT_WHEN_IDLE", value_name = "SECS")]
     pub exit_when_idle: Option<u64>,
     /// Benchmarks only: simulated I/O per event, in milliseconds.

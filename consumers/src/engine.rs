@@ -420,14 +420,17 @@ fn update_gauges(shared: &Shared) {
         .set(state.scheduler.buffered() as i64);
 }
 
-/// True when nothing happened for `idle`, nothing is buffered and every assigned
-/// partition has been read up to its high watermark.
+/// True when nothing happened for `idle`, nothing is buffered and the group has
+/// read every partition of the topic up to its high watermark: the assigned ones
+/// by this worker's done offsets, the others by the group's committed offsets. A
+/// worker left with part of the partitions while a rebalance is still handing out
+/// the rest therefore does not exit with their records unread.
 async fn idle_and_caught_up(
     consumer: &Arc<EngineConsumer>,
     shared: &Shared,
     idle: Duration,
 ) -> bool {
-    let positions: Vec<(i32, Option<i64>)> = {
+    let own: Vec<(i32, i64)> = {
         let state = shared.lock();
         if state.scheduler.buffered() > 0 || state.last_activity.elapsed() < idle {
             return false;
@@ -439,50 +442,53 @@ async fn idle_and_caught_up(
         state
             .partitions
             .iter()
-            .map(|(p, s)| (*p, s.tracker.committable()))
+            .filter_map(|(p, s)| s.tracker.committable().map(|next| (*p, next)))
             .collect()
     };
     let topic = shared.topic.clone();
     let consumer = Arc::clone(consumer);
     tokio::task::spawn_blocking(move || {
         let timeout = Duration::from_secs(5);
-        let unknown: Vec<(i32, i64)> = positions
+        let metadata = consumer.fetch_metadata(Some(&topic), timeout).ok()?;
+        let all: Vec<i32> = metadata
+            .topics()
             .iter()
-            .filter(|(_, next)| next.is_none())
-            .map(|(p, _)| (*p, 0))
+            .find(|t| t.name() == topic)?
+            .partitions()
+            .iter()
+            .map(|p| p.id())
             .collect();
-        let committed = if unknown.is_empty() {
-            Vec::new()
-        } else {
-            let Ok(tpl) = to_tpl(&topic, &unknown) else {
-                return false;
-            };
-            match consumer.committed_offsets(tpl, timeout) {
-                Ok(list) => list
+        let others: Vec<(i32, i64)> = all
+            .iter()
+            .filter(|p| !own.iter().any(|(o, _)| o == *p))
+            .map(|p| (*p, 0))
+            .collect();
+        let mut read = own;
+        if !others.is_empty() {
+            let committed = consumer
+                .committed_offsets(to_tpl(&topic, &others).ok()?, timeout)
+                .ok()?;
+            read.extend(
+                committed
                     .elements()
                     .iter()
-                    .map(|e| match e.offset() {
-                        Offset::Offset(o) => (e.partition(), o),
-                        _ => (e.partition(), 0),
-                    })
-                    .collect(),
-                Err(_) => return false,
-            }
-        };
-        positions.iter().all(|(partition, next)| {
+                    .filter_map(|e| match e.offset() {
+                        Offset::Offset(o) => Some((e.partition(), o)),
+                        _ => None,
+                    }),
+            );
+        }
+        Some(all.iter().all(|partition| {
             let Ok((low, high)) = consumer.fetch_watermarks(&topic, *partition, timeout) else {
                 return false;
             };
-            let read = next.or_else(|| {
-                committed
-                    .iter()
-                    .find(|(p, _)| p == partition)
-                    .map(|(_, o)| *o)
-            });
+            let read = read.iter().find(|(p, _)| p == partition).map(|(_, o)| *o);
             high <= low || read.is_some_and(|read| read >= high)
-        })
+        }))
     })
     .await
+    .ok()
+    .flatten()
     .unwrap_or(false)
 }
 
