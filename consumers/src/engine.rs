@@ -11,6 +11,7 @@ use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_runtime::ops_server::Readiness;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientConfig, Offset};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -250,7 +251,7 @@ async fn poll_loop(
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(group = %settings.group, %error, "consumer error");
+                    log_consumer_error(&settings.group, &error);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -285,11 +286,24 @@ fn drain_ready(
         match consumer.recv().now_or_never() {
             Some(Ok(message)) => records.push(message.detach()),
             Some(Err(error)) => {
-                tracing::warn!(group = %settings.group, %error, "consumer error");
+                log_consumer_error(&settings.group, &error);
                 return;
             }
             None => return,
         }
+    }
+}
+
+/// Logs an error the consumer returned instead of a record. A lost broker
+/// connection is reported on every poll until librdkafka has reconnected or the
+/// cluster moved the partitions (seconds when a broker dies), and librdkafka logs
+/// it itself, so it is debug here; anything else is a warning.
+fn log_consumer_error(group: &str, error: &KafkaError) {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown) => {
+            tracing::debug!(group, %error, "consumer error; librdkafka reconnects")
+        }
+        _ => tracing::warn!(group, %error, "consumer error"),
     }
 }
 

@@ -4,6 +4,7 @@
 //!
 //! Needs `KAFKA_CLUSTER_BROKERS` and `KAFKA_CLUSTER_DIR` (scripts/test.sh exports them)
 //! and drives the cluster with `scripts/kafka-cluster.sh --dir DIR kill N|start-node N`.
+//! The workers take their group protocol from `GROUP_PROTOCOL` (classic when unset).
 
 mod support;
 
