@@ -12,6 +12,7 @@ use orderflow_runtime::telemetry::LogArgs;
 use crate::engine::EngineSettings;
 use crate::engine_state::Ordering;
 use crate::error::{Error, Result};
+use crate::group_protocol::GroupProtocol;
 
 /// Consumer-group worker: applies order events to the order projection exactly
 /// once per event, dead-letters what cannot be processed, commits after success.
@@ -82,7 +83,13 @@ pub struct ConsumerArgs {
     /// committing what is done; must be shorter than --session-timeout.
     #[arg(long, env = "CONSUMER_DRAIN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
-    /// Kafka group session timeout.
+    /// Consumer-group protocol: `classic` (cooperative-sticky assignment in the
+    /// client) or `consumer` (KIP-848, Kafka 4.0+: the broker assigns partitions and
+    /// sets session timeout and heartbeat interval). Rebalances are incremental under both.
+    #[arg(long, env = "GROUP_PROTOCOL", value_enum, default_value = "classic")]
+    pub group_protocol: GroupProtocol,
+    /// Kafka group session timeout (classic protocol; under `consumer` the broker's
+    /// group.consumer.session.timeout.ms applies, 45 s by default).
     #[arg(long, env = "CONSUMER_SESSION_TIMEOUT", default_value = "45s", value_parser = parse_duration)]
     pub session_timeout: Duration,
     /// How often done offsets are committed (asynchronously) while running.
@@ -100,8 +107,9 @@ pub struct ConsumerArgs {
     /// How long to keep retrying the database at start-up.
     #[arg(long, env = "CONSUMER_DB_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub db_connect_timeout: Duration,
-    /// Exit 0 once every assigned partition is caught up and nothing happened for
-    /// SECS seconds, printing a JSON summary on stdout.
+    /// Exit 0 once the group has read every partition of the topic to its end (this
+    /// worker's partitions by its done offsets, the others by the group's committed
+    /// offsets) and nothing happened for SECS seconds, printing a JSON summary on stdout.
     #[arg(long, env = "CONSUMER_EXIT_WHEN_IDLE", value_name = "SECS")]
     pub exit_when_idle: Option<u64>,
     /// Benchmarks only: simulated I/O per event, in milliseconds.
@@ -166,7 +174,7 @@ impl ConsumerArgs {
                 "--commit-interval must be above zero and shorter than --session-timeout".into(),
             );
         }
-        Ok(())
+        self.group_protocol.check_overrides(&self.kafka.options)
     }
 
     /// Engine settings from the flags.
@@ -189,6 +197,7 @@ impl ConsumerArgs {
             },
             breaker_threshold: self.breaker_threshold,
             drain_timeout: self.drain_timeout,
+            group_protocol: self.group_protocol,
             session_timeout: self.session_timeout,
             commit_interval: self.commit_interval,
             dedup_retention: self.dedup_retention,
@@ -238,5 +247,18 @@ mod tests {
         assert!(parse(&["--dlq-topic", "orders"]).validate().is_err());
         assert!(parse(&["--max-attempts", "0"]).validate().is_err());
         assert!(parse(&["--dedup-retention", "10s"]).validate().is_err());
+    }
+
+    #[test]
+    fn broker_owned_option_under_consumer_protocol_is_rejected() {
+        let args = parse(&[
+            "--group-protocol",
+            "consumer",
+            "--kafka-option",
+            "heartbeat.interval.ms=1000",
+        ]);
+        let error = args.validate().unwrap_err().to_string();
+        assert!(error.contains("heartbeat.interval.ms"), "{error}");
+        assert_eq!(parse(&[]).group_protocol, GroupProtocol::Classic);
     }
 }

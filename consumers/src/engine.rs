@@ -11,6 +11,7 @@ use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_runtime::ops_server::Readiness;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientConfig, Offset};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +22,7 @@ use crate::dedup_store;
 use crate::engine_state::{Ordering, Shared};
 use crate::error::{Error, Result};
 use crate::event_decoder::EventDecoder;
+use crate::group_protocol::GroupProtocol;
 use crate::metrics::ConsumerMetrics;
 use crate::processing::{BatchSlot, Processor};
 use crate::rebalance::{EngineContext, commit_sync, to_tpl};
@@ -55,7 +57,9 @@ pub struct EngineSettings {
     pub breaker_threshold: u32,
     /// Drain deadline on revoke and shutdown.
     pub drain_timeout: Duration,
-    /// Group session timeout.
+    /// Consumer-group protocol.
+    pub group_protocol: GroupProtocol,
+    /// Group session timeout (classic protocol only).
     pub session_timeout: Duration,
     /// Periodic commit interval.
     pub commit_interval: Duration,
@@ -86,13 +90,6 @@ pub struct EngineDeps {
 
 type EngineConsumer = StreamConsumer<EngineContext>;
 
-/// Default `fetch.wait.max.ms` of every orderflow consumer (librdkafka: 500). Kafka
-/// answers a fetch as soon as data is there, so on Kafka this only sets how often an
-/// idle consumer asks again. Tansu 0.6.0 also sleeps after finding data (half the
-/// remaining wait, or all of it below 250 ms), which delays every fetch by ~250 ms
-/// at 500 and ~100 ms at 100. Override with `--kafka-option fetch.wait.max.ms=N`.
-pub const FETCH_WAIT_MAX_MS: &str = "100";
-
 fn consumer_config(settings: &EngineSettings) -> ClientConfig {
     let mut config = settings.kafka.client_config();
     config
@@ -100,17 +97,14 @@ fn consumer_config(settings: &EngineSettings) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .set(
-            "session.timeout.ms",
-            settings.session_timeout.as_millis().to_string(),
-        )
         .set("statistics.interval.ms", "5000")
-        .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS)
         .set(
             "client.id",
             format!("order-consumer-{}", std::process::id()),
         );
+    settings
+        .group_protocol
+        .configure(&mut config, settings.session_timeout.as_millis());
     settings.kafka.apply_overrides(&mut config);
     config
 }
@@ -199,7 +193,8 @@ pub async fn run(
     consumer.subscribe(&[&settings.topic])?;
     deps.readiness.set_ready(true);
     tracing::info!(group = %settings.group, topic = %settings.topic, dlq_topic = %settings.dlq_topic,
-        ordering = ?settings.ordering, max_in_flight = settings.max_in_flight, "consuming");
+        ordering = ?settings.ordering, group_protocol = ?settings.group_protocol,
+        max_in_flight = settings.max_in_flight, "consuming");
 
     let exit_reason = poll_loop(&settings, &consumer, &shared, &processor, &token).await;
 
@@ -256,7 +251,7 @@ async fn poll_loop(
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(group = %settings.group, %error, "consumer error");
+                    log_consumer_error(&settings.group, &error);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -291,11 +286,24 @@ fn drain_ready(
         match consumer.recv().now_or_never() {
             Some(Ok(message)) => records.push(message.detach()),
             Some(Err(error)) => {
-                tracing::warn!(group = %settings.group, %error, "consumer error");
+                log_consumer_error(&settings.group, &error);
                 return;
             }
             None => return,
         }
+    }
+}
+
+/// Logs an error the consumer returned instead of a record. A lost broker
+/// connection is reported on every poll until librdkafka has reconnected or the
+/// cluster moved the partitions (seconds when a broker dies), and librdkafka logs
+/// it itself, so it is debug here; anything else is a warning.
+fn log_consumer_error(group: &str, error: &KafkaError) {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown) => {
+            tracing::debug!(group, %error, "consumer error; librdkafka reconnects")
+        }
+        _ => tracing::warn!(group, %error, "consumer error"),
     }
 }
 
@@ -426,14 +434,17 @@ fn update_gauges(shared: &Shared) {
         .set(state.scheduler.buffered() as i64);
 }
 
-/// True when nothing happened for `idle`, nothing is buffered and every assigned
-/// partition has been read up to its high watermark.
+/// True when nothing happened for `idle`, nothing is buffered and the group has
+/// read every partition of the topic up to its high watermark: the assigned ones
+/// by this worker's done offsets, the others by the group's committed offsets. A
+/// worker left with part of the partitions while a rebalance is still handing out
+/// the rest therefore does not exit with their records unread.
 async fn idle_and_caught_up(
     consumer: &Arc<EngineConsumer>,
     shared: &Shared,
     idle: Duration,
 ) -> bool {
-    let positions: Vec<(i32, Option<i64>)> = {
+    let own: Vec<(i32, i64)> = {
         let state = shared.lock();
         if state.scheduler.buffered() > 0 || state.last_activity.elapsed() < idle {
             return false;
@@ -445,50 +456,53 @@ async fn idle_and_caught_up(
         state
             .partitions
             .iter()
-            .map(|(p, s)| (*p, s.tracker.committable()))
+            .filter_map(|(p, s)| s.tracker.committable().map(|next| (*p, next)))
             .collect()
     };
     let topic = shared.topic.clone();
     let consumer = Arc::clone(consumer);
     tokio::task::spawn_blocking(move || {
         let timeout = Duration::from_secs(5);
-        let unknown: Vec<(i32, i64)> = positions
+        let metadata = consumer.fetch_metadata(Some(&topic), timeout).ok()?;
+        let all: Vec<i32> = metadata
+            .topics()
             .iter()
-            .filter(|(_, next)| next.is_none())
-            .map(|(p, _)| (*p, 0))
+            .find(|t| t.name() == topic)?
+            .partitions()
+            .iter()
+            .map(|p| p.id())
             .collect();
-        let committed = if unknown.is_empty() {
-            Vec::new()
-        } else {
-            let Ok(tpl) = to_tpl(&topic, &unknown) else {
-                return false;
-            };
-            match consumer.committed_offsets(tpl, timeout) {
-                Ok(list) => list
+        let others: Vec<(i32, i64)> = all
+            .iter()
+            .filter(|p| !own.iter().any(|(o, _)| o == *p))
+            .map(|p| (*p, 0))
+            .collect();
+        let mut read = own;
+        if !others.is_empty() {
+            let committed = consumer
+                .committed_offsets(to_tpl(&topic, &others).ok()?, timeout)
+                .ok()?;
+            read.extend(
+                committed
                     .elements()
                     .iter()
-                    .map(|e| match e.offset() {
-                        Offset::Offset(o) => (e.partition(), o),
-                        _ => (e.partition(), 0),
-                    })
-                    .collect(),
-                Err(_) => return false,
-            }
-        };
-        positions.iter().all(|(partition, next)| {
+                    .filter_map(|e| match e.offset() {
+                        Offset::Offset(o) => Some((e.partition(), o)),
+                        _ => None,
+                    }),
+            );
+        }
+        Some(all.iter().all(|partition| {
             let Ok((low, high)) = consumer.fetch_watermarks(&topic, *partition, timeout) else {
                 return false;
             };
-            let read = next.or_else(|| {
-                committed
-                    .iter()
-                    .find(|(p, _)| p == partition)
-                    .map(|(_, o)| *o)
-            });
+            let read = read.iter().find(|(p, _)| p == partition).map(|(_, o)| *o);
             high <= low || read.is_some_and(|read| read >= high)
-        })
+        }))
     })
     .await
+    .ok()
+    .flatten()
     .unwrap_or(false)
 }
 

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod engine_state;
 pub mod error;
 pub mod event_decoder;
+pub mod group_protocol;
 pub mod key_scheduler;
 pub mod metrics;
 pub mod offset_tracker;

@@ -1,14 +1,14 @@
-//! Rebalance handling (cooperative-sticky): on revoke, drop queued work of the
-//! revoked partitions, wait up to the drain timeout for their in-flight records,
-//! commit what is done synchronously and fence the rest; on assign, start new
-//! trackers under a fresh epoch.
+//! Rebalance handling (incremental under both group protocols): on revoke, drop
+//! queued work of the revoked partitions, wait up to the drain timeout for their
+//! in-flight records, commit what is done synchronously and fence the rest; on
+//! assign, start new trackers under a fresh epoch.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -123,17 +123,34 @@ pub fn commit_sync<C: Consumer<X>, X: ConsumerContext>(
             return false;
         }
     };
-    match consumer.commit(&tpl, CommitMode::Sync) {
-        Ok(()) => {
-            record_committed(shared, commits);
-            true
-        }
-        Err(error) => {
-            tracing::warn!(group = %shared.group, %error, ?commits, "synchronous commit failed");
-            false
+    let mut attempt = 1;
+    loop {
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                record_committed(shared, commits);
+                return true;
+            }
+            // Consumer protocol: the broker bumped the member epoch (a rebalance) and
+            // the heartbeat bringing it is on its way; librdkafka does not retry a
+            // manual commit, so this does.
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::StaleMemberEpoch))
+                if attempt < STALE_EPOCH_ATTEMPTS =>
+            {
+                std::thread::sleep(Duration::from_millis(100 * u64::from(attempt)));
+                attempt += 1;
+            }
+            Err(error) => {
+                tracing::warn!(group = %shared.group, %error, ?commits, attempt,
+                    "synchronous commit failed");
+                return false;
+            }
         }
     }
 }
+
+/// Attempts of a synchronous commit that fails with STALE_MEMBER_EPOCH (waits
+/// 0.1 + 0.2 + 0.3 + 0.4 s in between).
+const STALE_EPOCH_ATTEMPTS: u32 = 5;
 
 /// A topic-partition list with the given offsets.
 pub fn to_tpl(topic: &str, commits: &[(i32, i64)]) -> KafkaResult<TopicPartitionList> {

@@ -1,5 +1,6 @@
 //! Worker processes crashing (kill -9) and joining/leaving the group under load:
 //! nothing lost, nothing applied twice, committed offsets never ahead of done work.
+//! Each test body runs under both group protocols (`classic` and KIP-848 `consumer`).
 
 mod support;
 
@@ -44,8 +45,34 @@ async fn assert_every_event_applied_once(env: &TestEnv, orders: usize) {
     assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
 }
 
+/// `--group-protocol PROTOCOL` followed by `extra`.
+fn flags<'a>(protocol: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut flags = vec!["--group-protocol", protocol];
+    flags.extend_from_slice(extra);
+    flags
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kill_9_with_slow_records_in_flight_then_restart_loses_and_doubles_nothing() {
+async fn kill_9_then_restart_loses_and_doubles_nothing_classic() {
+    kill_9_with_slow_records_in_flight_then_restart("classic").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_then_restart_loses_and_doubles_nothing_consumer() {
+    kill_9_with_slow_records_in_flight_then_restart("consumer").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_joining_and_leaving_under_load_lose_and_double_nothing_classic() {
+    three_workers_joining_and_leaving_under_load("classic").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_joining_and_leaving_under_load_lose_and_double_nothing_consumer() {
+    three_workers_joining_and_leaving_under_load("consumer").await;
+}
+
+async fn kill_9_with_slow_records_in_flight_then_restart(protocol: &str) {
     let env = TestEnv::new("crash", 4).await;
     let lifecycles: Vec<_> = (0..50)
         .map(|i| lifecycle(&format!("k-{i}"), false))
@@ -54,7 +81,10 @@ async fn kill_9_with_slow_records_in_flight_then_restart_loses_and_doubles_nothi
 
     let worker = env.start_worker(
         "slow",
-        &["--bench-effect-delay-ms", "300", "--batch-size", "8"],
+        &flags(
+            protocol,
+            &["--bench-effect-delay-ms", "300", "--batch-size", "8"],
+        ),
     );
     wait_until(
         Duration::from_secs(60),
@@ -76,33 +106,33 @@ async fn kill_9_with_slow_records_in_flight_then_restart_loses_and_doubles_nothi
     );
     assert_commits_not_ahead_of_done_work(&env, &committed).await;
 
-    // Tansu 0.6 quirk: a member that joins while the dead one is still within its
-    // session timeout gets an empty assignment and no later rebalance hands it the
-    // dead member's partitions. Apache Kafka does; here the test waits the session
-    // timeout (6 s) out before restarting.
-    tokio::time::sleep(Duration::from_secs(7)).await;
-    let restarted = env.start_worker("restart", &["--exit-when-idle", "2"]);
-    let (status, stdout) = restarted.wait(Duration::from_secs(90));
+    // The restarted worker gets the dead member's partitions once the broker's
+    // session timeout expires it: 6 s under classic (the worker's flag), the
+    // broker's group.consumer.session.timeout.ms under consumer (45 s by default).
+    let restarted = env.start_worker("restart", &flags(protocol, &["--exit-when-idle", "2"]));
+    let (status, stdout) = restarted.wait(Duration::from_secs(120));
     assert!(status.success(), "restart exits 0: {stdout}");
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON summary");
     assert_eq!(summary["dead_lettered"], 0, "{summary}");
     assert_every_event_applied_once(&env, 50).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_workers_joining_and_leaving_under_load_lose_and_double_nothing() {
+async fn three_workers_joining_and_leaving_under_load(protocol: &str) {
     let env = TestEnv::new("rebalance", 6).await;
     let lifecycles: Vec<_> = (0..150)
         .map(|i| lifecycle(&format!("r-{i}"), false))
         .collect();
-    let slow = [
-        "--bench-effect-delay-ms",
-        "20",
-        "--batch-size",
-        "10",
-        "--exit-when-idle",
-        "3",
-    ];
+    let slow = flags(
+        protocol,
+        &[
+            "--bench-effect-delay-ms",
+            "20",
+            "--batch-size",
+            "10",
+            "--exit-when-idle",
+            "3",
+        ],
+    );
 
     let producing = async {
         for chunk in lifecycles.chunks(10) {

@@ -38,6 +38,26 @@ fn inconsistent_flags_fail_with_one_line() {
 }
 
 #[test]
+fn broker_owned_option_under_consumer_protocol_fails_with_one_line() {
+    let (ok, stderr) = run_consumer(&[
+        "--database-url",
+        "postgres://u:p@127.0.0.1:1/db",
+        "--group-protocol",
+        "consumer",
+        "--kafka-option",
+        "session.timeout.ms=10000",
+    ]);
+    assert!(!ok);
+    let line = stderr.lines().last().unwrap_or_default();
+    assert!(
+        line.starts_with(
+            "order-consumer: invalid configuration: --kafka-option session.timeout.ms is not supported with --group-protocol consumer"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn unreachable_database_fails_with_one_line_naming_it_without_password() {
     let (ok, stderr) = run_consumer(&[
         "--database-url",

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use order_consumer::dedup_store::{self, MIGRATOR, ProcessedEvent};
-use order_consumer::engine::FETCH_WAIT_MAX_MS;
 use order_consumer::event_decoder::EventDecoder;
 use order_consumer::projection;
 use orderflow_runtime::kafka::parse_option;
@@ -29,7 +28,7 @@ struct Args {
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     brokers: String,
     /// Extra librdkafka setting for the plain and naive consumers (repeatable), so
-    /// they can run with the same fetch settings as the engine.
+    /// they can run with the same overrides as the engine.
     #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_option)]
     options: Vec<(String, String)>,
     #[command(subcommand)]
@@ -142,9 +141,7 @@ fn consumer(
             format!("bench-{}", uuid::Uuid::new_v4().simple()),
         )
         .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        // The engine's fetch settings, so the baselines read as fast as it does.
-        .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS);
+        .set("auto.offset.reset", "earliest");
     for (key, value) in options {
         config.set(key, value);
     }

@@ -9,6 +9,7 @@ use order_consumer::dedup_store::MIGRATOR;
 use order_consumer::engine::{EngineDeps, EngineSettings};
 use order_consumer::engine_state::Ordering;
 use order_consumer::event_decoder::EventDecoder;
+use order_consumer::group_protocol::GroupProtocol;
 use order_consumer::{Summary, run};
 use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::kafka::KafkaArgs;
@@ -27,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 /// One test's world: topic + DLQ, a fresh database, a serializer.
 pub struct TestEnv {
+    /// Bootstrap address of the broker or cluster the topics live on.
+    pub brokers: String,
     pub topic: String,
     pub dlq_topic: String,
     pub group: String,
@@ -39,11 +42,29 @@ pub struct TestEnv {
 }
 
 impl TestEnv {
+    /// Topics (replication 1) on the single test broker.
     pub async fn new(prefix: &str, partitions: i32) -> Self {
+        Self::on(orderflow_testkit::kafka_brokers(), 1, prefix, partitions).await
+    }
+
+    /// Topics (replication 3) on the 3-broker test cluster.
+    pub async fn on_cluster(prefix: &str, partitions: i32) -> Self {
+        Self::on(
+            orderflow_testkit::kafka_cluster_brokers(),
+            3,
+            prefix,
+            partitions,
+        )
+        .await
+    }
+
+    async fn on(brokers: String, replication: i32, prefix: &str, partitions: i32) -> Self {
         let topic = orderflow_testkit::unique_name(prefix);
         let dlq_topic = format!("{topic}.dlq");
-        orderflow_testkit::create_topic(&topic, partitions).await;
-        orderflow_testkit::create_topic(&dlq_topic, partitions).await;
+        for name in [&topic, &dlq_topic] {
+            orderflow_testkit::create_replicated_topic(&brokers, name, partitions, replication)
+                .await;
+        }
         let (db_url, pool) = orderflow_testkit::fresh_database().await;
         MIGRATOR.run(&pool).await.expect("migrations run");
         let registry =
@@ -51,13 +72,14 @@ impl TestEnv {
         let serializer = OrderEventSerializer::new(&registry, &topic)
             .await
             .expect("register the order schema");
-        let producer: FutureProducer = orderflow_testkit::kafka_config()
+        let producer: FutureProducer = client_config(&brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
             .create()
             .expect("producer");
         Self {
+            brokers,
             group: orderflow_testkit::unique_name("group"),
             topic,
             dlq_topic,
@@ -73,7 +95,7 @@ impl TestEnv {
     /// Engine settings tuned for fast tests.
     pub fn settings(&self) -> EngineSettings {
         EngineSettings {
-            kafka: KafkaArgs::for_brokers(orderflow_testkit::kafka_brokers()),
+            kafka: KafkaArgs::for_brokers(&self.brokers),
             topic: self.topic.clone(),
             group: self.group.clone(),
             dlq_topic: self.dlq_topic.clone(),
@@ -103,6 +125,7 @@ pub fn settings_template() -> EngineSettings {
             },
             breaker_threshold: 3,
             drain_timeout: Duration::from_secs(5),
+            group_protocol: GroupProtocol::Classic,
             session_timeout: Duration::from_secs(10),
             commit_interval: Duration::from_millis(200),
             dedup_retention: Duration::from_secs(7 * 86_400),
@@ -213,12 +236,18 @@ impl TestEnv {
 
     /// Every record in the DLQ topic (reads until `expected` arrived or `wait` passed).
     pub fn dlq_records(&self, expected: usize, wait: Duration) -> Vec<OwnedMessage> {
-        read_all(&self.dlq_topic, self.partitions, expected, wait)
+        read_all(
+            &self.brokers,
+            &self.dlq_topic,
+            self.partitions,
+            expected,
+            wait,
+        )
     }
 
     /// Committed offsets of the group on the source topic.
     pub fn committed_offsets(&self) -> BTreeMap<i32, i64> {
-        committed_offsets(&self.group, &self.topic, self.partitions)
+        committed_offsets(&self.brokers, &self.group, &self.topic, self.partitions)
     }
 
     /// High watermarks of the partitions that hold records.
@@ -231,7 +260,7 @@ impl TestEnv {
 
     /// High watermarks of the source topic.
     pub fn end_offsets(&self) -> BTreeMap<i32, i64> {
-        let consumer: BaseConsumer = orderflow_testkit::kafka_config().create().expect("client");
+        let consumer: BaseConsumer = client_config(&self.brokers).create().expect("client");
         (0..self.partitions)
             .map(|p| {
                 let (_, high) = consumer
@@ -245,12 +274,13 @@ impl TestEnv {
 
 /// Reads every partition of `topic` from the beginning without a group.
 pub fn read_all(
+    brokers: &str,
     topic: &str,
     partitions: i32,
     expected: usize,
     wait: Duration,
 ) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = orderflow_testkit::kafka_config()
+    let consumer: BaseConsumer = client_config(brokers)
         .set("group.id", orderflow_testkit::unique_name("reader"))
         .set("enable.auto.commit", "false")
         .create()
@@ -279,8 +309,13 @@ pub fn read_all(
 }
 
 /// Committed offsets of `group` on `topic` (partitions without a commit are absent).
-pub fn committed_offsets(group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
-    let consumer: BaseConsumer = orderflow_testkit::kafka_config()
+pub fn committed_offsets(
+    brokers: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = client_config(brokers)
         .set("group.id", group)
         .create()
         .expect("client");
@@ -362,9 +397,16 @@ pub fn lifecycle(order_id: &str, cancel: bool) -> Vec<OrderEvent> {
     vec![created, paid, last]
 }
 
-/// Client config for ad-hoc clients.
+/// Client config for ad-hoc clients of the single test broker.
 pub fn kafka_config() -> ClientConfig {
     orderflow_testkit::kafka_config()
+}
+
+/// Client config for ad-hoc clients of `brokers`.
+pub fn client_config(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    config
 }
 
 /// A worker process running the real `order-consumer` binary.
@@ -381,7 +423,7 @@ impl TestEnv {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_order-consumer"))
             .args([
                 "--brokers",
-                &orderflow_testkit::kafka_brokers(),
+                &self.brokers,
                 "--topic",
                 &self.topic,
                 "--group",

@@ -19,7 +19,8 @@ fn required_env(name: &str) -> String {
         Ok(value) if !value.trim().is_empty() => value,
         _ => panic!(
             "{name} is not set: integration tests need the real services; run them with scripts/test.sh \
-             (it starts Kafka, PostgreSQL and the registry and exports KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL)"
+             (it starts Kafka, PostgreSQL and the registry and exports KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, \
+             and for failover tests a 3-broker cluster as KAFKA_CLUSTER_BROKERS and KAFKA_CLUSTER_DIR)"
         ),
     }
 }
@@ -27,6 +28,17 @@ fn required_env(name: &str) -> String {
 /// Bootstrap address of the test broker (`KAFKA_BROKERS`).
 pub fn kafka_brokers() -> String {
     required_env("KAFKA_BROKERS")
+}
+
+/// Bootstrap address of the 3-broker test cluster (`KAFKA_CLUSTER_BROKERS`), for failover tests.
+pub fn kafka_cluster_brokers() -> String {
+    required_env("KAFKA_CLUSTER_BROKERS")
+}
+
+/// State directory of the 3-broker test cluster (`KAFKA_CLUSTER_DIR`), the `--dir` of
+/// `scripts/kafka-cluster.sh`.
+pub fn kafka_cluster_dir() -> String {
+    required_env("KAFKA_CLUSTER_DIR")
 }
 
 /// Base URL of the test schema registry (`SCHEMA_REGISTRY_URL`).
@@ -52,21 +64,30 @@ pub fn kafka_config() -> ClientConfig {
     config
 }
 
-/// Creates `name` with `partitions` partitions (replication 1) and waits until its
-/// metadata shows every partition, so producers and consumers see it at once.
+/// Creates `name` with `partitions` partitions (replication 1) on the test broker and
+/// waits until its metadata shows every partition, so producers and consumers see it at once.
 pub async fn create_topic(name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = kafka_config().create().expect("admin client");
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    create_replicated_topic(&kafka_brokers(), name, partitions, 1).await;
+}
+
+/// Creates `name` on the cluster at `brokers` with `partitions` partitions of
+/// `replication` replicas each, and waits until its metadata shows every partition.
+pub async fn create_replicated_topic(brokers: &str, name: &str, partitions: i32, replication: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin client");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication));
     let results = admin
         .create_topics(
             &[topic],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
         )
         .await
-        .unwrap_or_else(|err| panic!("create topic {name} on {}: {err}", kafka_brokers()));
+        .unwrap_or_else(|err| panic!("create topic {name} on {brokers}: {err}"));
     for result in results {
         if let Err((topic, code)) = result {
-            panic!("create topic {topic}: {code}");
+            panic!("create topic {topic} on {brokers} (replication {replication}): {code}");
         }
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
