@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A 3-broker Apache Kafka cluster (KRaft, each node broker+controller) on one host, for
 # failover tests and the chaos runs: replication factor 3, min.insync.replicas=2,
-# unclean leader election off, brokers fenced 6 s after they stop heartbeating.
+# unclean leader election off, brokers fenced 6 s after they stop heartbeating, KIP-848
+# group sessions of 6 s (test settings: see kafka_write_config).
 #
 # Usage: scripts/kafka-cluster.sh --dir DIR COMMAND [N]
 #   start          format and start nodes 1..3 on free ports; waits until all three
@@ -79,7 +80,7 @@ cmd_start() {
     cid="$(kafka_random_cluster_id)"
     for n in 1 2 3; do
         kafka_write_config "$(node_dir "$n")/server.properties" "$n" "${ports[n]}" "${cports[n]}" \
-            "$voters" "$(node_dir "$n")/data" 3
+            "$voters" "$(node_dir "$n")/data" 3 test
         kafka_format "$(node_dir "$n")/server.properties" "$cid"
         printf '%s %s %s\n' "$n" "${ports[n]}" "${cports[n]}" >>"$DIR/nodes"
         bootstrap="${bootstrap:+$bootstrap,}127.0.0.1:${ports[n]}"

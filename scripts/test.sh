@@ -166,7 +166,7 @@ step "Apache Kafka broker (fresh, single node)"
 KAFKA_PORT="$(find_free_port $((29100 + $$ % 400)))"
 KAFKA_CONTROLLER_PORT="$(find_free_port $((KAFKA_PORT + 1)))"
 kafka_write_config "$KAFKA_DIR/server.properties" 1 "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" \
-    "1@127.0.0.1:$KAFKA_CONTROLLER_PORT" "$KAFKA_DIR/data" 1
+    "1@127.0.0.1:$KAFKA_CONTROLLER_PORT" "$KAFKA_DIR/data" 1 test
 kafka_format "$KAFKA_DIR/server.properties" "$(kafka_random_cluster_id)"
 kafka_jvm_args 1g
 "${KAFKA_JVM_ARGS[@]}" "$KAFKA_DIR/server.properties" >"$KAFKA_LOG" 2>&1 </dev/null &

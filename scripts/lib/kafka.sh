@@ -71,12 +71,15 @@ kafka_random_cluster_id() {
     kafka_tool kafka.tools.StorageTool random-uuid
 }
 
-# kafka_write_config FILE NODE_ID PORT CONTROLLER_PORT VOTERS DATA_DIR REPLICAS
+# kafka_write_config FILE NODE_ID PORT CONTROLLER_PORT VOTERS DATA_DIR REPLICAS [test]
 # Writes a combined broker+controller node's server.properties. VOTERS is the static
 # quorum (`1@127.0.0.1:9093,...`). REPLICAS is 1 for a single node, 3 for the cluster
-# (then min.insync.replicas=2 and unclean leader election off).
+# (then min.insync.replicas=2 and unclean leader election off). With `test`, groups of
+# the KIP-848 consumer protocol get a 6 s session and 1 s heartbeats (the broker's
+# defaults and minimums are 45 s and 5 s), so crash tests do not wait 45 s for a dead
+# member's partitions.
 kafka_write_config() {
-    local file="$1" node="$2" port="$3" cport="$4" voters="$5" data="$6" replicas="$7"
+    local file="$1" node="$2" port="$3" cport="$4" voters="$5" data="$6" replicas="$7" profile="${8:-}"
     local min_isr=1
     [ "$replicas" -ge 3 ] && min_isr=2
     mkdir -p "$(dirname "$file")" "$data"
@@ -106,6 +109,14 @@ auto.create.topics.enable=false
 broker.session.timeout.ms=6000
 broker.heartbeat.interval.ms=1000
 PROPS
+    if [ "$profile" = "test" ]; then
+        cat >>"$file" <<PROPS
+group.consumer.session.timeout.ms=6000
+group.consumer.min.session.timeout.ms=6000
+group.consumer.heartbeat.interval.ms=1000
+group.consumer.min.heartbeat.interval.ms=1000
+PROPS
+    fi
 }
 
 # kafka_format FILE CLUSTER_ID: formats the node's storage unless it already is.
