@@ -4,10 +4,10 @@
 -- delivery fails and is retried, and even with several relays (a row another relay has
 -- locked is skipped, and the rows after it are not eligible while it is unsent).
 SELECT o.id, o.order_id, o.event_id, o.event_type, o.traceparent, o.payload
-FROM outbox o
+FROM order_service.outbox o
 WHERE o.sent_at IS NULL
   AND NOT EXISTS (
-      SELECT 1 FROM outbox earlier
+      SELECT 1 FROM order_service.outbox earlier
       WHERE earlier.order_id = o.order_id
         AND earlier.sent_at IS NULL
         AND earlier.id < o.id

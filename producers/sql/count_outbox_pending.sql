@@ -1,1 +1,1 @@
-SELECT count(*) FROM outbox WHERE sent_at IS NULL
+SELECT count(*) FROM order_service.outbox WHERE sent_at IS NULL

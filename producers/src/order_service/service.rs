@@ -14,15 +14,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::OrderServiceMetrics;
+use crate::order_service::migrations;
 use crate::order_service::order_api::{self, ApiState};
 use crate::order_service::order_store::OrderStore;
 use crate::order_service::relay::{RELAY_BACKOFF, Relay, RelayConfig};
 use crate::order_service::serve_args::ServeArgs;
 use crate::order_service::service_error::{ServiceError, ServiceResult};
 use crate::topic_check;
-
-/// The migrations of the service's database (`producers/migrations`).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A started service.
 #[derive(Debug)]
@@ -141,7 +139,7 @@ async fn connect(
         args.database_connect_timeout,
     )
     .await?;
-    MIGRATOR.run(&pool).await?;
+    migrations::migrator().run(&pool).await?;
 
     args.kafka.wait_for_brokers().await?;
     let mut config = args.producer.client_config(&args.kafka);
