@@ -11,7 +11,11 @@ use orderflow_schemas::ValidationError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::order_service::idempotency::KeyError;
 use crate::order_service::order_store::StoreError;
+
+/// The `field` of errors about the `Idempotency-Key` header.
+pub const IDEMPOTENCY_KEY_FIELD: &str = "Idempotency-Key";
 
 /// An API error: 400 malformed JSON, 422 invalid value, 404 unknown order, 409 a change
 /// the order's status does not allow, 503 database trouble (retrying may help).
@@ -92,6 +96,14 @@ impl From<StoreError> for ApiError {
                 Some("status".into()),
             ),
             StoreError::AmountMismatch { .. } => Self::invalid("amount_cents", error.to_string()),
+            StoreError::IdempotencyKeyInProgress => Self::new(
+                StatusCode::CONFLICT,
+                error.to_string(),
+                Some(IDEMPOTENCY_KEY_FIELD.into()),
+            ),
+            StoreError::IdempotencyKeyReused => {
+                Self::invalid(IDEMPOTENCY_KEY_FIELD, error.to_string())
+            }
             StoreError::Invalid(invalid) => Self::from(invalid.clone()),
             StoreError::Database(cause) => {
                 tracing::warn!(error = %cause, "order API request failed on the database");
@@ -105,10 +117,26 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            error.to_string(),
+            Some(IDEMPOTENCY_KEY_FIELD.into()),
+        )
+    }
+}
+
 /// A JSON request body. Unlike `axum::Json`, its errors name the field: malformed JSON
 /// is 400, a missing field or a value of the wrong type is 422 with the field's path.
+/// The raw bytes are kept for the idempotency fingerprint.
 #[derive(Debug, Clone)]
-pub struct JsonBody<T>(pub T);
+pub struct JsonBody<T> {
+    /// The parsed body.
+    pub value: T,
+    /// The body as received.
+    pub raw: Bytes,
+}
 
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
@@ -121,7 +149,8 @@ where
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text(), None))?;
-        parse_json(&bytes).map(JsonBody)
+        let value = parse_json(&bytes)?;
+        Ok(JsonBody { value, raw: bytes })
     }
 }
 
