@@ -15,6 +15,7 @@ pub mod order_api;
 pub mod order_store;
 pub mod outbox;
 pub mod relay;
+pub mod requests;
 pub mod serve_args;
 pub mod service;
 pub mod service_error;

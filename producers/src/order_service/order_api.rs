@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{MatchedPath, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -23,61 +23,16 @@ use axum::{Json, Router};
 use orderflow_schemas::{
     LineItem, OrderCancelled, OrderCreated, OrderPaid, OrderPayload, OrderShipped,
 };
-use serde::Deserialize;
 use tokio::sync::Notify;
 
 use crate::metrics::OrderServiceMetrics;
 use crate::order_service::api_error::{ApiError, JsonBody};
 use crate::order_service::idempotency::{IDEMPOTENT_REPLAYED_HEADER, IdempotentRequest};
-use crate::order_service::order_store::{Order, OrderStore, Outcome, WriteContext};
+use crate::order_service::order_store::{Order, OrderStore, Outcome, StoreError, WriteContext};
+use crate::order_service::requests::{
+    self, CancelRequest, CreateOrderRequest, PayRequest, ShipRequest,
+};
 use crate::trace_context::{TRACEPARENT_HEADER, is_valid_traceparent, new_traceparent};
-
-/// Body of `POST /orders`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CreateOrderRequest {
-    /// The customer placing the order.
-    pub customer_id: String,
-    /// ISO 4217 currency code.
-    pub currency: String,
-    /// The lines; at least one.
-    pub items: Vec<LineItemRequest>,
-}
-
-/// One line of [`CreateOrderRequest`].
-#[derive(Debug, Clone, Deserialize)]
-pub struct LineItemRequest {
-    /// The product.
-    pub sku: String,
-    /// Units; above 0.
-    pub quantity: i32,
-    /// Price of one unit in minor units; 0 or more.
-    pub unit_price_cents: i64,
-}
-
-/// Body of `POST /orders/{id}/pay`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PayRequest {
-    /// The payment provider's id.
-    pub payment_id: String,
-    /// Must equal the order total.
-    pub amount_cents: i64,
-}
-
-/// Body of `POST /orders/{id}/ship`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ShipRequest {
-    /// The carrier.
-    pub carrier: String,
-    /// The carrier's tracking number.
-    pub tracking_number: String,
-}
-
-/// Body of `POST /orders/{id}/cancel`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CancelRequest {
-    /// Why.
-    pub reason: String,
-}
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
@@ -86,18 +41,49 @@ pub struct ApiState {
     pub store: OrderStore,
     /// Wakes the relay after a commit, so events leave without waiting for its poll.
     pub outbox_written: Arc<Notify>,
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body_bytes: usize,
 }
 
 /// The API router, counting requests in `metrics`.
 pub fn router(state: ApiState, metrics: OrderServiceMetrics) -> Router {
+    let body_limit = DefaultBodyLimit::max(state.max_body_bytes);
     Router::new()
         .route("/orders", post(create_order))
         .route("/orders/{id}", get(get_order))
         .route("/orders/{id}/pay", post(pay_order))
         .route("/orders/{id}/ship", post(ship_order))
         .route("/orders/{id}/cancel", post(cancel_order))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(body_limit)
         .layer(middleware::from_fn_with_state(metrics, count_requests))
+}
+
+async fn unknown_route(uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no route {}", uri.path()),
+        None,
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+        None,
+    )
+}
+
+/// 404 for an id no order can have (a NUL, or too long), without asking the database.
+fn check_order_id(order_id: &str) -> Result<(), ApiError> {
+    if requests::is_possible_order_id(order_id) {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(order_id.replace('\0', "\\u0000")).into())
+    }
 }
 
 /// Counts every request by route template (never the order id) and status.
@@ -172,6 +158,7 @@ async fn create_order(
 ) -> Result<Response, ApiError> {
     let idempotency = idempotency_of(&headers, &method, &uri, &body.raw)?;
     let request = body.value;
+    request.check()?;
     let mut total_cents: i64 = 0;
     for (index, item) in request.items.iter().enumerate() {
         total_cents = item
@@ -223,6 +210,7 @@ async fn transition(
     request: TransitionRequest,
     payload: OrderPayload,
 ) -> Result<Response, ApiError> {
+    check_order_id(&request.order_id)?;
     let idempotency = idempotency_of(
         &request.headers,
         &request.method,
@@ -249,6 +237,7 @@ async fn pay_order(
     headers: HeaderMap,
     body: JsonBody<PayRequest>,
 ) -> Result<Response, ApiError> {
+    body.value.check()?;
     let payload = OrderPayload::Paid(OrderPaid {
         payment_id: body.value.payment_id,
         amount_cents: body.value.amount_cents,
@@ -271,6 +260,7 @@ async fn ship_order(
     headers: HeaderMap,
     body: JsonBody<ShipRequest>,
 ) -> Result<Response, ApiError> {
+    body.value.check()?;
     let payload = OrderPayload::Shipped(OrderShipped {
         carrier: body.value.carrier,
         tracking_number: body.value.tracking_number,
@@ -293,6 +283,7 @@ async fn cancel_order(
     headers: HeaderMap,
     body: JsonBody<CancelRequest>,
 ) -> Result<Response, ApiError> {
+    body.value.check()?;
     let payload = OrderPayload::Cancelled(OrderCancelled {
         reason: body.value.reason,
     });
@@ -310,5 +301,6 @@ async fn get_order(
     State(state): State<ApiState>,
     Path(order_id): Path<String>,
 ) -> Result<Json<Order>, ApiError> {
+    check_order_id(&order_id)?;
     Ok(Json(state.store.get(&order_id).await?))
 }

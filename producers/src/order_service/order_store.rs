@@ -12,10 +12,12 @@ use sqlx::PgPool;
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::generate::EVENT_TYPE_HEADER;
 use crate::order_service::idempotency::{
     self, Claim, ClaimError, IdempotentRequest, StoredResponse,
 };
 use crate::order_service::outbox::{self, NewOutboxRow};
+use crate::trace_context::TRACEPARENT_HEADER;
 
 const INSERT_ORDER: &str = include_str!("../../sql/insert_order.sql");
 const SELECT_ORDER: &str = include_str!("../../sql/select_order.sql");
@@ -117,6 +119,16 @@ pub enum StoreError {
         "this Idempotency-Key was already used with a different request (method, path or body)"
     )]
     IdempotencyKeyReused,
+    /// The event's record would exceed the size Kafka accepts.
+    #[error(
+        "the order's event would be a {record_bytes}-byte Kafka record, above the limit of {limit} bytes (the producer's message.max.bytes or the topic's max.message.bytes)"
+    )]
+    EventTooLarge {
+        /// The record's estimated size.
+        record_bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The event breaks a business rule (see `OrderEvent::validate`).
     #[error(transparent)]
     Invalid(#[from] ValidationError),
@@ -159,21 +171,40 @@ pub struct WriteContext<'a> {
     pub success_status: u16,
 }
 
+/// Room left in a record's size budget for Kafka's framing: the record batch header
+/// (61 bytes), the record's own varints and attributes, and the headers' length fields.
+pub const RECORD_OVERHEAD_BYTES: usize = 256;
+
+/// An event checked and encoded as its record value (Confluent-framed Avro).
+struct Encoded {
+    event: OrderEvent,
+    payload: Vec<u8>,
+}
+
 /// Writes orders and their outbox rows; events are encoded with `serializer` at write time.
 #[derive(Debug, Clone)]
 pub struct OrderStore {
     pool: PgPool,
     serializer: OrderEventSerializer,
     producer_name: String,
+    max_record_bytes: usize,
 }
 
 impl OrderStore {
-    /// A store on `pool` encoding events with `serializer`, `producer` = `producer_name`.
-    pub fn new(pool: PgPool, serializer: OrderEventSerializer, producer_name: &str) -> Self {
+    /// A store on `pool` encoding events with `serializer`, `producer` = `producer_name`,
+    /// refusing events whose record would exceed `max_record_bytes` (the smaller of the
+    /// producer's `message.max.bytes` and the topic's `max.message.bytes`).
+    pub fn new(
+        pool: PgPool,
+        serializer: OrderEventSerializer,
+        producer_name: &str,
+        max_record_bytes: usize,
+    ) -> Self {
         Self {
             pool,
             serializer,
             producer_name: producer_name.to_string(),
+            max_record_bytes,
         }
     }
 
@@ -190,7 +221,11 @@ impl OrderStore {
             created.currency.clone(),
             created.total_cents,
         );
-        let event = self.event(order_id, OrderPayload::Created(created))?;
+        let encoded = self.event(
+            order_id,
+            OrderPayload::Created(created),
+            context.traceparent,
+        )?;
         let mut tx = self.pool.begin().await?;
         if let Some(replayed) = claim(&mut tx, context).await? {
             return Ok(replayed);
@@ -204,10 +239,10 @@ impl OrderStore {
             .await?;
         let written = Written {
             order_id: order_id.to_string(),
-            event_id: event.event_id,
+            event_id: encoded.event.event_id,
             status: OrderStatus::Created,
         };
-        self.finish(tx, &event, written, context).await
+        self.finish(tx, &encoded, written, context).await
     }
 
     /// Applies a pay, ship or cancel `payload` to the order, if its status allows it.
@@ -217,8 +252,8 @@ impl OrderStore {
         payload: OrderPayload,
         context: WriteContext<'_>,
     ) -> Result<Outcome, StoreError> {
-        let event = self.event(order_id, payload)?;
-        let payload = &event.payload;
+        let encoded = self.event(order_id, payload, context.traceparent)?;
+        let payload = &encoded.event.payload;
         let mut tx = self.pool.begin().await?;
         if let Some(replayed) = claim(&mut tx, context).await? {
             return Ok(replayed);
@@ -252,10 +287,10 @@ impl OrderStore {
             .await?;
         let written = Written {
             order_id: order_id.to_string(),
-            event_id: event.event_id,
+            event_id: encoded.event.event_id,
             status: next,
         };
-        self.finish(tx, &event, written, context).await
+        self.finish(tx, &encoded, written, context).await
     }
 
     /// Appends the event to the outbox, stores the answer under the idempotency key,
@@ -263,11 +298,11 @@ impl OrderStore {
     async fn finish(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
-        event: &OrderEvent,
+        encoded: &Encoded,
         written: Written,
         context: WriteContext<'_>,
     ) -> Result<Outcome, StoreError> {
-        self.append(&mut tx, event, context.traceparent).await?;
+        self.append(&mut tx, encoded, context.traceparent).await?;
         if let Some(request) = context.idempotency {
             let body = serde_json::to_vec(&written)
                 .map_err(|error| StoreError::Database(sqlx::Error::Encode(Box::new(error))))?;
@@ -292,20 +327,41 @@ impl OrderStore {
         })?)?)
     }
 
-    /// The event of a change, checked against the business rules.
-    fn event(&self, order_id: &str, payload: OrderPayload) -> Result<OrderEvent, StoreError> {
+    /// The event of a change, checked against the business rules, and encoded: its
+    /// record must fit the broker's and producer's size limit, or it could never leave
+    /// the outbox.
+    fn event(
+        &self,
+        order_id: &str,
+        payload: OrderPayload,
+        traceparent: &str,
+    ) -> Result<Encoded, StoreError> {
         let event = OrderEvent::new(order_id, self.producer_name.as_str(), payload);
         event.validate()?;
-        Ok(event)
+        let payload = self.serializer.serialize(&event);
+        let record_bytes = order_id.len()
+            + payload.len()
+            + TRACEPARENT_HEADER.len()
+            + traceparent.len()
+            + EVENT_TYPE_HEADER.len()
+            + event.event_type().len()
+            + RECORD_OVERHEAD_BYTES;
+        if record_bytes > self.max_record_bytes {
+            return Err(StoreError::EventTooLarge {
+                record_bytes,
+                limit: self.max_record_bytes,
+            });
+        }
+        Ok(Encoded { event, payload })
     }
 
     async fn append(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        event: &OrderEvent,
+        encoded: &Encoded,
         traceparent: &str,
     ) -> sqlx::Result<()> {
-        let payload = self.serializer.serialize(event);
+        let event = &encoded.event;
         outbox::insert(
             tx,
             &NewOutboxRow {
@@ -313,7 +369,7 @@ impl OrderStore {
                 event_id: event.event_id,
                 event_type: event.event_type(),
                 traceparent,
-                payload: &payload,
+                payload: &encoded.payload,
             },
         )
         .await

@@ -76,7 +76,7 @@ pub async fn start(
         connected = connect(args) => connected?,
         () = token.cancelled() => return Err(ServiceError::Interrupted),
     };
-    let (pool, producer, serializer) = connected;
+    let (pool, producer, serializer, max_record_bytes) = connected;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -90,8 +90,14 @@ pub async fn start(
     })?;
     let wake = Arc::new(Notify::new());
     let state = ApiState {
-        store: OrderStore::new(pool.clone(), serializer, &args.producer_name),
+        store: OrderStore::new(
+            pool.clone(),
+            serializer,
+            &args.producer_name,
+            max_record_bytes,
+        ),
         outbox_written: wake.clone(),
+        max_body_bytes: args.max_body_bytes,
     };
     let app = order_api::router(state, metrics.clone());
     let api_token = token.child_token();
@@ -128,10 +134,11 @@ pub async fn start(
     })
 }
 
-/// Database (migrated), producer (topic checked) and serializer (schema registered).
+/// Database (migrated), producer (topic checked), serializer (schema registered), and the
+/// largest record the producer may send to the topic.
 async fn connect(
     args: &ServeArgs,
-) -> ServiceResult<(PgPool, FutureProducer, OrderEventSerializer)> {
+) -> ServiceResult<(PgPool, FutureProducer, OrderEventSerializer, usize)> {
     let url = args.resolved_database_url()?;
     let pool = db::connect(
         &url,
@@ -156,6 +163,8 @@ async fn connect(
         )));
     }
 
+    let max_record_bytes = topic_check::max_record_bytes(&config, &args.topic).await?;
+
     let registry = RegistryClient::new(&args.registry_url)?;
     let serializer = OrderEventSerializer::with_startup_timeout(
         &registry,
@@ -163,5 +172,5 @@ async fn connect(
         args.registry_connect_timeout,
     )
     .await?;
-    Ok((pool, producer, serializer))
+    Ok((pool, producer, serializer, max_record_bytes))
 }
