@@ -9,6 +9,7 @@
 //! `event_id` lets consumers drop the rare duplicate after a crash between ack and mark).
 
 pub mod api_error;
+pub mod housekeeping;
 pub mod idempotency;
 pub mod migrations;
 pub mod order_api;

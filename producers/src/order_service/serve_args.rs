@@ -56,6 +56,16 @@ pub struct ServeArgs {
     /// How long the relay sleeps when the outbox is empty (a write wakes it earlier).
     #[arg(long, env = "OUTBOX_POLL_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
     pub relay_poll_interval: Duration,
+    /// Attempts after which an outbox row whose delivery fails permanently (a record too
+    /// large for the topic, an invalid record) is parked instead of retried.
+    #[arg(long, env = "OUTBOX_MAX_ATTEMPTS", default_value_t = 5)]
+    pub relay_max_attempts: u32,
+    /// How long sent outbox rows are kept before housekeeping deletes them.
+    #[arg(long, env = "OUTBOX_RETENTION", default_value = "24h", value_parser = parse_duration)]
+    pub outbox_retention: Duration,
+    /// How often housekeeping deletes old outbox rows and expired idempotency keys.
+    #[arg(long, env = "HOUSEKEEPING_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub housekeeping_interval: Duration,
     /// Operations endpoint (/metrics, /healthz, /readyz).
     #[command(flatten)]
     pub ops: OpsArgs,
@@ -95,6 +105,9 @@ impl ServeArgs {
             producer_name: "order-service".into(),
             relay_batch_size: 500,
             relay_poll_interval: Duration::from_millis(500),
+            relay_max_attempts: 5,
+            outbox_retention: Duration::from_secs(24 * 60 * 60),
+            housekeeping_interval: Duration::from_secs(10 * 60),
             ops: OpsArgs {
                 metrics_addr: String::new(),
             },
@@ -136,6 +149,12 @@ impl ServeArgs {
         }
         if self.relay_batch_size == 0 {
             return fail("--relay-batch-size must be at least 1".into());
+        }
+        if self.relay_max_attempts == 0 {
+            return fail("--relay-max-attempts must be at least 1".into());
+        }
+        if self.housekeeping_interval.is_zero() {
+            return fail("--housekeeping-interval must be above 0".into());
         }
         if self.relay_poll_interval.is_zero() {
             return fail("--relay-poll-interval must be above 0".into());

@@ -20,6 +20,8 @@ pub struct Service {
     pub pool: PgPool,
     pub topic: String,
     pub metrics: prometheus::Registry,
+    /// `http://host:port` of /metrics, /healthz, /readyz, when enabled.
+    pub ops_base: Option<String>,
     token: CancellationToken,
     running: RunningService,
 }
@@ -53,6 +55,7 @@ impl Service {
             .expect("service starts");
         Self {
             base: format!("http://{}", running.api_addr),
+            ops_base: running.metrics_addr.map(|addr| format!("http://{addr}")),
             client: reqwest::Client::new(),
             pool,
             topic,
@@ -102,6 +105,20 @@ impl Service {
             .unwrap()
     }
 
+    /// The value of the metric sample `line_prefix` (e.g. `orderflow_outbox_parked`).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        use prometheus::Encoder;
+        let mut text = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&self.metrics.gather(), &mut text)
+            .unwrap();
+        String::from_utf8(text).unwrap().lines().find_map(|line| {
+            line.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .and_then(|value| value.parse().ok())
+        })
+    }
+
     /// Stops the service and waits for it.
     pub async fn stop(self) {
         self.token.cancel();
@@ -124,3 +141,66 @@ async fn answer(response: reqwest::Response) -> Answer {
 
 /// A valid `POST /orders` body of total 1000.
 pub const ORDER: &str = r#"{"customer_id": "c-1", "currency": "EUR", "items": [{"sku": "A", "quantity": 2, "unit_price_cents": 500}]}"#;
+
+/// Reads every record of partition 0 of `topic` until `expected` arrived, then checks
+/// that nothing more arrives for 2 s; returns the keys (60 s bound).
+pub fn read_keys(topic: &str, expected: usize) -> Vec<String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    use std::time::Instant;
+
+    let consumer: BaseConsumer = testkit::kafka_config()
+        .set("group.id", testkit::unique_name("order-service-test"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).expect("assign");
+    let mut keys = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while keys.len() < expected {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {expected} records on {topic} after 60 s",
+            keys.len()
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
+            let message = message.expect("consume");
+            keys.push(String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned());
+        }
+    }
+    let settle = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < settle {
+        if let Some(extra) = consumer.poll(Duration::from_millis(200)) {
+            let extra = extra.expect("consume");
+            panic!(
+                "unexpected extra record with key {:?}",
+                String::from_utf8_lossy(extra.key().unwrap_or_default())
+            );
+        }
+    }
+    keys
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, failing with `what` after 60 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

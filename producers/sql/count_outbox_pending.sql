@@ -1,1 +1,0 @@
-SELECT count(*) FROM order_service.outbox WHERE sent_at IS NULL
