@@ -3,11 +3,15 @@
 -- after this one was acknowledged and marked sent: per-order order holds even when a
 -- delivery fails and is retried, and even with several relays (a row another relay has
 -- locked is skipped, and the rows after it are not eligible while it is unsent).
-SELECT o.id, o.order_id, o.event_id, o.event_type, o.traceparent, o.payload
-FROM outbox o
+-- A parked row is never claimed and, being unsent, keeps its order's later rows back.
+-- A row waiting out its backoff (next_attempt_at) holds back only its own order.
+SELECT o.id, o.order_id, o.event_id, o.event_type, o.traceparent, o.payload, o.attempts
+FROM order_service.outbox o
 WHERE o.sent_at IS NULL
+  AND o.state = 'pending'
+  AND o.next_attempt_at <= now()
   AND NOT EXISTS (
-      SELECT 1 FROM outbox earlier
+      SELECT 1 FROM order_service.outbox earlier
       WHERE earlier.order_id = o.order_id
         AND earlier.sent_at IS NULL
         AND earlier.id < o.id

@@ -1,2 +1,2 @@
-INSERT INTO orders (order_id, status, customer_id, currency, total_cents)
+INSERT INTO order_service.orders (order_id, status, customer_id, currency, total_cents)
 VALUES ($1, 'created', $2, $3, $4)

@@ -1,2 +1,6 @@
-UPDATE outbox SET attempts = attempts + 1, last_error = $2
-WHERE id = ANY($1)
+-- A failed attempt: the row stays pending and waits $3 seconds before its next one.
+UPDATE order_service.outbox
+SET attempts = attempts + 1,
+    last_error = $2,
+    next_attempt_at = now() + $3 * interval '1 second'
+WHERE id = $1

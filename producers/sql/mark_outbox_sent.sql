@@ -1,2 +1,3 @@
-UPDATE outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL
+UPDATE order_service.outbox
+SET sent_at = now(), state = 'sent', attempts = attempts + 1, last_error = NULL
 WHERE id = ANY($1)

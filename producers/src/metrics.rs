@@ -11,6 +11,10 @@ pub const DELIVERY_LATENCY_SECONDS: &str = "orderflow_producer_delivery_latency_
 pub const OUTBOX_PENDING: &str = "orderflow_outbox_pending";
 /// Metric name: outbox rows the relay published and marked sent (order service).
 pub const OUTBOX_PUBLISHED_TOTAL: &str = "orderflow_outbox_published_total";
+/// Metric name: outbox rows parked after permanent delivery failures (order service).
+pub const OUTBOX_PARKED: &str = "orderflow_outbox_parked";
+/// Metric name: outbox rows the relay parked (order service).
+pub const OUTBOX_PARKED_TOTAL: &str = "orderflow_outbox_parked_total";
 /// Metric name: outbox rows whose delivery failed and will be retried (order service).
 pub const OUTBOX_PUBLISH_FAILURES_TOTAL: &str = "orderflow_outbox_publish_failures_total";
 /// Metric name: HTTP requests to the order API, by route template and status code.
@@ -92,6 +96,10 @@ pub struct ResultCounters {
 pub struct OrderServiceMetrics {
     /// Unsent outbox rows, refreshed by the relay after every round.
     pub outbox_pending: IntGauge,
+    /// Parked outbox rows, refreshed by the relay after every round.
+    pub outbox_parked: IntGauge,
+    /// Outbox rows the relay parked.
+    pub outbox_parked_rows: IntCounter,
     /// Outbox rows published and marked sent.
     pub outbox_published: IntCounter,
     /// Outbox rows whose delivery failed (each attempt counted).
@@ -107,13 +115,21 @@ impl OrderServiceMetrics {
             OUTBOX_PENDING,
             "Outbox rows written but not yet acknowledged by the broker.",
         )?;
+        let outbox_parked = IntGauge::new(
+            OUTBOX_PARKED,
+            "Outbox rows parked after permanent delivery failures; their orders' later events wait behind them.",
+        )?;
+        let outbox_parked_rows = IntCounter::new(
+            OUTBOX_PARKED_TOTAL,
+            "Outbox rows the relay parked after permanent delivery failures.",
+        )?;
         let outbox_published = IntCounter::new(
             OUTBOX_PUBLISHED_TOTAL,
             "Outbox rows the broker acknowledged and the relay marked sent.",
         )?;
         let outbox_publish_failures = IntCounter::new(
             OUTBOX_PUBLISH_FAILURES_TOTAL,
-            "Outbox row deliveries that failed; the rows stay unsent and are retried.",
+            "Outbox row deliveries that failed (retried later, or parked).",
         )?;
         let api_requests = IntCounterVec::new(
             Opts::new(
@@ -123,11 +139,15 @@ impl OrderServiceMetrics {
             &["route", "status"],
         )?;
         registry.register(Box::new(outbox_pending.clone()))?;
+        registry.register(Box::new(outbox_parked.clone()))?;
+        registry.register(Box::new(outbox_parked_rows.clone()))?;
         registry.register(Box::new(outbox_published.clone()))?;
         registry.register(Box::new(outbox_publish_failures.clone()))?;
         registry.register(Box::new(api_requests.clone()))?;
         Ok(Self {
             outbox_pending,
+            outbox_parked,
+            outbox_parked_rows,
             outbox_published,
             outbox_publish_failures,
             api_requests,

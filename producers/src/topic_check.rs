@@ -6,6 +6,9 @@
 
 use std::time::Duration;
 
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaResult;
 use rdkafka::producer::{Producer, ProducerContext};
 
@@ -37,4 +40,36 @@ pub fn missing_topic_message(topic: &str, brokers: &str) -> String {
     format!(
         "topic {topic:?} does not exist on {brokers}; create it first (e.g. `orderflow topics apply`)"
     )
+}
+
+/// librdkafka's default `message.max.bytes`.
+pub const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+/// The largest record the producer configured by `config` may send to `topic`: the
+/// smaller of the producer's `message.max.bytes` and the topic's `max.message.bytes`
+/// (read with DescribeConfigs through an admin client built from `config`). A topic
+/// whose limit cannot be read counts with the producer's alone.
+pub async fn max_record_bytes(config: &ClientConfig, topic: &str) -> KafkaResult<usize> {
+    let producer_limit = config
+        .get("message.max.bytes")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(DEFAULT_MESSAGE_MAX_BYTES);
+    let admin: AdminClient<DefaultClientContext> = config.create()?;
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let described = admin
+        .describe_configs(&[ResourceSpecifier::Topic(topic)], &options)
+        .await?;
+    let topic_limit = described
+        .into_iter()
+        .filter_map(Result::ok)
+        .find_map(|resource| {
+            resource
+                .get("max.message.bytes")
+                .and_then(|entry| entry.value.as_deref())
+                .and_then(|value| value.parse::<usize>().ok())
+        });
+    if topic_limit.is_none() {
+        tracing::warn!(%topic, "cannot read the topic's max.message.bytes; checking events against the producer's message.max.bytes only");
+    }
+    Ok(topic_limit.map_or(producer_limit, |limit| limit.min(producer_limit)))
 }

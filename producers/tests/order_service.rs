@@ -226,11 +226,12 @@ async fn an_order_placed_paid_and_shipped_reaches_the_topic_in_order_through_the
     // Every outbox row is marked sent, and the metrics say so.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let (rows, unsent): (i64, i64) =
-            sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE sent_at IS NULL) FROM outbox")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+        let (rows, unsent): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE sent_at IS NULL) FROM order_service.outbox",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
         assert_eq!(
             rows, 3,
             "one outbox row per accepted change, none for refused ones"

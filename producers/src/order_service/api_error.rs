@@ -5,13 +5,17 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_schemas::ValidationError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::order_service::idempotency::KeyError;
 use crate::order_service::order_store::StoreError;
+
+/// The `field` of errors about the `Idempotency-Key` header.
+pub const IDEMPOTENCY_KEY_FIELD: &str = "Idempotency-Key";
 
 /// An API error: 400 malformed JSON, 422 invalid value, 404 unknown order, 409 a change
 /// the order's status does not allow, 503 database trouble (retrying may help).
@@ -92,8 +96,41 @@ impl From<StoreError> for ApiError {
                 Some("status".into()),
             ),
             StoreError::AmountMismatch { .. } => Self::invalid("amount_cents", error.to_string()),
+            StoreError::IdempotencyKeyInProgress => Self::new(
+                StatusCode::CONFLICT,
+                error.to_string(),
+                Some(IDEMPOTENCY_KEY_FIELD.into()),
+            ),
+            StoreError::IdempotencyKeyReused => {
+                Self::invalid(IDEMPOTENCY_KEY_FIELD, error.to_string())
+            }
             StoreError::Invalid(invalid) => Self::from(invalid.clone()),
-            StoreError::Database(cause) => {
+            StoreError::EventTooLarge { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                error.to_string(),
+                Some("body".into()),
+            ),
+            StoreError::Database(cause) => Self::from_database(cause),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            error.to_string(),
+            Some(IDEMPOTENCY_KEY_FIELD.into()),
+        )
+    }
+}
+
+impl ApiError {
+    /// 503 only for a real outage (retrying may help); a value the database cannot take
+    /// is the client's 400; anything else is a bug of ours, 500.
+    fn from_database(cause: &sqlx::Error) -> Self {
+        match database_failure(cause) {
+            DatabaseFailure::Outage => {
                 tracing::warn!(error = %cause, "order API request failed on the database");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -101,14 +138,68 @@ impl From<StoreError> for ApiError {
                     None,
                 )
             }
+            DatabaseFailure::BadValue => Self::new(
+                StatusCode::BAD_REQUEST,
+                "a value of the request cannot be stored",
+                None,
+            ),
+            DatabaseFailure::Bug => {
+                tracing::error!(error = %cause, "order API request failed on an unexpected database error");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error", None)
+            }
         }
+    }
+}
+
+/// What a database error means for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DatabaseFailure {
+    /// Unreachable, overloaded, shutting down, or a transaction conflict: retry later.
+    Outage,
+    /// The data itself was refused (SQLSTATE class 22, data exception).
+    BadValue,
+    /// Anything else: not the client's fault, and retrying will not help.
+    Bug,
+}
+
+fn database_failure(error: &sqlx::Error) -> DatabaseFailure {
+    match error {
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // 08 connection, 40 serialization failure/deadlock, 53 resources, 57 operator
+            // intervention (shutdown), 58 system error, 55P03 lock not available.
+            if ["08", "40", "53", "57", "58"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || code == "55P03"
+            {
+                DatabaseFailure::Outage
+            } else if code.starts_with("22") {
+                DatabaseFailure::BadValue
+            } else {
+                DatabaseFailure::Bug
+            }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => DatabaseFailure::Outage,
+        _ => DatabaseFailure::Bug,
     }
 }
 
 /// A JSON request body. Unlike `axum::Json`, its errors name the field: malformed JSON
 /// is 400, a missing field or a value of the wrong type is 422 with the field's path.
+/// The raw bytes are kept for the idempotency fingerprint.
 #[derive(Debug, Clone)]
-pub struct JsonBody<T>(pub T);
+pub struct JsonBody<T> {
+    /// The parsed body.
+    pub value: T,
+    /// The body as received.
+    pub raw: Bytes,
+}
 
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
@@ -118,11 +209,44 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be JSON, sent with Content-Type: application/json",
+                Some("Content-Type".into()),
+            ));
+        }
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text(), None))?;
-        parse_json(&bytes).map(JsonBody)
+            .map_err(|rejection| {
+                ApiError::new(
+                    rejection.status(),
+                    rejection.body_text(),
+                    Some("body".into()),
+                )
+            })?;
+        let value = parse_json(&bytes)?;
+        Ok(JsonBody { value, raw: bytes })
     }
+}
+
+/// Whether the request says its body is JSON (`application/json` or `application/*+json`,
+/// with any parameters such as a charset).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Parses `bytes` as `T`, naming the field at fault on error.
@@ -155,8 +279,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
 }
 
-/// The field path of a data error: serde's path, plus the missing field's name (serde
-/// reports a missing field at its parent).
+/// The field path of a data error: serde's path (which ends at an unknown field), plus
+/// the missing field's name (serde reports a missing field at its parent).
 fn field_of(path: &str, message: &str) -> String {
     let parent = if path == "." { "" } else { path };
     match message
@@ -185,6 +309,20 @@ mod tests {
     #[allow(dead_code)]
     struct Body {
         items: Vec<Line>,
+    }
+
+    #[test]
+    fn only_outages_are_503() {
+        for outage in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed] {
+            assert_eq!(
+                ApiError::from(StoreError::Database(outage)).status,
+                StatusCode::SERVICE_UNAVAILABLE
+            );
+        }
+        assert_eq!(
+            ApiError::from(StoreError::Database(sqlx::Error::RowNotFound)).status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     #[test]

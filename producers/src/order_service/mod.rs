@@ -9,10 +9,14 @@
 //! `event_id` lets consumers drop the rare duplicate after a crash between ack and mark).
 
 pub mod api_error;
+pub mod housekeeping;
+pub mod idempotency;
+pub mod migrations;
 pub mod order_api;
 pub mod order_store;
 pub mod outbox;
 pub mod relay;
+pub mod requests;
 pub mod serve_args;
 pub mod service;
 pub mod service_error;

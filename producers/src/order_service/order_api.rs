@@ -2,18 +2,20 @@
 //!
 //! | method | path | body | success |
 //! |---|---|---|---|
-//! | POST | /orders | `{customer_id, currency, items: [{sku, quantity, unit_price_cents}]}` | 201 `{order_id, event_id}` |
+//! | POST | /orders | `{customer_id, currency, items: [{sku, quantity, unit_price_cents}]}` | 201 `{order_id, event_id, status}` |
 //! | POST | /orders/{id}/pay | `{payment_id, amount_cents}` | 200 `{order_id, event_id, status}` |
 //! | POST | /orders/{id}/ship | `{carrier, tracking_number}` | 200 |
 //! | POST | /orders/{id}/cancel | `{reason}` | 200 |
 //! | GET | /orders/{id} | | 200 the order |
 //!
+//! Writes accept an `Idempotency-Key` header (see [`idempotency`](super::idempotency)).
 //! Errors are JSON `{"error", "field"}` (see [`ApiError`]).
 
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Path, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,72 +23,16 @@ use axum::{Json, Router};
 use orderflow_schemas::{
     LineItem, OrderCancelled, OrderCreated, OrderPaid, OrderPayload, OrderShipped,
 };
-use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::metrics::OrderServiceMetrics;
 use crate::order_service::api_error::{ApiError, JsonBody};
-use crate::order_service::order_store::{Order, OrderStore};
+use crate::order_service::idempotency::{IDEMPOTENT_REPLAYED_HEADER, IdempotentRequest};
+use crate::order_service::order_store::{Order, OrderStore, Outcome, StoreError, WriteContext};
+use crate::order_service::requests::{
+    self, CancelRequest, CreateOrderRequest, PayRequest, ShipRequest,
+};
 use crate::trace_context::{TRACEPARENT_HEADER, is_valid_traceparent, new_traceparent};
-use orderflow_schemas::OrderStatus;
-
-/// Body of `POST /orders`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CreateOrderRequest {
-    /// The customer placing the order.
-    pub customer_id: String,
-    /// ISO 4217 currency code.
-    pub currency: String,
-    /// The lines; at least one.
-    pub items: Vec<LineItemRequest>,
-}
-
-/// One line of [`CreateOrderRequest`].
-#[derive(Debug, Clone, Deserialize)]
-pub struct LineItemRequest {
-    /// The product.
-    pub sku: String,
-    /// Units; above 0.
-    pub quantity: i32,
-    /// Price of one unit in minor units; 0 or more.
-    pub unit_price_cents: i64,
-}
-
-/// Body of `POST /orders/{id}/pay`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PayRequest {
-    /// The payment provider's id.
-    pub payment_id: String,
-    /// Must equal the order total.
-    pub amount_cents: i64,
-}
-
-/// Body of `POST /orders/{id}/ship`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ShipRequest {
-    /// The carrier.
-    pub carrier: String,
-    /// The carrier's tracking number.
-    pub tracking_number: String,
-}
-
-/// Body of `POST /orders/{id}/cancel`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CancelRequest {
-    /// Why.
-    pub reason: String,
-}
-
-/// Answer to a successful write.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WriteResponse {
-    /// The order.
-    pub order_id: String,
-    /// The event written to the outbox (and, soon after, to the topic).
-    pub event_id: uuid::Uuid,
-    /// The order's status after the change.
-    pub status: String,
-}
 
 /// What the handlers share.
 #[derive(Debug, Clone)]
@@ -95,18 +41,49 @@ pub struct ApiState {
     pub store: OrderStore,
     /// Wakes the relay after a commit, so events leave without waiting for its poll.
     pub outbox_written: Arc<Notify>,
+    /// Largest request body accepted, in bytes (413 beyond).
+    pub max_body_bytes: usize,
 }
 
 /// The API router, counting requests in `metrics`.
 pub fn router(state: ApiState, metrics: OrderServiceMetrics) -> Router {
+    let body_limit = DefaultBodyLimit::max(state.max_body_bytes);
     Router::new()
         .route("/orders", post(create_order))
         .route("/orders/{id}", get(get_order))
         .route("/orders/{id}/pay", post(pay_order))
         .route("/orders/{id}/ship", post(ship_order))
         .route("/orders/{id}/cancel", post(cancel_order))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(body_limit)
         .layer(middleware::from_fn_with_state(metrics, count_requests))
+}
+
+async fn unknown_route(uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no route {}", uri.path()),
+        None,
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not allowed on {}", uri.path()),
+        None,
+    )
+}
+
+/// 404 for an id no order can have (a NUL, or too long), without asking the database.
+fn check_order_id(order_id: &str) -> Result<(), ApiError> {
+    if requests::is_possible_order_id(order_id) {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(order_id.replace('\0', "\\u0000")).into())
+    }
 }
 
 /// Counts every request by route template (never the order id) and status.
@@ -134,11 +111,54 @@ fn traceparent_of(headers: &HeaderMap) -> String {
         .map_or_else(|| new_traceparent(&mut rand::rng()), str::to_string)
 }
 
+/// The idempotency key of a write request, bound to its method, path and body.
+fn idempotency_of(
+    headers: &HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    raw: &[u8],
+) -> Result<Option<IdempotentRequest>, ApiError> {
+    Ok(IdempotentRequest::from_request(
+        headers,
+        method,
+        uri.path(),
+        raw,
+    )?)
+}
+
+/// The HTTP answer to a write: the new change (waking the relay), or the stored answer
+/// to the same request sent earlier with the same idempotency key.
+fn respond(state: &ApiState, outcome: Outcome, status: StatusCode) -> Response {
+    match outcome {
+        Outcome::Written(written) => {
+            state.outbox_written.notify_one();
+            (status, Json(written)).into_response()
+        }
+        Outcome::Replayed(stored) => (
+            StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (IDEMPOTENT_REPLAYED_HEADER_NAME, "true"),
+            ],
+            stored.body,
+        )
+            .into_response(),
+    }
+}
+
+const IDEMPOTENT_REPLAYED_HEADER_NAME: header::HeaderName =
+    header::HeaderName::from_static(IDEMPOTENT_REPLAYED_HEADER);
+
 async fn create_order(
     State(state): State<ApiState>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
-    JsonBody(request): JsonBody<CreateOrderRequest>,
+    body: JsonBody<CreateOrderRequest>,
 ) -> Result<Response, ApiError> {
+    let idempotency = idempotency_of(&headers, &method, &uri, &body.raw)?;
+    let request = body.value;
+    request.check()?;
     let mut total_cents: i64 = 0;
     for (index, item) in request.items.iter().enumerate() {
         total_cents = item
@@ -167,79 +187,120 @@ async fn create_order(
         total_cents,
     };
     let order_id = format!("ord-{}", uuid::Uuid::new_v4());
-    let written = state
-        .store
-        .create(&order_id, created, &traceparent_of(&headers))
-        .await?;
-    state.outbox_written.notify_one();
-    let body = WriteResponse {
-        order_id,
-        event_id: written.event_id,
-        status: OrderStatus::Created.as_str().into(),
+    let context = WriteContext {
+        traceparent: &traceparent_of(&headers),
+        idempotency: idempotency.as_ref(),
+        success_status: StatusCode::CREATED.as_u16(),
     };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let outcome = state.store.create(&order_id, created, context).await?;
+    Ok(respond(&state, outcome, StatusCode::CREATED))
+}
+
+/// A pay, ship or cancel request, as the handlers receive it.
+struct TransitionRequest {
+    order_id: String,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Bytes,
 }
 
 async fn transition(
     state: &ApiState,
-    order_id: String,
-    headers: &HeaderMap,
+    request: TransitionRequest,
     payload: OrderPayload,
-    status: OrderStatus,
-) -> Result<Json<WriteResponse>, ApiError> {
-    let written = state
+) -> Result<Response, ApiError> {
+    check_order_id(&request.order_id)?;
+    let idempotency = idempotency_of(
+        &request.headers,
+        &request.method,
+        &request.uri,
+        &request.raw,
+    )?;
+    let context = WriteContext {
+        traceparent: &traceparent_of(&request.headers),
+        idempotency: idempotency.as_ref(),
+        success_status: StatusCode::OK.as_u16(),
+    };
+    let outcome = state
         .store
-        .transition(&order_id, payload, &traceparent_of(headers))
+        .transition(&request.order_id, payload, context)
         .await?;
-    state.outbox_written.notify_one();
-    Ok(Json(WriteResponse {
-        order_id,
-        event_id: written.event_id,
-        status: status.as_str().into(),
-    }))
+    Ok(respond(state, outcome, StatusCode::OK))
 }
 
 async fn pay_order(
     State(state): State<ApiState>,
     Path(order_id): Path<String>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
-    JsonBody(request): JsonBody<PayRequest>,
-) -> Result<Json<WriteResponse>, ApiError> {
+    body: JsonBody<PayRequest>,
+) -> Result<Response, ApiError> {
+    body.value.check()?;
     let payload = OrderPayload::Paid(OrderPaid {
-        payment_id: request.payment_id,
-        amount_cents: request.amount_cents,
+        payment_id: body.value.payment_id,
+        amount_cents: body.value.amount_cents,
     });
-    transition(&state, order_id, &headers, payload, OrderStatus::Paid).await
+    let request = TransitionRequest {
+        order_id,
+        method,
+        uri,
+        headers,
+        raw: body.raw,
+    };
+    transition(&state, request, payload).await
 }
 
 async fn ship_order(
     State(state): State<ApiState>,
     Path(order_id): Path<String>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
-    JsonBody(request): JsonBody<ShipRequest>,
-) -> Result<Json<WriteResponse>, ApiError> {
+    body: JsonBody<ShipRequest>,
+) -> Result<Response, ApiError> {
+    body.value.check()?;
     let payload = OrderPayload::Shipped(OrderShipped {
-        carrier: request.carrier,
-        tracking_number: request.tracking_number,
+        carrier: body.value.carrier,
+        tracking_number: body.value.tracking_number,
     });
-    transition(&state, order_id, &headers, payload, OrderStatus::Shipped).await
+    let request = TransitionRequest {
+        order_id,
+        method,
+        uri,
+        headers,
+        raw: body.raw,
+    };
+    transition(&state, request, payload).await
 }
 
 async fn cancel_order(
     State(state): State<ApiState>,
     Path(order_id): Path<String>,
+    method: Method,
+    uri: Uri,
     headers: HeaderMap,
-    JsonBody(request): JsonBody<CancelRequest>,
-) -> Result<Json<WriteResponse>, ApiError> {
+    body: JsonBody<CancelRequest>,
+) -> Result<Response, ApiError> {
+    body.value.check()?;
     let payload = OrderPayload::Cancelled(OrderCancelled {
-        reason: request.reason,
+        reason: body.value.reason,
     });
-    transition(&state, order_id, &headers, payload, OrderStatus::Cancelled).await
+    let request = TransitionRequest {
+        order_id,
+        method,
+        uri,
+        headers,
+        raw: body.raw,
+    };
+    transition(&state, request, payload).await
 }
 
 async fn get_order(
     State(state): State<ApiState>,
     Path(order_id): Path<String>,
 ) -> Result<Json<Order>, ApiError> {
+    check_order_id(&order_id)?;
     Ok(Json(state.store.get(&order_id).await?))
 }

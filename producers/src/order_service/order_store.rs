@@ -12,7 +12,12 @@ use sqlx::PgPool;
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::generate::EVENT_TYPE_HEADER;
+use crate::order_service::idempotency::{
+    self, Claim, ClaimError, IdempotentRequest, StoredResponse,
+};
 use crate::order_service::outbox::{self, NewOutboxRow};
+use crate::trace_context::TRACEPARENT_HEADER;
 
 const INSERT_ORDER: &str = include_str!("../../sql/insert_order.sql");
 const SELECT_ORDER: &str = include_str!("../../sql/select_order.sql");
@@ -63,6 +68,23 @@ fn order_from(row: OrderTuple) -> sqlx::Result<Order> {
     })
 }
 
+/// Claims the context's idempotency key in `tx`; `Some` is the earlier answer to replay.
+async fn claim(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    context: WriteContext<'_>,
+) -> Result<Option<Outcome>, StoreError> {
+    let Some(request) = context.idempotency else {
+        return Ok(None);
+    };
+    match idempotency::claim(tx, request).await {
+        Ok(Claim::Run) => Ok(None),
+        Ok(Claim::Replay(stored)) => Ok(Some(Outcome::Replayed(stored))),
+        Err(ClaimError::InProgress) => Err(StoreError::IdempotencyKeyInProgress),
+        Err(ClaimError::Reused) => Err(StoreError::IdempotencyKeyReused),
+        Err(ClaimError::Database(error)) => Err(StoreError::Database(error)),
+    }
+}
+
 /// Why a change was refused.
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -89,6 +111,24 @@ pub enum StoreError {
         /// The order total.
         total_cents: i64,
     },
+    /// Another request with the same idempotency key is still running.
+    #[error("a request with this Idempotency-Key is still in progress; retry later")]
+    IdempotencyKeyInProgress,
+    /// The idempotency key was used with a different request.
+    #[error(
+        "this Idempotency-Key was already used with a different request (method, path or body)"
+    )]
+    IdempotencyKeyReused,
+    /// The event's record would exceed the size Kafka accepts.
+    #[error(
+        "the order's event would be a {record_bytes}-byte Kafka record, above the limit of {limit} bytes (the producer's message.max.bytes or the topic's max.message.bytes)"
+    )]
+    EventTooLarge {
+        /// The record's estimated size.
+        record_bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The event breaks a business rule (see `OrderEvent::validate`).
     #[error(transparent)]
     Invalid(#[from] ValidationError),
@@ -97,11 +137,48 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
 }
 
-/// A new order event: the order row change and the outbox row written with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// A change written: the order row and its event's outbox row. Serialised, it is the
+/// body of the API's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Written {
-    /// The event written to the outbox.
+    /// The order.
+    pub order_id: String,
+    /// The event written to the outbox (and, soon after, to the topic).
     pub event_id: Uuid,
+    /// The order's status after the change.
+    pub status: OrderStatus,
+}
+
+/// The answer to a write: the change made now, or the stored answer of an earlier
+/// request with the same idempotency key (nothing changed this time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The change was written.
+    Written(Written),
+    /// The earlier request's answer, replayed.
+    Replayed(StoredResponse),
+}
+
+/// How a write is made: its trace, and the idempotency key whose answer is stored in
+/// the write's transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteContext<'a> {
+    /// W3C `traceparent` of the event.
+    pub traceparent: &'a str,
+    /// The request's idempotency key, if it sent one.
+    pub idempotency: Option<&'a IdempotentRequest>,
+    /// The HTTP status the answer is stored with (201 for a new order, 200 otherwise).
+    pub success_status: u16,
+}
+
+/// Room left in a record's size budget for Kafka's framing: the record batch header
+/// (61 bytes), the record's own varints and attributes, and the headers' length fields.
+pub const RECORD_OVERHEAD_BYTES: usize = 256;
+
+/// An event checked and encoded as its record value (Confluent-framed Avro).
+struct Encoded {
+    event: OrderEvent,
+    payload: Vec<u8>,
 }
 
 /// Writes orders and their outbox rows; events are encoded with `serializer` at write time.
@@ -110,15 +187,24 @@ pub struct OrderStore {
     pool: PgPool,
     serializer: OrderEventSerializer,
     producer_name: String,
+    max_record_bytes: usize,
 }
 
 impl OrderStore {
-    /// A store on `pool` encoding events with `serializer`, `producer` = `producer_name`.
-    pub fn new(pool: PgPool, serializer: OrderEventSerializer, producer_name: &str) -> Self {
+    /// A store on `pool` encoding events with `serializer`, `producer` = `producer_name`,
+    /// refusing events whose record would exceed `max_record_bytes` (the smaller of the
+    /// producer's `message.max.bytes` and the topic's `max.message.bytes`).
+    pub fn new(
+        pool: PgPool,
+        serializer: OrderEventSerializer,
+        producer_name: &str,
+        max_record_bytes: usize,
+    ) -> Self {
         Self {
             pool,
             serializer,
             producer_name: producer_name.to_string(),
+            max_record_bytes,
         }
     }
 
@@ -128,15 +214,22 @@ impl OrderStore {
         &self,
         order_id: &str,
         created: OrderCreated,
-        traceparent: &str,
-    ) -> Result<Written, StoreError> {
+        context: WriteContext<'_>,
+    ) -> Result<Outcome, StoreError> {
         let (customer_id, currency, total_cents) = (
             created.customer_id.clone(),
             created.currency.clone(),
             created.total_cents,
         );
-        let event = self.event(order_id, OrderPayload::Created(created))?;
+        let encoded = self.event(
+            order_id,
+            OrderPayload::Created(created),
+            context.traceparent,
+        )?;
         let mut tx = self.pool.begin().await?;
+        if let Some(replayed) = claim(&mut tx, context).await? {
+            return Ok(replayed);
+        }
         sqlx::query(INSERT_ORDER)
             .bind(order_id)
             .bind(customer_id)
@@ -144,11 +237,12 @@ impl OrderStore {
             .bind(total_cents)
             .execute(&mut *tx)
             .await?;
-        self.append(&mut tx, &event, traceparent).await?;
-        tx.commit().await?;
-        Ok(Written {
-            event_id: event.event_id,
-        })
+        let written = Written {
+            order_id: order_id.to_string(),
+            event_id: encoded.event.event_id,
+            status: OrderStatus::Created,
+        };
+        self.finish(tx, &encoded, written, context).await
     }
 
     /// Applies a pay, ship or cancel `payload` to the order, if its status allows it.
@@ -156,11 +250,14 @@ impl OrderStore {
         &self,
         order_id: &str,
         payload: OrderPayload,
-        traceparent: &str,
-    ) -> Result<Written, StoreError> {
-        let event = self.event(order_id, payload)?;
-        let payload = &event.payload;
+        context: WriteContext<'_>,
+    ) -> Result<Outcome, StoreError> {
+        let encoded = self.event(order_id, payload, context.traceparent)?;
+        let payload = &encoded.event.payload;
         let mut tx = self.pool.begin().await?;
+        if let Some(replayed) = claim(&mut tx, context).await? {
+            return Ok(replayed);
+        }
         let row: Option<OrderTuple> = sqlx::query_as(SELECT_ORDER_FOR_UPDATE)
             .bind(order_id)
             .fetch_optional(&mut *tx)
@@ -188,11 +285,35 @@ impl OrderStore {
             .bind(next.as_str())
             .execute(&mut *tx)
             .await?;
-        self.append(&mut tx, &event, traceparent).await?;
+        let written = Written {
+            order_id: order_id.to_string(),
+            event_id: encoded.event.event_id,
+            status: next,
+        };
+        self.finish(tx, &encoded, written, context).await
+    }
+
+    /// Appends the event to the outbox, stores the answer under the idempotency key,
+    /// and commits: the change, its event and its stored answer exist together or not at all.
+    async fn finish(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        encoded: &Encoded,
+        written: Written,
+        context: WriteContext<'_>,
+    ) -> Result<Outcome, StoreError> {
+        self.append(&mut tx, encoded, context.traceparent).await?;
+        if let Some(request) = context.idempotency {
+            let body = serde_json::to_vec(&written)
+                .map_err(|error| StoreError::Database(sqlx::Error::Encode(Box::new(error))))?;
+            let response = StoredResponse {
+                status: context.success_status,
+                body,
+            };
+            idempotency::store(&mut tx, request, &response).await?;
+        }
         tx.commit().await?;
-        Ok(Written {
-            event_id: event.event_id,
-        })
+        Ok(Outcome::Written(written))
     }
 
     /// The order, if it exists.
@@ -206,20 +327,41 @@ impl OrderStore {
         })?)?)
     }
 
-    /// The event of a change, checked against the business rules.
-    fn event(&self, order_id: &str, payload: OrderPayload) -> Result<OrderEvent, StoreError> {
+    /// The event of a change, checked against the business rules, and encoded: its
+    /// record must fit the broker's and producer's size limit, or it could never leave
+    /// the outbox.
+    fn event(
+        &self,
+        order_id: &str,
+        payload: OrderPayload,
+        traceparent: &str,
+    ) -> Result<Encoded, StoreError> {
         let event = OrderEvent::new(order_id, self.producer_name.as_str(), payload);
         event.validate()?;
-        Ok(event)
+        let payload = self.serializer.serialize(&event);
+        let record_bytes = order_id.len()
+            + payload.len()
+            + TRACEPARENT_HEADER.len()
+            + traceparent.len()
+            + EVENT_TYPE_HEADER.len()
+            + event.event_type().len()
+            + RECORD_OVERHEAD_BYTES;
+        if record_bytes > self.max_record_bytes {
+            return Err(StoreError::EventTooLarge {
+                record_bytes,
+                limit: self.max_record_bytes,
+            });
+        }
+        Ok(Encoded { event, payload })
     }
 
     async fn append(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        event: &OrderEvent,
+        encoded: &Encoded,
         traceparent: &str,
     ) -> sqlx::Result<()> {
-        let payload = self.serializer.serialize(event);
+        let event = &encoded.event;
         outbox::insert(
             tx,
             &NewOutboxRow {
@@ -227,7 +369,7 @@ impl OrderStore {
                 event_id: event.event_id,
                 event_type: event.event_type(),
                 traceparent,
-                payload: &payload,
+                payload: &encoded.payload,
             },
         )
         .await

@@ -1,6 +1,8 @@
 //! The `outbox` table: rows written in the same transaction as the order change, read
 //! and marked by the relay. The SQL lives in `producers/sql/`.
 
+use std::time::Duration;
+
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -8,7 +10,9 @@ const INSERT_OUTBOX: &str = include_str!("../../sql/insert_outbox.sql");
 const CLAIM_OUTBOX_BATCH: &str = include_str!("../../sql/claim_outbox_batch.sql");
 const MARK_OUTBOX_SENT: &str = include_str!("../../sql/mark_outbox_sent.sql");
 const MARK_OUTBOX_FAILED: &str = include_str!("../../sql/mark_outbox_failed.sql");
-const COUNT_OUTBOX_PENDING: &str = include_str!("../../sql/count_outbox_pending.sql");
+const PARK_OUTBOX_ROW: &str = include_str!("../../sql/park_outbox_row.sql");
+const COUNT_OUTBOX_UNSENT: &str = include_str!("../../sql/count_outbox_unsent.sql");
+const DELETE_SENT_OUTBOX: &str = include_str!("../../sql/delete_sent_outbox.sql");
 
 /// An event to append to the outbox.
 #[derive(Debug, Clone)]
@@ -40,6 +44,8 @@ pub struct OutboxRow {
     pub traceparent: String,
     /// The record value.
     pub payload: Vec<u8>,
+    /// Delivery attempts so far.
+    pub attempts: i32,
 }
 
 /// Appends `row` inside `tx`, the transaction that changes the order.
@@ -79,22 +85,54 @@ pub async fn mark_sent(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()>
     Ok(())
 }
 
-/// Records a failed delivery attempt on rows that stay unsent.
-pub async fn mark_failed(conn: &mut PgConnection, ids: &[i64], error: &str) -> sqlx::Result<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
+/// Records a failed attempt on a row that stays pending; it is tried again after `retry_in`.
+pub async fn mark_failed(
+    conn: &mut PgConnection,
+    id: i64,
+    error: &str,
+    retry_in: Duration,
+) -> sqlx::Result<()> {
     sqlx::query(MARK_OUTBOX_FAILED)
-        .bind(ids)
+        .bind(id)
         .bind(error)
+        .bind(retry_in.as_secs_f64())
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// How many rows are not sent yet.
-pub async fn count_pending(pool: &PgPool) -> sqlx::Result<i64> {
-    sqlx::query_scalar(COUNT_OUTBOX_PENDING)
-        .fetch_one(pool)
-        .await
+/// Parks a row whose last attempt failed permanently: it is not tried again, and its
+/// order's later rows stay unsent behind it.
+pub async fn park(conn: &mut PgConnection, id: i64, reason: &str) -> sqlx::Result<()> {
+    sqlx::query(PARK_OUTBOX_ROW)
+        .bind(id)
+        .bind(reason)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Rows not sent: how many wait to be published, and how many are parked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsent {
+    /// Waiting to be published.
+    pub pending: i64,
+    /// Parked after permanent failures.
+    pub parked: i64,
+}
+
+/// Counts the unsent rows.
+pub async fn count_unsent(pool: &PgPool) -> sqlx::Result<Unsent> {
+    let (pending, parked) = sqlx::query_as(COUNT_OUTBOX_UNSENT).fetch_one(pool).await?;
+    Ok(Unsent { pending, parked })
+}
+
+/// Deletes up to `limit` rows sent more than `retention` ago; returns how many.
+pub async fn delete_sent(pool: &PgPool, retention: Duration, limit: i64) -> sqlx::Result<u64> {
+    let deleted = sqlx::query(DELETE_SENT_OUTBOX)
+        .bind(retention.as_secs_f64())
+        .bind(limit)
+        .execute(pool)
+        .await?;
+    Ok(deleted.rows_affected())
 }

@@ -13,6 +13,14 @@
 //! behind it are not eligible while it is unsent). The price: an order's consecutive
 //! events leave one round apart (a round is a few milliseconds when the outbox is busy).
 //!
+//! A failed row waits out its own backoff (`next_attempt_at`), holding back only its own
+//! order. A row whose delivery fails permanently (a record too large for the topic, an
+//! invalid record) is parked after `--relay-max-attempts` attempts: it is never tried
+//! again, its order's later events stay behind it, and every other order flows on.
+//! The relay is unhealthy (`/readyz` answers 503) after [`UNHEALTHY_AFTER_FAILED_ROUNDS`]
+//! rounds in a row that published nothing because of database or broker failures. After
+//! a fatal error of the idempotent producer the relay builds a new producer.
+//!
 //! Delivery is at least once: a crash between the broker's ack and the commit publishes
 //! the rows again; consumers deduplicate on `event_id`.
 
@@ -20,6 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orderflow_runtime::backoff::Backoff;
+use orderflow_runtime::ops_server::Readiness;
+use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use sqlx::PgPool;
@@ -33,7 +43,11 @@ use crate::order_service::outbox::{self, OutboxRow};
 /// How long to wait before retrying a send when librdkafka's local queue is full.
 const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(2);
 
-/// Backoff after a round with failed deliveries or a database error.
+/// Failed rounds in a row after which the relay reports itself unhealthy.
+pub const UNHEALTHY_AFTER_FAILED_ROUNDS: u32 = 3;
+
+/// Backoff after a round with failed deliveries or a database error, and of each
+/// failed row before its next attempt.
 pub const RELAY_BACKOFF: Backoff = Backoff {
     initial: Duration::from_millis(200),
     max: Duration::from_secs(30),
@@ -49,8 +63,10 @@ pub struct RelayConfig {
     pub batch_size: u32,
     /// Sleep when the outbox is empty and nothing wakes the relay.
     pub poll_interval: Duration,
-    /// Delay between rounds after a failure.
+    /// Delay between rounds after a failure, and of a failed row before its next attempt.
     pub backoff: Backoff,
+    /// Attempts after which a row that fails permanently is parked.
+    pub max_attempts: u32,
 }
 
 /// What one round did.
@@ -58,65 +74,106 @@ pub struct RelayConfig {
 pub struct RoundOutcome {
     /// Rows acknowledged and marked sent.
     pub published: usize,
-    /// Rows whose delivery failed (they stay unsent).
+    /// Rows whose delivery failed; they stay pending and are retried after their backoff.
     pub failed: usize,
+    /// Rows parked after their last attempt failed permanently.
+    pub parked: usize,
     /// The first delivery error of the round.
     pub first_error: Option<String>,
+    /// The producer hit a fatal error and must be replaced.
+    pub fatal: bool,
+}
+
+/// Whether a delivery error is the record's own fault (retrying cannot help) or the
+/// broker's or the network's (it may).
+fn is_permanent(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidMessageSize
+        )
+    )
+}
+
+fn is_fatal(error: &KafkaError) -> bool {
+    error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal)
 }
 
 /// The relay task's parts.
 pub struct Relay {
     pool: PgPool,
+    producer_config: ClientConfig,
     producer: FutureProducer,
     config: RelayConfig,
     metrics: OrderServiceMetrics,
     wake: Arc<Notify>,
+    readiness: Readiness,
 }
 
 impl Relay {
-    /// A relay publishing from `pool`'s outbox with `producer`; `wake` cuts the poll sleep short.
+    /// A relay publishing from `pool`'s outbox with `producer` (built from
+    /// `producer_config`, which builds its replacement after a fatal error); `wake` cuts
+    /// the poll sleep short; `readiness` follows the relay's health.
     pub fn new(
         pool: PgPool,
+        producer_config: ClientConfig,
         producer: FutureProducer,
         config: RelayConfig,
         metrics: OrderServiceMetrics,
         wake: Arc<Notify>,
+        readiness: Readiness,
     ) -> Self {
         Self {
             pool,
+            producer_config,
             producer,
             config,
             metrics,
             wake,
+            readiness,
         }
     }
 
     /// Runs rounds until `token` is cancelled. A round in progress is finished first
     /// (its delivery reports awaited and recorded), so a clean stop loses nothing.
-    pub async fn run(self, token: CancellationToken) {
+    pub async fn run(mut self, token: CancellationToken) {
         tracing::info!(topic = %self.config.topic, batch_size = self.config.batch_size, "outbox relay started");
         let mut failed_rounds: u32 = 0;
         while !token.is_cancelled() {
             let pause = match self.round().await {
-                Ok(outcome) if outcome.failed > 0 => {
-                    failed_rounds = failed_rounds.saturating_add(1);
-                    let delay = self.config.backoff.delay(failed_rounds);
-                    tracing::warn!(
-                        failed = outcome.failed,
-                        published = outcome.published,
-                        error = outcome.first_error.as_deref().unwrap_or("unknown"),
-                        retry_in = ?delay,
-                        "outbox deliveries failed; the rows stay unsent and are retried"
-                    );
-                    Some(delay)
-                }
                 Ok(outcome) => {
-                    if failed_rounds > 0 {
-                        tracing::info!("outbox deliveries succeed again");
+                    if outcome.parked > 0 {
+                        tracing::error!(
+                            parked = outcome.parked,
+                            error = outcome.first_error.as_deref().unwrap_or("unknown"),
+                            "outbox rows parked after permanent delivery failures; their orders' later events wait behind them"
+                        );
                     }
-                    failed_rounds = 0;
-                    // Publishing made the next event of those orders eligible: look again at once.
-                    (outcome.published == 0).then_some(self.config.poll_interval)
+                    if outcome.fatal {
+                        self.replace_producer();
+                    }
+                    if outcome.failed > 0 && outcome.published == 0 {
+                        failed_rounds = failed_rounds.saturating_add(1);
+                        let delay = self.config.backoff.delay(failed_rounds);
+                        tracing::warn!(
+                            failed = outcome.failed,
+                            error = outcome.first_error.as_deref().unwrap_or("unknown"),
+                            retry_in = ?delay,
+                            "outbox deliveries failed; the rows stay unsent and are retried"
+                        );
+                        Some(delay)
+                    } else {
+                        if failed_rounds > 0 {
+                            tracing::info!("outbox deliveries succeed again");
+                        }
+                        failed_rounds = 0;
+                        // Publishing made the next event of those orders eligible: look again at once.
+                        (outcome == RoundOutcome::default()).then_some(self.config.poll_interval)
+                    }
                 }
                 Err(error) => {
                     failed_rounds = failed_rounds.saturating_add(1);
@@ -125,7 +182,8 @@ impl Relay {
                     Some(delay)
                 }
             };
-            self.refresh_pending().await;
+            self.set_health(failed_rounds < UNHEALTHY_AFTER_FAILED_ROUNDS);
+            self.refresh_gauges().await;
             if let Some(pause) = pause {
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
@@ -137,10 +195,39 @@ impl Relay {
         tracing::info!("outbox relay stopped");
     }
 
-    async fn refresh_pending(&self) {
-        match outbox::count_pending(&self.pool).await {
-            Ok(pending) => self.metrics.outbox_pending.set(pending),
-            Err(error) => tracing::debug!(%error, "cannot count pending outbox rows"),
+    fn set_health(&self, healthy: bool) {
+        if healthy != self.readiness.is_ready() {
+            if healthy {
+                tracing::info!("outbox relay healthy again; ready");
+            } else {
+                tracing::error!(
+                    failed_rounds = UNHEALTHY_AFTER_FAILED_ROUNDS,
+                    "outbox relay cannot publish; not ready"
+                );
+            }
+            self.readiness.set_ready(healthy);
+        }
+    }
+
+    fn replace_producer(&mut self) {
+        match self.producer_config.create() {
+            Ok(producer) => {
+                tracing::warn!("the relay's producer hit a fatal error; replaced it");
+                self.producer = producer;
+            }
+            Err(error) => {
+                tracing::error!(%error, "the relay's producer hit a fatal error and cannot be replaced");
+            }
+        }
+    }
+
+    async fn refresh_gauges(&self) {
+        match outbox::count_unsent(&self.pool).await {
+            Ok(unsent) => {
+                self.metrics.outbox_pending.set(unsent.pending);
+                self.metrics.outbox_parked.set(unsent.parked);
+            }
+            Err(error) => tracing::debug!(%error, "cannot count unsent outbox rows"),
         }
     }
 
@@ -154,42 +241,53 @@ impl Relay {
         }
         let mut pending = Vec::with_capacity(rows.len());
         for row in &rows {
-            pending.push((row.id, self.send(row).await));
+            pending.push(self.send(row).await);
         }
+        let mut outcome = RoundOutcome::default();
         let mut sent = Vec::with_capacity(rows.len());
-        let mut failed = Vec::new();
-        let mut first_error = None;
-        for (id, delivery) in pending {
+        for (row, delivery) in rows.iter().zip(pending) {
             let result = match delivery {
                 Ok(future) => match future.await {
                     Ok(Ok(_)) => Ok(()),
-                    Ok(Err((error, _))) => Err(error.to_string()),
-                    Err(_) => Err("the producer dropped the delivery report".to_string()),
+                    Ok(Err((error, _))) => Err(Some(error)),
+                    Err(_) => Err(None),
                 },
-                Err(error) => Err(error.to_string()),
+                Err(error) => Err(Some(error)),
             };
-            match result {
-                Ok(()) => sent.push(id),
-                Err(error) => {
-                    failed.push(id);
-                    first_error.get_or_insert(error);
+            let error = match result {
+                Ok(()) => {
+                    sent.push(row.id);
+                    continue;
                 }
+                Err(error) => error,
+            };
+            let message = error.as_ref().map_or_else(
+                || "the producer dropped the delivery report".to_string(),
+                ToString::to_string,
+            );
+            outcome.fatal |= error.as_ref().is_some_and(is_fatal);
+            let attempts = u32::try_from(row.attempts).unwrap_or(0).saturating_add(1);
+            if error.as_ref().is_some_and(is_permanent) && attempts >= self.config.max_attempts {
+                outbox::park(&mut tx, row.id, &message).await?;
+                outcome.parked += 1;
+            } else {
+                let retry_in = self.config.backoff.delay(attempts);
+                outbox::mark_failed(&mut tx, row.id, &message, retry_in).await?;
+                outcome.failed += 1;
             }
+            outcome.first_error.get_or_insert(message);
         }
         outbox::mark_sent(&mut tx, &sent).await?;
-        if let Some(error) = &first_error {
-            outbox::mark_failed(&mut tx, &failed, error).await?;
-        }
         tx.commit().await?;
+        outcome.published = sent.len();
         self.metrics.outbox_published.inc_by(sent.len() as u64);
         self.metrics
             .outbox_publish_failures
-            .inc_by(failed.len() as u64);
-        Ok(RoundOutcome {
-            published: sent.len(),
-            failed: failed.len(),
-            first_error,
-        })
+            .inc_by((outcome.failed + outcome.parked) as u64);
+        self.metrics
+            .outbox_parked_rows
+            .inc_by(outcome.parked as u64);
+        Ok(outcome)
     }
 
     /// Hands `row` to the client, waiting while its local queue is full.

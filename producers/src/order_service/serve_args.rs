@@ -20,10 +20,14 @@ pub struct ServeArgs {
     /// Address the order API listens on (port 0 picks a free port).
     #[arg(long, env = "ORDER_API_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// PostgreSQL URL of the service's own database (orders and outbox tables, migrated
-    /// at start-up) [env: PRODUCER_DATABASE_URL, then DATABASE_URL].
+    /// PostgreSQL URL of the service's database (its tables in the schema `order_service`,
+    /// migrated at start-up; the consumer may share the database) [env:
+    /// PRODUCER_DATABASE_URL, then DATABASE_URL].
     #[arg(long, env = "PRODUCER_DATABASE_URL", hide_env = true)]
     pub database_url: Option<String>,
+    /// Largest request body the order API accepts, in bytes (413 beyond).
+    #[arg(long, env = "ORDER_API_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
     /// How long to keep retrying an unreachable database at start-up.
     #[arg(long, env = "PRODUCER_DATABASE_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub database_connect_timeout: Duration,
@@ -52,6 +56,16 @@ pub struct ServeArgs {
     /// How long the relay sleeps when the outbox is empty (a write wakes it earlier).
     #[arg(long, env = "OUTBOX_POLL_INTERVAL", default_value = "500ms", value_parser = parse_duration)]
     pub relay_poll_interval: Duration,
+    /// Attempts after which an outbox row whose delivery fails permanently (a record too
+    /// large for the topic, an invalid record) is parked instead of retried.
+    #[arg(long, env = "OUTBOX_MAX_ATTEMPTS", default_value_t = 5)]
+    pub relay_max_attempts: u32,
+    /// How long sent outbox rows are kept before housekeeping deletes them.
+    #[arg(long, env = "OUTBOX_RETENTION", default_value = "24h", value_parser = parse_duration)]
+    pub outbox_retention: Duration,
+    /// How often housekeeping deletes old outbox rows and expired idempotency keys.
+    #[arg(long, env = "HOUSEKEEPING_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub housekeeping_interval: Duration,
     /// Operations endpoint (/metrics, /healthz, /readyz).
     #[command(flatten)]
     pub ops: OpsArgs,
@@ -62,6 +76,10 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub producer: ProducerSettings,
 }
+
+/// Default of `--max-body-bytes`: well above the largest valid order (100 lines within
+/// the field limits is about 15 KiB of JSON).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Default address of the order service's operations endpoint.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9101";
@@ -77,6 +95,7 @@ impl ServeArgs {
     ) -> Self {
         Self {
             listen,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             database_url: Some(database_url.to_string()),
             database_connect_timeout: Duration::from_secs(30),
             database_max_connections: 10,
@@ -86,6 +105,9 @@ impl ServeArgs {
             producer_name: "order-service".into(),
             relay_batch_size: 500,
             relay_poll_interval: Duration::from_millis(500),
+            relay_max_attempts: 5,
+            outbox_retention: Duration::from_secs(24 * 60 * 60),
+            housekeeping_interval: Duration::from_secs(10 * 60),
             ops: OpsArgs {
                 metrics_addr: String::new(),
             },
@@ -122,8 +144,17 @@ impl ServeArgs {
         if self.producer_name.trim().is_empty() {
             return fail("--producer-name must not be empty".into());
         }
+        if self.max_body_bytes < 1024 {
+            return fail("--max-body-bytes must be at least 1024".into());
+        }
         if self.relay_batch_size == 0 {
             return fail("--relay-batch-size must be at least 1".into());
+        }
+        if self.relay_max_attempts == 0 {
+            return fail("--relay-max-attempts must be at least 1".into());
+        }
+        if self.housekeeping_interval.is_zero() {
+            return fail("--housekeeping-interval must be above 0".into());
         }
         if self.relay_poll_interval.is_zero() {
             return fail("--relay-poll-interval must be above 0".into());

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use orderflow_runtime::db;
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
 use orderflow_schemas::{OrderEventSerializer, RegistryClient};
+use rdkafka::ClientConfig;
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use tokio::sync::Notify;
@@ -19,10 +20,8 @@ use crate::order_service::order_store::OrderStore;
 use crate::order_service::relay::{RELAY_BACKOFF, Relay, RelayConfig};
 use crate::order_service::serve_args::ServeArgs;
 use crate::order_service::service_error::{ServiceError, ServiceResult};
+use crate::order_service::{housekeeping, migrations};
 use crate::topic_check;
-
-/// The migrations of the service's database (`producers/migrations`).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A started service.
 #[derive(Debug)]
@@ -78,7 +77,13 @@ pub async fn start(
         connected = connect(args) => connected?,
         () = token.cancelled() => return Err(ServiceError::Interrupted),
     };
-    let (pool, producer, serializer) = connected;
+    let Connected {
+        pool,
+        producer_config,
+        producer,
+        serializer,
+        max_record_bytes,
+    } = connected;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -92,8 +97,14 @@ pub async fn start(
     })?;
     let wake = Arc::new(Notify::new());
     let state = ApiState {
-        store: OrderStore::new(pool.clone(), serializer, &args.producer_name),
+        store: OrderStore::new(
+            pool.clone(),
+            serializer,
+            &args.producer_name,
+            max_record_bytes,
+        ),
         outbox_written: wake.clone(),
+        max_body_bytes: args.max_body_bytes,
     };
     let app = order_api::router(state, metrics.clone());
     let api_token = token.child_token();
@@ -106,20 +117,30 @@ pub async fn start(
         }
     }));
 
+    // Ready from here on; the relay withdraws readiness while it cannot publish.
+    readiness.set_ready(true);
     let relay = Relay::new(
         pool.clone(),
+        producer_config,
         producer,
         RelayConfig {
             topic: args.topic.clone(),
             batch_size: args.relay_batch_size,
             poll_interval: args.relay_poll_interval,
             backoff: RELAY_BACKOFF,
+            max_attempts: args.relay_max_attempts,
         },
         metrics,
         wake,
+        readiness.clone(),
     );
     tasks.push(tokio::spawn(relay.run(token.child_token())));
-    readiness.set_ready(true);
+    tasks.push(tokio::spawn(housekeeping::run(
+        pool.clone(),
+        args.outbox_retention,
+        args.housekeeping_interval,
+        token.child_token(),
+    )));
     tracing::info!(%api_addr, topic = %args.topic, "order service ready");
     Ok(RunningService {
         api_addr,
@@ -130,10 +151,21 @@ pub async fn start(
     })
 }
 
-/// Database (migrated), producer (topic checked) and serializer (schema registered).
-async fn connect(
-    args: &ServeArgs,
-) -> ServiceResult<(PgPool, FutureProducer, OrderEventSerializer)> {
+/// What start-up connected.
+struct Connected {
+    /// The database, migrated.
+    pool: PgPool,
+    /// The relay's producer settings (to replace the producer after a fatal error).
+    producer_config: ClientConfig,
+    /// The relay's producer; the topic exists.
+    producer: FutureProducer,
+    /// The event serializer; the schema is registered.
+    serializer: OrderEventSerializer,
+    /// The largest record the producer may send to the topic.
+    max_record_bytes: usize,
+}
+
+async fn connect(args: &ServeArgs) -> ServiceResult<Connected> {
     let url = args.resolved_database_url()?;
     let pool = db::connect(
         &url,
@@ -141,7 +173,7 @@ async fn connect(
         args.database_connect_timeout,
     )
     .await?;
-    MIGRATOR.run(&pool).await?;
+    migrations::migrator().run(&pool).await?;
 
     args.kafka.wait_for_brokers().await?;
     let mut config = args.producer.client_config(&args.kafka);
@@ -158,6 +190,8 @@ async fn connect(
         )));
     }
 
+    let max_record_bytes = topic_check::max_record_bytes(&config, &args.topic).await?;
+
     let registry = RegistryClient::new(&args.registry_url)?;
     let serializer = OrderEventSerializer::with_startup_timeout(
         &registry,
@@ -165,5 +199,11 @@ async fn connect(
         args.registry_connect_timeout,
     )
     .await?;
-    Ok((pool, producer, serializer))
+    Ok(Connected {
+        pool,
+        producer_config: config,
+        producer,
+        serializer,
+        max_record_bytes,
+    })
 }

@@ -1,1 +1,0 @@
-SELECT count(*) FROM outbox WHERE sent_at IS NULL

@@ -1,0 +1,208 @@
+//! The bodies of the order API's write requests and the limits they must keep.
+//!
+//! Every limit is checked before anything is written, and a breach names the field:
+//! text PostgreSQL cannot store (a NUL character) is 400, a value out of bounds is 422.
+//! Unknown fields are refused (422), so a misspelt field is never silently dropped.
+//! The limits keep any valid order's event far below Kafka's record size; the service
+//! still checks each encoded event against it (see `OrderStore`).
+
+use serde::Deserialize;
+
+use crate::order_service::api_error::ApiError;
+
+/// Most characters of `customer_id`.
+pub const MAX_CUSTOMER_ID_CHARS: usize = 128;
+/// Most characters of a line's `sku`.
+pub const MAX_SKU_CHARS: usize = 64;
+/// Most lines of an order.
+pub const MAX_ITEMS: usize = 100;
+/// Most units of one line.
+pub const MAX_QUANTITY: i32 = 10_000;
+/// Highest unit price, in minor units (10 million in major units).
+pub const MAX_UNIT_PRICE_CENTS: i64 = 1_000_000_000;
+/// Most characters of `payment_id`, `carrier` and `tracking_number`.
+pub const MAX_REFERENCE_CHARS: usize = 128;
+/// Most characters of a cancellation `reason`.
+pub const MAX_REASON_CHARS: usize = 500;
+/// Most characters of an order id in a path; longer ids cannot exist.
+pub const MAX_ORDER_ID_CHARS: usize = 128;
+
+/// Body of `POST /orders`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrderRequest {
+    /// The customer placing the order; 1 to 128 characters.
+    pub customer_id: String,
+    /// ISO 4217 currency code (three capital letters).
+    pub currency: String,
+    /// The lines; 1 to 100.
+    pub items: Vec<LineItemRequest>,
+}
+
+/// One line of [`CreateOrderRequest`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineItemRequest {
+    /// The product; 1 to 64 characters.
+    pub sku: String,
+    /// Units; 1 to 10 000.
+    pub quantity: i32,
+    /// Price of one unit in minor units; 0 to 1 000 000 000.
+    pub unit_price_cents: i64,
+}
+
+/// Body of `POST /orders/{id}/pay`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayRequest {
+    /// The payment provider's id; 1 to 128 characters.
+    pub payment_id: String,
+    /// Must equal the order total.
+    pub amount_cents: i64,
+}
+
+/// Body of `POST /orders/{id}/ship`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipRequest {
+    /// The carrier; 1 to 128 characters.
+    pub carrier: String,
+    /// The carrier's tracking number; 1 to 128 characters.
+    pub tracking_number: String,
+}
+
+/// Body of `POST /orders/{id}/cancel`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Why; 1 to 500 characters.
+    pub reason: String,
+}
+
+impl CreateOrderRequest {
+    /// Checks the limits (emptiness and the business rules are the event's own checks).
+    pub fn check(&self) -> Result<(), ApiError> {
+        check_text("customer_id", &self.customer_id, MAX_CUSTOMER_ID_CHARS)?;
+        check_text("currency", &self.currency, 3)?;
+        if self.items.len() > MAX_ITEMS {
+            return Err(ApiError::invalid(
+                "items",
+                format!(
+                    "at most {MAX_ITEMS} items per order (got {})",
+                    self.items.len()
+                ),
+            ));
+        }
+        for (index, item) in self.items.iter().enumerate() {
+            check_text(&format!("items[{index}].sku"), &item.sku, MAX_SKU_CHARS)?;
+            if item.quantity > MAX_QUANTITY {
+                return Err(ApiError::invalid(
+                    format!("items[{index}].quantity"),
+                    format!("quantity must be at most {MAX_QUANTITY}"),
+                ));
+            }
+            if item.unit_price_cents > MAX_UNIT_PRICE_CENTS {
+                return Err(ApiError::invalid(
+                    format!("items[{index}].unit_price_cents"),
+                    format!("unit_price_cents must be at most {MAX_UNIT_PRICE_CENTS}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PayRequest {
+    /// Checks the limits.
+    pub fn check(&self) -> Result<(), ApiError> {
+        check_text("payment_id", &self.payment_id, MAX_REFERENCE_CHARS)
+    }
+}
+
+impl ShipRequest {
+    /// Checks the limits.
+    pub fn check(&self) -> Result<(), ApiError> {
+        check_text("carrier", &self.carrier, MAX_REFERENCE_CHARS)?;
+        check_text(
+            "tracking_number",
+            &self.tracking_number,
+            MAX_REFERENCE_CHARS,
+        )
+    }
+}
+
+impl CancelRequest {
+    /// Checks the limits.
+    pub fn check(&self) -> Result<(), ApiError> {
+        check_text("reason", &self.reason, MAX_REASON_CHARS)
+    }
+}
+
+/// Whether `order_id` can name a stored order: ids with a NUL or beyond the length
+/// limit cannot, and are answered 404 without asking the database.
+pub fn is_possible_order_id(order_id: &str) -> bool {
+    !order_id.contains('\0') && order_id.chars().count() <= MAX_ORDER_ID_CHARS
+}
+
+/// `value` holds no NUL (400: PostgreSQL text cannot store it) and at most `max` characters (422).
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.contains('\0') {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            format!("{field} must not contain the NUL character (\\u0000)"),
+            Some(field.to_string()),
+        ));
+    }
+    let chars = value.chars().count();
+    if chars > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must be at most {max} characters (got {chars})"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::order_service::api_error::parse_json;
+    use axum::http::StatusCode;
+
+    #[test]
+    fn limits_name_the_field() {
+        let cancel = CancelRequest {
+            reason: "r".repeat(MAX_REASON_CHARS),
+        };
+        assert!(cancel.check().is_ok());
+        let cancel = CancelRequest {
+            reason: "é".repeat(MAX_REASON_CHARS + 1),
+        };
+        let error = cancel.check().unwrap_err();
+        assert_eq!(
+            (error.status, error.field.as_deref()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("reason"))
+        );
+        let ship = ShipRequest {
+            carrier: "DHL".into(),
+            tracking_number: "T\0".into(),
+        };
+        let error = ship.check().unwrap_err();
+        assert_eq!(
+            (error.status, error.field.as_deref()),
+            (StatusCode::BAD_REQUEST, Some("tracking_number"))
+        );
+        assert!(!is_possible_order_id("a\0"));
+        assert!(!is_possible_order_id(&"a".repeat(MAX_ORDER_ID_CHARS + 1)));
+        assert!(is_possible_order_id("ord-1"));
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let error =
+            parse_json::<PayRequest>(br#"{"payment_id": "p", "amount_cents": 1, "tip": 2}"#)
+                .unwrap_err();
+        assert_eq!(error.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error.field.as_deref(), Some("tip"), "{error:?}");
+    }
+}

@@ -1,0 +1,206 @@
+//! A running order service on a fresh database and topic, and an HTTP client for it.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use order_producer::order_service::{self, RunningService, ServeArgs};
+use orderflow_testkit as testkit;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+/// The service under test.
+pub struct Service {
+    pub base: String,
+    pub client: reqwest::Client,
+    /// The service's database, as an admin sees it.
+    pub pool: PgPool,
+    pub topic: String,
+    pub metrics: prometheus::Registry,
+    /// `http://host:port` of /metrics, /healthz, /readyz, when enabled.
+    pub ops_base: Option<String>,
+    token: CancellationToken,
+    running: RunningService,
+}
+
+/// An answer: status, headers, body as JSON (`Value::Null` when the body is not JSON).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Service {
+    /// Starts the service on a new topic (1 partition) and a fresh database, with
+    /// `configure` applied to the defaults.
+    pub async fn start(configure: impl FnOnce(&mut ServeArgs)) -> Self {
+        let topic = testkit::unique_name("orders");
+        testkit::create_topic(&topic, 1).await;
+        let (database_url, pool) = testkit::fresh_database().await;
+        let mut args = ServeArgs::new(
+            "127.0.0.1:0".parse().unwrap(),
+            &database_url,
+            &testkit::kafka_brokers(),
+            &testkit::registry_url(),
+            &topic,
+        );
+        configure(&mut args);
+        let token = CancellationToken::new();
+        let metrics = prometheus::Registry::new();
+        let running = order_service::start(&args, &metrics, token.clone())
+            .await
+            .expect("service starts");
+        Self {
+            base: format!("http://{}", running.api_addr),
+            ops_base: running.metrics_addr.map(|addr| format!("http://{addr}")),
+            client: reqwest::Client::new(),
+            pool,
+            topic,
+            metrics,
+            token,
+            running,
+        }
+    }
+
+    /// POSTs `body` as JSON to `path` with the extra `headers`.
+    pub async fn post(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        answer(request.send().await.expect("request")).await
+    }
+
+    /// POSTs `body` to `path` with an `Idempotency-Key`.
+    pub async fn post_with_key(&self, path: &str, body: &str, key: &str) -> Answer {
+        self.post(path, body, &[("idempotency-key", key)]).await
+    }
+
+    /// Sends any request.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        answer(request.send().await.expect("request")).await
+    }
+
+    /// Rows of the outbox for `order_id`.
+    pub async fn outbox_rows(&self, order_id: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM order_service.outbox WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// Rows of the service's `orders` table.
+    pub async fn order_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM order_service.orders")
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    /// The value of the metric sample `line_prefix` (e.g. `orderflow_outbox_parked`).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        use prometheus::Encoder;
+        let mut text = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&self.metrics.gather(), &mut text)
+            .unwrap();
+        String::from_utf8(text).unwrap().lines().find_map(|line| {
+            line.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .and_then(|value| value.parse().ok())
+        })
+    }
+
+    /// Stops the service and waits for it.
+    pub async fn stop(self) {
+        self.token.cancel();
+        tokio::time::timeout(Duration::from_secs(30), self.running.wait())
+            .await
+            .expect("service stops on cancel");
+    }
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.expect("body");
+    Answer {
+        status,
+        headers,
+        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    }
+}
+
+/// A valid `POST /orders` body of total 1000.
+pub const ORDER: &str = r#"{"customer_id": "c-1", "currency": "EUR", "items": [{"sku": "A", "quantity": 2, "unit_price_cents": 500}]}"#;
+
+/// Reads every record of partition 0 of `topic` until `expected` arrived, then checks
+/// that nothing more arrives for 2 s; returns the keys (60 s bound).
+pub fn read_keys(topic: &str, expected: usize) -> Vec<String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    use std::time::Instant;
+
+    let consumer: BaseConsumer = testkit::kafka_config()
+        .set("group.id", testkit::unique_name("order-service-test"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).expect("assign");
+    let mut keys = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while keys.len() < expected {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {expected} records on {topic} after 60 s",
+            keys.len()
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
+            let message = message.expect("consume");
+            keys.push(String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned());
+        }
+    }
+    let settle = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < settle {
+        if let Some(extra) = consumer.poll(Duration::from_millis(200)) {
+            let extra = extra.expect("consume");
+            panic!(
+                "unexpected extra record with key {:?}",
+                String::from_utf8_lossy(extra.key().unwrap_or_default())
+            );
+        }
+    }
+    keys
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, failing with `what` after 60 s.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
