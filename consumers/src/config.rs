@@ -40,11 +40,11 @@ pub struct ConsumerArgs {
     /// PostgreSQL URL of the projection database (migrated at start-up).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
-    /// Schema registry base URL (Confluent REST API).
+    /// Schema registry base URL (its Confluent-compatible REST API).
     #[arg(
         long,
         env = "SCHEMA_REGISTRY_URL",
-        default_value = "http://127.0.0.1:8081"
+        default_value = orderflow_schemas::DEFAULT_REGISTRY_URL
     )]
     pub registry_url: String,
     /// Ordering guarantee: `key` runs different keys of a partition concurrently

@@ -45,11 +45,11 @@ pub struct GenerateArgs {
     /// Value of the `producer` field of every event.
     #[arg(long, env = "PRODUCER_NAME", default_value = "order-producer")]
     pub producer_name: String,
-    /// Schema registry base URL (Confluent REST API).
+    /// Schema registry base URL (its Confluent-compatible REST API).
     #[arg(
         long,
         env = "SCHEMA_REGISTRY_URL",
-        default_value = "http://127.0.0.1:8081"
+        default_value = orderflow_schemas::DEFAULT_REGISTRY_URL
     )]
     pub registry_url: String,
     /// How long to keep retrying an unreachable schema registry at start-up.

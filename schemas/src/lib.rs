@@ -5,7 +5,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), orderflow_schemas::Error> {
 //! use orderflow_schemas::{OrderEvent, OrderEventSerializer, OrderPayload, OrderCancelled, RegistryClient};
-//! let client = RegistryClient::new("http://127.0.0.1:8081")?;
+//! let client = RegistryClient::new("http://127.0.0.1:8081/apis/ccompat/v7")?;
 //! let serializer = OrderEventSerializer::new(&client, "orders").await?;
 //! let event = OrderEvent::new("order-1", "demo", OrderPayload::Cancelled(OrderCancelled {
 //!     reason: "customer request".into(),
@@ -43,6 +43,6 @@ pub use order_event::{
     OrderShipped,
 };
 pub use order_status::{LifecycleStep, OrderStatus};
-pub use registry_client::{DEFAULT_REQUEST_TIMEOUT, RegistryClient};
+pub use registry_client::{DEFAULT_REGISTRY_URL, DEFAULT_REQUEST_TIMEOUT, RegistryClient};
 pub use serializer::{DEFAULT_STARTUP_TIMEOUT, OrderEventSerializer};
 pub use validation::ValidationError;

@@ -24,6 +24,10 @@ use tokio::sync::OnceCell;
 
 use crate::error::RegistryError;
 
+/// Registry URL every command uses unless told otherwise: the Confluent-compatible API of
+/// the Apicurio Registry that `scripts/dev-up.sh` runs.
+pub const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:8081/apis/ccompat/v7";
+
 /// Default timeout of one HTTP call to the registry.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -37,11 +37,11 @@ pub struct ServeArgs {
     /// Topic the relay publishes order events to; values use the subject `<topic>-value`.
     #[arg(long, env = "ORDERS_TOPIC", default_value = "orders")]
     pub topic: String,
-    /// Schema registry base URL (Confluent REST API); the schema is registered at start-up.
+    /// Schema registry base URL (its Confluent-compatible REST API); the schema is registered at start-up.
     #[arg(
         long,
         env = "SCHEMA_REGISTRY_URL",
-        default_value = "http://127.0.0.1:8081"
+        default_value = orderflow_schemas::DEFAULT_REGISTRY_URL
     )]
     pub registry_url: String,
     /// How long to keep retrying an unreachable schema registry at start-up.

@@ -36,7 +36,7 @@ struct RegisterArgs {
     #[arg(
         long,
         env = "SCHEMA_REGISTRY_URL",
-        default_value = "http://127.0.0.1:8081"
+        default_value = orderflow_schemas::DEFAULT_REGISTRY_URL
     )]
     url: String,
     /// Subject to register under, e.g. orders-value (`<topic>-value`).
