@@ -6,15 +6,18 @@
 # size and database server; the table shows every round and the median.
 #
 # Set-up per round: a fresh 12-partition topic holding ORDERS lifecycles (3 events each),
-# a fresh database, worker 1 with a 5 ms effect per event (so the group stays busy), then
+# a fresh database, worker 1 with a 5 ms effect per event, one event at a time per
+# partition (about 2,400 events/s on 12 partitions, so the backlog lasts), then
 # worker 2 joins 8 s later. rebalance_pause.py samples both workers'
-# orderflow_consumer_records_total every 20 ms; the pause is the longest stretch without
-# progress from the join on.
+# orderflow_consumer_records_total every 20 ms. "group pause" is the longest stretch
+# without progress of the whole group from the join on; "joiner's first record" is how
+# long after its start the new worker finished its first event (join, assignment and
+# first fetch: the rebalance as the new member lives it).
 #
 # Needs SCHEMA_REGISTRY_URL and DATABASE_URL (admin role) of a running stack
 # (scripts/dev-up.sh --infra-only). Starts a private Apache Kafka broker unless
 # BENCH_KAFKA_BROKERS is set.
-# Usage: scripts/bench-rebalance.sh [ROUNDS]   (default 3; env ORDERS=4000)
+# Usage: scripts/bench-rebalance.sh [ROUNDS]   (default 3; env ORDERS=30000)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,7 +34,7 @@ source scripts/lib/kafka.sh
 : "${DATABASE_URL:?DATABASE_URL must point at PostgreSQL (admin role); run scripts/dev-up.sh --infra-only}"
 export SCHEMA_REGISTRY_URL DATABASE_URL
 ROUNDS="${1:-3}"
-ORDERS="${ORDERS:-4000}"
+ORDERS="${ORDERS:-30000}"
 WINDOW=20
 JOIN_AT=8
 
@@ -63,7 +66,7 @@ RUN_ID="$(date +%s)$$"
 
 worker() { # worker PROTOCOL TOPIC GROUP DB PORT
     "$BIN/order-consumer" --group-protocol "$1" --topic "$2" --group "$3" --database-url "$4" \
-        --metrics-addr "127.0.0.1:$5" --bench-effect-delay-ms 5 --log-level warn >/dev/null 2>&1 &
+        --metrics-addr "127.0.0.1:$5" --bench-effect-delay-ms 5 --ordering partition --log-level warn >/dev/null 2>&1 &
     WORKERS+=("$!")
 }
 
@@ -92,18 +95,21 @@ round() { # round PROTOCOL N -> JSON line
     printf '%s\n' "$result"
 }
 
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
 DATA_DIR_OUT="$(mktemp -d)"
-printf '| %-9s | %5s | %9s | %24s | %14s | %13s |\n' protocol round "pause (s)" "pause began (s after join)" "rate before/s" "rate after/s"
-printf '|%s|\n' "-----------|-------|-----------|----------------------------|----------------|---------------"
+printf '| %-9s | %6s | %15s | %24s | %13s | %12s |\n' protocol round "group pause (s)" "joiner's first record (s)" "rate before/s" "rate after/s"
+printf '|%s|\n' "-----------|--------|-----------------|---------------------------|---------------|--------------"
 for protocol in classic consumer; do
     pauses=()
+    firsts=()
     for n in $(seq 1 "$ROUNDS"); do
         json="$(round "$protocol" "$n")"
-        read -r pause began before after < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["pause_s"], d["pause_started_s_after_join"], d["rate_before"], d["rate_after"])' "$json")
+        read -r pause first before after < <(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["pause_s"], d["joiner_first_record_s"], d["rate_before"], d["rate_after"])' "$json")
         pauses+=("$pause")
-        printf '| %-9s | %5s | %9s | %26s | %14s | %13s |\n' "$protocol" "$n" "$pause" "$began" "$before" "$after"
+        firsts+=("$first")
+        printf '| %-9s | %6s | %15s | %25s | %13s | %12s |\n' "$protocol" "$n" "$pause" "$first" "$before" "$after"
     done
-    median="$(printf '%s\n' "${pauses[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')"
-    printf '| %-9s | %5s | %9s | %26s | %14s | %13s |\n' "$protocol" median "$median" "" "" ""
+    printf '| %-9s | %6s | %15s | %25s | %13s | %12s |\n' "$protocol" median "$(median "${pauses[@]}")" "$(median "${firsts[@]}")" "" ""
 done
 rm -rf "$DATA_DIR_OUT"

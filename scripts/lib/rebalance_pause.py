@@ -4,8 +4,10 @@ Usage: rebalance_pause.py SECONDS JOIN_AT_S METRICS_URL [METRICS_URL...]
 Samples every worker's /metrics every 20 ms for SECONDS, sums
 orderflow_consumer_records_total over all of them, and prints JSON: the longest
 stretch without progress that starts at or after JOIN_AT_S (the pause the join
-caused), and the group's rate before and after. A worker that is not up yet counts
-as 0. The caller starts the joining worker JOIN_AT_S seconds after this starts.
+caused), how long after the join the joining worker (the last URL) finished its
+first record (the rebalance's length as its new member sees it), and the group's
+rate before and after. A worker that is not up yet counts as 0. The caller starts
+the joining worker JOIN_AT_S seconds after this starts.
 """
 
 import json
@@ -32,8 +34,12 @@ def main() -> int:
     urls = sys.argv[3:]
     start = time.monotonic()
     samples = []
+    joiner_first = None
     while (now := time.monotonic() - start) < duration:
-        samples.append((now, sum(processed(u) for u in urls)))
+        counts = [processed(u) for u in urls]
+        samples.append((now, sum(counts)))
+        if joiner_first is None and counts[-1] > 0:
+            joiner_first = now
         time.sleep(0.02)
     longest, gap_start, last_change, last_value = 0.0, None, None, None
     for t, value in samples:
@@ -51,6 +57,7 @@ def main() -> int:
     print(json.dumps({
         "pause_s": round(longest, 3),
         "pause_started_s_after_join": None if gap_start is None else round(gap_start - join_at, 3),
+        "joiner_first_record_s": None if joiner_first is None else round(joiner_first - join_at, 3),
         "rate_before": rate(max(0.0, join_at - 5), join_at),
         "rate_after": rate(duration - 5, duration),
         "processed": samples[-1][1] if samples else 0,
