@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::PgPool;
 
 use crate::dedup_store::{self, ProcessedEvent};
-use crate::error::{FailureKind, classify_db_error};
+use crate::error::{FailureKind, classify_db_error, sqlstate};
 use crate::projection::{self, OrderRow, ProjectionEvent};
 
 /// One event of a batch with its source position.
@@ -41,6 +41,8 @@ pub struct BatchFailure {
     pub kind: FailureKind,
     /// Human-readable cause.
     pub message: String,
+    /// The database's SQLSTATE, when it answered with one.
+    pub sqlstate: Option<String>,
 }
 
 impl From<sqlx::Error> for BatchFailure {
@@ -48,6 +50,7 @@ impl From<sqlx::Error> for BatchFailure {
         BatchFailure {
             kind: classify_db_error(&error),
             message: error.to_string(),
+            sqlstate: sqlstate(&error),
         }
     }
 }
@@ -66,6 +69,7 @@ pub async fn apply_batch(
     let mut tx = pool.begin().await.map_err(|error| BatchFailure {
         kind: FailureKind::Transient,
         message: format!("cannot start a transaction: {error}"),
+        sqlstate: None,
     })?;
     let event_ids: Vec<String> = entries.iter().map(|e| e.event.event_id.clone()).collect();
     let mut seen = dedup_store::already_processed(&mut tx, group, &event_ids).await?;
@@ -112,6 +116,7 @@ pub async fn apply_batch(
         return Err(BatchFailure {
             kind: FailureKind::Transient,
             message: "an event of the batch was processed concurrently".into(),
+            sqlstate: None,
         });
     }
     let rows: Vec<&OrderRow> = changed.iter().filter_map(|id| orders.get(id)).collect();

@@ -112,3 +112,75 @@ async fn database_outage_is_retried_without_dead_letters_and_recovers() {
     assert_eq!(env.processed_count().await, 180);
     assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
 }
+
+/// Sets or clears `default_transaction_read_only` on `database` and ends its
+/// sessions so every new one sees the change: what clients of a demoted primary
+/// see during a failover (SQLSTATE 25006 on every write).
+async fn set_read_only(admin: &mut PgConnection, database: &str, read_only: bool) {
+    let statement = if read_only {
+        format!("ALTER DATABASE {database} SET default_transaction_read_only = on")
+    } else {
+        format!("ALTER DATABASE {database} RESET default_transaction_read_only")
+    };
+    admin
+        .execute(sqlx::AssertSqlSafe(statement))
+        .await
+        .expect("alter database");
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(database)
+        .execute(&mut *admin)
+        .await
+        .expect("terminate backends");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn read_only_database_never_dead_letters_valid_events() {
+    let env = TestEnv::new("db-read-only", 3).await;
+    let database = env.db_url.rsplit('/').next().unwrap();
+    let database = database.split('?').next().unwrap().to_owned();
+    let before: Vec<_> = (0..20)
+        .map(|i| lifecycle(&format!("b-{i}"), false))
+        .collect();
+    let during: Vec<_> = (0..20)
+        .map(|i| lifecycle(&format!("d-{i}"), false))
+        .collect();
+    env.send_lifecycles(&before).await;
+
+    let mut settings = env.settings();
+    settings.exit_when_idle = Some(Duration::from_secs(3));
+    let engine = env.spawn_engine(settings, CancellationToken::new());
+    wait_until(Duration::from_secs(60), "first events applied", || async {
+        env.processed_count().await >= 60
+    })
+    .await;
+
+    let mut admin = PgConnection::connect(&orderflow_testkit::database_url())
+        .await
+        .expect("admin connection");
+    set_read_only(&mut admin, &database, true).await;
+    env.send_lifecycles(&during).await;
+    // Long enough for --max-attempts (3) at 50 ms..1 s backoff to run out many times.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    set_read_only(&mut admin, &database, false).await;
+
+    let summary = tokio::time::timeout(Duration::from_secs(90), engine)
+        .await
+        .expect("engine recovers and exits when idle")
+        .expect("engine task")
+        .expect("engine run");
+    assert_eq!(
+        summary.dead_lettered, 0,
+        "a read-only database never dead-letters: {summary:?}"
+    );
+    assert!(env.dlq_records(0, Duration::from_millis(300)).is_empty());
+    let orders = env.orders().await;
+    assert_eq!(orders.len(), 40);
+    assert!(
+        orders
+            .values()
+            .all(|(status, applied)| status == "shipped" && *applied == 3),
+        "every event applied exactly once: {orders:?}"
+    );
+    assert_eq!(env.processed_count().await, 120);
+    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
+}
