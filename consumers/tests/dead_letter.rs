@@ -201,3 +201,38 @@ async fn handler_error_of_unknown_kind_is_retried_then_dead_lettered_without_blo
         Some(env.serializer.serialize(&lifecycles[20][0]).as_slice())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keyless_record_is_dead_lettered_as_validation() {
+    let env = TestEnv::new("dlq-keyless", 1).await;
+    // A keyless creation would bypass the per-order gate and race the keyed one.
+    let keyed = lifecycle("keyed-order", false);
+    let keyless = lifecycle("keyless-order", false).remove(0);
+    let value = env.serializer.serialize(&keyless);
+    env.producer
+        .send(
+            rdkafka::producer::FutureRecord::<(), [u8]>::to(&env.topic).payload(&value),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("produce keyless record");
+    env.send_lifecycles(std::slice::from_ref(&keyed)).await;
+
+    let summary = env.run_until_idle(env.settings()).await;
+    assert_eq!(summary.processed, 3, "{summary:?}");
+    assert_eq!(summary.dead_lettered, 1, "{summary:?}");
+    let orders = env.orders().await;
+    assert!(!orders.contains_key("keyless-order"), "{orders:?}");
+    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
+
+    let dlq = env.dlq_records(1, Duration::from_secs(20));
+    assert_eq!(dlq.len(), 1);
+    assert_eq!(dlq[0].key(), None);
+    assert_eq!(dlq[0].payload(), Some(value.as_slice()));
+    assert_eq!(
+        header(&dlq[0], headers::ERROR_CATEGORY).as_deref(),
+        Some("validation")
+    );
+    let reason = header(&dlq[0], headers::ERROR_MESSAGE).unwrap_or_default();
+    assert!(reason.contains("no key"), "{reason}");
+}
