@@ -79,6 +79,10 @@ pub async fn apply_batch(
     order_ids.dedup();
     let mut orders: HashMap<String, OrderRow> =
         projection::lock_orders(&mut tx, &order_ids).await?;
+    let read_applied: HashMap<String, i32> = orders
+        .iter()
+        .map(|(id, row)| (id.clone(), row.events_applied))
+        .collect();
 
     let mut outcomes = Vec::with_capacity(entries.len());
     let mut new_events = Vec::new();
@@ -120,7 +124,17 @@ pub async fn apply_batch(
         });
     }
     let rows: Vec<&OrderRow> = changed.iter().filter_map(|id| orders.get(id)).collect();
-    projection::store_orders(&mut tx, &rows).await?;
+    let stored =
+        projection::store_orders(&mut tx, &rows, |id| read_applied.get(id).copied()).await?;
+    if !stored {
+        // A new order was created concurrently (a keyless record, or a former
+        // owner of the partition): never merge the two, start over and see it.
+        return Err(BatchFailure {
+            kind: FailureKind::Transient,
+            message: "an order of the batch was written concurrently".into(),
+            sqlstate: None,
+        });
+    }
     tx.commit().await?;
     Ok(outcomes)
 }
