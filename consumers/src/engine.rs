@@ -16,7 +16,7 @@ use rdkafka::{ClientConfig, Offset};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::circuit_breaker::{BreakerState, CircuitBreaker};
+use crate::circuit_breaker::{BreakerState, CircuitBreaker, Transition};
 use crate::dead_letter::DeadLetterWriter;
 use crate::dedup_store;
 use crate::engine_state::{Ordering, Shared};
@@ -358,6 +358,10 @@ fn update_pause(
     was_paused: bool,
     full_since: Option<Instant>,
 ) -> bool {
+    if let Some(Transition { from, to }) = breaker.refresh() {
+        shared.metrics.breaker_state.set(to.as_gauge());
+        tracing::warn!(group = %settings.group, ?from, ?to, "database circuit breaker changed state");
+    }
     let breaker_open = breaker.state() == BreakerState::Open;
     let mut state = shared.lock();
     let buffered = state.scheduler.buffered();
