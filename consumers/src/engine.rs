@@ -206,7 +206,10 @@ pub async fn run(
     // Dropping the consumer closes it: it leaves the group (the revoke callback
     // finds nothing left to commit).
     drop(consumer);
-    Ok(summary)
+    match shared.fatal() {
+        Some(reason) => Err(Error::Unrecoverable(reason)),
+        None => Ok(summary),
+    }
 }
 
 async fn poll_loop(
@@ -221,6 +224,9 @@ async fn poll_loop(
     let mut paused = false;
     let mut full_since: Option<Instant> = None;
     loop {
+        if shared.fatal().is_some() {
+            return ExitReason::Failed;
+        }
         dispatch(settings, shared, processor);
         let full = shared.lock().scheduler.buffered() >= settings.max_buffered;
         full_since = if full {

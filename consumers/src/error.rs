@@ -18,6 +18,9 @@ pub enum Error {
     /// Something else at start-up (registry, metrics server).
     #[error("{0}")]
     Startup(String),
+    /// A record can never be dead-lettered; its partition cannot move on.
+    #[error("stopped: {0}")]
+    Unrecoverable(String),
 }
 
 /// How a failure of one record (or batch) should be handled.

@@ -367,6 +367,22 @@ impl Processor {
                     );
                     self.finish(work, Done::DeadLettered);
                 }
+                Err(error) if error.permanent => {
+                    // Retrying would hold the partition's commit forever: stop
+                    // the process, leaving the offset before this record.
+                    self.shared.metrics.dlq_write_unrecoverable.inc();
+                    tracing::error!(topic = record.topic(), partition = record.partition(),
+                        offset = record.offset(), category = report.category.as_str(),
+                        %error, "dead-letter write can never succeed; stopping");
+                    self.shared.fail(format!(
+                        "record {}/{}@{} cannot be dead-lettered: {error}",
+                        record.topic(),
+                        record.partition(),
+                        record.offset()
+                    ));
+                    work.finished = true;
+                    self.shared.release(&work.job);
+                }
                 Err(error) => {
                     self.shared.metrics.dlq_write_failures.inc();
                     tracing::warn!(topic = record.topic(), partition = record.partition(),
