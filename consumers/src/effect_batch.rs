@@ -1,5 +1,5 @@
-//! One database transaction for many events: dedup check, lifecycle rules,
-//! dedup insert and order writes, committed together.
+//! One database transaction for many events: order locks, dedup check,
+//! lifecycle rules, dedup insert and order writes, committed together.
 
 use std::collections::{HashMap, HashSet};
 
@@ -71,14 +71,16 @@ pub async fn apply_batch(
         message: format!("cannot start a transaction: {error}"),
         sqlstate: None,
     })?;
-    let event_ids: Vec<String> = entries.iter().map(|e| e.event.event_id.clone()).collect();
-    let mut seen = dedup_store::already_processed(&mut tx, group, &event_ids).await?;
-
     let mut order_ids: Vec<String> = entries.iter().map(|e| e.event.order_id.clone()).collect();
     order_ids.sort_unstable();
     order_ids.dedup();
     let mut orders: HashMap<String, OrderRow> =
         projection::lock_orders(&mut tx, &order_ids).await?;
+    // Only now, holding the orders' locks: under READ COMMITTED, a dedup read
+    // taken before waiting for a lock would miss an event another owner applied
+    // meanwhile, and the order's new state would make it look like a violation.
+    let event_ids: Vec<String> = entries.iter().map(|e| e.event.event_id.clone()).collect();
+    let mut seen = dedup_store::already_processed(&mut tx, group, &event_ids).await?;
     let read_applied: HashMap<String, i32> = orders
         .iter()
         .map(|(id, row)| (id.clone(), row.events_applied))

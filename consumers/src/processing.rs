@@ -338,6 +338,14 @@ impl Processor {
     }
 
     async fn dead_letter(&self, pending: &mut [Work]) {
+        // A record whose partition moved on since it was judged is the new
+        // owner's to judge: writing it here would dead-letter it twice or wrongly.
+        for work in pending.iter_mut() {
+            if !work.finished && work.dead_letter.is_some() && !self.shared.is_current(&work.job) {
+                work.finished = true;
+                self.shared.release(&work.job);
+            }
+        }
         let to_write: Vec<&mut Work> = pending
             .iter_mut()
             .filter(|w| !w.finished && w.dead_letter.is_some())

@@ -1,8 +1,7 @@
-//! Two transactions that both find no row for a new order must not both write it:
-//! the projection update refuses a stale write (optimistic check on
-//! `events_applied`) and the loser is retried, where it sees the order exists.
-//! Only PostgreSQL is needed: the race is forced by holding the dedup rows of
-//! both events in an open transaction until both writers are past their reads.
+//! Two writers of the same order overlapping (a former and a new owner of a
+//! partition during a rebalance, or a keyless record): nothing may be merged,
+//! applied twice or dead-lettered by mistake. Only PostgreSQL is needed: each race
+//! is forced by holding a lock in an open transaction until both writers wait.
 
 use std::time::{Duration, Instant};
 
@@ -42,18 +41,100 @@ async fn apply(
     effect_batch::apply_batch(pool, group, &[entry]).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_creations_of_a_new_order_are_not_merged() {
+/// Waits until two sessions of `database` wait for a lock.
+async fn wait_for_two_blocked(pool: &PgPool, database: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = $1 AND wait_event_type = 'Lock'",
+        )
+        .bind(database)
+        .fetch_one(pool)
+        .await
+        .expect("pg_stat_activity")
+        .get("n");
+        if waiting == 2 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both writers blocked on the held lock"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A migrated fresh database: its pool, its name, and a group name.
+async fn fresh(prefix: &str) -> (PgPool, String, String) {
     let (db_url, pool) = orderflow_testkit::fresh_database().await;
     MIGRATOR.run(&pool).await.expect("migrations run");
     let database = db_url.rsplit('/').next().unwrap();
     let database = database.split('?').next().unwrap().to_owned();
-    let group = orderflow_testkit::unique_name("group");
+    (pool, database, orderflow_testkit::unique_name(prefix))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn same_event_from_two_owners_is_a_duplicate_not_a_lifecycle_violation() {
+    let (pool, database, group) = fresh("group").await;
+    let create = created("o-1", "alice");
+    let outcome = apply(&pool, &group, &create, 0).await.expect("create");
+    assert_eq!(outcome, [EntryOutcome::Applied]);
+    let paid = ProjectionEvent {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        order_id: "o-1".into(),
+        occurred_at: Utc::now(),
+        effect: Effect::Paid {
+            amount_cents: 1_500,
+        },
+    };
+
+    // Both owners get past their reads, then wait on the order's row lock.
+    let mut blocker = PgConnection::connect(&orderflow_testkit::database_url_for(&database))
+        .await
+        .expect("connect");
+    let mut hold = blocker.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM orders WHERE order_id = 'o-1' FOR UPDATE")
+        .execute(&mut *hold)
+        .await
+        .expect("lock the order");
+    let owners: Vec<_> = (0..2)
+        .map(|_| {
+            let (pool, group, event) = (pool.clone(), group.clone(), paid.clone());
+            tokio::spawn(async move { apply(&pool, &group, &event, 1).await })
+        })
+        .collect();
+    wait_for_two_blocked(&pool, &database).await;
+    hold.rollback().await.expect("release");
+
+    let mut outcomes = Vec::new();
+    for owner in owners {
+        outcomes.push(owner.await.expect("owner task").expect("apply"));
+    }
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(
+        outcomes,
+        [vec![EntryOutcome::Applied], vec![EntryOutcome::Duplicate]],
+        "the later owner sees the event as applied, never as a violation"
+    );
+    let row = sqlx::query("SELECT status, events_applied FROM orders WHERE order_id = 'o-1'")
+        .fetch_one(&pool)
+        .await
+        .expect("order row");
+    assert_eq!(row.get::<String, _>("status"), "paid");
+    assert_eq!(row.get::<i32, _>("events_applied"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creations_of_a_new_order_are_not_merged() {
+    let (pool, database, group) = fresh("group").await;
     let first = created("o-1", "alice");
     let second = created("o-1", "bob");
 
     // Both writers read "no such order", then wait on these uncommitted dedup rows.
-    let mut blocker = PgConnection::connect(&db_url).await.expect("connect");
+    let mut blocker = PgConnection::connect(&orderflow_testkit::database_url_for(&database))
+        .await
+        .expect("connect");
     let mut hold = blocker.begin().await.expect("begin");
     sqlx::query(
         "INSERT INTO processed_events (consumer_group, event_id, topic, \"partition\", \"offset\") \
