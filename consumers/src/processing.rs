@@ -239,24 +239,19 @@ impl Processor {
         pending: &mut Vec<Work>,
         ready: &[usize],
     ) -> Option<Vec<Work>> {
-        let results =
-            join_all(
-                ready.iter().map(|&i| {
-                    let record = &pending[i].job.job.record;
-                    let entry = BatchEntry {
-                        event: pending[i].event.as_ref().expect("decoded"),
-                        topic: record.topic(),
-                        partition: record.partition(),
-                        offset: record.offset(),
-                    };
-                    let pool = &self.pool;
-                    let group = &self.shared.group;
-                    async move {
-                        effect_batch::apply_batch(pool, group, std::slice::from_ref(&entry)).await
-                    }
-                }),
-            )
-            .await;
+        // One after the other: this batch's database slot, not the whole pool.
+        let mut results = Vec::with_capacity(ready.len());
+        for &i in ready {
+            let record = &pending[i].job.job.record;
+            let entry = BatchEntry {
+                event: pending[i].event.as_ref().expect("decoded"),
+                topic: record.topic(),
+                partition: record.partition(),
+                offset: record.offset(),
+            };
+            let result = effect_batch::apply_batch(&self.pool, &self.shared.group, &[entry]).await;
+            results.push(result);
+        }
         let failed: Vec<(usize, BatchFailure)> = ready
             .iter()
             .zip(results)
