@@ -184,3 +184,54 @@ async fn read_only_database_never_dead_letters_valid_events() {
     assert_eq!(env.processed_count().await, 120);
     assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn error_shared_by_every_record_is_a_database_failure() {
+    let env = TestEnv::new("db-wide-error", 1).await;
+    // Every write to orders fails with the same error of unknown kind (P0001),
+    // as a broken migration or a misbehaving extension would make it.
+    sqlx::raw_sql(
+        "CREATE FUNCTION frozen() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'projection frozen'; END $$; \
+         CREATE TRIGGER frozen BEFORE INSERT OR UPDATE ON orders \
+         FOR EACH ROW EXECUTE FUNCTION frozen();",
+    )
+    .execute(&env.pool)
+    .await
+    .expect("install trigger");
+    let lifecycles: Vec<_> = (0..20)
+        .map(|i| lifecycle(&format!("o-{i}"), false))
+        .collect();
+    env.send_lifecycles(&lifecycles).await;
+
+    let mut settings = env.settings();
+    settings.exit_when_idle = Some(Duration::from_secs(3));
+    let engine = env.spawn_engine(settings, CancellationToken::new());
+    // Long enough for --max-attempts (3) to run out many times over.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    sqlx::raw_sql("DROP TRIGGER frozen ON orders")
+        .execute(&env.pool)
+        .await
+        .expect("drop trigger");
+
+    let summary = tokio::time::timeout(Duration::from_secs(90), engine)
+        .await
+        .expect("engine recovers and exits when idle")
+        .expect("engine task")
+        .expect("engine run");
+    assert_eq!(
+        summary.dead_lettered, 0,
+        "a failure every record shares is the database's: {summary:?}"
+    );
+    assert!(summary.retried > 0, "{summary:?}");
+    assert!(env.dlq_records(0, Duration::from_millis(300)).is_empty());
+    let orders = env.orders().await;
+    assert_eq!(orders.len(), 20);
+    assert!(
+        orders
+            .values()
+            .all(|(status, applied)| status == "shipped" && *applied == 3),
+        "{orders:?}"
+    );
+    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
+}
