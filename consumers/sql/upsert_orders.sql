@@ -12,3 +12,10 @@ ON CONFLICT (order_id) DO UPDATE SET
     last_event_id = EXCLUDED.last_event_id,
     last_event_at = EXCLUDED.last_event_at,
     updated_at = EXCLUDED.updated_at
+-- Optimistic check: only overwrite the row this transaction read (and locked).
+-- A row that appeared since (a concurrent creation) is left alone, the caller
+-- sees fewer rows written and retries.
+WHERE orders.events_applied = (
+    SELECT e.expected FROM UNNEST($1::text[], $10::int[]) AS e (order_id, expected)
+    WHERE e.order_id = orders.order_id
+)

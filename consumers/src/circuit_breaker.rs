@@ -3,7 +3,10 @@
 //! time tests whether it is back.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so tests can pause and advance time.
+use tokio::time::Instant;
 
 /// The breaker's state as exported in metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,37 +99,37 @@ impl CircuitBreaker {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Current state.
+    /// Current state. The cool-down ends by time alone: an open breaker whose
+    /// cool-down is over is half-open whether or not anyone asked for a permit
+    /// (the engine resumes paused partitions on that, so a probe can come).
     pub fn state(&self) -> BreakerState {
-        self.lock().state
+        let mut inner = self.lock();
+        end_cool_down(&mut inner);
+        inner.state
+    }
+
+    /// Moves an open breaker whose cool-down is over to half-open; the
+    /// transition, if any, for the caller to log.
+    pub fn refresh(&self) -> Option<Transition> {
+        end_cool_down(&mut self.lock())
     }
 
     /// Asks to call the database now.
     pub fn try_acquire(&self) -> (Permit, Option<Transition>) {
         let mut inner = self.lock();
-        match inner.state {
-            BreakerState::Closed => (Permit::Allowed, None),
-            BreakerState::Open => {
-                let now = Instant::now();
-                if now < inner.open_until {
-                    return (Permit::Wait(inner.open_until - now), None);
-                }
-                inner.state = BreakerState::HalfOpen;
-                inner.probe_in_flight = true;
-                let transition = Transition {
-                    from: BreakerState::Open,
-                    to: BreakerState::HalfOpen,
-                };
-                (Permit::Allowed, Some(transition))
-            }
+        let transition = end_cool_down(&mut inner);
+        let permit = match inner.state {
+            BreakerState::Closed => Permit::Allowed,
+            BreakerState::Open => Permit::Wait(inner.open_until - Instant::now()),
             BreakerState::HalfOpen if inner.probe_in_flight => {
-                (Permit::Wait(Duration::from_millis(50)), None)
+                Permit::Wait(Duration::from_millis(50))
             }
             BreakerState::HalfOpen => {
                 inner.probe_in_flight = true;
-                (Permit::Allowed, None)
+                Permit::Allowed
             }
-        }
+        };
+        (permit, transition)
     }
 
     /// Reports a successful database call.
@@ -170,6 +173,18 @@ impl CircuitBreaker {
     }
 }
 
+fn end_cool_down(inner: &mut Inner) -> Option<Transition> {
+    if inner.state != BreakerState::Open || Instant::now() < inner.open_until {
+        return None;
+    }
+    inner.state = BreakerState::HalfOpen;
+    inner.probe_in_flight = false;
+    Some(Transition {
+        from: BreakerState::Open,
+        to: BreakerState::HalfOpen,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +208,23 @@ mod tests {
         );
         assert_eq!(breaker.on_success().unwrap().to, BreakerState::Closed);
         assert_eq!(breaker.try_acquire().0, Permit::Allowed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_open_follows_time_without_a_caller() {
+        // Workers that lost their partitions never ask for a permit again; the
+        // engine only looks at the state. The cool-down must end by itself.
+        let breaker = CircuitBreaker::new(1, |_| Duration::from_secs(30));
+        assert_eq!(
+            breaker.on_transient_failure().unwrap().to,
+            BreakerState::Open
+        );
+        tokio::time::advance(Duration::from_secs(29)).await;
+        assert_eq!(breaker.state(), BreakerState::Open);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        assert_eq!(breaker.try_acquire().0, Permit::Allowed, "the probe");
+        assert!(matches!(breaker.try_acquire().0, Permit::Wait(_)));
     }
 
     #[test]

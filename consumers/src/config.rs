@@ -66,8 +66,9 @@ pub struct ConsumerArgs {
     /// Database transactions running at once.
     #[arg(long, env = "CONSUMER_DB_CONCURRENCY", default_value_t = 4)]
     pub db_concurrency: usize,
-    /// Attempts for a handler failure of unknown kind before the record is
-    /// dead-lettered as retries-exhausted. Transient failures retry without limit.
+    /// Attempts for a handler failure of unknown kind specific to one record
+    /// before it is dead-lettered as retries-exhausted. Transient failures, and a
+    /// failure every record of a batch shares (the database's), retry without limit.
     #[arg(long, env = "CONSUMER_MAX_ATTEMPTS", default_value_t = 5)]
     pub max_attempts: u32,
     /// First retry delay ceiling (exponential backoff, full jitter).

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use orderflow_schemas::ErrorCategory;
 use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Timestamp};
@@ -108,7 +109,7 @@ impl std::fmt::Debug for DeadLetterWriter {
     }
 }
 
-/// A dead-letter write that was not acked; always transient for the caller.
+/// A dead-letter write that was not acked.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("dead-letter write to {topic} failed: {reason}")]
 pub struct DlqWriteError {
@@ -116,6 +117,26 @@ pub struct DlqWriteError {
     pub topic: String,
     /// librdkafka's reason.
     pub reason: String,
+    /// Retrying cannot help (record too large for the topic, no such partition,
+    /// a fatal producer error): the record can never be dead-lettered.
+    pub permanent: bool,
+}
+
+/// Whether a produce error means the same write can never succeed.
+pub fn is_permanent(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::UnknownPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::InvalidArgument
+                | RDKafkaErrorCode::Fatal
+        )
+    )
 }
 
 impl DeadLetterWriter {
@@ -171,6 +192,7 @@ impl DeadLetterWriter {
             .map_err(|(error, _)| DlqWriteError {
                 topic: self.topic.clone(),
                 reason: error.to_string(),
+                permanent: is_permanent(&error),
             })
     }
 }
@@ -224,6 +246,19 @@ pub fn dlq_headers(record: &OwnedMessage, report: &FailureReport, group: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_that_can_never_succeed_are_permanent() {
+        let produce = |code| KafkaError::MessageProduction(code);
+        assert!(is_permanent(&produce(
+            RDKafkaErrorCode::MessageSizeTooLarge
+        )));
+        assert!(is_permanent(&produce(RDKafkaErrorCode::UnknownPartition)));
+        assert!(is_permanent(&produce(RDKafkaErrorCode::Fatal)));
+        assert!(!is_permanent(&produce(RDKafkaErrorCode::MessageTimedOut)));
+        assert!(!is_permanent(&produce(RDKafkaErrorCode::NotEnoughReplicas)));
+        assert!(!is_permanent(&produce(RDKafkaErrorCode::AllBrokersDown)));
+    }
 
     #[test]
     fn headers_keep_originals_first_and_add_every_dlq_header() {

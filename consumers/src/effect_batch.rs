@@ -1,12 +1,12 @@
-//! One database transaction for many events: dedup check, lifecycle rules,
-//! dedup insert and order writes, committed together.
+//! One database transaction for many events: order locks, dedup check,
+//! lifecycle rules, dedup insert and order writes, committed together.
 
 use std::collections::{HashMap, HashSet};
 
 use sqlx::PgPool;
 
 use crate::dedup_store::{self, ProcessedEvent};
-use crate::error::{FailureKind, classify_db_error};
+use crate::error::{FailureKind, classify_db_error, sqlstate};
 use crate::projection::{self, OrderRow, ProjectionEvent};
 
 /// One event of a batch with its source position.
@@ -41,6 +41,8 @@ pub struct BatchFailure {
     pub kind: FailureKind,
     /// Human-readable cause.
     pub message: String,
+    /// The database's SQLSTATE, when it answered with one.
+    pub sqlstate: Option<String>,
 }
 
 impl From<sqlx::Error> for BatchFailure {
@@ -48,6 +50,7 @@ impl From<sqlx::Error> for BatchFailure {
         BatchFailure {
             kind: classify_db_error(&error),
             message: error.to_string(),
+            sqlstate: sqlstate(&error),
         }
     }
 }
@@ -66,15 +69,22 @@ pub async fn apply_batch(
     let mut tx = pool.begin().await.map_err(|error| BatchFailure {
         kind: FailureKind::Transient,
         message: format!("cannot start a transaction: {error}"),
+        sqlstate: None,
     })?;
-    let event_ids: Vec<String> = entries.iter().map(|e| e.event.event_id.clone()).collect();
-    let mut seen = dedup_store::already_processed(&mut tx, group, &event_ids).await?;
-
     let mut order_ids: Vec<String> = entries.iter().map(|e| e.event.order_id.clone()).collect();
     order_ids.sort_unstable();
     order_ids.dedup();
     let mut orders: HashMap<String, OrderRow> =
         projection::lock_orders(&mut tx, &order_ids).await?;
+    // Only now, holding the orders' locks: under READ COMMITTED, a dedup read
+    // taken before waiting for a lock would miss an event another owner applied
+    // meanwhile, and the order's new state would make it look like a violation.
+    let event_ids: Vec<String> = entries.iter().map(|e| e.event.event_id.clone()).collect();
+    let mut seen = dedup_store::already_processed(&mut tx, group, &event_ids).await?;
+    let read_applied: HashMap<String, i32> = orders
+        .iter()
+        .map(|(id, row)| (id.clone(), row.events_applied))
+        .collect();
 
     let mut outcomes = Vec::with_capacity(entries.len());
     let mut new_events = Vec::new();
@@ -112,10 +122,21 @@ pub async fn apply_batch(
         return Err(BatchFailure {
             kind: FailureKind::Transient,
             message: "an event of the batch was processed concurrently".into(),
+            sqlstate: None,
         });
     }
     let rows: Vec<&OrderRow> = changed.iter().filter_map(|id| orders.get(id)).collect();
-    projection::store_orders(&mut tx, &rows).await?;
+    let stored =
+        projection::store_orders(&mut tx, &rows, |id| read_applied.get(id).copied()).await?;
+    if !stored {
+        // A new order was created concurrently (a keyless record, or a former
+        // owner of the partition): never merge the two, start over and see it.
+        return Err(BatchFailure {
+            kind: FailureKind::Transient,
+            message: "an order of the batch was written concurrently".into(),
+            sqlstate: None,
+        });
+    }
     tx.commit().await?;
     Ok(outcomes)
 }

@@ -16,7 +16,7 @@ use rdkafka::{ClientConfig, Offset};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::circuit_breaker::{BreakerState, CircuitBreaker};
+use crate::circuit_breaker::{BreakerState, CircuitBreaker, Transition};
 use crate::dead_letter::DeadLetterWriter;
 use crate::dedup_store;
 use crate::engine_state::{Ordering, Shared};
@@ -206,7 +206,10 @@ pub async fn run(
     // Dropping the consumer closes it: it leaves the group (the revoke callback
     // finds nothing left to commit).
     drop(consumer);
-    Ok(summary)
+    match shared.fatal() {
+        Some(reason) => Err(Error::Unrecoverable(reason)),
+        None => Ok(summary),
+    }
 }
 
 async fn poll_loop(
@@ -221,6 +224,9 @@ async fn poll_loop(
     let mut paused = false;
     let mut full_since: Option<Instant> = None;
     loop {
+        if shared.fatal().is_some() {
+            return ExitReason::Failed;
+        }
         dispatch(settings, shared, processor);
         let full = shared.lock().scheduler.buffered() >= settings.max_buffered;
         full_since = if full {
@@ -358,6 +364,10 @@ fn update_pause(
     was_paused: bool,
     full_since: Option<Instant>,
 ) -> bool {
+    if let Some(Transition { from, to }) = breaker.refresh() {
+        shared.metrics.breaker_state.set(to.as_gauge());
+        tracing::warn!(group = %settings.group, ?from, ?to, "database circuit breaker changed state");
+    }
     let breaker_open = breaker.state() == BreakerState::Open;
     let mut state = shared.lock();
     let buffered = state.scheduler.buffered();

@@ -123,6 +123,8 @@ pub struct Shared {
     pub drain_timeout: Duration,
     /// Batches being processed now.
     pub batches_in_flight: AtomicUsize,
+    /// Why the engine must stop with an error (first reason wins).
+    fatal: Mutex<Option<String>>,
 }
 
 impl EngineState {
@@ -292,7 +294,26 @@ impl Shared {
             group,
             drain_timeout,
             batches_in_flight: AtomicUsize::new(0),
+            fatal: Mutex::new(None),
         })
+    }
+
+    /// A worker hit a failure the engine cannot get past: the poll loop stops
+    /// and the run ends with an error carrying `reason`.
+    pub fn fail(&self, reason: String) {
+        self.fatal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_or_insert(reason);
+        self.wake.notify_one();
+    }
+
+    /// Why the engine must stop, once a worker called [`Shared::fail`].
+    pub fn fatal(&self) -> Option<String> {
+        self.fatal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Locks the state (a poisoned lock is recovered: the state stays consistent

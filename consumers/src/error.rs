@@ -18,6 +18,9 @@ pub enum Error {
     /// Something else at start-up (registry, metrics server).
     #[error("{0}")]
     Startup(String),
+    /// A record can never be dead-lettered; its partition cannot move on.
+    #[error("stopped: {0}")]
+    Unrecoverable(String),
 }
 
 /// How a failure of one record (or batch) should be handled.
@@ -32,8 +35,10 @@ pub enum FailureKind {
 }
 
 /// Classifies a database error. Connection loss, pool exhaustion, serialization
-/// failures, deadlocks, lock timeouts, shutdowns and resource limits are
-/// transient; anything else is unknown.
+/// failures, deadlocks, lock timeouts, shutdowns, resource limits, and the
+/// failures of the database as a whole rather than of a record (read-only
+/// transaction on a demoted primary, missing privilege or table, system and
+/// internal errors) are transient; anything else is unknown.
 pub fn classify_db_error(error: &sqlx::Error) -> FailureKind {
     match error {
         sqlx::Error::Io(_)
@@ -50,12 +55,36 @@ pub fn classify_db_error(error: &sqlx::Error) -> FailureKind {
     }
 }
 
+/// The SQLSTATE of a database error, if the server sent one.
+pub fn sqlstate(error: &sqlx::Error) -> Option<String> {
+    match error {
+        sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
+        _ => None,
+    }
+}
+
 fn is_transient_sqlstate(code: &str) -> bool {
     matches!(
         code,
-        "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03" | "57014" | "25P03" | "25P04"
+        "40001"
+            | "40P01"
+            | "55P03"
+            | "57P01"
+            | "57P02"
+            | "57P03"
+            | "57P05"
+            | "57014"
+            | "25P03"
+            | "25P04"
+            // read-only transaction: a demoted primary during a failover
+            | "25006"
+            // the role lost its privileges, or the schema is not there (yet)
+            | "42501"
+            | "42P01"
+            | "XX000"
     ) || code.starts_with("08")
         || code.starts_with("53")
+        || code.starts_with("58")
 }
 
 #[cfg(test)]
@@ -73,5 +102,15 @@ mod tests {
         assert!(is_transient_sqlstate("40001"));
         assert!(is_transient_sqlstate("08006"));
         assert!(!is_transient_sqlstate("23505"));
+    }
+
+    #[test]
+    fn failures_of_the_whole_database_are_transient() {
+        for code in [
+            "25006", "57P05", "58000", "58030", "XX000", "42501", "42P01",
+        ] {
+            assert!(is_transient_sqlstate(code), "{code}");
+        }
+        assert!(!is_transient_sqlstate("P0001"));
     }
 }

@@ -32,7 +32,8 @@ impl EventDecoder {
         Self { deserializer }
     }
 
-    /// Decodes `value`, checks the business rules and that the record key is the order id.
+    /// Decodes `value`, checks the business rules and that the record has a key and
+    /// it is the order id.
     pub async fn decode(
         &self,
         key: Option<&[u8]>,
@@ -60,9 +61,18 @@ impl EventDecoder {
                 error.to_string(),
             ));
         }
-        if let Some(key) = key
-            && key != event.order_id.as_bytes()
-        {
+        // A keyless record would bypass the per-order gate and race the order's
+        // keyed events, so it is refused like any other broken contract.
+        let Some(key) = key.filter(|key| !key.is_empty()) else {
+            return Err(DecodeFailure::Poison(
+                DlqCategory::Validation,
+                format!(
+                    "record has no key; it must be the event's order_id {:?}",
+                    event.order_id
+                ),
+            ));
+        };
+        if key != event.order_id.as_bytes() {
             return Err(DecodeFailure::Poison(
                 DlqCategory::Validation,
                 format!(

@@ -28,6 +28,8 @@ pub struct ConsumerMetrics {
     pub retries: IntCounter,
     /// Dead-letter writes that failed (and are retried).
     pub dlq_write_failures: IntCounter,
+    /// Dead-letter writes that can never succeed (the process stops).
+    pub dlq_write_unrecoverable: IntCounter,
     /// Time from dispatch to done, per record.
     pub processing_seconds: Histogram,
     /// now - occurred_at when the effect commits.
@@ -118,6 +120,10 @@ impl ConsumerMetrics {
             dlq_write_failures: counter(
                 "orderflow_consumer_dlq_write_failures_total",
                 "Dead-letter writes that were not acked (retried).",
+            ),
+            dlq_write_unrecoverable: counter(
+                "orderflow_consumer_dlq_write_unrecoverable_total",
+                "Dead-letter writes that can never succeed; the consumer stops on the first.",
             ),
             processing_seconds: histogram(
                 "orderflow_consumer_processing_seconds",

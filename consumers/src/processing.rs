@@ -1,7 +1,8 @@
 //! The worker side: a batch of records (at most one per key) is decoded, applied
 //! in one transaction, and whatever failed is classified: poison goes to the DLQ,
-//! transient failures are retried with backoff behind the circuit breaker without
-//! limit, unknown failures are retried up to `--max-attempts`.
+//! transient failures (and a failure every record of a batch shares) are retried
+//! with backoff behind the circuit breaker without limit, failures of unknown kind
+//! specific to one record are retried up to `--max-attempts`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::circuit_breaker::{CircuitBreaker, Permit, Transition};
 use crate::dead_letter::{DeadLetterWriter, DlqCategory, FailureReport};
-use crate::effect_batch::{self, BatchEntry, EntryOutcome};
+use crate::effect_batch::{self, BatchEntry, BatchFailure, EntryOutcome};
 use crate::engine_state::{DispatchedJob, Done, Shared};
 use crate::error::FailureKind;
 use crate::event_decoder::{DecodeFailure, EventDecoder};
@@ -51,6 +52,8 @@ struct Work {
     job: DispatchedJob,
     event: Option<ProjectionEvent>,
     failures: u32,
+    /// Failures that were the record's own (not the database's), against `--max-attempts`.
+    record_attempts: u32,
     first_failure_at: Option<DateTime<Utc>>,
     last_failure_at: Option<DateTime<Utc>>,
     dead_letter: Option<FailureReport>,
@@ -63,6 +66,7 @@ impl Work {
             job,
             event: None,
             failures: 0,
+            record_attempts: 0,
             first_failure_at: None,
             last_failure_at: None,
             dead_letter: None,
@@ -207,66 +211,136 @@ impl Processor {
             Ok(outcomes) => {
                 self.log_breaker(self.breaker.on_success());
                 for (&i, outcome) in ready.iter().zip(outcomes) {
-                    let work = &mut pending[i];
-                    match outcome {
-                        EntryOutcome::Applied => {
-                            if let Some(event) = &work.event {
-                                let age = (Utc::now() - event.occurred_at).num_milliseconds();
-                                self.shared
-                                    .metrics
-                                    .event_age_seconds
-                                    .observe(age.max(0) as f64 / 1000.0);
-                            }
-                            self.finish(work, Done::Processed);
-                        }
-                        EntryOutcome::Duplicate => self.finish(work, Done::Duplicate),
-                        EntryOutcome::Invalid(reason) => {
-                            work.send_to_dlq(DlqCategory::Validation, reason)
-                        }
-                    }
+                    self.settle(&mut pending[i], outcome);
                 }
                 None
             }
             Err(failure) if failure.kind == FailureKind::Transient => {
-                self.log_breaker(self.breaker.on_transient_failure());
-                tracing::warn!(records = ready.len(), error = %failure.message,
-                    "database failed transiently; batch will be retried");
-                for &i in &ready {
-                    pending[i].record_failure();
-                }
+                self.database_failed(pending, &ready, &failure);
                 None
             }
+            Err(_) if ready.len() > 1 => self.apply_one_by_one(pending, &ready).await,
             Err(failure) => {
                 // The database answered, so the breaker sees a success.
                 self.log_breaker(self.breaker.on_success());
-                if ready.len() > 1 {
-                    let mut split = Vec::new();
-                    for &i in ready.iter().rev() {
-                        split.push(pending.swap_remove(i));
-                    }
-                    return Some(split);
-                }
-                let work = &mut pending[ready[0]];
-                work.record_failure();
-                let record = &work.job.job.record;
-                if work.failures >= self.max_attempts {
-                    tracing::warn!(topic = record.topic(), partition = record.partition(),
-                        offset = record.offset(), attempts = work.failures, error = %failure.message,
-                        "retries exhausted; dead-lettering");
-                    let message = failure.message.clone();
-                    work.failures -= 1; // send_to_dlq counts the final failure itself
-                    work.send_to_dlq(DlqCategory::RetriesExhausted, message);
-                } else {
-                    tracing::debug!(topic = record.topic(), partition = record.partition(),
-                        offset = record.offset(), attempts = work.failures, error = %failure.message,
-                        "handler failed; will retry");
-                }
+                self.record_failed(&mut pending[ready[0]], &failure);
                 None
             }
         }
     }
 
+    /// Applies each record of a batch that failed with an error of unknown kind
+    /// in its own transaction, to tell a record's failure from the database's.
+    /// When every record fails with the same SQLSTATE, the database is at fault
+    /// (breaker, backoff, no attempt counted); otherwise the failing records are
+    /// returned to be retried one by one, each attempt counted.
+    async fn apply_one_by_one(
+        &self,
+        pending: &mut Vec<Work>,
+        ready: &[usize],
+    ) -> Option<Vec<Work>> {
+        // One after the other: this batch's database slot, not the whole pool.
+        let mut results = Vec::with_capacity(ready.len());
+        for &i in ready {
+            let record = &pending[i].job.job.record;
+            let entry = BatchEntry {
+                event: pending[i].event.as_ref().expect("decoded"),
+                topic: record.topic(),
+                partition: record.partition(),
+                offset: record.offset(),
+            };
+            let result = effect_batch::apply_batch(&self.pool, &self.shared.group, &[entry]).await;
+            results.push(result);
+        }
+        let failed: Vec<(usize, BatchFailure)> = ready
+            .iter()
+            .zip(results)
+            .filter_map(|(&i, result)| match result {
+                Ok(mut outcomes) => {
+                    self.settle(&mut pending[i], outcomes.remove(0));
+                    None
+                }
+                Err(failure) => Some((i, failure)),
+            })
+            .collect();
+        if is_database_wide(ready.len(), &failed) {
+            let (_, failure) = &failed[0];
+            tracing::warn!(records = ready.len(), sqlstate = failure.sqlstate.as_deref(),
+                error = %failure.message,
+                "every record of the batch failed alike; treating it as a database failure");
+            let indices: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
+            self.database_failed(pending, &indices, failure);
+            return None;
+        }
+        self.log_breaker(self.breaker.on_success());
+        let mut split = Vec::new();
+        for (i, failure) in failed.iter().rev() {
+            if failure.kind == FailureKind::Transient {
+                pending[*i].record_failure();
+                continue;
+            }
+            self.record_failed(&mut pending[*i], failure);
+            split.push(pending.swap_remove(*i));
+        }
+        (!split.is_empty()).then_some(split)
+    }
+
+    /// The database failed as a whole: the breaker hears of it and the records
+    /// wait for it without using up their attempts.
+    fn database_failed(&self, pending: &mut [Work], indices: &[usize], failure: &BatchFailure) {
+        self.log_breaker(self.breaker.on_transient_failure());
+        tracing::warn!(records = indices.len(), sqlstate = failure.sqlstate.as_deref(),
+            error = %failure.message, "database failed transiently; batch will be retried");
+        for &i in indices {
+            pending[i].record_failure();
+        }
+    }
+
+    /// A failure specific to one record: counts an attempt and dead-letters the
+    /// record once `--max-attempts` are used up.
+    fn record_failed(&self, work: &mut Work, failure: &BatchFailure) {
+        work.record_failure();
+        work.record_attempts += 1;
+        let record = &work.job.job.record;
+        if work.record_attempts >= self.max_attempts {
+            tracing::warn!(topic = record.topic(), partition = record.partition(),
+                offset = record.offset(), attempts = work.failures, error = %failure.message,
+                "retries exhausted; dead-lettering");
+            work.failures -= 1; // send_to_dlq counts the final failure itself
+            work.send_to_dlq(DlqCategory::RetriesExhausted, failure.message.clone());
+        } else {
+            tracing::debug!(topic = record.topic(), partition = record.partition(),
+                offset = record.offset(), attempts = work.failures, error = %failure.message,
+                "handler failed; will retry");
+        }
+    }
+
+    fn settle(&self, work: &mut Work, outcome: EntryOutcome) {
+        match outcome {
+            EntryOutcome::Applied => {
+                if let Some(event) = &work.event {
+                    let age = (Utc::now() - event.occurred_at).num_milliseconds();
+                    self.shared
+                        .metrics
+                        .event_age_seconds
+                        .observe(age.max(0) as f64 / 1000.0);
+                }
+                self.finish(work, Done::Processed);
+            }
+            EntryOutcome::Duplicate => self.finish(work, Done::Duplicate),
+            EntryOutcome::Invalid(reason) => work.send_to_dlq(DlqCategory::Validation, reason),
+        }
+    }
+
     async fn dead_letter(&self, pending: &mut [Work]) {
+        // A record whose partition moved on since it was judged is the new
+        // owner's to judge: writing it here would dead-letter it twice or wrongly.
+        for work in pending.iter_mut() {
+            if !work.finished && work.dead_letter.is_some() && !self.shared.is_current(&work.job) {
+                work.finished = true;
+                self.shared.release(&work.job);
+            }
+        }
         let to_write: Vec<&mut Work> = pending
             .iter_mut()
             .filter(|w| !w.finished && w.dead_letter.is_some())
@@ -295,6 +369,22 @@ impl Processor {
                         "record dead-lettered"
                     );
                     self.finish(work, Done::DeadLettered);
+                }
+                Err(error) if error.permanent => {
+                    // Retrying would hold the partition's commit forever: stop
+                    // the process, leaving the offset before this record.
+                    self.shared.metrics.dlq_write_unrecoverable.inc();
+                    tracing::error!(topic = record.topic(), partition = record.partition(),
+                        offset = record.offset(), category = report.category.as_str(),
+                        %error, "dead-letter write can never succeed; stopping");
+                    self.shared.fail(format!(
+                        "record {}/{}@{} cannot be dead-lettered: {error}",
+                        record.topic(),
+                        record.partition(),
+                        record.offset()
+                    ));
+                    work.finished = true;
+                    self.shared.release(&work.job);
                 }
                 Err(error) => {
                     self.shared.metrics.dlq_write_failures.inc();
@@ -335,6 +425,19 @@ impl Processor {
     }
 }
 
+/// Whether the failures of a batch tried one record at a time say the database,
+/// not the records, is at fault: nothing succeeded, and every one of at least two
+/// records failed with the same SQLSTATE.
+fn is_database_wide(tried: usize, failed: &[(usize, BatchFailure)]) -> bool {
+    let Some((_, first)) = failed.first() else {
+        return false;
+    };
+    tried > 1
+        && failed.len() == tried
+        && first.sqlstate.is_some()
+        && failed.iter().all(|(_, f)| f.sqlstate == first.sqlstate)
+}
+
 /// Guard that counts a batch task as running while it lives.
 #[derive(Debug)]
 pub struct BatchSlot(pub Arc<Shared>);
@@ -355,5 +458,30 @@ impl Drop for BatchSlot {
             .batches_in_flight
             .fetch_sub(1, AtomicOrdering::SeqCst);
         self.0.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: Option<&str>) -> BatchFailure {
+        BatchFailure {
+            kind: FailureKind::Unknown,
+            message: "boom".into(),
+            sqlstate: code.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn database_wide_only_when_every_record_fails_alike() {
+        let alike = vec![(0, failure(Some("P0001"))), (1, failure(Some("P0001")))];
+        assert!(is_database_wide(2, &alike));
+        assert!(!is_database_wide(3, &alike), "one record succeeded");
+        let mixed = vec![(0, failure(Some("P0001"))), (1, failure(Some("23514")))];
+        assert!(!is_database_wide(2, &mixed));
+        let no_code = vec![(0, failure(None)), (1, failure(None))];
+        assert!(!is_database_wide(2, &no_code));
+        assert!(!is_database_wide(1, &alike[..1]));
     }
 }

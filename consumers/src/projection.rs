@@ -188,16 +188,25 @@ pub async fn lock_orders(
     Ok(orders)
 }
 
-/// Writes the changed orders in one statement.
+/// Writes the changed orders in one statement. `read_applied` is each order's
+/// `events_applied` as [`lock_orders`] read it (`None`: there was no row). A row
+/// that changed since (a concurrent creation of a new order) is not overwritten;
+/// the result is false and the caller must roll back and retry.
 pub async fn store_orders(
     tx: &mut Transaction<'_, Postgres>,
     orders: &[&OrderRow],
-) -> Result<(), sqlx::Error> {
+    read_applied: impl Fn(&str) -> Option<i32>,
+) -> Result<bool, sqlx::Error> {
     if orders.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
+    // Rows have at least one event applied, so 0 never matches an existing row.
+    let expected: Vec<i32> = orders
+        .iter()
+        .map(|o| read_applied(&o.order_id).unwrap_or(0))
+        .collect();
     let column = |f: fn(&OrderRow) -> String| orders.iter().map(|o| f(o)).collect::<Vec<_>>();
-    sqlx::query(include_str!("../sql/upsert_orders.sql"))
+    let written = sqlx::query(include_str!("../sql/upsert_orders.sql"))
         .bind(column(|o| o.order_id.clone()))
         .bind(column(|o| o.status.as_str().to_owned()))
         .bind(column(|o| o.customer_id.clone()))
@@ -207,9 +216,10 @@ pub async fn store_orders(
         .bind(orders.iter().map(|o| o.events_applied).collect::<Vec<_>>())
         .bind(column(|o| o.last_event_id.clone()))
         .bind(orders.iter().map(|o| o.last_event_at).collect::<Vec<_>>())
+        .bind(expected)
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    Ok(written.rows_affected() == orders.len() as u64)
 }
 
 #[cfg(test)]

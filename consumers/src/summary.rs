@@ -15,6 +15,9 @@ pub enum ExitReason {
     Idle,
     /// Shutdown requested (signal or token).
     Shutdown,
+    /// A failure nothing can get past (a dead-letter write that can never
+    /// succeed); the run ends with an error.
+    Failed,
 }
 
 /// What a run did.

@@ -112,3 +112,126 @@ async fn database_outage_is_retried_without_dead_letters_and_recovers() {
     assert_eq!(env.processed_count().await, 180);
     assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
 }
+
+/// Sets or clears `default_transaction_read_only` on `database` and ends its
+/// sessions so every new one sees the change: what clients of a demoted primary
+/// see during a failover (SQLSTATE 25006 on every write).
+async fn set_read_only(admin: &mut PgConnection, database: &str, read_only: bool) {
+    let statement = if read_only {
+        format!("ALTER DATABASE {database} SET default_transaction_read_only = on")
+    } else {
+        format!("ALTER DATABASE {database} RESET default_transaction_read_only")
+    };
+    admin
+        .execute(sqlx::AssertSqlSafe(statement))
+        .await
+        .expect("alter database");
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(database)
+        .execute(&mut *admin)
+        .await
+        .expect("terminate backends");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn read_only_database_never_dead_letters_valid_events() {
+    let env = TestEnv::new("db-read-only", 3).await;
+    let database = env.db_url.rsplit('/').next().unwrap();
+    let database = database.split('?').next().unwrap().to_owned();
+    let before: Vec<_> = (0..20)
+        .map(|i| lifecycle(&format!("b-{i}"), false))
+        .collect();
+    let during: Vec<_> = (0..20)
+        .map(|i| lifecycle(&format!("d-{i}"), false))
+        .collect();
+    env.send_lifecycles(&before).await;
+
+    let mut settings = env.settings();
+    settings.exit_when_idle = Some(Duration::from_secs(3));
+    let engine = env.spawn_engine(settings, CancellationToken::new());
+    wait_until(Duration::from_secs(60), "first events applied", || async {
+        env.processed_count().await >= 60
+    })
+    .await;
+
+    let mut admin = PgConnection::connect(&orderflow_testkit::database_url())
+        .await
+        .expect("admin connection");
+    set_read_only(&mut admin, &database, true).await;
+    env.send_lifecycles(&during).await;
+    // Long enough for --max-attempts (3) at 50 ms..1 s backoff to run out many times.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    set_read_only(&mut admin, &database, false).await;
+
+    let summary = tokio::time::timeout(Duration::from_secs(90), engine)
+        .await
+        .expect("engine recovers and exits when idle")
+        .expect("engine task")
+        .expect("engine run");
+    assert_eq!(
+        summary.dead_lettered, 0,
+        "a read-only database never dead-letters: {summary:?}"
+    );
+    assert!(env.dlq_records(0, Duration::from_millis(300)).is_empty());
+    let orders = env.orders().await;
+    assert_eq!(orders.len(), 40);
+    assert!(
+        orders
+            .values()
+            .all(|(status, applied)| status == "shipped" && *applied == 3),
+        "every event applied exactly once: {orders:?}"
+    );
+    assert_eq!(env.processed_count().await, 120);
+    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn error_shared_by_every_record_is_a_database_failure() {
+    let env = TestEnv::new("db-wide-error", 1).await;
+    // Every write to orders fails with the same error of unknown kind (P0001),
+    // as a broken migration or a misbehaving extension would make it.
+    sqlx::raw_sql(
+        "CREATE FUNCTION frozen() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'projection frozen'; END $$; \
+         CREATE TRIGGER frozen BEFORE INSERT OR UPDATE ON orders \
+         FOR EACH ROW EXECUTE FUNCTION frozen();",
+    )
+    .execute(&env.pool)
+    .await
+    .expect("install trigger");
+    let lifecycles: Vec<_> = (0..20)
+        .map(|i| lifecycle(&format!("o-{i}"), false))
+        .collect();
+    env.send_lifecycles(&lifecycles).await;
+
+    let mut settings = env.settings();
+    settings.exit_when_idle = Some(Duration::from_secs(3));
+    let engine = env.spawn_engine(settings, CancellationToken::new());
+    // Long enough for --max-attempts (3) to run out many times over.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    sqlx::raw_sql("DROP TRIGGER frozen ON orders")
+        .execute(&env.pool)
+        .await
+        .expect("drop trigger");
+
+    let summary = tokio::time::timeout(Duration::from_secs(90), engine)
+        .await
+        .expect("engine recovers and exits when idle")
+        .expect("engine task")
+        .expect("engine run");
+    assert_eq!(
+        summary.dead_lettered, 0,
+        "a failure every record shares is the database's: {summary:?}"
+    );
+    assert!(summary.retried > 0, "{summary:?}");
+    assert!(env.dlq_records(0, Duration::from_millis(300)).is_empty());
+    let orders = env.orders().await;
+    assert_eq!(orders.len(), 20);
+    assert!(
+        orders
+            .values()
+            .all(|(status, applied)| status == "shipped" && *applied == 3),
+        "{orders:?}"
+    );
+    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
+}

@@ -201,3 +201,81 @@ async fn handler_error_of_unknown_kind_is_retried_then_dead_lettered_without_blo
         Some(env.serializer.serialize(&lifecycles[20][0]).as_slice())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keyless_record_is_dead_lettered_as_validation() {
+    let env = TestEnv::new("dlq-keyless", 1).await;
+    // A keyless creation would bypass the per-order gate and race the keyed one.
+    let keyed = lifecycle("keyed-order", false);
+    let keyless = lifecycle("keyless-order", false).remove(0);
+    let value = env.serializer.serialize(&keyless);
+    env.producer
+        .send(
+            rdkafka::producer::FutureRecord::<(), [u8]>::to(&env.topic).payload(&value),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("produce keyless record");
+    env.send_lifecycles(std::slice::from_ref(&keyed)).await;
+
+    let summary = env.run_until_idle(env.settings()).await;
+    assert_eq!(summary.processed, 3, "{summary:?}");
+    assert_eq!(summary.dead_lettered, 1, "{summary:?}");
+    let orders = env.orders().await;
+    assert!(!orders.contains_key("keyless-order"), "{orders:?}");
+    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
+
+    let dlq = env.dlq_records(1, Duration::from_secs(20));
+    assert_eq!(dlq.len(), 1);
+    assert_eq!(dlq[0].key(), None);
+    assert_eq!(dlq[0].payload(), Some(value.as_slice()));
+    assert_eq!(
+        header(&dlq[0], headers::ERROR_CATEGORY).as_deref(),
+        Some("validation")
+    );
+    let reason = header(&dlq[0], headers::ERROR_MESSAGE).unwrap_or_default();
+    assert!(reason.contains("no key"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dead_letter_write_that_can_never_succeed_stops_the_process_loudly() {
+    let env = TestEnv::new("dlq-too-large", 1).await;
+    // The DLQ accepts at most 1 KiB; the poison record is 8 KiB.
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        support::client_config(&env.brokers)
+            .create()
+            .expect("admin client");
+    let config =
+        rdkafka::admin::AlterConfig::new(rdkafka::admin::ResourceSpecifier::Topic(&env.dlq_topic))
+            .set("max.message.bytes", "1024");
+    let altered = admin
+        .alter_configs(&[config], &rdkafka::admin::AdminOptions::new())
+        .await
+        .expect("alter DLQ config");
+    assert!(altered.iter().all(|r| r.is_ok()), "{altered:?}");
+    env.send_raw(b"too-large", &vec![b'x'; 8 * 1024], "OrderCreated")
+        .await;
+
+    let worker = env.start_worker("w", &[]);
+    let log_path = worker.log_path.clone();
+    let (status, _) = worker.wait(Duration::from_secs(60));
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    assert!(!status.success(), "non-zero exit: {status:?}\n{log}");
+    let last = log
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    assert!(
+        last.starts_with("order-consumer: ") && last.contains(&env.dlq_topic),
+        "one line saying why: {last:?}\n{log}"
+    );
+    assert!(
+        log.contains("dead-letter write can never succeed"),
+        "the decision is logged:\n{log}"
+    );
+    assert!(
+        env.committed_offsets().get(&0).is_none_or(|&o| o == 0),
+        "nothing committed past the record"
+    );
+}

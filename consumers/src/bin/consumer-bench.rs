@@ -186,7 +186,10 @@ async fn naive(
                 offset: message.offset(),
             };
             dedup_store::insert_processed(&mut tx, "naive", &[processed]).await?;
-            projection::store_orders(&mut tx, &[&row]).await?;
+            let read_applied = orders.get(&event.order_id).map(|o| o.events_applied);
+            if !projection::store_orders(&mut tx, &[&row], |_| read_applied).await? {
+                anyhow::bail!("order {} written concurrently", event.order_id);
+            }
         }
         tx.commit().await?;
         consumer.commit_message(&message, CommitMode::Sync)?;
