@@ -28,6 +28,9 @@ pub struct PartitionInput {
     /// Why this cycle could not read the committed offset (then `committed` is the
     /// last one read, if any).
     pub unreadable: Option<String>,
+    /// Only transaction markers (control records) lie between the committed offset
+    /// and the end: the group has read everything there is to read.
+    pub markers_only: bool,
 }
 
 /// What was read for one group this cycle.
@@ -93,7 +96,21 @@ pub fn build_group(
                 "never committed, and the log start it would read from is unknown this cycle"
                     .to_owned(),
             ),
-            (None, _) => window.judge(window_ms, activity),
+            (None, _) => {
+                let (status, reason) = window.judge(window_ms, activity);
+                if p.markers_only && status == Status::CaughtUp {
+                    let at = p.committed.unwrap_or(f.end_offset);
+                    let markers = f.end_offset - at;
+                    (
+                        status,
+                        format!(
+                            "at log end: only {markers} transaction marker(s) after offset {at}"
+                        ),
+                    )
+                } else {
+                    (status, reason)
+                }
+            }
         };
         let lag_seconds = if f.lag == 0 {
             Some(0.0)
@@ -174,6 +191,13 @@ pub fn build_group(
 /// never read before gives no lag (not the reset policy's "never committed").
 pub fn figures(p: &PartitionInput, isolation: Isolation, reset: ResetPolicy) -> LagFigures {
     let f = lag_figures(p.log, p.committed, isolation, reset);
+    if p.markers_only {
+        return LagFigures {
+            lag: 0,
+            first_unread: f.end_offset,
+            ..f
+        };
+    }
     if p.unreadable.is_some() && p.committed.is_none() {
         return LagFigures {
             lag: 0,
@@ -282,6 +306,7 @@ mod tests {
             },
             committed,
             unreadable: unreadable.map(str::to_owned),
+            markers_only: false,
         }
     }
 

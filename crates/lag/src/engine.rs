@@ -15,7 +15,7 @@ use crate::error::{LagError, Result};
 use crate::kafka::committed::{CommittedRead, CommittedReader};
 use crate::kafka::groups::{ListedGroup, list_groups};
 use crate::kafka::log_offsets::{LogOffsetReader, TopicPartition};
-use crate::kafka::timestamps::{RecordKey, TimestampReader};
+use crate::kafka::timestamps::{FirstRecord, RecordKey, TimestampReader};
 use crate::kafka::{ClusterTopics, cluster_topics};
 use crate::model::{Membership, Snapshot};
 use crate::produce_timeline::ProduceTimeline;
@@ -23,6 +23,11 @@ use crate::window::{PartitionWindow, Sample};
 
 /// Suffix naming dead-letter topics.
 pub const DLQ_SUFFIX: &str = ".dlq";
+
+/// Largest lag checked for being only transaction markers. A consumer that read every
+/// record and commits "last record + 1" stays one offset short per trailing marker
+/// (one per transaction that ended after its last record; aborted empty ones add more).
+pub const MARKER_CHECK_MAX_LAG: i64 = 8;
 
 /// Key of a window: group, topic, partition.
 type WindowKey = (String, String, i32);
@@ -140,6 +145,7 @@ impl LagEngine {
                         log: *log,
                         committed: c.committed,
                         unreadable: c.unreadable.clone(),
+                        markers_only: false,
                     })
                 })
                 .collect();
@@ -160,22 +166,44 @@ impl LagEngine {
         self.timeline.retain(&|tp| logs.contains_key(tp));
         // Write times: interpolated from our own high-watermark history when the offset
         // was written since we started watching, else the record's own timestamp.
+        // A small lag may be nothing but transaction markers: those offsets are read
+        // (once per committed offset, cached) to tell.
         let mut stamps = HashMap::new();
         let mut to_read = Vec::new();
-        for key in self.record_keys(&inputs) {
+        for (key, lag) in self.record_keys(&inputs) {
             match self.timeline.produced_at(&key.0, key.1, key.2) {
-                Some(at) => {
+                Some(at) if lag > MARKER_CHECK_MAX_LAG => {
                     stamps.insert(key, at);
                 }
-                None => to_read.push(key),
+                _ => to_read.push(key),
             }
         }
-        stamps.extend(
-            self.timestamps
-                .read(&to_read, self.config.timestamp_timeout)
-                .await,
-        );
+        let firsts = self
+            .timestamps
+            .read(&to_read, self.config.timestamp_timeout)
+            .await;
         self.timestamps.retain(&to_read.iter().cloned().collect());
+        for input in &mut inputs {
+            for p in &mut input.partitions {
+                let f = crate::aggregate::figures(p, input.isolation, self.config.reset_policy);
+                let key = (p.topic.clone(), p.partition, f.first_unread);
+                match firsts.get(&key) {
+                    _ if f.lag == 0 => {}
+                    Some(FirstRecord::Data { offset, .. })
+                    | Some(FirstRecord::NoDataUntil { until: offset })
+                        if *offset >= f.end_offset =>
+                    {
+                        p.markers_only = true;
+                    }
+                    Some(FirstRecord::Data { timestamp_ms, .. }) => {
+                        stamps.entry(key).or_insert(*timestamp_ms);
+                    }
+                    // The log grew since that read: read again next cycle.
+                    Some(FirstRecord::NoDataUntil { .. }) => self.timestamps.forget(&key),
+                    None => {}
+                }
+            }
+        }
 
         let window_ms = self.config.window.as_millis() as i64;
         let mut seen: HashSet<WindowKey> = HashSet::new();
@@ -188,12 +216,8 @@ impl LagEngine {
                     // Nothing new was read: the window keeps its last real sample.
                     continue;
                 }
-                let figures = crate::compute::lag_figures(
-                    p.log,
-                    p.committed,
-                    input.isolation,
-                    self.config.reset_policy,
-                );
+                let figures =
+                    crate::aggregate::figures(p, input.isolation, self.config.reset_policy);
                 self.windows.entry(key.clone()).or_default().push(
                     Sample {
                         at_ms: taken_at_ms,
@@ -422,14 +446,14 @@ impl LagEngine {
     }
 
     /// Records whose timestamps give lag in seconds: the first unread one of each
-    /// lagging partition.
-    fn record_keys(&self, inputs: &[GroupInput]) -> Vec<RecordKey> {
+    /// lagging partition, with the partition's lag.
+    fn record_keys(&self, inputs: &[GroupInput]) -> Vec<(RecordKey, i64)> {
         let mut keys = Vec::new();
         for input in inputs {
             for p in &input.partitions {
                 let f = crate::aggregate::figures(p, input.isolation, self.config.reset_policy);
                 if f.lag > 0 {
-                    keys.push((p.topic.clone(), p.partition, f.first_unread));
+                    keys.push(((p.topic.clone(), p.partition, f.first_unread), f.lag));
                 }
             }
         }
