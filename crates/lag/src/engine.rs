@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use rdkafka::ClientConfig;
@@ -167,22 +167,29 @@ impl LagEngine {
         // Write times: interpolated from our own high-watermark history when the offset
         // was written since we started watching, else the record's own timestamp.
         // A small lag may be nothing but transaction markers: those offsets are read
-        // (once per committed offset, cached) to tell.
+        // too (once per committed offset, cached) to tell, without holding the cycle
+        // when the timeline already dates them.
         let mut stamps = HashMap::new();
-        let mut to_read = Vec::new();
+        let (mut undated, mut to_check) = (Vec::new(), Vec::new());
         for (key, lag) in self.record_keys(&inputs) {
             match self.timeline.produced_at(&key.0, key.1, key.2) {
-                Some(at) if lag > MARKER_CHECK_MAX_LAG => {
+                Some(at) => {
+                    if lag <= MARKER_CHECK_MAX_LAG {
+                        to_check.push(key.clone());
+                    }
                     stamps.insert(key, at);
                 }
-                _ => to_read.push(key),
+                None => undated.push(key),
             }
         }
-        let firsts = self
-            .timestamps
-            .read(&to_read, self.config.timestamp_timeout)
-            .await;
-        self.timestamps.retain(&to_read.iter().cloned().collect());
+        let mut firsts = self.timestamps.read(&to_check, Duration::ZERO).await;
+        firsts.extend(
+            self.timestamps
+                .read(&undated, self.config.timestamp_timeout)
+                .await,
+        );
+        self.timestamps
+            .retain(&undated.iter().chain(&to_check).cloned().collect());
         for input in &mut inputs {
             for p in &mut input.partitions {
                 let f = crate::aggregate::figures(p, input.isolation, self.config.reset_policy);
