@@ -44,6 +44,8 @@ pub struct GroupInput {
     pub isolation: Isolation,
     /// Asked for by name, but the cluster's listing does not have it.
     pub unlisted: bool,
+    /// Why reading the group's committed offsets failed this cycle, if it did.
+    pub read_error: Option<String>,
     /// Its partitions, ordered by topic and partition.
     pub partitions: Vec<PartitionInput>,
 }
@@ -170,7 +172,12 @@ pub fn build_group(
     let catchup_seconds = all()
         .map(|p| p.catchup_seconds)
         .try_fold(0.0_f64, |acc, c| c.map(|c| acc.max(c)));
-    let reason = group_reason(&input.membership, status, all().collect());
+    let reason = match &input.read_error {
+        Some(err) if topics.is_empty() => {
+            format!("reading the group's committed offsets failed ({err}); no earlier read to show")
+        }
+        _ => group_reason(&input.membership, status, all().collect()),
+    };
     GroupLag {
         group: input.group,
         isolation: input.isolation,
@@ -291,6 +298,7 @@ mod tests {
             },
             isolation: Isolation::ReadUncommitted,
             unlisted,
+            read_error: None,
             partitions,
         }
     }
@@ -352,5 +360,18 @@ mod tests {
     fn an_unlisted_group_without_offsets_is_not_found_and_a_listed_one_unknown() {
         assert_eq!(build(input(Vec::new(), true)).status, Status::NotFound);
         assert_eq!(build(input(Vec::new(), false)).status, Status::Unknown);
+    }
+
+    #[test]
+    fn a_group_whose_first_read_failed_says_so() {
+        let mut failed = input(Vec::new(), false);
+        failed.read_error = Some("coordinator not available".into());
+        let g = build(failed);
+        assert_eq!(g.status, Status::Unknown);
+        assert!(
+            g.reason.contains("coordinator not available"),
+            "{}",
+            g.reason
+        );
     }
 }

@@ -150,11 +150,16 @@ impl LagEngine {
                 })
                 .collect();
             partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+            let read_error = match group_reads.get(&listed_group.group) {
+                Some(GroupRead::Failed(err)) => Some(err.clone()),
+                _ => None,
+            };
             inputs.push(GroupInput {
                 group: listed_group.group,
                 membership: listed_group.membership,
                 isolation,
                 unlisted: listed_group.unlisted,
+                read_error,
                 partitions,
             });
         }
