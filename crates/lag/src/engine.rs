@@ -169,53 +169,7 @@ impl LagEngine {
                 .observe(topic, *partition, taken_at_ms, log.high_watermark);
         }
         self.timeline.retain(&|tp| logs.contains_key(tp));
-        // Write times: interpolated from our own high-watermark history when the offset
-        // was written since we started watching, else the record's own timestamp.
-        // A small lag may be nothing but transaction markers: those offsets are read
-        // too (once per committed offset, cached) to tell, without holding the cycle
-        // when the timeline already dates them.
-        let mut stamps = HashMap::new();
-        let (mut undated, mut to_check) = (Vec::new(), Vec::new());
-        for (key, lag) in self.record_keys(&inputs) {
-            match self.timeline.produced_at(&key.0, key.1, key.2) {
-                Some(at) => {
-                    if lag <= MARKER_CHECK_MAX_LAG {
-                        to_check.push(key.clone());
-                    }
-                    stamps.insert(key, at);
-                }
-                None => undated.push(key),
-            }
-        }
-        let mut firsts = self.timestamps.read(&to_check, Duration::ZERO).await;
-        firsts.extend(
-            self.timestamps
-                .read(&undated, self.config.timestamp_timeout)
-                .await,
-        );
-        self.timestamps
-            .retain(&undated.iter().chain(&to_check).cloned().collect());
-        for input in &mut inputs {
-            for p in &mut input.partitions {
-                let f = crate::aggregate::figures(p, input.isolation, self.config.reset_policy);
-                let key = (p.topic.clone(), p.partition, f.first_unread);
-                match firsts.get(&key) {
-                    _ if f.lag == 0 => {}
-                    Some(FirstRecord::Data { offset, .. })
-                    | Some(FirstRecord::NoDataUntil { until: offset })
-                        if *offset >= f.end_offset =>
-                    {
-                        p.markers_only = true;
-                    }
-                    Some(FirstRecord::Data { timestamp_ms, .. }) => {
-                        stamps.entry(key).or_insert(*timestamp_ms);
-                    }
-                    // The log grew since that read: read again next cycle.
-                    Some(FirstRecord::NoDataUntil { .. }) => self.timestamps.forget(&key),
-                    None => {}
-                }
-            }
-        }
+        let stamps = self.date_first_unread(&mut inputs).await;
 
         let window_ms = self.config.window.as_millis() as i64;
         let mut seen: HashSet<WindowKey> = HashSet::new();
@@ -266,6 +220,60 @@ impl LagEngine {
             dlq,
             warnings,
         })
+    }
+
+    /// Write times (ms) of the first unread record of each lagging partition, and
+    /// `markers_only` set on the partitions whose remaining offsets are only
+    /// transaction markers.
+    async fn date_first_unread(&mut self, inputs: &mut [GroupInput]) -> HashMap<RecordKey, i64> {
+        // Write times: interpolated from our own high-watermark history when the offset
+        // was written since we started watching, else the record's own timestamp.
+        // A small lag may be nothing but transaction markers: those offsets are read
+        // too (once per committed offset, cached) to tell, without holding the cycle
+        // when the timeline already dates them.
+        let mut stamps = HashMap::new();
+        let (mut undated, mut to_check) = (Vec::new(), Vec::new());
+        for (key, lag) in self.record_keys(inputs) {
+            match self.timeline.produced_at(&key.0, key.1, key.2) {
+                Some(at) => {
+                    if lag <= MARKER_CHECK_MAX_LAG {
+                        to_check.push(key.clone());
+                    }
+                    stamps.insert(key, at);
+                }
+                None => undated.push(key),
+            }
+        }
+        let mut firsts = self.timestamps.read(&to_check, Duration::ZERO).await;
+        firsts.extend(
+            self.timestamps
+                .read(&undated, self.config.timestamp_timeout)
+                .await,
+        );
+        self.timestamps
+            .retain(&undated.iter().chain(&to_check).cloned().collect());
+        for input in inputs.iter_mut() {
+            for p in &mut input.partitions {
+                let f = crate::aggregate::figures(p, input.isolation, self.config.reset_policy);
+                let key = (p.topic.clone(), p.partition, f.first_unread);
+                match firsts.get(&key) {
+                    _ if f.lag == 0 => {}
+                    Some(FirstRecord::Data { offset, .. })
+                    | Some(FirstRecord::NoDataUntil { until: offset })
+                        if *offset >= f.end_offset =>
+                    {
+                        p.markers_only = true;
+                    }
+                    Some(FirstRecord::Data { timestamp_ms, .. }) => {
+                        stamps.entry(key).or_insert(*timestamp_ms);
+                    }
+                    // The log grew since that read: read again next cycle.
+                    Some(FirstRecord::NoDataUntil { .. }) => self.timestamps.forget(&key),
+                    None => {}
+                }
+            }
+        }
+        stamps
     }
 
     /// Groups with their members (ListGroups + DescribeGroups). When the listing fails,
