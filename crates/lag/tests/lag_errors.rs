@@ -64,6 +64,7 @@ echo "$KAFKA_PRIVATE_PID $KAFKA_PRIVATE_BOOTSTRAP""#;
             .expect("bash runs");
         let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         let Some((pid, bootstrap)) = line.split_once(' ').filter(|_| out.status.success()) else {
+            let _ = std::fs::remove_dir_all(&dir);
             panic!(
                 "a private broker did not start (scripts/lib/kafka.sh kafka_start_private): {line}"
             );
