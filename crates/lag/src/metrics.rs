@@ -199,9 +199,11 @@ impl LagMetrics {
     }
 
     /// Sets how stale the served figures are: `age_seconds` since the last successful
-    /// poll started, after `failed` failed polls in a row.
-    pub fn set_staleness(&self, age_seconds: f64, failed: u32) {
-        self.snapshot_age.set(age_seconds.max(0.0));
+    /// poll started (`None` before the first one), after `failed` failed polls in a row.
+    pub fn set_staleness(&self, age_seconds: Option<f64>, failed: u32) {
+        if let Some(age) = age_seconds {
+            self.snapshot_age.set(age.max(0.0));
+        }
         self.failed_polls.set(i64::from(failed));
     }
 

@@ -103,7 +103,7 @@ impl SharedState {
             .store(0, std::sync::atomic::Ordering::Relaxed);
         self.metrics.update(&snapshot);
         self.metrics.set_staleness(
-            (crate::engine::now_ms() - snapshot.taken_at_ms) as f64 / 1000.0,
+            Some((crate::engine::now_ms() - snapshot.taken_at_ms) as f64 / 1000.0),
             0,
         );
         self.history
@@ -122,12 +122,10 @@ impl SharedState {
             .failed_polls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
-        if let Some(latest) = self.latest() {
-            self.metrics.set_staleness(
-                (crate::engine::now_ms() - latest.taken_at_ms) as f64 / 1000.0,
-                failed,
-            );
-        }
+        let age = self
+            .latest()
+            .map(|latest| (crate::engine::now_ms() - latest.taken_at_ms) as f64 / 1000.0);
+        self.metrics.set_staleness(age, failed);
         failed
     }
 }
