@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 
-use crate::compute::{ResetPolicy, lag_figures};
+use crate::compute::{LagFigures, ResetPolicy, lag_figures};
 use crate::engine::DLQ_SUFFIX;
 use crate::kafka::ClusterTopics;
 use crate::kafka::log_offsets::TopicPartition;
 use crate::kafka::timestamps::RecordKey;
 use crate::model::{
-    DlqCount, GroupLag, Isolation, LogOffsets, Membership, PartitionLag, Status, TopicLag,
+    DlqCount, GroupLag, Isolation, LogOffsets, Membership, OffsetState, PartitionLag, Status,
+    TopicLag,
 };
 use crate::window::{GroupActivity, PartitionWindow, Sample};
 
@@ -24,6 +25,12 @@ pub struct PartitionInput {
     pub log: LogOffsets,
     /// Committed offset, if any.
     pub committed: Option<i64>,
+    /// Why this cycle could not read the committed offset (then `committed` is the
+    /// last one read, if any).
+    pub unreadable: Option<String>,
+    /// Only transaction markers (control records) lie between the committed offset
+    /// and the end: the group has read everything there is to read.
+    pub markers_only: bool,
 }
 
 /// What was read for one group this cycle.
@@ -35,6 +42,10 @@ pub struct GroupInput {
     pub membership: Membership,
     /// Isolation lag is measured with.
     pub isolation: Isolation,
+    /// Asked for by name, but the cluster's listing does not have it.
+    pub unlisted: bool,
+    /// Why reading the group's committed offsets failed this cycle, if it did.
+    pub read_error: Option<String>,
     /// Its partitions, ordered by topic and partition.
     pub partitions: Vec<PartitionInput>,
 }
@@ -77,10 +88,32 @@ pub fn build_group(
 
     let mut topics: Vec<TopicLag> = Vec::new();
     for p in &input.partitions {
-        let f = lag_figures(p.log, p.committed, input.isolation, reset);
+        let f = figures(p, input.isolation, reset);
         let window = window_of(p);
         let rates = window.rates();
-        let (status, reason) = window.judge(window_ms, activity);
+        let (status, reason) = match (&p.unreadable, f.offset_state) {
+            (Some(why), _) => (Status::Unknown, why.clone()),
+            (None, OffsetState::Unknown) => (
+                Status::Unknown,
+                "never committed, and the log start it would read from is unknown this cycle"
+                    .to_owned(),
+            ),
+            (None, _) => {
+                let (status, reason) = window.judge(window_ms, activity);
+                if p.markers_only && status == Status::CaughtUp {
+                    let at = p.committed.unwrap_or(f.end_offset);
+                    let markers = f.end_offset - at;
+                    (
+                        status,
+                        format!(
+                            "at log end: only {markers} transaction marker(s) after offset {at}"
+                        ),
+                    )
+                } else {
+                    (status, reason)
+                }
+            }
+        };
         let lag_seconds = if f.lag == 0 {
             Some(0.0)
         } else {
@@ -130,11 +163,21 @@ pub fn build_group(
     }
 
     let all = || topics.iter().flat_map(|t| t.partitions.iter());
-    let status = all().map(|p| p.status).max().unwrap_or(Status::CaughtUp);
+    let status = match all().map(|p| p.status).max() {
+        Some(worst) => worst,
+        // Nothing committed and nothing assigned: an absent group is not caught up.
+        None if input.unlisted => Status::NotFound,
+        None => Status::Unknown,
+    };
     let catchup_seconds = all()
         .map(|p| p.catchup_seconds)
         .try_fold(0.0_f64, |acc, c| c.map(|c| acc.max(c)));
-    let reason = group_reason(&input.membership, status, all().collect());
+    let reason = match &input.read_error {
+        Some(err) if topics.is_empty() => {
+            format!("reading the group's committed offsets failed ({err}); no earlier read to show")
+        }
+        _ => group_reason(&input.membership, status, all().collect()),
+    };
     GroupLag {
         group: input.group,
         isolation: input.isolation,
@@ -151,14 +194,41 @@ pub fn build_group(
     }
 }
 
+/// Lag figures of a partition this cycle: an offset that could not be read and was
+/// never read before gives no lag (not the reset policy's "never committed").
+pub fn figures(p: &PartitionInput, isolation: Isolation, reset: ResetPolicy) -> LagFigures {
+    let f = lag_figures(p.log, p.committed, isolation, reset);
+    if p.markers_only {
+        return LagFigures {
+            lag: 0,
+            first_unread: f.end_offset,
+            ..f
+        };
+    }
+    if p.unreadable.is_some() && p.committed.is_none() {
+        return LagFigures {
+            lag: 0,
+            lost_records: 0,
+            offset_state: OffsetState::Unknown,
+            read_skew_records: 0,
+            first_unread: f.end_offset,
+            ..f
+        };
+    }
+    f
+}
+
 fn group_reason(membership: &Membership, status: Status, partitions: Vec<&PartitionLag>) -> String {
     let members = match membership {
         Membership::Known { members, .. } if members.is_empty() => "no active members".to_owned(),
         Membership::Known { members, state } => format!("{} member(s), {state}", members.len()),
         Membership::Unknown { .. } => "members unknown".to_owned(),
     };
+    if status == Status::NotFound {
+        return "the cluster does not list this group and it has no committed offsets (misspelt, or deleted after its offsets expired)".to_owned();
+    }
     if partitions.is_empty() {
-        return format!("no committed offsets; {members}");
+        return format!("no committed offsets and no assigned partitions; {members}");
     }
     let worst: Vec<&&PartitionLag> = partitions.iter().filter(|p| p.status == status).collect();
     if status == Status::CaughtUp {
@@ -214,4 +284,94 @@ pub fn dlq_counts(
     }
     windows.retain(|t, _| out.iter().any(|d| &d.dlq_topic == t));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(partitions: Vec<PartitionInput>, unlisted: bool) -> GroupInput {
+        GroupInput {
+            group: "g".into(),
+            membership: Membership::Unknown {
+                reason: "test".into(),
+            },
+            isolation: Isolation::ReadUncommitted,
+            unlisted,
+            read_error: None,
+            partitions,
+        }
+    }
+
+    fn partition(committed: Option<i64>, unreadable: Option<&str>) -> PartitionInput {
+        PartitionInput {
+            topic: "orders".into(),
+            partition: 0,
+            log: LogOffsets {
+                log_start: Some(0),
+                high_watermark: 100,
+                last_stable: 100,
+            },
+            committed,
+            unreadable: unreadable.map(str::to_owned),
+            markers_only: false,
+        }
+    }
+
+    fn build(input: GroupInput) -> GroupLag {
+        build_group(
+            input,
+            &HashMap::new(),
+            &HashMap::new(),
+            ResetPolicy::Earliest,
+            10_000,
+            0,
+        )
+    }
+
+    #[test]
+    fn a_partition_whose_offset_was_unreadable_is_unknown_with_its_last_offset() {
+        let g = build(input(
+            vec![partition(Some(100), Some("OffsetFetch error"))],
+            false,
+        ));
+        assert_eq!(g.status, Status::Unknown, "{}", g.reason);
+        let p = &g.topics[0].partitions[0];
+        assert_eq!((p.committed, p.lag), (Some(100), 0));
+        assert!(p.reason.contains("OffsetFetch error"), "{}", p.reason);
+    }
+
+    #[test]
+    fn an_unreadable_offset_never_read_before_is_not_the_whole_log() {
+        let g = build(input(
+            vec![partition(None, Some("OffsetFetch error"))],
+            false,
+        ));
+        assert_eq!(g.status, Status::Unknown, "{}", g.reason);
+        let p = &g.topics[0].partitions[0];
+        assert_eq!(
+            (p.lag, p.offset_state),
+            (0, OffsetState::Unknown),
+            "an unreadable offset must not read as never committed (lag 100 with Earliest)"
+        );
+    }
+
+    #[test]
+    fn an_unlisted_group_without_offsets_is_not_found_and_a_listed_one_unknown() {
+        assert_eq!(build(input(Vec::new(), true)).status, Status::NotFound);
+        assert_eq!(build(input(Vec::new(), false)).status, Status::Unknown);
+    }
+
+    #[test]
+    fn a_group_whose_first_read_failed_says_so() {
+        let mut failed = input(Vec::new(), false);
+        failed.read_error = Some("coordinator not available".into());
+        let g = build(failed);
+        assert_eq!(g.status, Status::Unknown);
+        assert!(
+            g.reason.contains("coordinator not available"),
+            "{}",
+            g.reason
+        );
+    }
 }

@@ -47,17 +47,17 @@ pub fn lag_figures(
         // A broker without transactions may report 0 or nothing useful: never above HWM.
         Isolation::ReadCommitted => log.last_stable.min(log.high_watermark),
     };
-    let log_start = log.log_start.min(end);
-    let (state, start, lost) = match committed {
-        None => {
-            let start = match reset {
-                ResetPolicy::Earliest => log_start,
-                ResetPolicy::Latest => end,
-            };
-            (OffsetState::NoCommit, start, 0)
+    let log_start = log.log_start.map(|s| s.min(end));
+    let (state, start, lost) = match (committed, log_start) {
+        (None, _) if reset == ResetPolicy::Latest => (OffsetState::NoCommit, end, 0),
+        (None, Some(log_start)) => (OffsetState::NoCommit, log_start, 0),
+        // Where the group would start is unknown: no figure rather than a made-up one.
+        (None, None) => (OffsetState::Unknown, end, 0),
+        (Some(c), Some(log_start)) if c < log_start => {
+            (OffsetState::BelowLogStart, log_start, log_start - c)
         }
-        Some(c) if c < log_start => (OffsetState::BelowLogStart, log_start, log_start - c),
-        Some(c) => (OffsetState::Committed, c, 0),
+        // With the log start unknown, records lost to retention cannot be told apart.
+        (Some(c), _) => (OffsetState::Committed, c, 0),
     };
     let raw = end - start;
     LagFigures {
@@ -76,7 +76,7 @@ mod tests {
 
     fn log(start: i64, hwm: i64, lso: i64) -> LogOffsets {
         LogOffsets {
-            log_start: start,
+            log_start: Some(start),
             high_watermark: hwm,
             last_stable: lso,
         }
@@ -139,6 +139,33 @@ mod tests {
         assert_eq!(
             (f.lag, f.lost_records, f.offset_state),
             (30, 30, OffsetState::BelowLogStart)
+        );
+    }
+
+    #[test]
+    fn unknown_log_start_is_not_taken_as_zero() {
+        let mut unknown_start = log(50, 80, 80);
+        unknown_start.log_start = None;
+        let never = lag_figures(
+            unknown_start,
+            None,
+            Isolation::ReadUncommitted,
+            ResetPolicy::Earliest,
+        );
+        assert_eq!(
+            (never.lag, never.offset_state),
+            (0, OffsetState::Unknown),
+            "a group that never committed starts at an unknown log start: lag unknown, not 80"
+        );
+        let committed = lag_figures(
+            unknown_start,
+            Some(20),
+            Isolation::ReadUncommitted,
+            ResetPolicy::Earliest,
+        );
+        assert_eq!(
+            (committed.lag, committed.offset_state),
+            (60, OffsetState::Committed)
         );
     }
 

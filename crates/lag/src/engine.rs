@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use rdkafka::ClientConfig;
@@ -12,10 +12,10 @@ use rdkafka::ClientConfig;
 use crate::aggregate::{GroupInput, PartitionInput, build_group, dlq_counts};
 use crate::config::EngineConfig;
 use crate::error::{LagError, Result};
-use crate::kafka::committed::CommittedReader;
+use crate::kafka::committed::{CommittedRead, CommittedReader};
 use crate::kafka::groups::{ListedGroup, list_groups};
 use crate::kafka::log_offsets::{LogOffsetReader, TopicPartition};
-use crate::kafka::timestamps::{RecordKey, TimestampReader};
+use crate::kafka::timestamps::{FirstRecord, RecordKey, TimestampReader};
 use crate::kafka::{ClusterTopics, cluster_topics};
 use crate::model::{Membership, Snapshot};
 use crate::produce_timeline::ProduceTimeline;
@@ -24,8 +24,29 @@ use crate::window::{PartitionWindow, Sample};
 /// Suffix naming dead-letter topics.
 pub const DLQ_SUFFIX: &str = ".dlq";
 
+/// Largest lag checked for being only transaction markers. A consumer that read every
+/// record and commits "last record + 1" stays one offset short per trailing marker
+/// (one per transaction that ended after its last record; aborted empty ones add more).
+pub const MARKER_CHECK_MAX_LAG: i64 = 8;
+
 /// Key of a window: group, topic, partition.
 type WindowKey = (String, String, i32);
+
+/// What reading one group's committed offsets gave this cycle.
+enum GroupRead {
+    /// OffsetFetch answered: per partition of the group's topics.
+    Read(HashMap<TopicPartition, CommittedRead>),
+    /// The whole request failed.
+    Failed(String),
+}
+
+/// A partition of a group to show, with its committed offset.
+struct CommittedInput {
+    tp: TopicPartition,
+    committed: Option<i64>,
+    /// Why this cycle could not read the committed offset.
+    unreadable: Option<String>,
+}
 
 /// The lag engine: owns the Kafka clients and the sliding windows between cycles.
 pub struct LagEngine {
@@ -81,16 +102,25 @@ impl LagEngine {
             .await
             .map_err(|e| LagError::Task(e.to_string()))??;
 
-        let mut listed = self.list_groups(&mut warnings).await;
-        self.apply_filter(&mut listed);
+        let (mut listed, listing_answered) = self.list_groups(&mut warnings).await;
+        self.apply_filter(&mut listed, listing_answered);
 
         let read_started = Instant::now();
-        let group_partitions = self.read_committed(&listed, &topics, &mut warnings).await;
+        let group_reads = self.read_committed(&listed, &topics, &mut warnings).await;
         let read_gap_millis = read_started.elapsed().as_millis() as u64;
+        let group_partitions: HashMap<String, Vec<CommittedInput>> = listed
+            .iter()
+            .map(|g| {
+                (
+                    g.group.clone(),
+                    self.committed_inputs(&g.group, &group_reads),
+                )
+            })
+            .collect();
 
         let mut wanted: BTreeSet<TopicPartition> = BTreeSet::new();
         for committed in group_partitions.values() {
-            wanted.extend(committed.keys().cloned());
+            wanted.extend(committed.iter().map(|c| c.tp.clone()));
         }
         for (topic, n) in &topics.topics {
             if topic.ends_with(DLQ_SUFFIX) {
@@ -108,20 +138,28 @@ impl LagEngine {
             let isolation = self.config.isolation_of(&listed_group.group);
             let mut partitions: Vec<PartitionInput> = committed
                 .iter()
-                .filter_map(|(tp, c)| {
-                    logs.get(tp).map(|log| PartitionInput {
-                        topic: tp.0.clone(),
-                        partition: tp.1,
+                .filter_map(|c| {
+                    logs.get(&c.tp).map(|log| PartitionInput {
+                        topic: c.tp.0.clone(),
+                        partition: c.tp.1,
                         log: *log,
-                        committed: *c,
+                        committed: c.committed,
+                        unreadable: c.unreadable.clone(),
+                        markers_only: false,
                     })
                 })
                 .collect();
             partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+            let read_error = match group_reads.get(&listed_group.group) {
+                Some(GroupRead::Failed(err)) => Some(err.clone()),
+                _ => None,
+            };
             inputs.push(GroupInput {
                 group: listed_group.group,
                 membership: listed_group.membership,
                 isolation,
+                unlisted: listed_group.unlisted,
+                read_error,
                 partitions,
             });
         }
@@ -131,24 +169,7 @@ impl LagEngine {
                 .observe(topic, *partition, taken_at_ms, log.high_watermark);
         }
         self.timeline.retain(&|tp| logs.contains_key(tp));
-        // Write times: interpolated from our own high-watermark history when the offset
-        // was written since we started watching, else the record's own timestamp.
-        let mut stamps = HashMap::new();
-        let mut to_read = Vec::new();
-        for key in self.record_keys(&inputs) {
-            match self.timeline.produced_at(&key.0, key.1, key.2) {
-                Some(at) => {
-                    stamps.insert(key, at);
-                }
-                None => to_read.push(key),
-            }
-        }
-        stamps.extend(
-            self.timestamps
-                .read(&to_read, self.config.timestamp_timeout)
-                .await,
-        );
-        self.timestamps.retain(&to_read.iter().cloned().collect());
+        let stamps = self.date_first_unread(&mut inputs).await;
 
         let window_ms = self.config.window.as_millis() as i64;
         let mut seen: HashSet<WindowKey> = HashSet::new();
@@ -156,12 +177,13 @@ impl LagEngine {
         for input in inputs {
             for p in &input.partitions {
                 let key = (input.group.clone(), p.topic.clone(), p.partition);
-                let figures = crate::compute::lag_figures(
-                    p.log,
-                    p.committed,
-                    input.isolation,
-                    self.config.reset_policy,
-                );
+                seen.insert(key.clone());
+                if p.unreadable.is_some() {
+                    // Nothing new was read: the window keeps its last real sample.
+                    continue;
+                }
+                let figures =
+                    crate::aggregate::figures(p, input.isolation, self.config.reset_policy);
                 self.windows.entry(key.clone()).or_default().push(
                     Sample {
                         at_ms: taken_at_ms,
@@ -171,7 +193,6 @@ impl LagEngine {
                     },
                     window_ms,
                 );
-                seen.insert(key);
             }
             groups.push(build_group(
                 input,
@@ -201,10 +222,66 @@ impl LagEngine {
         })
     }
 
+    /// Write times (ms) of the first unread record of each lagging partition, and
+    /// `markers_only` set on the partitions whose remaining offsets are only
+    /// transaction markers.
+    async fn date_first_unread(&mut self, inputs: &mut [GroupInput]) -> HashMap<RecordKey, i64> {
+        // Write times: interpolated from our own high-watermark history when the offset
+        // was written since we started watching, else the record's own timestamp.
+        // A small lag may be nothing but transaction markers: those offsets are read
+        // too (once per committed offset, cached) to tell, without holding the cycle
+        // when the timeline already dates them.
+        let mut stamps = HashMap::new();
+        let (mut undated, mut to_check) = (Vec::new(), Vec::new());
+        for (key, lag) in self.record_keys(inputs) {
+            match self.timeline.produced_at(&key.0, key.1, key.2) {
+                Some(at) => {
+                    if lag <= MARKER_CHECK_MAX_LAG {
+                        to_check.push(key.clone());
+                    }
+                    stamps.insert(key, at);
+                }
+                None => undated.push(key),
+            }
+        }
+        let mut firsts = self.timestamps.read(&to_check, Duration::ZERO).await;
+        firsts.extend(
+            self.timestamps
+                .read(&undated, self.config.timestamp_timeout)
+                .await,
+        );
+        self.timestamps
+            .retain(&undated.iter().chain(&to_check).cloned().collect());
+        for input in inputs.iter_mut() {
+            for p in &mut input.partitions {
+                let f = crate::aggregate::figures(p, input.isolation, self.config.reset_policy);
+                let key = (p.topic.clone(), p.partition, f.first_unread);
+                match firsts.get(&key) {
+                    _ if f.lag == 0 => {}
+                    Some(FirstRecord::Data { offset, .. })
+                    | Some(FirstRecord::NoDataUntil { until: offset })
+                        if *offset >= f.end_offset =>
+                    {
+                        p.markers_only = true;
+                    }
+                    Some(FirstRecord::Data { timestamp_ms, .. }) => {
+                        stamps.entry(key).or_insert(*timestamp_ms);
+                    }
+                    // The log grew since that read: read again next cycle.
+                    Some(FirstRecord::NoDataUntil { .. }) => self.timestamps.forget(&key),
+                    None => {}
+                }
+            }
+        }
+        stamps
+    }
+
     /// Groups with their members (ListGroups + DescribeGroups). When the listing fails,
     /// the groups listed before are kept with members unknown, so they never vanish
     /// from the view: lag does not depend on the listing.
-    async fn list_groups(&mut self, warnings: &mut Vec<String>) -> Vec<ListedGroup> {
+    /// Also says whether the listing answered (a group missing from a failed listing
+    /// is not known to be missing).
+    async fn list_groups(&mut self, warnings: &mut Vec<String>) -> (Vec<ListedGroup>, bool) {
         let only = match self.config.groups.as_slice() {
             [one] => Some(one.clone()),
             _ => None,
@@ -212,25 +289,28 @@ impl LagEngine {
         match list_groups(self.offsets.client(), only, self.config.request_timeout).await {
             Ok(listed) => {
                 self.listed_before = listed.iter().map(|g| g.group.clone()).collect();
-                listed
+                (listed, true)
             }
             Err(err) => {
                 let reason = format!("listing groups failed: {err}");
                 warnings.push(format!("{reason}; showing the groups listed before"));
-                self.listed_before
+                let before = self
+                    .listed_before
                     .iter()
                     .map(|group| ListedGroup {
                         group: group.clone(),
                         membership: Membership::Unknown {
                             reason: reason.clone(),
                         },
+                        unlisted: false,
                     })
-                    .collect()
+                    .collect();
+                (before, false)
             }
         }
     }
 
-    fn apply_filter(&self, listed: &mut Vec<ListedGroup>) {
+    fn apply_filter(&self, listed: &mut Vec<ListedGroup>, listing_answered: bool) {
         if self.config.groups.is_empty() {
             return;
         }
@@ -240,8 +320,13 @@ impl LagEngine {
                 listed.push(ListedGroup {
                     group: wanted.clone(),
                     membership: Membership::Unknown {
-                        reason: "the cluster does not list this group".into(),
+                        reason: if listing_answered {
+                            "the cluster does not list this group".into()
+                        } else {
+                            "listing groups failed".into()
+                        },
                     },
+                    unlisted: listing_answered,
                 });
             }
         }
@@ -256,7 +341,7 @@ impl LagEngine {
         listed: &[ListedGroup],
         topics: &ClusterTopics,
         warnings: &mut Vec<String>,
-    ) -> HashMap<String, HashMap<TopicPartition, Option<i64>>> {
+    ) -> HashMap<String, GroupRead> {
         let timeout = self.config.request_timeout;
         let everything: Arc<Vec<TopicPartition>> = Arc::new(
             topics
@@ -285,6 +370,7 @@ impl LagEngine {
                 Ok(c) => c,
                 Err(err) => {
                     warnings.push(format!("group {group}: {err}"));
+                    out.insert(group, GroupRead::Failed(err.to_string()));
                     continue;
                 }
             };
@@ -299,39 +385,95 @@ impl LagEngine {
                     Membership::Unknown { .. } => Vec::new(),
                 })
                 .collect();
-            group_topics.extend(
-                committed
-                    .iter()
-                    .filter(|(_, c)| c.is_some())
-                    .map(|((t, _), _)| t.as_str()),
-            );
+            group_topics.extend(committed.iter().filter_map(|(tp, c)| {
+                match c {
+                    CommittedRead::Offset(_) => Some(tp.0.as_str()),
+                    // An error on a partition the group was seen on before keeps it shown.
+                    CommittedRead::Unreadable(_) => self
+                        .windows
+                        .contains_key(&(group.clone(), tp.0.clone(), tp.1))
+                        .then_some(tp.0.as_str()),
+                    CommittedRead::Never => None,
+                }
+            }));
             let group_topics: BTreeSet<String> =
                 group_topics.into_iter().map(str::to_owned).collect();
             let committed = committed
                 .into_iter()
                 .filter(|((t, _), _)| group_topics.contains(t))
                 .collect();
-            out.insert(group, committed);
+            out.insert(group, GroupRead::Read(committed));
         }
         let keep: HashSet<String> = listed.iter().map(|g| g.group.clone()).collect();
         self.committed.retain(&keep).await;
         out
     }
 
+    /// The partitions of `group` to show this cycle with their committed offsets. What
+    /// could not be read keeps the last offset read (marked unreadable) so that the
+    /// group and its series do not vanish on an error.
+    fn committed_inputs(
+        &self,
+        group: &str,
+        reads: &HashMap<String, GroupRead>,
+    ) -> Vec<CommittedInput> {
+        let last_committed = |tp: &TopicPartition| {
+            self.windows
+                .get(&(group.to_owned(), tp.0.clone(), tp.1))
+                .and_then(|w| w.samples().back())
+                .and_then(|s| s.committed)
+        };
+        match reads.get(group) {
+            Some(GroupRead::Read(committed)) => committed
+                .iter()
+                .map(|(tp, read)| match read {
+                    CommittedRead::Offset(o) => CommittedInput {
+                        tp: tp.clone(),
+                        committed: Some(*o),
+                        unreadable: None,
+                    },
+                    CommittedRead::Never => CommittedInput {
+                        tp: tp.clone(),
+                        committed: None,
+                        unreadable: None,
+                    },
+                    CommittedRead::Unreadable(err) => CommittedInput {
+                        tp: tp.clone(),
+                        committed: last_committed(tp),
+                        unreadable: Some(format!(
+                            "OffsetFetch answered this partition with an error ({err}); last known offset shown"
+                        )),
+                    },
+                })
+                .collect(),
+            Some(GroupRead::Failed(err)) => self
+                .windows
+                .keys()
+                .filter(|(g, _, _)| g == group)
+                .map(|(_, t, p)| {
+                    let tp = (t.clone(), *p);
+                    CommittedInput {
+                        committed: last_committed(&tp),
+                        tp,
+                        unreadable: Some(format!(
+                            "reading the group's committed offsets failed ({err}); last known offset shown"
+                        )),
+                    }
+                })
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// Records whose timestamps give lag in seconds: the first unread one of each
-    /// lagging partition.
-    fn record_keys(&self, inputs: &[GroupInput]) -> Vec<RecordKey> {
+    /// lagging partition, with the partition's lag.
+    fn record_keys(&self, inputs: &[GroupInput]) -> Vec<(RecordKey, i64)> {
         let mut keys = Vec::new();
         for input in inputs {
             for p in &input.partitions {
-                let f = crate::compute::lag_figures(
-                    p.log,
-                    p.committed,
-                    input.isolation,
-                    self.config.reset_policy,
-                );
+                let f = crate::aggregate::figures(p, input.isolation, self.config.reset_policy);
                 if f.lag > 0 {
-                    keys.push((p.topic.clone(), p.partition, f.first_unread));
+                    keys.push(((p.topic.clone(), p.partition, f.first_unread), f.lag));
                 }
             }
         }

@@ -4,7 +4,7 @@
 
 use prometheus::{GaugeVec, IntGaugeVec, Opts, Registry};
 
-use crate::model::Snapshot;
+use crate::model::{OffsetState, Snapshot};
 
 /// Lag in records per group, topic, partition.
 pub const LAG: &str = "orderflow_consumergroup_lag";
@@ -16,7 +16,8 @@ pub const COMMITTED_OFFSET: &str = "orderflow_consumergroup_committed_offset";
 pub const HIGH_WATERMARK: &str = "orderflow_partition_high_watermark";
 /// Lag in records summed per group and topic.
 pub const LAG_SUM: &str = "orderflow_consumergroup_lag_sum";
-/// Group status code (0 CAUGHT_UP, 1 OK, 2 LAGGING, 3 STALLED, 4 STOPPED).
+/// Group status code (0 CAUGHT_UP, 1 OK, 2 LAGGING, 3 STALLED, 4 STOPPED, 5 REWIND,
+/// 6 UNKNOWN, 7 NOT_FOUND).
 pub const STATUS: &str = "orderflow_consumergroup_status";
 /// Estimated seconds until the group is caught up (absent when it never would be).
 pub const CATCHUP_SECONDS: &str = "orderflow_consumergroup_catchup_seconds";
@@ -30,6 +31,11 @@ pub const PRODUCE_RATE: &str = "orderflow_consumergroup_produce_rate";
 pub const DLQ_RECORDS: &str = "orderflow_dlq_records";
 /// Duration of the last poll cycle, seconds.
 pub const POLL_SECONDS: &str = "orderflow_lag_poll_seconds";
+/// Age of the figures served, seconds: time since the start of the last poll that
+/// succeeded (grows while polls fail).
+pub const SNAPSHOT_AGE: &str = "orderflow_lag_snapshot_age_seconds";
+/// Polls that failed in a row since the last one that succeeded.
+pub const FAILED_POLLS: &str = "orderflow_lag_failed_polls";
 
 /// Every metric name this crate exports, for checks against dashboards and alerts.
 pub const METRIC_NAMES: &[&str] = &[
@@ -45,6 +51,8 @@ pub const METRIC_NAMES: &[&str] = &[
     PRODUCE_RATE,
     DLQ_RECORDS,
     POLL_SECONDS,
+    SNAPSHOT_AGE,
+    FAILED_POLLS,
 ];
 
 /// The exporter's gauges, registered in one registry.
@@ -63,6 +71,8 @@ pub struct LagMetrics {
     produce_rate: GaugeVec,
     dlq: IntGaugeVec,
     poll_seconds: prometheus::Gauge,
+    snapshot_age: prometheus::Gauge,
+    failed_polls: prometheus::IntGauge,
 }
 
 fn int(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
@@ -94,6 +104,20 @@ impl LagMetrics {
         )
         .expect("valid metric definition");
         r.register(Box::new(poll_seconds.clone()))
+            .expect("metric registered once");
+        let snapshot_age = prometheus::Gauge::new(
+            SNAPSHOT_AGE,
+            "Seconds since the start of the last successful lag poll: the age of the figures served",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(snapshot_age.clone()))
+            .expect("metric registered once");
+        let failed_polls = prometheus::IntGauge::new(
+            FAILED_POLLS,
+            "Lag polls that failed in a row since the last successful one",
+        )
+        .expect("valid metric definition");
+        r.register(Box::new(failed_polls.clone()))
             .expect("metric registered once");
         Self {
             lag: int(
@@ -129,7 +153,7 @@ impl LagMetrics {
             status: int(
                 &r,
                 STATUS,
-                "Group status: 0 CAUGHT_UP, 1 OK, 2 LAGGING, 3 STALLED, 4 STOPPED",
+                "Group status: 0 CAUGHT_UP, 1 OK, 2 LAGGING, 3 STALLED, 4 STOPPED, 5 REWIND, 6 UNKNOWN, 7 NOT_FOUND",
                 &["group"],
             ),
             catchup: float(
@@ -163,6 +187,8 @@ impl LagMetrics {
                 &["source_topic"],
             ),
             poll_seconds,
+            snapshot_age,
+            failed_polls,
             registry: r,
         }
     }
@@ -170,6 +196,15 @@ impl LagMetrics {
     /// The registry to serve on `/metrics`.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Sets how stale the served figures are: `age_seconds` since the last successful
+    /// poll started (`None` before the first one), after `failed` failed polls in a row.
+    pub fn set_staleness(&self, age_seconds: Option<f64>, failed: u32) {
+        if let Some(age) = age_seconds {
+            self.snapshot_age.set(age.max(0.0));
+        }
+        self.failed_polls.set(i64::from(failed));
     }
 
     /// Replaces every series with the snapshot's figures.
@@ -209,6 +244,13 @@ impl LagMetrics {
                 for p in &t.partitions {
                     let partition = p.partition.to_string();
                     let l = [g.group.as_str(), t.topic.as_str(), partition.as_str()];
+                    self.high_watermark
+                        .with_label_values(&[t.topic.as_str(), partition.as_str()])
+                        .set(p.log.high_watermark);
+                    if p.offset_state == OffsetState::Unknown {
+                        // Lag is not known: absent, never a made-up 0.
+                        continue;
+                    }
                     self.lag.with_label_values(&l).set(p.lag);
                     self.lost.with_label_values(&l).set(p.lost_records);
                     if let Some(s) = p.lag_seconds {
@@ -217,9 +259,6 @@ impl LagMetrics {
                     if let Some(c) = p.committed {
                         self.committed.with_label_values(&l).set(c);
                     }
-                    self.high_watermark
-                        .with_label_values(&[t.topic.as_str(), partition.as_str()])
-                        .set(p.log.high_watermark);
                 }
             }
         }
@@ -250,7 +289,7 @@ mod tests {
             topic: "orders".into(),
             partition: 0,
             log: LogOffsets {
-                log_start: 0,
+                log_start: Some(0),
                 high_watermark: 10,
                 last_stable: 10,
             },

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Health of a partition or group, judged over the sliding window (Burrow-like).
+/// Variants are declared from best to worst: a group shows its worst partition's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
@@ -13,27 +14,40 @@ pub enum Status {
     CaughtUp,
     /// Lag is above zero but the group makes progress and lag is not growing.
     Ok,
+    /// This cycle could not read the partition's committed offset or log start (or
+    /// the group's offsets at all); the figures shown are the last known ones.
+    Unknown,
     /// Lag grew over the whole window although the group makes progress.
     Lagging,
+    /// The committed offset moved backwards within the window (a reset to an earlier
+    /// offset or to the beginning): records will be read again.
+    Rewind,
     /// The group is alive (other partitions advance or members are known) but this
     /// partition's committed offset did not move for the window while lag > 0.
     Stalled,
     /// No progress at all for the window while lag > 0.
     Stopped,
+    /// The group was asked for by name but the cluster does not list it and it has no
+    /// committed offsets (misspelt, or deleted after its offsets expired).
+    NotFound,
 }
 
 impl Status {
     /// Every status, in the order of [`Status::code`].
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 8] = [
         Status::CaughtUp,
         Status::Ok,
         Status::Lagging,
         Status::Stalled,
         Status::Stopped,
+        Status::Rewind,
+        Status::Unknown,
+        Status::NotFound,
     ];
 
-    /// Numeric code exported as `orderflow_consumergroup_status`:
-    /// 0 CAUGHT_UP, 1 OK, 2 LAGGING, 3 STALLED, 4 STOPPED (higher is worse).
+    /// Numeric code exported as `orderflow_consumergroup_status`. Codes are stable
+    /// (alerts compare them): 0 CAUGHT_UP, 1 OK, 2 LAGGING, 3 STALLED, 4 STOPPED,
+    /// 5 REWIND, 6 UNKNOWN, 7 NOT_FOUND.
     pub fn code(self) -> i64 {
         match self {
             Status::CaughtUp => 0,
@@ -41,6 +55,9 @@ impl Status {
             Status::Lagging => 2,
             Status::Stalled => 3,
             Status::Stopped => 4,
+            Status::Rewind => 5,
+            Status::Unknown => 6,
+            Status::NotFound => 7,
         }
     }
 
@@ -52,6 +69,9 @@ impl Status {
             Status::Lagging => "LAGGING",
             Status::Stalled => "STALLED",
             Status::Stopped => "STOPPED",
+            Status::Rewind => "REWIND",
+            Status::Unknown => "UNKNOWN",
+            Status::NotFound => "NOT_FOUND",
         }
     }
 }
@@ -84,13 +104,17 @@ pub enum OffsetState {
     /// The committed offset is below the log start: records were deleted by retention
     /// before the group read them (counted in `lost_records`).
     BelowLogStart,
+    /// Lag cannot be known this cycle: the committed offset was unreadable and none was
+    /// read before, or the group never committed and the log start (where it would
+    /// start) is unknown. Lag reads 0 in JSON and is not exported.
+    Unknown,
 }
 
 /// Offsets of one partition of the log, independent of any group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogOffsets {
-    /// First offset still in the log.
-    pub log_start: i64,
+    /// First offset still in the log; `None` when the broker did not say this cycle.
+    pub log_start: Option<i64>,
     /// High watermark: offset of the next record to be written.
     pub high_watermark: i64,
     /// Last stable offset (equals the high watermark when no transaction is open).

@@ -26,10 +26,15 @@ pub struct ServeConfig {
     pub history: Duration,
 }
 
+/// Failed polls in a row after which the exporter stops being ready: its figures are
+/// stale and whatever routes on readiness should know.
+pub const UNREADY_AFTER_FAILED_POLLS: u32 = 3;
+
 /// What the poller publishes and the HTTP handlers read.
 pub struct SharedState {
     latest: RwLock<Option<Arc<Snapshot>>>,
     last_error: RwLock<Option<String>>,
+    failed_polls: std::sync::atomic::AtomicU32,
     history: RwLock<History>,
     metrics: LagMetrics,
     interval: Duration,
@@ -42,6 +47,7 @@ impl SharedState {
         Self {
             latest: RwLock::new(None),
             last_error: RwLock::new(None),
+            failed_polls: std::sync::atomic::AtomicU32::new(0),
             history: RwLock::new(History::new(history.as_millis() as i64, max_points)),
             metrics: LagMetrics::new(),
             interval,
@@ -64,6 +70,16 @@ impl SharedState {
             .clone()
     }
 
+    /// Polls that failed in a row since the last successful one.
+    pub fn failed_polls(&self) -> u32 {
+        self.failed_polls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// True when the figures served come from before a failed poll.
+    pub fn is_stale(&self) -> bool {
+        self.failed_polls() > 0
+    }
+
     /// History points after `since_ms`.
     pub fn history_since(&self, since_ms: Option<i64>) -> Vec<crate::history::HistoryPoint> {
         self.history
@@ -83,7 +99,13 @@ impl SharedState {
     }
 
     fn publish(&self, snapshot: Snapshot) {
+        self.failed_polls
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         self.metrics.update(&snapshot);
+        self.metrics.set_staleness(
+            Some((crate::engine::now_ms() - snapshot.taken_at_ms) as f64 / 1000.0),
+            0,
+        );
         self.history
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -92,8 +114,19 @@ impl SharedState {
         *self.last_error.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    fn fail(&self, err: &LagError) {
+    /// Records a failed poll; returns the failures in a row. The last figures stay
+    /// served (alert timers keep running) with their age exported.
+    fn fail(&self, err: &LagError) -> u32 {
         *self.last_error.write().unwrap_or_else(|p| p.into_inner()) = Some(err.to_string());
+        let failed = self
+            .failed_polls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let age = self
+            .latest()
+            .map(|latest| (crate::engine::now_ms() - latest.taken_at_ms) as f64 / 1000.0);
+        self.metrics.set_staleness(age, failed);
+        failed
     }
 }
 
@@ -173,8 +206,11 @@ async fn poll_loop(
                 readiness.set_ready(true);
             }
             Err(err) => {
-                tracing::warn!(error = %err, retryable = err.is_retryable(), "lag poll failed; keeping the previous figures");
-                state.fail(&err);
+                let failed = state.fail(&err);
+                tracing::warn!(error = %err, retryable = err.is_retryable(), failed, "lag poll failed; serving the previous figures, marked stale");
+                if failed >= UNREADY_AFTER_FAILED_POLLS {
+                    readiness.set_ready(false);
+                }
             }
         }
     }

@@ -25,6 +25,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         for t in &g.topics {
             for p in &t.partitions {
                 let current = match (p.committed, p.offset_state) {
+                    (None, OffsetState::Unknown) => "?".to_owned(),
                     (None, _) => "-".to_owned(),
                     (Some(c), OffsetState::BelowLogStart) => format!("{c}(<start)"),
                     (Some(c), _) => c.to_string(),
@@ -40,7 +41,11 @@ pub fn render(snapshot: &Snapshot) -> String {
                     p.partition.to_string(),
                     current,
                     p.end_offset.to_string(),
-                    p.lag.to_string(),
+                    if p.offset_state == OffsetState::Unknown {
+                        "?".to_owned()
+                    } else {
+                        p.lag.to_string()
+                    },
                     p.lag_seconds
                         .map_or_else(|| "?".to_owned(), |s| format!("{s:.1}")),
                     p.status.to_string(),

@@ -87,6 +87,19 @@ impl PartitionWindow {
         }
     }
 
+    /// The latest backward step of the committed offset within the held samples, as
+    /// (from, to): the group was reset to an earlier offset and will read again.
+    pub fn rewound(&self) -> Option<(i64, i64)> {
+        self.samples
+            .iter()
+            .zip(self.samples.iter().skip(1))
+            .filter_map(|(a, b)| match (a.committed, b.committed) {
+                (Some(from), Some(to)) if to < from => Some((from, to)),
+                _ => None,
+            })
+            .next_back()
+    }
+
     /// Consume and produce rates over the held samples, and the catch-up estimate.
     pub fn rates(&self) -> Rates {
         let (Some(first), Some(last)) = (self.samples.front(), self.samples.back()) else {
@@ -136,6 +149,16 @@ impl PartitionWindow {
         }
         let first = self.samples.front().copied().unwrap_or(*last);
         let span_s = (last.at_ms - first.at_ms) as f64 / 1000.0;
+        if let Some((from, to)) = self.rewound() {
+            return (
+                Status::Rewind,
+                format!(
+                    "committed offset moved back from {from} to {to} within the last {:.0}s; {} record(s) to read (again)",
+                    window_ms as f64 / 1000.0,
+                    last.lag
+                ),
+            );
+        }
         if !self.is_full(window_ms) {
             return (
                 Status::Ok,
@@ -321,6 +344,26 @@ mod tests {
         assert_eq!(r.catchup_seconds, Some(10.0));
         let slow = scripted(&[(0, 0, 100), (10, 10, 200)]);
         assert_eq!(slow.rates().catchup_seconds, None);
+    }
+
+    #[test]
+    fn committed_offset_moving_back_is_rewind_until_it_leaves_the_window() {
+        let mut w = scripted(&[(0, 10, 10), (5, 3, 10)]);
+        let (status, reason) = w.judge(WINDOW, GroupActivity::Idle);
+        assert_eq!(status, Status::Rewind, "{reason}");
+        assert!(reason.contains("from 10 to 3"), "{reason}");
+        for t in [10, 15, 20] {
+            w.push(
+                Sample {
+                    at_ms: t * 1000,
+                    committed: Some(3 + t),
+                    high_watermark: 40,
+                    lag: 37 - t,
+                },
+                WINDOW,
+            );
+        }
+        assert_eq!(w.judge(WINDOW, GroupActivity::Idle).0, Status::Ok);
     }
 
     #[test]

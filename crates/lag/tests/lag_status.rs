@@ -1,7 +1,8 @@
 //! Status transitions on scripted scenarios against the real broker: a group without
 //! members whose records keep arriving becomes STOPPED within the window; once a
 //! consumer restarts the group is OK while it works through the backlog, then
-//! CAUGHT_UP. A group whose members are assigned but never commit becomes STALLED.
+//! CAUGHT_UP. A group whose members are assigned but never commit becomes STALLED. A
+//! group whose committed offset is reset backwards is REWIND.
 
 mod support;
 
@@ -155,4 +156,23 @@ async fn assigned_member_that_never_commits_goes_stalled_not_stopped() {
         other => panic!("members of {group} should be known: {other:?}"),
     }
     drop(member);
+}
+
+#[tokio::test]
+async fn committed_offset_moved_backwards_is_rewind() {
+    let topic = orderflow_testkit::unique_name("lag-rewind");
+    let group = orderflow_testkit::unique_name("lag-rewind-g");
+    orderflow_testkit::create_topic(&topic, 1).await;
+    support::produce(&topic, 0, 10).await;
+    support::commit(&group, &topic, &[(0, 10)]);
+    let mut engine = support::engine(&group, WINDOW);
+    let (status, _, reason) = group_status(&mut engine, &group).await;
+    assert_eq!(status, Status::CaughtUp, "{reason}");
+
+    // An operator resets the group to offset 3 (kafka-consumer-groups --reset-offsets).
+    support::commit(&group, &topic, &[(0, 3)]);
+    let g = poll_group(&mut engine, &group).await;
+    assert_eq!((g.status.as_str(), g.lag), ("REWIND", 7), "{}", g.reason);
+    let p = &g.topics[0].partitions[0];
+    assert!(p.reason.contains("from 10 to 3"), "{}", p.reason);
 }

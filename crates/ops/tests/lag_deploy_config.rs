@@ -105,6 +105,77 @@ fn promtool_accepts_config_and_alert_rules() {
     }
 }
 
+/// Names of the alerts in alerts.yml.
+fn alert_names() -> BTreeSet<String> {
+    let rules: serde_yaml::Value =
+        serde_yaml::from_str(&read("deploy/prometheus/alerts.yml")).expect("alerts.yml is YAML");
+    rules["groups"]
+        .as_sequence()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().cloned().unwrap_or_default())
+        .filter_map(|r| r["alert"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn every_alert_has_a_promtool_test_that_fires_and_one_that_does_not() {
+    let out = Command::new(promtool())
+        .args(["test", "rules", "deploy/prometheus/alerts_test.yml"])
+        .current_dir(repo())
+        .output()
+        .expect("run promtool");
+    assert!(
+        out.status.success(),
+        "promtool test rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let tests: serde_yaml::Value = serde_yaml::from_str(&read("deploy/prometheus/alerts_test.yml"))
+        .expect("alerts_test.yml is YAML");
+    let (mut fires, mut silent) = (BTreeSet::new(), BTreeSet::new());
+    for case in tests["tests"].as_sequence().expect("tests") {
+        for check in case["alert_rule_test"]
+            .as_sequence()
+            .expect("alert_rule_test")
+        {
+            let name = check["alertname"].as_str().expect("alertname").to_owned();
+            let expected = check["exp_alerts"]
+                .as_sequence()
+                .map_or(0, |alerts| alerts.len());
+            if expected > 0 {
+                fires.insert(name);
+            } else {
+                silent.insert(name);
+            }
+        }
+    }
+    for alert in alert_names() {
+        assert!(
+            fires.contains(&alert),
+            "{alert}: no promtool case where it fires"
+        );
+        assert!(
+            silent.contains(&alert),
+            "{alert}: no promtool case where it stays silent"
+        );
+    }
+}
+
+#[test]
+fn alerts_on_lasting_problems_use_levels_and_absent() {
+    let alerts = read("deploy/prometheus/alerts.yml");
+    assert!(
+        !alerts.contains("increase(orderflow_consumergroup_lost_records"),
+        "lost records must be alerted on as a level: increase() resolves while the group is still below the log start"
+    );
+    assert!(
+        alerts.contains("absent(orderflow_consumergroup_status{group=\"order-projection\"})"),
+        "the expected group order-projection needs an absent() alert"
+    );
+}
+
 #[test]
 fn dashboard_and_alerts_query_only_exported_metrics() {
     let exported = exported();

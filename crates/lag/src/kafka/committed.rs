@@ -117,14 +117,13 @@ impl CommittedReader {
             .len()
     }
 
-    /// Committed offset of each of `partitions` in one OffsetFetch: `Some(next offset)`,
-    /// or `None` when the group never committed it.
+    /// Committed offset of each of `partitions` in one OffsetFetch.
     pub async fn read(
         &self,
         group: &str,
         partitions: &[TopicPartition],
         timeout: Duration,
-    ) -> Result<HashMap<TopicPartition, Option<i64>>> {
+    ) -> Result<HashMap<TopicPartition, CommittedRead>> {
         if partitions.is_empty() {
             return Ok(HashMap::new());
         }
@@ -143,13 +142,36 @@ impl CommittedReader {
             .elements()
             .iter()
             .map(|e| {
-                let offset = match e.offset() {
-                    Offset::Offset(o) if o >= 0 && e.error().is_ok() => Some(o),
-                    _ => None,
-                };
-                ((e.topic().to_owned(), e.partition()), offset)
+                let error = e.error().map_err(|err| err.to_string());
+                (
+                    (e.topic().to_owned(), e.partition()),
+                    CommittedRead::from_answer(e.offset(), error),
+                )
             })
             .collect())
+    }
+}
+
+/// What OffsetFetch said about one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommittedRead {
+    /// The committed offset (next offset to read).
+    Offset(i64),
+    /// The group never committed this partition.
+    Never,
+    /// The broker answered this partition with an error: the offset is unknown, which
+    /// is not the same as never committed.
+    Unreadable(String),
+}
+
+impl CommittedRead {
+    /// Reads one element of the answer: its offset and its per-partition error.
+    pub fn from_answer(offset: Offset, error: std::result::Result<(), String>) -> Self {
+        match (error, offset) {
+            (Err(err), _) => CommittedRead::Unreadable(err),
+            (Ok(()), Offset::Offset(o)) if o >= 0 => CommittedRead::Offset(o),
+            (Ok(()), _) => CommittedRead::Never,
+        }
     }
 }
 
@@ -159,4 +181,25 @@ async fn close(clients: Vec<Arc<BaseConsumer>>) {
     }
     // A reader still holding one drops the last reference itself.
     let _ = tokio::task::spawn_blocking(move || drop(clients)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_error_is_unreadable_not_never_committed() {
+        assert_eq!(
+            CommittedRead::from_answer(Offset::Invalid, Err("UNSTABLE_OFFSET_COMMIT".into())),
+            CommittedRead::Unreadable("UNSTABLE_OFFSET_COMMIT".into())
+        );
+        assert_eq!(
+            CommittedRead::from_answer(Offset::Invalid, Ok(())),
+            CommittedRead::Never
+        );
+        assert_eq!(
+            CommittedRead::from_answer(Offset::Offset(7), Ok(())),
+            CommittedRead::Offset(7)
+        );
+    }
 }

@@ -31,6 +31,8 @@ pub struct ListedGroup {
     pub group: String,
     /// Members and state, or why they are unknown.
     pub membership: Membership,
+    /// Asked for by name, but the cluster's listing (which answered) does not have it.
+    pub unlisted: bool,
 }
 
 /// Lists the groups of the cluster (only `only` when given) with their members. Groups
@@ -84,5 +86,6 @@ fn listed(g: &GroupInfo) -> ListedGroup {
     ListedGroup {
         group: g.name().to_owned(),
         membership,
+        unlisted: false,
     }
 }

@@ -58,7 +58,8 @@ impl LogOffsetReader {
         let (start, end, stable) = tokio::try_join!(start, end, stable)?;
         let mut out = HashMap::with_capacity(end.len());
         for (tp, high_watermark) in end {
-            let log_start = start.get(&tp).copied().unwrap_or(0).min(high_watermark);
+            // Unanswered stays unknown: 0 would count the whole log as lag.
+            let log_start = start.get(&tp).map(|&s| s.min(high_watermark));
             // A broker that cannot say gives the high watermark (no open transaction).
             let last_stable = stable.get(&tp).copied().unwrap_or(high_watermark);
             out.insert(

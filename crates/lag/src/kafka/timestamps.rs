@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::watch;
@@ -22,6 +23,24 @@ use crate::error::{LagError, Result};
 /// Key of a record: topic, partition, offset.
 pub type RecordKey = (String, i32, i64);
 
+/// What the log holds from a wanted offset on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstRecord {
+    /// The first data record at or after the wanted offset.
+    Data {
+        /// Its offset (above the wanted one when control records or gaps precede it).
+        offset: i64,
+        /// Its timestamp, ms since the Unix epoch.
+        timestamp_ms: i64,
+    },
+    /// No data record from the wanted offset up to `until` (the log end when read):
+    /// only transaction markers (or compacted gaps) lie there.
+    NoDataUntil {
+        /// The position the read reached.
+        until: i64,
+    },
+}
+
 /// Partitions read per round: small enough that one Fetch answers quickly.
 const CHUNK: usize = 250;
 /// Time allowed to one round.
@@ -29,7 +48,7 @@ const ROUND_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Default)]
 struct Shared {
-    cache: Mutex<HashMap<RecordKey, i64>>,
+    cache: Mutex<HashMap<RecordKey, FirstRecord>>,
     pending: Mutex<BTreeSet<RecordKey>>,
 }
 
@@ -59,6 +78,10 @@ impl TimestampReader {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            // Every record counts, committed or not; the end of the log is reported,
+            // so a range holding only transaction markers is told from a slow read.
+            .set("isolation.level", "read_uncommitted")
+            .set("enable.partition.eof", "true")
             .set("fetch.wait.max.ms", "50")
             // One record per partition is all we need.
             .set("max.partition.fetch.bytes", "65536")
@@ -85,7 +108,11 @@ impl TimestampReader {
 
     /// Cached timestamps (ms since epoch) of `wanted`; missing ones are queued for the
     /// worker, and this waits up to `budget` for them.
-    pub async fn read(&self, wanted: &[RecordKey], budget: Duration) -> HashMap<RecordKey, i64> {
+    pub async fn read(
+        &self,
+        wanted: &[RecordKey],
+        budget: Duration,
+    ) -> HashMap<RecordKey, FirstRecord> {
         let deadline = Instant::now() + budget;
         let mut done = self.done.clone();
         let mut queued = false;
@@ -110,7 +137,7 @@ impl TimestampReader {
         }
     }
 
-    fn lookup(&self, wanted: &[RecordKey]) -> (HashMap<RecordKey, i64>, Vec<RecordKey>) {
+    fn lookup(&self, wanted: &[RecordKey]) -> (HashMap<RecordKey, FirstRecord>, Vec<RecordKey>) {
         let cache = self.shared.cache.lock().unwrap_or_else(|p| p.into_inner());
         let mut found = HashMap::new();
         let mut missing = Vec::new();
@@ -123,6 +150,15 @@ impl TimestampReader {
             }
         }
         (found, missing)
+    }
+
+    /// Forgets what was read for `key` (the log grew past the end read then).
+    pub fn forget(&self, key: &RecordKey) {
+        self.shared
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 
     /// Forgets cached and queued records not in `keep` (their groups moved on).
@@ -209,7 +245,7 @@ fn read_round(
     consumer: &Mutex<BaseConsumer>,
     round: &[RecordKey],
     timeout: Duration,
-) -> Result<Vec<(RecordKey, i64)>> {
+) -> Result<Vec<(RecordKey, FirstRecord)>> {
     let consumer = consumer.lock().unwrap_or_else(|p| p.into_inner());
     let mut tpl = TopicPartitionList::with_capacity(round.len());
     let mut pending: HashMap<(String, i32), i64> = HashMap::new();
@@ -236,7 +272,35 @@ fn read_round(
                     && let Some(ts) = msg.timestamp().to_millis()
                 {
                     pending.remove(&key);
-                    out.push(((key.0, key.1, wanted), ts));
+                    let first = FirstRecord::Data {
+                        offset: msg.offset(),
+                        timestamp_ms: ts,
+                    };
+                    out.push(((key.0, key.1, wanted), first));
+                }
+            }
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                // The error names no topic: look at every pending key of the partition.
+                // A position past the wanted offset with no record delivered means only
+                // control records (transaction markers) lay between.
+                let positions = consumer
+                    .position()
+                    .map_err(|e| LagError::kafka("position for timestamps", e))?;
+                for elem in positions
+                    .elements()
+                    .into_iter()
+                    .filter(|e| e.partition() == partition)
+                {
+                    let key = (elem.topic().to_owned(), partition);
+                    if let (Some(&wanted), Offset::Offset(at)) = (pending.get(&key), elem.offset())
+                        && at > wanted
+                    {
+                        pending.remove(&key);
+                        out.push((
+                            (key.0, key.1, wanted),
+                            FirstRecord::NoDataUntil { until: at },
+                        ));
+                    }
                 }
             }
             Some(Err(err)) => tracing::debug!(error = %err, "timestamp fetch"),

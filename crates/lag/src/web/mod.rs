@@ -22,6 +22,10 @@ struct GroupsBody<'a> {
     snapshot: &'a Snapshot,
     interval_ms: u64,
     last_error: Option<String>,
+    /// The figures come from before a failed poll.
+    stale: bool,
+    /// Polls that failed in a row.
+    failed_polls: u32,
 }
 
 /// Query of `/api/history`.
@@ -59,6 +63,8 @@ async fn groups(State(state): State<Arc<SharedState>>) -> Response {
         snapshot: &snapshot,
         interval_ms: state.interval().as_millis() as u64,
         last_error: state.last_error(),
+        stale: state.is_stale(),
+        failed_polls: state.failed_polls(),
     })
     .into_response()
 }
