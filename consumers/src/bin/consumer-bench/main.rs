@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use order_consumer::dedup_store::{self, MIGRATOR, ProcessedEvent};
-use order_consumer::engine::FETCH_WAIT_MAX_MS;
 use order_consumer::event_decoder::EventDecoder;
 use order_consumer::projection;
 use orderflow_runtime::kafka::parse_option;
@@ -142,9 +141,7 @@ fn consumer(
             format!("bench-{}", uuid::Uuid::new_v4().simple()),
         )
         .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        // The engine's fetch settings, so the baselines read as fast as it does.
-        .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS);
+        .set("auto.offset.reset", "earliest");
     for (key, value) in options {
         config.set(key, value);
     }
