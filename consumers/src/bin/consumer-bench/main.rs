@@ -1,7 +1,9 @@
 //! Benchmark helpers for scripts/bench-consumer.sh: seed a topic with order
-//! lifecycles, and the two baselines the engine is compared with: plain
-//! consumption (no processing) and the naive consumer (one transaction and one
-//! synchronous commit per record).
+//! lifecycles, and what the engine is compared with: plain consumption (no
+//! processing), the naive consumer (one transaction and one synchronous commit
+//! per record) and PostgreSQL applying the same events alone (pg_limit.rs).
+
+mod pg_limit;
 
 use std::time::{Duration, Instant};
 
@@ -27,8 +29,8 @@ struct Args {
     /// Bootstrap brokers.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     brokers: String,
-    /// Extra librdkafka setting for the plain and naive consumers (repeatable), so
-    /// they can run with the same fetch settings as the engine.
+    /// Extra librdkafka setting for the bench's consumers (repeatable), so they can
+    /// run with the same fetch settings as the engine.
     #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_option)]
     options: Vec<(String, String)>,
     #[command(subcommand)]
@@ -73,6 +75,26 @@ enum Command {
         #[arg(long, env = "SCHEMA_REGISTRY_URL")]
         registry_url: String,
     },
+    /// The physical limit: read and decode COUNT records into a staging table of a
+    /// fresh database (not timed), then time PostgreSQL alone applying them with the
+    /// consumer's SQL, batch by batch; print records/s.
+    PgLimit {
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        count: usize,
+        /// A fresh, migrated database (`consumer-bench fresh-db`).
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, env = "SCHEMA_REGISTRY_URL")]
+        registry_url: String,
+        /// Most events per transaction; the engine's --batch-size default.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+        /// Transactions at once; the engine's --db-concurrency default.
+        #[arg(long, default_value_t = 4)]
+        sessions: usize,
+    },
 }
 
 #[tokio::main]
@@ -116,6 +138,25 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let consumer = consumer(&args.brokers, &args.options, &topic)?;
             naive(consumer, &topic, count, &database_url, &registry_url).await
+        }
+        Command::PgLimit {
+            topic,
+            count,
+            database_url,
+            registry_url,
+            batch_size,
+            sessions,
+        } => {
+            let consumer = consumer(&args.brokers, &args.options, &topic)?;
+            let settings = pg_limit::Settings {
+                topic: &topic,
+                count,
+                database_url: &database_url,
+                registry_url: &registry_url,
+                batch_size,
+                sessions,
+            };
+            pg_limit::run(consumer, &settings).await
         }
     }
 }
