@@ -20,7 +20,7 @@ use orderflow_schemas::{
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
@@ -254,7 +254,6 @@ async fn seed(
     for result in admin.create_topics(&topics, &AdminOptions::new()).await? {
         result.map_err(|(t, e)| anyhow::anyhow!("create {t}: {e}"))?;
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
     let registry = RegistryClient::new(registry_url)?;
     let serializer = OrderEventSerializer::new(&registry, topic)
         .await
@@ -265,6 +264,7 @@ async fn seed(
         .set("linger.ms", "20")
         .set("batch.num.messages", "5000")
         .create()?;
+    wait_for_leaders(&producer, topic, partitions).await?;
     // Round-robin over orders so every order's three events are spread out.
     for step in 0..3 {
         let mut pending = Vec::with_capacity(orders);
@@ -281,6 +281,35 @@ async fn seed(
     }
     println!("{}", orders * 3);
     Ok(())
+}
+
+/// Waits until the producer's metadata shows every partition of the new topic with
+/// a leader: right after CreateTopics a send can otherwise fail with "unknown
+/// partition".
+async fn wait_for_leaders(
+    producer: &FutureProducer,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(5))?;
+        let ready = metadata.topics().iter().any(|t| {
+            t.name() == topic
+                && t.error().is_none()
+                && t.partitions().len() == usize::try_from(partitions).unwrap_or(0)
+                && t.partitions().iter().all(|p| p.leader() >= 0)
+        });
+        if ready {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("topic {topic} has no leader for all {partitions} partitions after 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn event(order_id: &str, step: usize) -> OrderEvent {
