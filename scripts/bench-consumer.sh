@@ -42,7 +42,10 @@ BIN="$ROOT/target/release"
 
 KAFKA_PRIVATE_PID=""
 DATA_DIR=""
+RUN_ID="$(date +%s)$$"
 cleanup() {
+    # The run's fresh databases live on a shared server: drop them.
+    "$BIN/consumer-bench" drop-dbs --prefix "bench_consumer_${RUN_ID}_" || true
     if [[ -n "$KAFKA_PRIVATE_PID" ]]; then kill "$KAFKA_PRIVATE_PID" 2>/dev/null || true; wait "$KAFKA_PRIVATE_PID" 2>/dev/null || true; fi
     if [[ -n "$DATA_DIR" ]]; then rm -rf "$DATA_DIR"; fi
 }
@@ -61,7 +64,6 @@ fi
 echo "machine: $(nproc) CPUs, $(awk '/model name/ {sub(/^.*: /, ""); print; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GiB RAM"
 echo "broker: $BROKER"
 echo "start: $(date -u +%FT%TZ), $(uptime)"
-RUN_ID="$(date +%s)$$"
 
 json_field() { # json_field FIELD JSON
     python3 -c 'import json,sys; print(json.loads(sys.argv[2])[sys.argv[1]])' "$1" "$2"

@@ -57,6 +57,13 @@ enum Command {
         #[arg(long)]
         name: String,
     },
+    /// Drop every database whose name starts with PREFIX (a run's fresh databases).
+    DropDbs {
+        #[arg(long, env = "DATABASE_URL")]
+        admin_url: String,
+        #[arg(long)]
+        prefix: String,
+    },
     /// Read COUNT records with no processing; print records/s.
     Plain {
         #[arg(long)]
@@ -118,6 +125,23 @@ async fn main() -> anyhow::Result<()> {
             };
             MIGRATOR.run(&PgPool::connect(&url).await?).await?;
             println!("{url}");
+            Ok(())
+        }
+        Command::DropDbs { admin_url, prefix } => {
+            let mut admin = PgConnection::connect(&admin_url).await?;
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+            )
+            .bind(&prefix)
+            .fetch_all(&mut admin)
+            .await?;
+            for name in names {
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE \"{name}\" WITH (FORCE)"
+                    )))
+                    .await?;
+            }
             Ok(())
         }
         Command::Plain { topic, count } => {
