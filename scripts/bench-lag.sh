@@ -47,4 +47,6 @@ fi
 
 echo "machine: $(nproc) CPUs, $(awk '/model name/ {sub(/^.*: /, ""); print; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GiB RAM"
 echo "broker: $BROKER"
+echo "start: $(date -u +%FT%TZ), $(uptime)"
 "$BIN"
+echo "end: $(date -u +%FT%TZ), $(uptime)"

@@ -12,7 +12,8 @@
 #
 # Settings (environment): BENCH_COUNT (records per run, default 200000),
 # BENCH_PARTITIONS (default 12), BENCH_ROUNDS (default 2; rounds alternate which side
-# goes first, since a SQLite-backed broker slows down as its database grows).
+# goes first, so neither always meets the broker's page cache and log segments in the
+# same state). Each round's line shows the 1-minute load average after it.
 # Extra arguments are passed to both producers (e.g. --compression zstd --linger 5ms).
 set -euo pipefail
 
@@ -48,7 +49,7 @@ run_raw() {
     local topic="bench-raw-$RUN_ID-$1"
     "$BIN/raw-producer-bench" --topic "$topic" --create-partitions "$PARTITIONS" --count 0
     { time "$BIN/raw-producer-bench" --topic "$topic" --count "$COUNT" "${EXTRA[@]}" >"$RESULTS/raw-$1.json"; } 2>"$RESULTS/raw-$1.cpu"
-    echo "  raw      round $1: $(jq -r '.events_per_second | floor' "$RESULTS/raw-$1.json") records/s, $(cat "$RESULTS/raw-$1.cpu") CPU s" >&2
+    echo "  raw      round $1: $(jq -r '.events_per_second | floor' "$RESULTS/raw-$1.json") records/s, $(cat "$RESULTS/raw-$1.cpu") CPU s, load $(cut -d' ' -f1 /proc/loadavg)" >&2
 }
 
 run_generate() {
@@ -56,9 +57,10 @@ run_generate() {
     "$BIN/raw-producer-bench" --topic "$topic" --create-partitions "$PARTITIONS" --count 0
     { time LOG_LEVEL=warn "$BIN/order-producer" generate --count "$COUNT" --rate 0 --seed 1 \
         --topic "$topic" --metrics-addr "" "${EXTRA[@]}" >"$RESULTS/generate-$1.json"; } 2>"$RESULTS/generate-$1.cpu"
-    echo "  generate round $1: $(jq -r '.events_per_second | floor' "$RESULTS/generate-$1.json") records/s, $(cat "$RESULTS/generate-$1.cpu") CPU s" >&2
+    echo "  generate round $1: $(jq -r '.events_per_second | floor' "$RESULTS/generate-$1.json") records/s, $(cat "$RESULTS/generate-$1.cpu") CPU s, load $(cut -d' ' -f1 /proc/loadavg)" >&2
 }
 
+echo "machine: $(nproc) CPUs, $(awk '/model name/ {sub(/^.*: /, ""); print; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GiB RAM; start $(date -u +%FT%TZ), $(uptime)" >&2
 echo "broker $KAFKA_BROKERS, registry $SCHEMA_REGISTRY_URL, $COUNT records x $ROUNDS rounds, $PARTITIONS partitions" >&2
 for round in $(seq 1 "$ROUNDS"); do
     if [ $((round % 2)) -eq 1 ]; then

@@ -82,12 +82,17 @@ async fn main() -> anyhow::Result<()> {
     }
     let pool = prepare_pool();
     let config = args.producer.client_config(&args.kafka);
-    let started = Instant::now();
-    let (acked, failed) = match args.api {
+    // The clock starts once the client has its connection and the topic's metadata,
+    // as `generate` starts it after its start-up topic check.
+    let (acked, failed, started) = match args.api {
         Api::Threaded => {
             let metrics = ProducerMetrics::register(&prometheus::Registry::new())?;
             let producer: OrderProducer =
                 config.create_with_context(DeliveryTracker::new(&args.topic, &metrics))?;
+            producer
+                .client()
+                .fetch_metadata(Some(&args.topic), Duration::from_secs(10))?;
+            let started = Instant::now();
             for i in 0..args.count {
                 let record = &pool[i as usize % POOL];
                 let tag = producer.context().tag(event_type_index(record.event_type));
@@ -99,10 +104,18 @@ async fn main() -> anyhow::Result<()> {
             }
             let flushing = producer.clone();
             tokio::task::spawn_blocking(move || flushing.flush(Duration::from_secs(120))).await??;
-            (producer.context().acked(), producer.context().failed())
+            (
+                producer.context().acked(),
+                producer.context().failed(),
+                started,
+            )
         }
         Api::Future => {
             let producer: FutureProducer = config.create()?;
+            producer
+                .client()
+                .fetch_metadata(Some(&args.topic), Duration::from_secs(10))?;
+            let started = Instant::now();
             let mut pending = VecDeque::new();
             let (mut acked, mut failed) = (0u64, 0u64);
             for i in 0..args.count {
@@ -132,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
             for delivery in pending {
                 tally(delivery.await, &mut acked, &mut failed);
             }
-            (acked, failed)
+            (acked, failed, started)
         }
     };
     let elapsed = started.elapsed().as_secs_f64();

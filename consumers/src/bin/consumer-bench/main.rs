@@ -1,7 +1,9 @@
 //! Benchmark helpers for scripts/bench-consumer.sh: seed a topic with order
-//! lifecycles, and the two baselines the engine is compared with: plain
-//! consumption (no processing) and the naive consumer (one transaction and one
-//! synchronous commit per record).
+//! lifecycles, and what the engine is compared with: plain consumption (no
+//! processing), the naive consumer (one transaction and one synchronous commit
+//! per record) and PostgreSQL applying the same events alone (pg_limit.rs).
+
+mod pg_limit;
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +20,7 @@ use orderflow_schemas::{
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
@@ -27,8 +29,8 @@ struct Args {
     /// Bootstrap brokers.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     brokers: String,
-    /// Extra librdkafka setting for the plain and naive consumers (repeatable), so
-    /// they can run with the same overrides as the engine.
+    /// Extra librdkafka setting for the bench's consumers (repeatable), so they can
+    /// run with the same fetch settings as the engine.
     #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_option)]
     options: Vec<(String, String)>,
     #[command(subcommand)]
@@ -55,6 +57,13 @@ enum Command {
         #[arg(long)]
         name: String,
     },
+    /// Drop every database whose name starts with PREFIX (a run's fresh databases).
+    DropDbs {
+        #[arg(long, env = "DATABASE_URL")]
+        admin_url: String,
+        #[arg(long)]
+        prefix: String,
+    },
     /// Read COUNT records with no processing; print records/s.
     Plain {
         #[arg(long)]
@@ -72,6 +81,26 @@ enum Command {
         database_url: String,
         #[arg(long, env = "SCHEMA_REGISTRY_URL")]
         registry_url: String,
+    },
+    /// The physical limit: read and decode COUNT records into a staging table of a
+    /// fresh database (not timed), then time PostgreSQL alone applying them with the
+    /// consumer's SQL, batch by batch; print records/s.
+    PgLimit {
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        count: usize,
+        /// A fresh, migrated database (`consumer-bench fresh-db`).
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, env = "SCHEMA_REGISTRY_URL")]
+        registry_url: String,
+        /// Most events per transaction; the engine's --batch-size default.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+        /// Transactions at once; the engine's --db-concurrency default.
+        #[arg(long, default_value_t = 4)]
+        sessions: usize,
     },
 }
 
@@ -98,6 +127,23 @@ async fn main() -> anyhow::Result<()> {
             println!("{url}");
             Ok(())
         }
+        Command::DropDbs { admin_url, prefix } => {
+            let mut admin = PgConnection::connect(&admin_url).await?;
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+            )
+            .bind(&prefix)
+            .fetch_all(&mut admin)
+            .await?;
+            for name in names {
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE \"{name}\" WITH (FORCE)"
+                    )))
+                    .await?;
+            }
+            Ok(())
+        }
         Command::Plain { topic, count } => {
             let consumer = consumer(&args.brokers, &args.options, &topic)?;
             let mut first = None;
@@ -116,6 +162,25 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let consumer = consumer(&args.brokers, &args.options, &topic)?;
             naive(consumer, &topic, count, &database_url, &registry_url).await
+        }
+        Command::PgLimit {
+            topic,
+            count,
+            database_url,
+            registry_url,
+            batch_size,
+            sessions,
+        } => {
+            let consumer = consumer(&args.brokers, &args.options, &topic)?;
+            let settings = pg_limit::Settings {
+                topic: &topic,
+                count,
+                database_url: &database_url,
+                registry_url: &registry_url,
+                batch_size,
+                sessions,
+            };
+            pg_limit::run(consumer, &settings).await
         }
     }
 }
@@ -216,7 +281,6 @@ async fn seed(
     for result in admin.create_topics(&topics, &AdminOptions::new()).await? {
         result.map_err(|(t, e)| anyhow::anyhow!("create {t}: {e}"))?;
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
     let registry = RegistryClient::new(registry_url)?;
     let serializer = OrderEventSerializer::new(&registry, topic)
         .await
@@ -227,6 +291,7 @@ async fn seed(
         .set("linger.ms", "20")
         .set("batch.num.messages", "5000")
         .create()?;
+    wait_for_leaders(&producer, topic, partitions).await?;
     // Round-robin over orders so every order's three events are spread out.
     for step in 0..3 {
         let mut pending = Vec::with_capacity(orders);
@@ -243,6 +308,35 @@ async fn seed(
     }
     println!("{}", orders * 3);
     Ok(())
+}
+
+/// Waits until the producer's metadata shows every partition of the new topic with
+/// a leader: right after CreateTopics a send can otherwise fail with "unknown
+/// partition".
+async fn wait_for_leaders(
+    producer: &FutureProducer,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(topic), Duration::from_secs(5))?;
+        let ready = metadata.topics().iter().any(|t| {
+            t.name() == topic
+                && t.error().is_none()
+                && t.partitions().len() == usize::try_from(partitions).unwrap_or(0)
+                && t.partitions().iter().all(|p| p.leader() >= 0)
+        });
+        if ready {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("topic {topic} has no leader for all {partitions} partitions after 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn event(order_id: &str, step: usize) -> OrderEvent {
