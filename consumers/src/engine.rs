@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::circuit_breaker::{BreakerState, CircuitBreaker, Transition};
 use crate::dead_letter::DeadLetterWriter;
-use crate::dedup_store;
+use crate::dedup_retention::{self, CommittedOffsets};
 use crate::engine_state::{Ordering, Shared};
 use crate::error::{Error, Result};
 use crate::event_decoder::EventDecoder;
@@ -63,7 +63,7 @@ pub struct EngineSettings {
     pub session_timeout: Duration,
     /// Periodic commit interval.
     pub commit_interval: Duration,
-    /// Dedup retention.
+    /// Dedup retention ([`dedup_retention::KEEP_FOREVER`]: rows are never deleted).
     pub dedup_retention: Duration,
     /// Dedup cleanup period.
     pub dedup_cleanup_interval: Duration,
@@ -153,6 +153,12 @@ pub async fn run(
         settings.drain_timeout,
     );
     check_dlq_topic(&settings).await?;
+    dedup_retention::check_against_topic(
+        &settings.kafka,
+        &settings.topic,
+        settings.dedup_retention,
+    )
+    .await?;
     let dlq = DeadLetterWriter::new(
         &settings.kafka.client_config(),
         settings.dlq_topic.clone(),
@@ -182,8 +188,9 @@ pub async fn run(
         token: workers.clone(),
     });
     let retention_token = token.child_token();
-    tokio::spawn(dedup_store::run_retention(
+    tokio::spawn(dedup_retention::run(
         deps.pool.clone(),
+        CommittedOffsets::new(&settings.kafka, &settings.group, &settings.topic)?,
         settings.group.clone(),
         settings.dedup_retention,
         settings.dedup_cleanup_interval,

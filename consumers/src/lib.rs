@@ -8,6 +8,7 @@
 pub mod circuit_breaker;
 pub mod config;
 pub mod dead_letter;
+pub mod dedup_retention;
 pub mod dedup_store;
 pub mod effect_batch;
 pub mod engine;
