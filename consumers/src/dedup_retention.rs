@@ -75,7 +75,7 @@ async fn topic_retention_ms(kafka: &KafkaArgs, topic: &str) -> Result<i64> {
     let value = resource
         .get("retention.ms")
         .and_then(|entry| entry.value.clone())
-        .ok_or_else(|| fail("not reported".into()))?;
+        .ok_or_else(|| fail("not reported (does the topic exist?)".into()))?;
     value
         .parse()
         .map_err(|_| fail(format!("not a number: {value:?}")))
