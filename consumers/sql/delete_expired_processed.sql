@@ -1,6 +1,15 @@
+-- A slice of the group's dedup rows that are older than the retention and whose
+-- offset the group has committed past on their partition ($3/$4: partitions and
+-- committed offsets; a partition without a commit keeps all its rows).
 DELETE FROM processed_events
 WHERE ctid IN (
-    SELECT ctid FROM processed_events
-    WHERE consumer_group = $1 AND processed_at < now() - make_interval(secs => $2)
-    LIMIT $3
+    SELECT e.ctid
+    FROM processed_events e
+    JOIN unnest($3::integer[], $4::bigint[]) AS c("partition", committed)
+      ON e."partition" = c."partition"
+    WHERE e.consumer_group = $1
+      AND e.topic = $2
+      AND e."offset" < c.committed
+      AND e.processed_at < now() - make_interval(secs => $5)
+    LIMIT $6
 )

@@ -57,7 +57,9 @@ pub struct ConsumerArgs {
     pub max_in_flight: usize,
     /// Records buffered (received, not done) before the engine stops taking records
     /// from librdkafka (which keeps its prefetch, bounded by its queued.max.messages.kbytes);
-    /// if it stays full for 2 s the partitions are paused until half of it has drained.
+    /// if it stays full for 2 s, each partition holding at least its share of it (this
+    /// number divided by the assigned partitions) is paused until it is down to half
+    /// its share; the other partitions keep flowing.
     #[arg(long, env = "CONSUMER_MAX_BUFFERED", default_value_t = 10_000)]
     pub max_buffered: usize,
     /// Most records applied in one database transaction.
@@ -96,8 +98,11 @@ pub struct ConsumerArgs {
     /// How often done offsets are committed (asynchronously) while running.
     #[arg(long, env = "CONSUMER_COMMIT_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub commit_interval: Duration,
-    /// How long processed event ids are kept for deduplication.
-    #[arg(long, env = "CONSUMER_DEDUP_RETENTION", default_value = "7d", value_parser = parse_duration)]
+    /// How long processed event ids are kept for deduplication, or `forever`. A row
+    /// is deleted only once it is this old and the group has committed past its
+    /// offset; start-up refuses a retention shorter than the topic's retention.ms
+    /// (a topic that keeps records forever needs `forever`).
+    #[arg(long, env = "CONSUMER_DEDUP_RETENTION", default_value = "7d", value_parser = crate::dedup_retention::parse_retention)]
     pub dedup_retention: Duration,
     /// How often the dedup retention cleanup runs.
     #[arg(long, env = "CONSUMER_DEDUP_CLEANUP_INTERVAL", default_value = "10m", value_parser = parse_duration)]

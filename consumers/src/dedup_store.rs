@@ -1,11 +1,11 @@
 //! The dedup table `processed_events`: which events a consumer group already
-//! applied, written in the effect's transaction; migrations and retention.
+//! applied, written in the effect's transaction; migrations and the deletion of
+//! expired rows (when to delete: `dedup_retention`).
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use sqlx::{PgPool, Postgres, Row, Transaction};
-use tokio_util::sync::CancellationToken;
 
 /// Embedded migrations for the consumer's database (processed_events, orders).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -63,18 +63,31 @@ pub async fn insert_processed(
     Ok(rows.len())
 }
 
-/// Deletes dedup rows older than `retention` in small slices, so it never holds
-/// locks long enough to slow processing. Returns how many rows it removed.
+/// Deletes the dedup rows of `group` on `topic` that are older than `retention`
+/// and below the group's committed offset of their partition (`committed`: the
+/// first offset not yet done, per partition) -- no redelivery can bring those back
+/// short of a rewind. Works in small slices, so it never holds locks long enough
+/// to slow processing. Returns how many rows it removed.
 pub async fn delete_expired(
     pool: &PgPool,
     group: &str,
+    topic: &str,
     retention: Duration,
+    committed: &[(i32, i64)],
 ) -> Result<u64, sqlx::Error> {
     const SLICE: i64 = 5_000;
+    if committed.is_empty() {
+        return Ok(0);
+    }
+    let partitions: Vec<i32> = committed.iter().map(|(p, _)| *p).collect();
+    let offsets: Vec<i64> = committed.iter().map(|(_, o)| *o).collect();
     let mut total = 0;
     loop {
         let deleted = sqlx::query(include_str!("../sql/delete_expired_processed.sql"))
             .bind(group)
+            .bind(topic)
+            .bind(&partitions)
+            .bind(&offsets)
             .bind(retention.as_secs_f64())
             .bind(SLICE)
             .execute(pool)
@@ -83,29 +96,6 @@ pub async fn delete_expired(
         total += deleted;
         if deleted < SLICE as u64 {
             return Ok(total);
-        }
-    }
-}
-
-/// Runs [`delete_expired`] every `every` until cancelled; failures are logged
-/// and retried on the next round (retention is not urgent).
-pub async fn run_retention(
-    pool: PgPool,
-    group: String,
-    retention: Duration,
-    every: Duration,
-    token: CancellationToken,
-) {
-    let mut ticker = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        match delete_expired(&pool, &group, retention).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, group, "dedup retention removed old rows"),
-            Err(error) => tracing::warn!(%error, group, "dedup retention failed; will retry"),
         }
     }
 }

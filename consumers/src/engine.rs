@@ -16,9 +16,10 @@ use rdkafka::{ClientConfig, Offset};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use crate::back_pressure::{self, HOLD_BACK_BEFORE_PAUSE, PartitionLoad};
 use crate::circuit_breaker::{BreakerState, CircuitBreaker, Transition};
 use crate::dead_letter::DeadLetterWriter;
-use crate::dedup_store;
+use crate::dedup_retention::{self, CommittedOffsets};
 use crate::engine_state::{Ordering, Shared};
 use crate::error::{Error, Result};
 use crate::event_decoder::EventDecoder;
@@ -63,7 +64,7 @@ pub struct EngineSettings {
     pub session_timeout: Duration,
     /// Periodic commit interval.
     pub commit_interval: Duration,
-    /// Dedup retention.
+    /// Dedup retention ([`dedup_retention::KEEP_FOREVER`]: rows are never deleted).
     pub dedup_retention: Duration,
     /// Dedup cleanup period.
     pub dedup_cleanup_interval: Duration,
@@ -153,6 +154,12 @@ pub async fn run(
         settings.drain_timeout,
     );
     check_dlq_topic(&settings).await?;
+    dedup_retention::check_against_topic(
+        &settings.kafka,
+        &settings.topic,
+        settings.dedup_retention,
+    )
+    .await?;
     let dlq = DeadLetterWriter::new(
         &settings.kafka.client_config(),
         settings.dlq_topic.clone(),
@@ -182,8 +189,9 @@ pub async fn run(
         token: workers.clone(),
     });
     let retention_token = token.child_token();
-    tokio::spawn(dedup_store::run_retention(
+    tokio::spawn(dedup_retention::run(
         deps.pool.clone(),
+        CommittedOffsets::new(&settings.kafka, &settings.group, &settings.topic)?,
         settings.group.clone(),
         settings.dedup_retention,
         settings.dedup_cleanup_interval,
@@ -221,7 +229,6 @@ async fn poll_loop(
 ) -> ExitReason {
     let mut housekeeping = tokio::time::interval(Duration::from_millis(100));
     let mut last_commit = Instant::now();
-    let mut paused = false;
     let mut full_since: Option<Instant> = None;
     loop {
         if shared.fatal().is_some() {
@@ -234,19 +241,13 @@ async fn poll_loop(
         } else {
             None
         };
-        paused = update_pause(
-            settings,
-            consumer,
-            shared,
-            &processor.breaker,
-            paused,
-            full_since,
-        );
+        let paused = update_pause(settings, consumer, shared, &processor.breaker, full_since);
         tokio::select! {
             _ = token.cancelled() => return ExitReason::Shutdown,
             // A full buffer first only stops taking records: librdkafka keeps its
             // prefetched records (pausing would drop them and fetch them again).
-            // Once paused, polling goes on (paused partitions deliver nothing).
+            // Once the partitions over their share are paused, polling goes on
+            // (paused partitions deliver nothing, the others keep flowing).
             received = consumer.recv(), if !full || paused => match received {
                 Ok(message) => {
                     let mut records = vec![message.detach()];
@@ -348,20 +349,13 @@ fn dispatch(settings: &EngineSettings, shared: &Arc<Shared>, processor: &Arc<Pro
     }
 }
 
-/// How long the buffer may stay full (records held back in librdkafka, the
-/// consumer not polled) before the partitions are paused so that polling, and
-/// with it rebalance handling, goes on.
-pub const HOLD_BACK_BEFORE_PAUSE: Duration = Duration::from_secs(2);
-
-/// Pauses every assigned partition when the breaker is open or the buffer has
-/// been full for [`HOLD_BACK_BEFORE_PAUSE`], resumes them when half the buffer
-/// drained and the breaker let go.
+/// Pauses and resumes partitions as [`back_pressure::decide`] says; returns
+/// whether any partition is paused afterwards.
 fn update_pause(
     settings: &EngineSettings,
     consumer: &EngineConsumer,
     shared: &Shared,
     breaker: &CircuitBreaker,
-    was_paused: bool,
     full_since: Option<Instant>,
 ) -> bool {
     if let Some(Transition { from, to }) = breaker.refresh() {
@@ -369,46 +363,52 @@ fn update_pause(
         tracing::warn!(group = %settings.group, ?from, ?to, "database circuit breaker changed state");
     }
     let breaker_open = breaker.state() == BreakerState::Open;
+    let held_back = full_since.is_some_and(|at| at.elapsed() >= HOLD_BACK_BEFORE_PAUSE);
     let mut state = shared.lock();
-    let buffered = state.scheduler.buffered();
-    let want_paused = if was_paused {
-        breaker_open || buffered > settings.max_buffered / 2
-    } else {
-        breaker_open || full_since.is_some_and(|at| at.elapsed() >= HOLD_BACK_BEFORE_PAUSE)
-    };
-    let changes: Vec<i32> = state
+    let any_paused = state.partitions.values().any(|p| p.paused);
+    if !breaker_open && !held_back && !any_paused {
+        return false;
+    }
+    let buffered = state.scheduler.buffered_by(|(partition, _)| *partition);
+    let loads: Vec<PartitionLoad> = state
         .partitions
         .iter()
-        .filter(|(_, p)| p.paused != want_paused)
-        .map(|(partition, _)| *partition)
+        .map(|(partition, p)| PartitionLoad {
+            partition: *partition,
+            buffered: buffered.get(partition).copied().unwrap_or(0),
+            paused: p.paused,
+        })
         .collect();
-    if changes.is_empty() {
-        return want_paused;
-    }
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for partition in &changes {
-        tpl.add_partition(&settings.topic, *partition);
-    }
-    let result = if want_paused {
-        consumer.pause(&tpl)
-    } else {
-        consumer.resume(&tpl)
-    };
-    match result {
-        Ok(()) => {
-            for partition in &changes {
-                if let Some(p) = state.partitions.get_mut(partition) {
-                    p.paused = want_paused;
-                }
-            }
-            let paused_now = state.partitions.values().filter(|p| p.paused).count();
-            shared.metrics.paused_partitions.set(paused_now as i64);
-            tracing::info!(group = %settings.group, partitions = ?changes, buffered, breaker_open,
-                action = if want_paused { "pause" } else { "resume" }, "back-pressure");
+    let changes = back_pressure::decide(&loads, settings.max_buffered, breaker_open, held_back);
+    for (partitions, pause) in [(&changes.pause, true), (&changes.resume, false)] {
+        if partitions.is_empty() {
+            continue;
         }
-        Err(error) => tracing::warn!(%error, "pause/resume failed"),
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for partition in partitions {
+            tpl.add_partition(&settings.topic, *partition);
+        }
+        let result = if pause {
+            consumer.pause(&tpl)
+        } else {
+            consumer.resume(&tpl)
+        };
+        match result {
+            Ok(()) => {
+                for partition in partitions {
+                    if let Some(p) = state.partitions.get_mut(partition) {
+                        p.paused = pause;
+                    }
+                }
+                tracing::info!(group = %settings.group, ?partitions, ?buffered, breaker_open,
+                    action = if pause { "pause" } else { "resume" }, "back-pressure");
+            }
+            Err(error) => tracing::warn!(%error, ?partitions, "pause/resume failed"),
+        }
     }
-    want_paused
+    let paused_now = state.partitions.values().filter(|p| p.paused).count();
+    shared.metrics.paused_partitions.set(paused_now as i64);
+    paused_now > 0
 }
 
 fn commit_async(consumer: &EngineConsumer, shared: &Shared) {

@@ -1,7 +1,7 @@
 //! Per-key FIFO scheduling: records of one key run one at a time in arrival
 //! (offset) order, different keys run concurrently.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::Hash;
 
 /// Identifies one dispatch of a record, so a completion that arrives after its
@@ -140,6 +140,17 @@ impl<K: Hash + Eq + Clone, T> KeyScheduler<K, T> {
     /// Records received and not finished (queued plus in flight).
     pub fn buffered(&self) -> usize {
         self.buffered
+    }
+
+    /// Records received and not finished, counted per group of keys (`group_of`
+    /// maps a key to its group, e.g. its partition).
+    pub fn buffered_by<G: Ord>(&self, group_of: impl Fn(&K) -> G) -> BTreeMap<G, usize> {
+        let mut counts = BTreeMap::new();
+        for (key, queue) in &self.keys {
+            *counts.entry(group_of(key)).or_insert(0) +=
+                queue.queued.len() + usize::from(queue.in_flight.is_some());
+        }
+        counts
     }
 
     /// Records currently in flight.

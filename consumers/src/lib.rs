@@ -5,9 +5,11 @@
 //! dedup row and the effect together, dead-lettered when they cannot be processed,
 //! and committed only up to the first record that is not done.
 
+pub mod back_pressure;
 pub mod circuit_breaker;
 pub mod config;
 pub mod dead_letter;
+pub mod dedup_retention;
 pub mod dedup_store;
 pub mod effect_batch;
 pub mod engine;

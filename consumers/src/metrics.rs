@@ -160,7 +160,7 @@ impl ConsumerMetrics {
                 IntCounterVec::new(
                     Opts::new(
                         "orderflow_consumer_rebalances_total",
-                        "Rebalance events, by kind (assign, revoke).",
+                        "Rebalance events, by kind (assign, revoke, error: a failed rebalance).",
                     ),
                     &["group", "topic", "kind"],
                 )

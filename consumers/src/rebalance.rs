@@ -1,6 +1,7 @@
 //! Rebalance handling (incremental under both group protocols): on revoke, drop
 //! queued work of the revoked partitions, wait up to the drain timeout for their
-//! in-flight records, commit what is done synchronously and fence the rest; on
+//! in-flight records, commit what is done synchronously and fence the rest; a
+//! failed rebalance releases the partitions librdkafka dropped the same way; on
 //! assign, start new trackers under a fresh epoch.
 
 use std::sync::Arc;
@@ -35,6 +36,37 @@ impl EngineContext {
     }
 
     fn on_revoke(&self, consumer: &BaseConsumer<Self>, partitions: &[i32]) {
+        self.release(consumer, partitions, "revoke");
+    }
+
+    /// A rebalance that failed: librdkafka unassigns the partitions it concerned
+    /// (all of them under the eager protocol) right after this callback, so the
+    /// partitions the consumer no longer holds afterwards are released like revoked
+    /// ones (drain, commit what is done, fence the rest). librdkafka 2.12 never
+    /// reports one (it only sends assign and revoke); this keeps a future one from
+    /// leaving per-partition state behind for partitions another member now owns.
+    fn on_rebalance_error(&self, consumer: &BaseConsumer<Self>, error: &KafkaError) {
+        let held: Vec<i32> = consumer
+            .assignment()
+            .map(|tpl| self.partitions_of(&tpl))
+            .unwrap_or_default();
+        let lost: Vec<i32> = self
+            .shared
+            .lock()
+            .partitions
+            .keys()
+            .copied()
+            .filter(|partition| !held.contains(partition))
+            .collect();
+        tracing::error!(group = %self.shared.group, topic = %self.shared.topic, %error,
+            ?lost, "rebalance error; releasing the partitions no longer held");
+        self.release(consumer, &lost, "error");
+    }
+
+    /// Drops queued work of `partitions`, waits up to the drain timeout for their
+    /// in-flight records, commits what is done and forgets them (late completions
+    /// are fenced by the epoch); counted as a rebalance of `kind`.
+    fn release(&self, consumer: &BaseConsumer<Self>, partitions: &[i32], kind: &str) {
         let started = Instant::now();
         {
             let mut state = self.shared.lock();
@@ -56,10 +88,10 @@ impl EngineContext {
         self.shared
             .metrics
             .rebalances
-            .with_label_values(&[&self.shared.group, &self.shared.topic, "revoke"])
+            .with_label_values(&[&self.shared.group, &self.shared.topic, kind])
             .inc();
         tracing::info!(
-            group = %self.shared.group, topic = %self.shared.topic, ?partitions,
+            group = %self.shared.group, topic = %self.shared.topic, ?partitions, kind,
             drained, fenced_in_flight = fenced, commit_ok = committed, ?commits,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "partitions revoked"
@@ -203,9 +235,14 @@ impl ConsumerContext for EngineContext {
             Rebalance::Revoke(tpl) => self.on_revoke(consumer, &self.partitions_of(tpl)),
             // Trackers exist before the partitions are fetched.
             Rebalance::Assign(tpl) => self.on_assign(&self.partitions_of(tpl)),
-            Rebalance::Error(error) => {
-                tracing::warn!(group = %self.shared.group, %error, "rebalance error")
-            }
+            // Handled once librdkafka has unassigned what it lost (post_rebalance).
+            Rebalance::Error(_) => {}
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Error(error) = rebalance {
+            self.on_rebalance_error(consumer, error);
         }
     }
 
@@ -232,5 +269,48 @@ impl ConsumerContext for EngineContext {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::ClientConfig;
+
+    use super::*;
+    use crate::metrics::ConsumerMetrics;
+
+    #[test]
+    fn a_rebalance_error_fences_the_partitions_the_consumer_no_longer_holds() {
+        let registry = prometheus::Registry::new();
+        let shared = Shared::new(
+            ConsumerMetrics::new(&registry, "g", "t"),
+            "t".into(),
+            "g".into(),
+            Duration::from_millis(10),
+        );
+        let context = EngineContext::new(Arc::clone(&shared));
+        // Never subscribed: after the error librdkafka holds no partition of ours.
+        let consumer: BaseConsumer<EngineContext> = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("group.id", "g")
+            .create_with_context(context.clone())
+            .expect("consumer");
+        {
+            let mut state = shared.lock();
+            state.assign(0);
+            state.assign(1);
+        }
+        let error = Rebalance::Error(KafkaError::Rebalance(RDKafkaErrorCode::Fail));
+        context.pre_rebalance(&consumer, &error);
+        context.post_rebalance(&consumer, &error);
+        assert!(shared.lock().partitions.is_empty());
+        assert_eq!(
+            shared
+                .metrics
+                .rebalances
+                .with_label_values(&["g", "t", "error"])
+                .get(),
+            1
+        );
     }
 }

@@ -90,6 +90,9 @@ async fn failing_dead_letter_writes_are_retried_and_never_skipped() {
         settings.group = group.into();
         settings.exit_when_idle = None;
         settings.dlq_timeout = Duration::from_millis(800);
+        // The mock cluster does not answer DescribeConfigs, so the start-up check of
+        // the dedup retention against the topic's retention.ms is skipped.
+        settings.dedup_retention = order_consumer::dedup_retention::KEEP_FOREVER;
         settings
     };
     let group = "mock-group";

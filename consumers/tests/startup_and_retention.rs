@@ -1,11 +1,18 @@
 //! Start-up failures give one line and a non-zero exit; the dedup retention
-//! removes only rows older than the retention.
+//! removes only rows older than the retention that the group has committed past,
+//! and a retention shorter than the topic's is refused.
+
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use order_consumer::dedup_store;
+use order_consumer::{Error, dedup_store};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
 use sqlx::Row;
+use support::{TestEnv, client_config, wait_until};
+use tokio_util::sync::CancellationToken;
 
 fn run_consumer(args: &[&str]) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_order-consumer"))
@@ -87,9 +94,11 @@ async fn dedup_retention_removes_only_expired_rows() {
     .execute(&pool)
     .await
     .unwrap();
-    let deleted = dedup_store::delete_expired(&pool, "g", Duration::from_secs(7 * 86_400))
-        .await
-        .unwrap();
+    // Every row is below the group's committed offset.
+    let deleted =
+        dedup_store::delete_expired(&pool, "g", "t", Duration::from_secs(7 * 86_400), &[(0, 2)])
+            .await
+            .unwrap();
     assert_eq!(deleted, 1);
     let left: Vec<(String, String)> =
         sqlx::query("SELECT consumer_group, event_id FROM processed_events ORDER BY 1, 2")
@@ -103,4 +112,93 @@ async fn dedup_retention_removes_only_expired_rows() {
         left,
         vec![("g".into(), "new".into()), ("other".into(), "old".into())]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedup_retention_shorter_than_the_topic_retention_is_refused() {
+    // The topic keeps records for the broker default (7 days): a dedup retention of
+    // one day would forget events a rewind can still replay.
+    let env = TestEnv::new("retention-short", 1).await;
+    let settings = order_consumer::engine::EngineSettings {
+        dedup_retention: Duration::from_secs(86_400),
+        ..env.settings()
+    };
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(60),
+        env.spawn_engine(settings, CancellationToken::new()),
+    )
+    .await
+    .expect("engine returns within 60 s")
+    .expect("engine task");
+    match outcome {
+        Err(Error::Startup(message)) => {
+            assert!(message.contains("retention.ms"), "{message}");
+            assert!(!message.contains('\n'), "one line: {message}");
+        }
+        other => panic!("expected a start-up refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedup_retention_keeps_rows_the_group_has_not_committed_past() {
+    let env = TestEnv::new("retention-committed", 2).await;
+    // The group committed partition 0 up to offset 5 and nothing on partition 1.
+    let committer: BaseConsumer = client_config(&env.brokers)
+        .set("group.id", &env.group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("committer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&env.topic, 0, Offset::Offset(5))
+        .unwrap();
+    committer.commit(&tpl, CommitMode::Sync).expect("commit");
+    drop(committer);
+    // All rows are older than the retention.
+    for (event_id, partition, offset) in [("below", 0, 3), ("above", 0, 7), ("uncommitted", 1, 0)] {
+        sqlx::query(
+            "INSERT INTO processed_events (consumer_group, event_id, topic, \"partition\", \"offset\", processed_at) \
+             VALUES ($1, $2, $3, $4, $5, now() - interval '30 days')",
+        )
+        .bind(&env.group)
+        .bind(event_id)
+        .bind(&env.topic)
+        .bind(partition)
+        .bind(offset as i64)
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    }
+    let settings = order_consumer::engine::EngineSettings {
+        dedup_cleanup_interval: Duration::from_millis(200),
+        exit_when_idle: None,
+        ..env.settings()
+    };
+    let token = CancellationToken::new();
+    let engine = env.spawn_engine(settings, token.clone());
+    let pool = env.pool.clone();
+    wait_until(
+        Duration::from_secs(60),
+        "the committed row is cleaned up",
+        || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query("SELECT 1 FROM processed_events WHERE event_id = 'below'")
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap()
+                    .is_none()
+            }
+        },
+    )
+    .await;
+    token.cancel();
+    engine.await.expect("engine task").expect("engine run");
+    let left: Vec<String> = sqlx::query("SELECT event_id FROM processed_events ORDER BY event_id")
+        .fetch_all(&env.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, vec!["above".to_string(), "uncommitted".to_string()]);
 }
