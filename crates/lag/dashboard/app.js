@@ -129,9 +129,20 @@ function renderDlq(dlq) {
   }
 }
 
+// A binary built without scripts/build-dashboard.sh serves a placeholder instead of uPlot.
+const CHARTS_MISSING = "Charts unavailable: this build has no chart library (uPlot). " +
+  "Run scripts/build-dashboard.sh, then rebuild orderflow. The tables and the JSON API work without it.";
+
 // Draws (or updates) a uPlot time chart; rebuilt only when the set of series changes.
 function drawChart(id, names, xs, columns) {
   const target = document.getElementById(id);
+  if (typeof uPlot === "undefined") {
+    if (!target.dataset.missing) {
+      target.dataset.missing = "1";
+      target.replaceChildren(el("div", { class: "empty charts-missing", text: CHARTS_MISSING }));
+    }
+    return;
+  }
   const key = names.join("\u0000");
   const data = [xs, ...columns];
   let chart = state.charts[id];
