@@ -135,14 +135,8 @@ const CHARTS_MISSING = "Charts unavailable: this build has no chart library (uPl
 
 // Draws (or updates) a uPlot time chart; rebuilt only when the set of series changes.
 function drawChart(id, names, xs, columns) {
+  if (typeof uPlot === "undefined") return; // showChartsMissing() said so at load
   const target = document.getElementById(id);
-  if (typeof uPlot === "undefined") {
-    if (!target.dataset.missing) {
-      target.dataset.missing = "1";
-      target.replaceChildren(el("div", { class: "empty charts-missing", text: CHARTS_MISSING }));
-    }
-    return;
-  }
   const key = names.join("\u0000");
   const data = [xs, ...columns];
   let chart = state.charts[id];
@@ -201,8 +195,17 @@ async function refresh() {
   }
 }
 
+// Said at load, before and regardless of the first API answer.
+function showChartsMissing() {
+  if (typeof uPlot !== "undefined") return;
+  for (const id of ["chart-groups", "chart-topics", "chart-rates"]) {
+    document.getElementById(id).replaceChildren(el("div", { class: "empty charts-missing", text: CHARTS_MISSING }));
+  }
+}
+
 async function loop() {
   await refresh();
   setTimeout(loop, state.interval);
 }
+showChartsMissing();
 loop();
