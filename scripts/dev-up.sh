@@ -149,6 +149,7 @@ else
 fi
 apicurio_set_backward "$DEV_REGISTRY_BASE"
 
+run_step "dashboard assets (npm)" scripts/build-dashboard.sh
 run_step "cargo build --release" cargo build --release --locked
 
 ORDERFLOW="$ROOT/target/release/orderflow"

@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# Writes docs/cli-reference.md: the full --help of every orderflow command, so the
-# reference never drifts from the flags the binaries really accept.
-# Usage: scripts/gen-cli-reference.sh   (builds the debug binaries first)
+# Writes docs/cli-reference.md, the full --help of every orderflow command, and from it
+# docs/configuration.md, every flag with its environment variable and default (per command
+# and per variable), so the references never drift from what the binaries really accept.
+# Usage: scripts/gen-cli-reference.sh [--check]   (builds the debug binaries first)
+#   --check  write nothing; exit 1 with a diff when a committed file is out of date
+#            (crates/ops/tests/docs_current.rs runs this)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+CHECK=0
+case "${1:-}" in
+    --check) CHECK=1 ;;
+    "") ;;
+    *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+esac
 cargo build --quiet --bin orderflow --bin order-producer --bin order-consumer
 
-BIN="$ROOT/target/debug"
-OUT="$ROOT/docs/cli-reference.md"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+OUT="$TMP/cli-reference.md"
 COMMANDS=(
     "order-producer"
     "order-producer generate"
@@ -41,4 +52,18 @@ COMMANDS=(
         echo '```'
     done
 } >"$OUT"
-echo "wrote $OUT"
+python3 scripts/lib/config_reference.py "$OUT" "$TMP/configuration.md"
+
+stale=0
+for file in cli-reference.md configuration.md; do
+    if [ "$CHECK" -eq 1 ]; then
+        if ! diff -u "docs/$file" "$TMP/$file"; then
+            echo "docs/$file is out of date: run scripts/gen-cli-reference.sh and commit it" >&2
+            stale=1
+        fi
+    elif ! cmp -s "$TMP/$file" "docs/$file"; then
+        cp "$TMP/$file" "docs/$file"
+        echo "wrote docs/$file"
+    fi
+done
+exit "$stale"

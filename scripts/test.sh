@@ -194,6 +194,7 @@ step "wait for the Kafka broker"
 kafka_wait_ready "kafka" "127.0.0.1:$KAFKA_PORT" 1 120 "$KAFKA_LOG" "$KAFKA_PID"
 step_ok "127.0.0.1:$KAFKA_PORT answers metadata requests"
 
+run_step "dashboard assets (npm)" scripts/build-dashboard.sh
 run_step "cargo build --workspace --all-targets" cargo build --workspace --all-targets --locked
 
 export KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"

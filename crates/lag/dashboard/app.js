@@ -129,8 +129,13 @@ function renderDlq(dlq) {
   }
 }
 
+// A binary built without scripts/build-dashboard.sh serves a placeholder instead of uPlot.
+const CHARTS_MISSING = "Charts unavailable: this build has no chart library (uPlot). " +
+  "Run scripts/build-dashboard.sh, then rebuild orderflow. The tables and the JSON API work without it.";
+
 // Draws (or updates) a uPlot time chart; rebuilt only when the set of series changes.
 function drawChart(id, names, xs, columns) {
+  if (typeof uPlot === "undefined") return; // showChartsMissing() said so at load
   const target = document.getElementById(id);
   const key = names.join("\u0000");
   const data = [xs, ...columns];
@@ -190,8 +195,17 @@ async function refresh() {
   }
 }
 
+// Said at load, before and regardless of the first API answer.
+function showChartsMissing() {
+  if (typeof uPlot !== "undefined") return;
+  for (const id of ["chart-groups", "chart-topics", "chart-rates"]) {
+    document.getElementById(id).replaceChildren(el("div", { class: "empty charts-missing", text: CHARTS_MISSING }));
+  }
+}
+
 async function loop() {
   await refresh();
   setTimeout(loop, state.interval);
 }
+showChartsMissing();
 loop();

@@ -28,8 +28,9 @@ fn chromium() -> PathBuf {
 fn dashboard_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboard");
     assert!(
-        dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core missing: run `npm ci --ignore-scripts` in {}",
+        dir.join("node_modules/playwright-core").is_dir()
+            && dir.join("vendor/uPlot.iife.min.js").is_file(),
+        "playwright-core or uPlot missing in {}: run scripts/build-dashboard.sh (scripts/test.sh does)",
         dir.display()
     );
     dir

@@ -1,6 +1,8 @@
 //! docker-compose.yml: Compose accepts it, and it runs the stack the architecture
 //! promises (Kafka in KRaft mode, Confluent Schema Registry, PostgreSQL, Prometheus,
-//! Grafana, the topics job, producer and consumer), wired with health checks.
+//! Grafana, the topics job, the order service, producer and consumer), wired with health
+//! checks, its ports published on 127.0.0.1 only unless told otherwise, and its passwords
+//! taken from `.env` (documented by `.env.example`), never written in the file.
 //!
 //! Needs Debian's `docker-compose` (scripts/test.sh installs it). No Docker engine is
 //! needed: `config` only parses and validates.
@@ -47,26 +49,137 @@ fn string_at<'a>(value: &'a Value, what: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{what} should be a string, found {value:?}"))
 }
 
-#[test]
-fn docker_compose_accepts_the_file() {
-    let root = repo_root();
-    let output = match Command::new("docker-compose")
-        .args(["-f", "docker-compose.yml", "config", "-q"])
-        .current_dir(&root)
-        .output()
-    {
+/// The variables that docker-compose.yml requires: set them in a test's environment
+/// only through an env file.
+const REQUIRED_VARS: [&str; 2] = ["POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD"];
+
+/// `docker-compose --env-file ENV_FILE -f docker-compose.yml config [-q]`, with none of
+/// the file's variables inherited from the test's environment.
+fn compose_config(env_file: &Path, quiet: bool) -> std::process::Output {
+    let mut command = Command::new("docker-compose");
+    command
+        .arg("--env-file")
+        .arg(env_file)
+        .args(["-f", "docker-compose.yml", "config"])
+        .current_dir(repo_root());
+    if quiet {
+        command.arg("-q");
+    }
+    for var in REQUIRED_VARS.iter().chain(&["BIND_ADDRESS"]) {
+        command.env_remove(var);
+    }
+    match command.output() {
         Ok(output) => output,
         Err(err) if err.kind() == ErrorKind::NotFound => panic!(
             "docker-compose is not installed: install it (`apt-get install -y docker-compose`) \
              or run the tests with scripts/test.sh, which installs it"
         ),
         Err(err) => panic!("cannot run docker-compose: {err}"),
-    };
+    }
+}
+
+/// An env file with the required passwords and nothing else (the defaults apply).
+fn minimal_env_file(dir: &Path) -> PathBuf {
+    let path = dir.join("minimal.env");
+    let text: String = REQUIRED_VARS
+        .iter()
+        .map(|var| format!("{var}=secret-{var}\n"))
+        .collect();
+    std::fs::write(&path, text).expect("write the env file");
+    path
+}
+
+#[test]
+fn docker_compose_accepts_the_file() {
+    let root = repo_root();
+    let output = compose_config(&root.join(".env.example"), true);
     assert!(
         output.status.success(),
-        "`docker-compose -f docker-compose.yml config -q` rejected the file ({}):\n{}",
+        "`docker-compose --env-file .env.example -f docker-compose.yml config -q` rejected the file ({}):\n{}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn published_ports_bind_to_localhost_by_default() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for env_file in [
+        minimal_env_file(dir.path()),
+        repo_root().join(".env.example"),
+    ] {
+        let output = compose_config(&env_file, false);
+        assert!(
+            output.status.success(),
+            "docker-compose config with {} failed: {}",
+            env_file.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let resolved: Value =
+            serde_yaml::from_slice(&output.stdout).expect("docker-compose config prints YAML");
+        let mut published = 0;
+        for (name, svc) in resolved["services"].as_mapping().expect("services") {
+            for port in svc["ports"].as_sequence().into_iter().flatten() {
+                let port = string_at(port, "a port entry");
+                assert!(
+                    port.starts_with("127.0.0.1:"),
+                    "service {name:?} publishes {port} beyond 127.0.0.1 (env file {})",
+                    env_file.display()
+                );
+                published += 1;
+            }
+        }
+        assert!(published >= 9, "only {published} ports published");
+    }
+}
+
+#[test]
+fn passwords_come_from_the_env_file_never_from_literals() {
+    let text = std::fs::read_to_string(repo_root().join("docker-compose.yml"))
+        .expect("read docker-compose.yml");
+    for line in text.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+        if let Some((key, value)) = line.split_once(':')
+            && key.contains("PASSWORD")
+        {
+            assert!(
+                value.trim().starts_with("${"),
+                "literal password in docker-compose.yml: {line}"
+            );
+        }
+        // postgres://user:PASSWORD@host
+        if let Some(rest) = line.split("postgres://").nth(1) {
+            let userinfo = rest.split('@').next().unwrap_or_default();
+            let password = userinfo.split_once(':').map(|(_, p)| p).unwrap_or_default();
+            assert!(
+                password.starts_with("${"),
+                "literal password in a database URL of docker-compose.yml: {line}"
+            );
+        }
+    }
+
+    let example = std::fs::read_to_string(repo_root().join(".env.example"))
+        .expect(".env.example documents the stack's settings");
+    for var in REQUIRED_VARS {
+        assert!(
+            text.contains(&format!("${{{var}:?")),
+            "docker-compose.yml should require {var}"
+        );
+        assert!(
+            example.lines().any(|l| l.starts_with(&format!("{var}="))),
+            ".env.example should document {var}"
+        );
+    }
+
+    // Without them Compose refuses the file and says which one is missing.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let empty = dir.path().join("empty.env");
+    std::fs::write(&empty, "").expect("write the env file");
+    let output = compose_config(&empty, true);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("PASSWORD"),
+        "docker-compose config without passwords should fail naming one ({}): {stderr}",
+        output.status
     );
 }
 
@@ -80,6 +193,7 @@ fn the_stack_has_every_service() {
         "prometheus",
         "grafana",
         "topics",
+        "order-service",
         "producer",
         "consumer",
     ] {
@@ -146,7 +260,7 @@ fn services_wait_for_healthy_dependencies() {
     };
     assert_eq!(condition("schema-registry", "kafka"), "service_healthy");
     assert_eq!(condition("topics", "kafka"), "service_healthy");
-    for app in ["producer", "consumer"] {
+    for app in ["order-service", "producer", "consumer"] {
         assert_eq!(
             condition(app, "topics"),
             "service_completed_successfully",
