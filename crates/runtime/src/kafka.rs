@@ -316,6 +316,43 @@ mod tests {
         assert_eq!(config.get("bootstrap.servers"), Some("h:1"));
     }
 
+    #[test]
+    fn properties_file_sits_under_flags() {
+        let file = ClientProperties::parse(
+            "bootstrap.servers=file:1\nlinger.ms=9\nsasl.password=hunter2\n",
+        )
+        .unwrap();
+        let mut args = KafkaArgs::for_brokers("h:1");
+        args.brokers = None;
+        args.config_file = Some(file);
+        assert_eq!(args.brokers(), "file:1");
+        args.options.push(("linger.ms".into(), "7".into()));
+        let config = args.client_config();
+        assert_eq!(config.get("linger.ms"), Some("7"));
+        assert_eq!(config.get("sasl.password"), Some("hunter2"));
+        args.brokers = Some("flag:1".into());
+        assert_eq!(
+            args.client_config().get("bootstrap.servers"),
+            Some("flag:1")
+        );
+        let shown = format!("{} {args:?}", args.describe());
+        assert!(
+            !shown.contains("hunter2") && shown.contains("sasl.password=***"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn config_errors_hide_secret_values() {
+        let err = KafkaError::ClientConfig(
+            rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+            "bad".into(),
+            "sasl.password".into(),
+            "hunter2".into(),
+        );
+        assert_eq!(shown_error(&err), "bad (sasl.password=***)");
+    }
+
     #[tokio::test]
     async fn unreachable_broker_names_the_address() {
         let mut args = KafkaArgs::for_brokers("127.0.0.1:1");

@@ -149,7 +149,7 @@ fn source(target: &TargetArgs) -> PlanSource<'_> {
     PlanSource {
         file: &target.file,
         environment: &target.env,
-        brokers: &target.kafka.brokers(),
+        brokers: target.kafka.brokers(),
     }
 }
 
