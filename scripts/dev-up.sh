@@ -99,6 +99,7 @@ need_free_port() {
 }
 
 step "install missing tools"
+ensure_build_dependencies
 ensure_command curl curl
 ensure_command pg_ctlcluster postgresql-15
 kafka_classpath
