@@ -28,7 +28,7 @@ pub struct KafkaArgs {
     /// Kafka client properties file (Java/librdkafka names: security.protocol,
     /// sasl.mechanism, sasl.username, sasl.password, ssl.ca.location, ...). `--brokers`
     /// and `--kafka-option` win over it.
-    #[arg(long = "kafka-config", env = "KAFKA_CONFIG", value_parser = parse_properties_file)]
+    #[arg(long = "kafka-config", env = "KAFKA_CONFIG", value_name = "FILE", value_parser = parse_properties_file)]
     pub config_file: Option<ClientProperties>,
     /// Extra librdkafka setting as key=value (repeatable; env: comma-separated), e.g.
     /// security.protocol=SASL_SSL. Applied last, so it overrides orderflow's defaults.
