@@ -96,7 +96,13 @@ impl KafkaArgs {
     /// Waits until the cluster answers a metadata request, for `connect_timeout`.
     /// Refused credentials or an untrusted certificate fail at once.
     pub async fn wait_for_brokers(&self) -> Result<()> {
-        tracing::info!(settings = %self.describe(), "connecting to Kafka");
+        // Settings beyond the bootstrap list are worth a line; a failure stays one line
+        // when there are none.
+        if self.config_file.is_some() || !self.options.is_empty() {
+            tracing::info!(settings = %self.describe(), "connecting to Kafka");
+        } else {
+            tracing::debug!(settings = %self.describe(), "connecting to Kafka");
+        }
         wait_for_brokers(&self.client_config(), self.brokers(), self.connect_timeout).await
     }
 }
