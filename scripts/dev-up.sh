@@ -16,8 +16,9 @@
 #   a gentle stream of generated orders (10 events/s, 1% duplicates, 0.5% poison)
 #
 # Installs what a fresh machine lacks (OpenSSL headers and pkg-config for the build, Java,
-# Maven, the Kafka runtime and Apicurio from Maven Central, PostgreSQL). Idempotent: a second run reuses what is already up (pid
-# files + health checks). All state lives in .dev/ (git-ignored); logs in .dev/logs/.
+# Maven, the Kafka runtime and Apicurio from Maven Central, PostgreSQL). Idempotent: a
+# second run reuses what is already up (pid files + health checks). All state lives in
+# .dev/ (git-ignored); logs in .dev/logs/.
 # Stop with scripts/dev-down.sh (--purge also deletes the data).
 #
 # Usage: scripts/dev-up.sh [--infra-only]
