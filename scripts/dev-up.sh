@@ -15,9 +15,10 @@
 #   lag exporter and dashboard               http://127.0.0.1:9300/
 #   a gentle stream of generated orders (10 events/s, 1% duplicates, 0.5% poison)
 #
-# Installs what a fresh machine lacks (Java, Maven, the Kafka runtime and Apicurio from
-# Maven Central, PostgreSQL). Idempotent: a second run reuses what is already up (pid
-# files + health checks). All state lives in .dev/ (git-ignored); logs in .dev/logs/.
+# Installs what a fresh machine lacks (OpenSSL headers and pkg-config for the build, Java,
+# Maven, the Kafka runtime and Apicurio from Maven Central, PostgreSQL). Idempotent: a
+# second run reuses what is already up (pid files + health checks). All state lives in
+# .dev/ (git-ignored); logs in .dev/logs/.
 # Stop with scripts/dev-down.sh (--purge also deletes the data).
 #
 # Usage: scripts/dev-up.sh [--infra-only]
@@ -99,6 +100,7 @@ need_free_port() {
 }
 
 step "install missing tools"
+ensure_build_dependencies
 ensure_command curl curl
 ensure_command pg_ctlcluster postgresql-15
 kafka_classpath

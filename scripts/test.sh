@@ -2,7 +2,8 @@
 # The project's test command (README: `scripts/test.sh`; CI runs it through .ci/run).
 #
 #  1. lints, failing fast: shellcheck, cargo fmt --check, cargo clippy -D warnings
-#  2. installs what is missing (skipped when present): the Kafka runtime and Apicurio
+#  2. installs what is missing (skipped when present): the build's OpenSSL headers and
+#     pkg-config (libssl-dev, for rdkafka's TLS), the Kafka runtime and Apicurio
 #     from Maven Central (scripts/runtime/pom.xml, cached in ~/.m2 and ~/.cache/orderflow),
 #     Python's confluent-kafka (the independent client), and the Debian tools the tests call
 #  3. starts the real services the integration tests use, all fresh and on free ports:
@@ -45,6 +46,7 @@ TEST_TOOLS=(
     "docker-compose:docker-compose"
     "promtool:prometheus"
     "chromium:chromium"
+    "openssl:openssl"
 )
 
 LINT=1
@@ -141,6 +143,7 @@ if [ "$LINT" -eq 1 ]; then
     shellcheck -x -S warning "${shell_files[@]}" || die "shellcheck found problems in the scripts above"
     step_ok "${#shell_files[@]} files"
     run_step "cargo fmt --check" cargo fmt --all --check
+    ensure_build_dependencies
     run_step "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
 else
     info "lint skipped (--no-lint)"
@@ -148,6 +151,7 @@ fi
 
 # 2. Tools and runtimes.
 step "install missing tools"
+ensure_build_dependencies
 for tool in "${TEST_TOOLS[@]}"; do
     ensure_command "${tool%%:*}" "${tool#*:}"
 done

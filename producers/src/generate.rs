@@ -142,7 +142,7 @@ async fn connect(
         .ok_or_else(|| {
             ProducerError::Config(topic_check::missing_topic_message(
                 &args.topic,
-                &args.kafka.brokers,
+                args.kafka.brokers(),
             ))
         })?;
     tracing::debug!(topic = %args.topic, partitions, "topic found");

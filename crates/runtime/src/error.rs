@@ -17,6 +17,17 @@ pub enum Error {
         /// The last error seen.
         last_error: String,
     },
+    /// The broker answered but refused us: wrong credentials or an untrusted certificate.
+    /// Retrying cannot help.
+    #[error("Kafka broker at {address} {what}: {reason}")]
+    Refused {
+        /// The bootstrap address.
+        address: String,
+        /// What was refused and which settings to check.
+        what: String,
+        /// librdkafka's explanation (it never holds a password).
+        reason: String,
+    },
     /// A flag or setting is invalid; the message says what to fix.
     #[error("invalid configuration: {0}")]
     Config(String),

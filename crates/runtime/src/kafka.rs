@@ -1,22 +1,35 @@
 //! Kafka client settings shared by every binary, and a start-up reachability check.
 
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
+use rdkafka::util::Timeout;
 
+use crate::client_properties::{ClientProperties, redacted_pairs, shown_value};
 use crate::{Error, Result, backoff};
 
+/// Where clients connect when neither `--brokers` nor the properties file says.
+pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
+
 /// Kafka connection flags shared by every binary.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct KafkaArgs {
-    /// Bootstrap brokers, comma-separated host:port.
-    #[arg(
-        long = "brokers",
-        env = "KAFKA_BROKERS",
-        default_value = "127.0.0.1:9092"
-    )]
-    pub brokers: String,
+    /// Bootstrap brokers, comma-separated host:port [default: bootstrap.servers of
+    /// --kafka-config, else 127.0.0.1:9092].
+    #[arg(long = "brokers", env = "KAFKA_BROKERS")]
+    pub brokers: Option<String>,
+    /// Kafka client properties file (Java/librdkafka names: security.protocol,
+    /// sasl.mechanism, sasl.username, sasl.password, ssl.ca.location, ...). `--brokers`
+    /// and `--kafka-option` win over it.
+    #[arg(long = "kafka-config", env = "KAFKA_CONFIG", value_name = "FILE", value_parser = parse_properties_file)]
+    pub config_file: Option<ClientProperties>,
     /// Extra librdkafka setting as key=value (repeatable; env: comma-separated), e.g.
     /// security.protocol=SASL_SSL. Applied last, so it overrides orderflow's defaults.
     #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_option)]
@@ -30,34 +43,152 @@ impl KafkaArgs {
     /// Settings for `brokers` alone, for tests and tools.
     pub fn for_brokers(brokers: impl Into<String>) -> Self {
         Self {
-            brokers: brokers.into(),
+            brokers: Some(brokers.into()),
+            config_file: None,
             options: Vec::new(),
             connect_timeout: Duration::from_secs(30),
         }
     }
 
-    /// A client configuration with the bootstrap servers and the user's overrides.
+    /// The bootstrap brokers: `--brokers`, else the properties file's
+    /// `bootstrap.servers`, else [`DEFAULT_BROKERS`].
+    pub fn brokers(&self) -> &str {
+        self.brokers
+            .as_deref()
+            .or_else(|| self.config_file.as_ref()?.get("bootstrap.servers"))
+            .unwrap_or(DEFAULT_BROKERS)
+    }
+
+    /// A client configuration with the bootstrap servers and the user's settings.
     /// Callers add their role's settings (idempotence, group id, ...) before
     /// [`KafkaArgs::apply_overrides`] is called again, or call this last.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.brokers);
         self.apply_overrides(&mut config);
         config
     }
 
-    /// Applies the `--kafka-option` overrides to `config`, so they win over defaults
-    /// a role set after [`KafkaArgs::client_config`].
+    /// Applies the user's settings to `config` so they win over defaults a role set
+    /// after [`KafkaArgs::client_config`]: the properties file, then `--brokers`, then
+    /// `--kafka-option`.
     pub fn apply_overrides(&self, config: &mut ClientConfig) {
+        for (key, value) in self.config_file.iter().flat_map(|file| file.entries()) {
+            config.set(key, value);
+        }
+        config.set("bootstrap.servers", self.brokers());
         for (key, value) in &self.options {
             config.set(key, value);
         }
     }
 
-    /// Waits until the cluster answers a metadata request, for `connect_timeout`.
-    pub async fn wait_for_brokers(&self) -> Result<()> {
-        wait_for_brokers(&self.client_config(), &self.brokers, self.connect_timeout).await
+    /// The user's settings with secrets replaced by `***`, for start-up logs.
+    pub fn describe(&self) -> String {
+        let config = self.client_config();
+        let mut pairs: Vec<(String, String)> = config
+            .config_map()
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+        pairs.sort();
+        redacted_pairs(&pairs)
     }
+
+    /// Waits until the cluster answers a metadata request, for `connect_timeout`.
+    /// Refused credentials or an untrusted certificate fail at once.
+    pub async fn wait_for_brokers(&self) -> Result<()> {
+        // Settings beyond the bootstrap list are worth a line; a failure stays one line
+        // when there are none.
+        if self.config_file.is_some() || !self.options.is_empty() {
+            tracing::info!(settings = %self.describe(), "connecting to Kafka");
+        } else {
+            tracing::debug!(settings = %self.describe(), "connecting to Kafka");
+        }
+        wait_for_brokers(&self.client_config(), self.brokers(), self.connect_timeout).await
+    }
+}
+
+impl fmt::Debug for KafkaArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaArgs")
+            .field("brokers", &self.brokers)
+            .field("config_file", &self.config_file)
+            .field("options", &redacted_pairs(&self.options))
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// Reads `--kafka-config` while the flags are parsed, so a bad file is a usage error.
+fn parse_properties_file(raw: &str) -> std::result::Result<ClientProperties, String> {
+    ClientProperties::load(Path::new(raw))
+}
+
+/// A failure that retrying cannot fix: the broker refused our credentials or we do
+/// not trust its certificate (or it does not trust ours).
+#[derive(Debug, Clone)]
+struct Refusal {
+    code: RDKafkaErrorCode,
+    reason: String,
+}
+
+/// Client context of the start-up probe: keeps the first authentication or TLS error
+/// librdkafka reports, and keeps librdkafka's own log lines at debug level so the
+/// operator sees one line, ours.
+#[derive(Default, Clone)]
+struct ProbeContext {
+    refusal: Arc<Mutex<Option<Refusal>>>,
+}
+
+impl ProbeContext {
+    fn refuse(&self, code: RDKafkaErrorCode, reason: &str) {
+        let mut refusal = self.refusal.lock().unwrap_or_else(|e| e.into_inner());
+        refusal.get_or_insert(Refusal {
+            code,
+            reason: reason.trim().to_string(),
+        });
+    }
+}
+
+impl ClientContext for ProbeContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        // A failed TLS handshake reaches the application only as this log line (no
+        // error event), so the line is where the reason comes from.
+        let severe = matches!(
+            level,
+            RDKafkaLogLevel::Emerg
+                | RDKafkaLogLevel::Alert
+                | RDKafkaLogLevel::Critical
+                | RDKafkaLogLevel::Error
+        );
+        if severe && fac == "FAIL" {
+            // Drops librdkafka's `[thrd:...]: ` prefix.
+            let log_message = match log_message.split_once("]: ") {
+                Some((thread, rest)) if thread.starts_with("[thrd:") => rest,
+                _ => log_message,
+            };
+            if log_message.contains("SASL authentication error") {
+                self.refuse(RDKafkaErrorCode::Authentication, log_message);
+            } else if log_message.contains("SSL") {
+                self.refuse(RDKafkaErrorCode::SSL, log_message);
+            }
+        }
+        tracing::debug!(target: "librdkafka", ?level, fac, "{log_message}");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        match error.rdkafka_error_code() {
+            Some(code @ (RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)) => {
+                self.refuse(code, reason)
+            }
+            _ => tracing::debug!(error = %error, reason, "Kafka client error during start-up"),
+        }
+    }
+}
+
+impl ProducerContext for ProbeContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
 }
 
 /// Fetches cluster metadata until it succeeds or `deadline` passes; the error names the
@@ -67,25 +198,52 @@ pub async fn wait_for_brokers(
     brokers: &str,
     deadline: Duration,
 ) -> Result<()> {
-    let consumer: BaseConsumer = config
-        .clone()
-        .create()
-        .map_err(|err| Error::Config(format!("Kafka client settings: {err}")))?;
-    let consumer = std::sync::Arc::new(consumer);
-    backoff::retry_until(deadline, "Kafka broker", brokers, || {
-        let consumer = consumer.clone();
+    let context = ProbeContext::default();
+    let probe: BaseProducer<ProbeContext> = config
+        .create_with_context(context.clone())
+        .map_err(|err| Error::Config(format!("Kafka client settings: {}", shown_error(&err))))?;
+    let probe = Arc::new(probe);
+    let outcome = backoff::retry_until(deadline, "Kafka broker", brokers, || {
+        let probe = probe.clone();
+        let refusal = context.refusal.clone();
         async move {
             tokio::task::spawn_blocking(move || {
-                consumer
-                    .fetch_metadata(None, Duration::from_secs(3))
-                    .map(|_| ())
-                    .map_err(|err| err.to_string())
+                let fetched = probe.client().fetch_metadata(None, Duration::from_secs(3));
+                // Serves the error events, which is where a refusal shows up.
+                probe.poll(Timeout::After(Duration::ZERO));
+                if let Some(refusal) = refusal.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                    return Ok(Err(refusal));
+                }
+                fetched.map(|_| Ok(())).map_err(|err| err.to_string())
             })
             .await
             .map_err(|err| err.to_string())?
         }
     })
-    .await
+    .await?;
+    outcome.map_err(|refusal| {
+        let what = match refusal.code {
+            RDKafkaErrorCode::Authentication => {
+                "refused the credentials (check sasl.mechanism, sasl.username, sasl.password)"
+            }
+            _ => "failed the TLS handshake (check ssl.ca.location and the broker's certificate)",
+        };
+        Error::Refused {
+            address: brokers.to_string(),
+            what: what.to_string(),
+            reason: refusal.reason,
+        }
+    })
+}
+
+/// An rdkafka error as text, with the value of a secret setting replaced.
+pub fn shown_error(err: &KafkaError) -> String {
+    match err {
+        KafkaError::ClientConfig(_, description, key, value) => {
+            format!("{description} ({key}={})", shown_value(key, value))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Parses `key=value` for `--kafka-option`.
@@ -162,6 +320,43 @@ mod tests {
         args.apply_overrides(&mut config);
         assert_eq!(config.get("linger.ms"), Some("7"));
         assert_eq!(config.get("bootstrap.servers"), Some("h:1"));
+    }
+
+    #[test]
+    fn properties_file_sits_under_flags() {
+        let file = ClientProperties::parse(
+            "bootstrap.servers=file:1\nlinger.ms=9\nsasl.password=hunter2\n",
+        )
+        .unwrap();
+        let mut args = KafkaArgs::for_brokers("h:1");
+        args.brokers = None;
+        args.config_file = Some(file);
+        assert_eq!(args.brokers(), "file:1");
+        args.options.push(("linger.ms".into(), "7".into()));
+        let config = args.client_config();
+        assert_eq!(config.get("linger.ms"), Some("7"));
+        assert_eq!(config.get("sasl.password"), Some("hunter2"));
+        args.brokers = Some("flag:1".into());
+        assert_eq!(
+            args.client_config().get("bootstrap.servers"),
+            Some("flag:1")
+        );
+        let shown = format!("{} {args:?}", args.describe());
+        assert!(
+            !shown.contains("hunter2") && shown.contains("sasl.password=***"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn config_errors_hide_secret_values() {
+        let err = KafkaError::ClientConfig(
+            rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+            "bad".into(),
+            "sasl.password".into(),
+            "hunter2".into(),
+        );
+        assert_eq!(shown_error(&err), "bad (sasl.password=***)");
     }
 
     #[tokio::test]

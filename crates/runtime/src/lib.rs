@@ -2,6 +2,7 @@
 //! tree, the metrics and health HTTP server, backoff, logging and database connections.
 
 pub mod backoff;
+pub mod client_properties;
 pub mod db;
 mod error;
 pub mod kafka;

@@ -186,7 +186,7 @@ async fn connect(args: &ServeArgs) -> ServiceResult<Connected> {
     {
         return Err(ServiceError::Config(topic_check::missing_topic_message(
             &args.topic,
-            &args.kafka.brokers,
+            args.kafka.brokers(),
         )));
     }
 

@@ -150,7 +150,7 @@ async fn connect(kafka: &KafkaArgs, engine: &EngineArgs) -> anyhow::Result<LagEn
     kafka
         .wait_for_brokers()
         .await
-        .with_context(|| format!("cannot reach Kafka at {}", kafka.brokers))?;
+        .with_context(|| format!("cannot reach Kafka at {}", kafka.brokers()))?;
     Ok(LagEngine::new(&kafka.client_config(), engine.config())?)
 }
 

@@ -118,7 +118,7 @@ async fn apply(args: ApplyArgs) -> Result<u8, TopicsError> {
     if plan.is_empty() {
         println!(
             "no changes: {} already matches {} (env {})",
-            target.kafka.brokers,
+            target.kafka.brokers(),
             target.file.display(),
             target.env
         );
@@ -149,7 +149,7 @@ fn source(target: &TargetArgs) -> PlanSource<'_> {
     PlanSource {
         file: &target.file,
         environment: &target.env,
-        brokers: &target.kafka.brokers,
+        brokers: target.kafka.brokers(),
     }
 }
 

@@ -1,0 +1,169 @@
+//! A Kafka client properties file (`--kafka-config client.properties`), written the way
+//! Java and librdkafka users already write it, and the rule that keeps its secrets out of
+//! logs and error messages.
+
+use std::fmt;
+use std::path::Path;
+
+/// What replaces a secret value wherever settings are shown.
+pub const REDACTED: &str = "***";
+
+/// The `key=value` pairs of a client properties file, in file order.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ClientProperties {
+    entries: Vec<(String, String)>,
+}
+
+impl ClientProperties {
+    /// Reads and parses the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+        Self::parse(&text).map_err(|err| format!("{}: {err}", path.display()))
+    }
+
+    /// Parses Java properties text: `key=value` or `key: value` lines, `#` and `!`
+    /// comments, blank lines. A `sasl.jaas.config` line with `username="..."` and
+    /// `password="..."` (what Java clients take) becomes `sasl.username` and
+    /// `sasl.password`, which librdkafka takes.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut entries = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let split = line
+                .find(['=', ':'])
+                .ok_or_else(|| format!("line {}: expected key=value", number + 1))?;
+            let key = line[..split].trim();
+            let value = line[split + 1..].trim();
+            if key.is_empty() {
+                return Err(format!("line {}: empty key", number + 1));
+            }
+            if key == "sasl.jaas.config" {
+                entries.extend(
+                    jaas_credentials(value)
+                        .map_err(|err| format!("line {}: sasl.jaas.config: {err}", number + 1))?,
+                );
+            } else {
+                entries.push((key.to_string(), value.to_string()));
+            }
+        }
+        Ok(Self { entries })
+    }
+
+    /// The value of `key`, the last one when the file sets it twice.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The pairs in file order.
+    pub fn entries(&self) -> &[(String, String)] {
+        &self.entries
+    }
+}
+
+impl fmt::Debug for ClientProperties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redacted_pairs(&self.entries))
+    }
+}
+
+/// Whether the value of setting `key` is a secret that must never be shown:
+/// passwords, client secrets, private keys and JAAS configs.
+pub fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.contains("password")
+        || key.contains("secret")
+        || key.contains("jaas")
+        || key == "ssl.key.pem"
+        || key == "ssl_key"
+        || key == "sasl.oauthbearer.config"
+}
+
+/// `value`, or [`REDACTED`] when `key` names a secret.
+pub fn shown_value<'a>(key: &str, value: &'a str) -> &'a str {
+    if is_secret(key) { REDACTED } else { value }
+}
+
+/// `key=value, ...` with secret values replaced, for logs.
+pub fn redacted_pairs(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(key, value)| format!("{key}={}", shown_value(key, value)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Takes `username="..."` and `password="..."` out of a JAAS login module line.
+fn jaas_credentials(value: &str) -> Result<Vec<(String, String)>, String> {
+    let field = |name: &str| -> Option<String> {
+        let start = value.find(&format!("{name}=\""))? + name.len() + 2;
+        let end = value[start..].find('"')? + start;
+        Some(value[start..end].to_string())
+    };
+    match (field("username"), field("password")) {
+        (Some(user), Some(password)) => Ok(vec![
+            ("sasl.username".to_string(), user),
+            ("sasl.password".to_string(), password),
+        ]),
+        _ => Err("expected username=\"...\" password=\"...\"".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_java_properties() {
+        let props = ClientProperties::parse(
+            "# managed cluster\n\
+             bootstrap.servers=b1:9092\n\
+             security.protocol : SASL_SSL\n\
+             ! other comment\n\
+             sasl.mechanism=SCRAM-SHA-512\n\
+             ssl.ca.location=/etc/ca.pem\n",
+        )
+        .unwrap();
+        assert_eq!(props.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(props.get("bootstrap.servers"), Some("b1:9092"));
+        assert_eq!(props.entries().len(), 4);
+        assert!(
+            ClientProperties::parse("novalue")
+                .unwrap_err()
+                .contains("line 1")
+        );
+    }
+
+    #[test]
+    fn jaas_config_becomes_username_and_password() {
+        let props = ClientProperties::parse(
+            "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule \
+             required username=\"app\" password=\"s3cr=t\";",
+        )
+        .unwrap();
+        assert_eq!(props.get("sasl.username"), Some("app"));
+        assert_eq!(props.get("sasl.password"), Some("s3cr=t"));
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let props = ClientProperties::parse(
+            "sasl.username=app\nsasl.password=hunter2\nssl.key.password=k\n\
+             sasl.oauthbearer.client.secret=c\nssl.keystore.password=p\n",
+        )
+        .unwrap();
+        let shown = format!("{props:?}");
+        assert!(shown.contains("sasl.username=app"), "{shown}");
+        for secret in ["hunter2", "=k,", "=c,", "=p"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert_eq!(shown.matches(REDACTED).count(), 4, "{shown}");
+    }
+}
