@@ -28,13 +28,15 @@ CREATE TABLE pg_limit_events (
 -- One session's share of the events, batch after batch, each batch in its own
 -- transaction with the consumer's four statements, passed in verbatim from
 -- consumers/sql/ (effect_batch.rs runs them in this order):
---   1. select_processed.sql  the dedup check
---   2. lock_orders.sql       lock and read the batch's orders
+--   1. lock_orders.sql       lock and read the batch's orders
+--   2. select_processed.sql  the dedup check, after the locks (as the engine does)
 --   3. insert_processed.sql  the dedup rows (every one must be new)
---   4. upsert_orders.sql     the orders' new state
+--   4. upsert_orders.sql     the orders' new state, overwriting only the rows read
+--                            (events_applied as read, 0 for a new order)
 -- The lifecycle rules (OrderStatus::after and the paid-amount check, applied in
 -- Rust by projection::apply) are the CASE below, evaluated on the locked rows in
--- the same statement as step 2. A batch holds at most one event per order, so one
+-- the same statement as step 1. Every seeded event is new, so step 2 must find
+-- none (the run aborts otherwise) and step 1 need not exclude any. A batch holds at most one event per order, so one
 -- rule step per order suffices. An event that breaks the rules aborts the run: the
 -- seeded events are all valid, so one would mean these rules differ from Rust's.
 CREATE PROCEDURE pg_limit_apply(
@@ -63,6 +65,7 @@ DECLARE
     o_total BIGINT[];
     o_items INTEGER[];
     o_applied INTEGER[];
+    o_expected INTEGER[];
     o_last_at TIMESTAMPTZ[];
     inserted BIGINT;
 BEGIN
@@ -75,10 +78,6 @@ BEGIN
         FROM pg_limit_events e
         WHERE e.session = p_session AND e.batch_no = batch;
 
-        EXECUTE 'SELECT coalesce(array_agg(event_id), ''{}'') FROM (' || select_processed || ') s'
-        INTO seen
-        USING p_group, event_ids;
-
         EXECUTE 'WITH cur AS MATERIALIZED (' || lock_orders || '),
             next AS (
                 SELECT e.seq, e.event_id, e.topic, e."partition", e."offset", e.order_id,
@@ -88,6 +87,7 @@ BEGIN
                        coalesce(c.total_cents, e.total_cents) AS total_cents,
                        coalesce(c.item_count, e.item_count) AS item_count,
                        coalesce(c.events_applied, 0) + 1 AS events_applied,
+                       coalesce(c.events_applied, 0) AS expected,
                        CASE
                            WHEN e.kind = ''created'' AND c.order_id IS NULL THEN ''created''
                            WHEN e.kind = ''paid'' AND c.status = ''created''
@@ -98,7 +98,7 @@ BEGIN
                        END AS status
                 FROM pg_limit_events e
                 LEFT JOIN cur c ON c.order_id = e.order_id
-                WHERE e.session = $2 AND e.batch_no = $3 AND e.event_id <> ALL ($4)
+                WHERE e.session = $2 AND e.batch_no = $3
             )
             SELECT count(*) FILTER (WHERE status IS NULL),
                    array_agg(event_id ORDER BY seq) FILTER (WHERE status IS NOT NULL),
@@ -112,14 +112,23 @@ BEGIN
                    array_agg(total_cents ORDER BY seq) FILTER (WHERE status IS NOT NULL),
                    array_agg(item_count ORDER BY seq) FILTER (WHERE status IS NOT NULL),
                    array_agg(events_applied ORDER BY seq) FILTER (WHERE status IS NOT NULL),
+                   array_agg(expected ORDER BY seq) FILTER (WHERE status IS NOT NULL),
                    array_agg(occurred_at ORDER BY seq) FILTER (WHERE status IS NOT NULL)
             FROM next'
         INTO invalid, ids, topics, parts, offs, o_ids, o_status, o_customer, o_currency,
-             o_total, o_items, o_applied, o_last_at
-        USING order_ids, p_session, batch, seen;
+             o_total, o_items, o_applied, o_expected, o_last_at
+        USING order_ids, p_session, batch;
         IF invalid > 0 THEN
             RAISE EXCEPTION 'batch % of session %: % events break the lifecycle rules',
                 batch, p_session, invalid;
+        END IF;
+
+        EXECUTE 'SELECT coalesce(array_agg(event_id), ''{}'') FROM (' || select_processed || ') s'
+        INTO seen
+        USING p_group, event_ids;
+        IF cardinality(seen) > 0 THEN
+            RAISE EXCEPTION 'batch % of session %: % events were already processed',
+                batch, p_session, cardinality(seen);
         END IF;
 
         EXECUTE insert_processed USING p_group, ids, topics, parts, offs;
@@ -130,7 +139,13 @@ BEGIN
         END IF;
 
         EXECUTE upsert_orders
-        USING o_ids, o_status, o_customer, o_currency, o_total, o_items, o_applied, ids, o_last_at;
+        USING o_ids, o_status, o_customer, o_currency, o_total, o_items, o_applied, ids, o_last_at,
+              o_expected;
+        GET DIAGNOSTICS inserted = ROW_COUNT;
+        IF inserted <> coalesce(cardinality(o_ids), 0) THEN
+            RAISE EXCEPTION 'batch % of session %: % of % orders written',
+                batch, p_session, inserted, cardinality(o_ids);
+        END IF;
         COMMIT;
     END LOOP;
 END
