@@ -1,5 +1,7 @@
 //! Logging set-up: human-readable by default, JSON lines with `--log-format json`.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Log output format.
@@ -24,7 +26,9 @@ pub struct LogArgs {
 }
 
 /// Installs the global tracing subscriber. Logs go to stderr so stdout stays free for
-/// machine-readable output (JSON summaries, tables). Calling it twice is harmless.
+/// machine-readable output (JSON summaries, tables). Colours only when stderr is a
+/// terminal (and `NO_COLOR` is unset), so log files and log shippers get plain text.
+/// Calling it twice is harmless.
 pub fn init_logging(args: &LogArgs) {
     let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|err| {
         eprintln!(
@@ -33,8 +37,10 @@ pub fn init_logging(args: &LogArgs) {
         );
         EnvFilter::new("info")
     });
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = match args.log_format {
         LogFormat::Human => builder.try_init(),
