@@ -45,7 +45,17 @@ fn python(args: &[&str], stdin: &Value) -> Value {
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin.to_string().as_bytes()).unwrap();
     drop(input);
+    // The script gives up on its own after 60 s of waiting for records; a client call
+    // that never returns must not hang the suite, so the test kills it at 120 s.
+    let pid = child.id();
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if waited.recv_timeout(Duration::from_secs(120)).is_err() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    });
     let output = child.wait_with_output().unwrap();
+    let _ = done.send(());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
