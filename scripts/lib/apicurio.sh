@@ -63,6 +63,7 @@ apicurio_java() {
 # registry on 127.0.0.1:PORT with its storage in the PostgreSQL database of
 # DATABASE_URL (postgres://user:password@host:port/db). Its management interface
 # (health, metrics; built in, cannot be turned off) takes the next free port.
+# PORT should be below the ephemeral range (see find_free_port).
 apicurio_args() {
     local port="$1" url="$2" java rest userinfo hostdb mport
     java="$(apicurio_java)"

@@ -10,18 +10,32 @@ port_is_open() {
     timeout 1 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null
 }
 
-# Prints the first port from START upwards (at most 200 tried) on which
-# nothing listens on 127.0.0.1.
+# Prints the first port from START upwards (at most 200 tried) that no socket on
+# this host uses: neither a listener nor the local end of a connection. A port
+# that only looks unlistened may still be the local end of a client connection,
+# and binding a listener to it then fails (EADDRINUSE). Keep START below the
+# kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range, 32768 up by
+# default) so a client connection cannot take the port between check and bind.
 find_free_port() {
     local port="$1" last=$(($1 + 200))
     while [ "$port" -lt "$last" ]; do
-        if ! port_is_open 127.0.0.1 "$port"; then
+        if ! port_in_use "$port"; then
             printf '%s\n' "$port"
             return 0
         fi
         port=$((port + 1))
     done
     die "no free port in $1..$last on 127.0.0.1"
+}
+
+# True when a socket of any state (listening, connected, TIME_WAIT) has PORT as
+# its local port.
+port_in_use() {
+    if command -v ss >/dev/null 2>&1; then
+        [ -n "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ]
+    else
+        port_is_open 127.0.0.1 "$1"
+    fi
 }
 
 # True when PID is a live process (zombies count as dead).

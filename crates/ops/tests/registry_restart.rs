@@ -116,12 +116,14 @@ impl Drop for Apicurio {
     }
 }
 
+/// A port below the kernel's ephemeral range (32768 up), so that no client
+/// connection of another test can take it, or the management port the script
+/// picks above it, between this check and the registry's bind.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let start = 24_000 + (std::process::id() % 4_000) as u16;
+    (start..start + 2_000)
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port in 24000..30000 on 127.0.0.1")
 }
 
 fn http() -> reqwest::Client {
