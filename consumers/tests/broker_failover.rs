@@ -8,59 +8,11 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
+use orderflow_testkit::KilledNode;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use support::{TestEnv, lifecycle, wait_until};
-
-/// Runs `scripts/kafka-cluster.sh --dir $KAFKA_CLUSTER_DIR ARGS...` (blocking; it
-/// waits for a restarted node itself) and fails the test when it fails.
-fn cluster(args: &[&str]) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/kafka-cluster.sh");
-    let dir = orderflow_testkit::kafka_cluster_dir();
-    let output = Command::new(&script)
-        .arg("--dir")
-        .arg(&dir)
-        .args(args)
-        .output()
-        .unwrap_or_else(|error| panic!("run {}: {error}", script.display()));
-    assert!(
-        output.status.success(),
-        "{} --dir {dir} {}: {}\n{}",
-        script.display(),
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// A killed node, restarted when dropped if the test did not restart it itself,
-/// so a failing test leaves the cluster whole for the next one.
-struct KilledNode(Option<i32>);
-
-impl KilledNode {
-    fn kill(node: i32) -> Self {
-        cluster(&["kill", &node.to_string()]);
-        Self(Some(node))
-    }
-
-    async fn restart(mut self) {
-        let node = self.0.take().expect("killed node").to_string();
-        tokio::task::spawn_blocking(move || cluster(&["start-node", &node]))
-            .await
-            .expect("start-node task");
-    }
-}
-
-impl Drop for KilledNode {
-    fn drop(&mut self) {
-        if let Some(node) = self.0.take() {
-            cluster(&["start-node", &node.to_string()]);
-        }
-    }
-}
 
 /// The broker id (= node number) leading `partition` of the env's topic.
 async fn leader(env: &TestEnv, partition: i32) -> i32 {

@@ -1,12 +1,15 @@
 //! The outbox relay never stalls: a row that cannot be published is parked after its
-//! attempts and blocks only its own order; /readyz follows the relay's health; sent rows
-//! are deleted after the retention.
+//! attempts and blocks only its own order; a leaderless partition holds back only its own
+//! orders; /readyz follows the relay's health; sent rows are deleted after the retention.
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use order_producer::order_service::housekeeping;
+use order_producer::partition::partition_for_key;
+use orderflow_testkit as testkit;
 use reqwest::StatusCode;
 use support::{ORDER, Service, eventually, read_keys};
 
@@ -135,4 +138,200 @@ async fn a_row_that_cannot_be_published_is_parked_and_blocks_only_its_own_order(
     assert_eq!(left, ["parked", "pending"]);
 
     service.stop().await;
+}
+
+/// The sent state of each order's `event_type` row, by order id.
+async fn sent_by_order(service: &Service, event_type: &str) -> BTreeMap<String, bool> {
+    sqlx::query_as(
+        "SELECT order_id, state = 'sent' FROM order_service.outbox WHERE event_type = $1",
+    )
+    .bind(event_type)
+    .fetch_all(&service.pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaderless_partition_holds_back_only_its_own_orders() {
+    // Partition 0 lives on broker 1 alone, partition 1 on broker 2 alone: killing broker
+    // 2 leaves partition 1 without a leader, and its records wait in the producer.
+    let brokers = testkit::kafka_cluster_brokers();
+    let topic = testkit::unique_name("orders-leaderless");
+    testkit::run_kafka_tool(
+        "org.apache.kafka.tools.TopicCommand",
+        &[
+            "--bootstrap-server",
+            &brokers,
+            "--create",
+            "--topic",
+            &topic,
+            "--replica-assignment",
+            "1,2",
+            "--config",
+            "min.insync.replicas=1",
+        ],
+        b"",
+    );
+    let service = Service::start_on(&brokers, &topic, |args| {
+        args.relay_round_wait = Duration::from_secs(1);
+        // Far longer than the test waits below for the healthy partition's rows.
+        args.producer.delivery_timeout = Duration::from_secs(180);
+    })
+    .await;
+
+    // Orders on both partitions, all created and published.
+    let mut on_partition: BTreeMap<String, i32> = BTreeMap::new();
+    while (0..2).any(|p| on_partition.values().filter(|&&q| q == p).count() < 2) {
+        assert!(
+            on_partition.len() < 40,
+            "40 order ids never covered both partitions"
+        );
+        let placed = service.post("/orders", ORDER, &[]).await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+        let order_id = placed.body["order_id"].as_str().unwrap().to_string();
+        let partition = partition_for_key(order_id.as_bytes(), 2);
+        on_partition.insert(order_id, partition);
+    }
+    eventually("every OrderCreated published", || async {
+        let sent = sent_by_order(&service, "OrderCreated").await;
+        (sent.len() == on_partition.len() && sent.values().all(|&s| s)).then_some(())
+    })
+    .await;
+
+    let killed = tokio::task::spawn_blocking(|| testkit::KilledNode::kill(2))
+        .await
+        .unwrap();
+    for order_id in on_partition.keys() {
+        let paid = service
+            .post(
+                &format!("/orders/{order_id}/pay"),
+                r#"{"payment_id": "p-1", "amount_cents": 1000}"#,
+                &[],
+            )
+            .await;
+        assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    }
+    // The orders of partition 0 are paid and published while partition 1 has no leader;
+    // a relay that waited for every report of its round would hold them for the
+    // delivery timeout.
+    let paid = eventually("the healthy partition's OrderPaid published", || async {
+        let sent = sent_by_order(&service, "OrderPaid").await;
+        on_partition
+            .iter()
+            .filter(|(_, p)| **p == 0)
+            .all(|(order_id, _)| sent.get(order_id) == Some(&true))
+            .then_some(sent)
+    })
+    .await;
+    for (order_id, partition) in &on_partition {
+        if *partition == 1 {
+            assert_eq!(
+                paid.get(order_id),
+                Some(&false),
+                "{order_id} on the dead broker"
+            );
+        }
+    }
+    // And the rounds go on while those reports are missing: the next events of the
+    // healthy partition's orders follow.
+    for order_id in on_partition.keys() {
+        let shipped = service
+            .post(
+                &format!("/orders/{order_id}/ship"),
+                r#"{"carrier": "DHL", "tracking_number": "TRK1"}"#,
+                &[],
+            )
+            .await;
+        assert_eq!(shipped.status, StatusCode::OK, "{}", shipped.body);
+    }
+    eventually("the healthy partition's OrderShipped published", || async {
+        let sent = sent_by_order(&service, "OrderShipped").await;
+        on_partition
+            .iter()
+            .filter(|(_, p)| **p == 0)
+            .all(|(order_id, _)| sent.get(order_id) == Some(&true))
+            .then_some(())
+    })
+    .await;
+
+    killed.restart().await;
+    eventually("every event published once broker 2 is back", || async {
+        let paid = sent_by_order(&service, "OrderPaid").await;
+        let shipped = sent_by_order(&service, "OrderShipped").await;
+        (paid.values().chain(shipped.values()).all(|&s| s)).then_some(())
+    })
+    .await;
+    let records = tokio::task::spawn_blocking({
+        let (brokers, topic, expected) = (brokers.clone(), topic.clone(), 3 * on_partition.len());
+        move || read_event_types(&brokers, &topic, expected)
+    })
+    .await
+    .unwrap();
+    for order_id in on_partition.keys() {
+        assert_eq!(
+            records.get(order_id).map(Vec::as_slice),
+            Some(
+                ["OrderCreated", "OrderPaid", "OrderShipped"]
+                    .map(String::from)
+                    .as_slice()
+            ),
+            "{order_id}: each event once, in order"
+        );
+    }
+    service.stop().await;
+}
+
+/// The `event-type` header of every record of `topic`'s two partitions, by key, in log
+/// order; reads until `expected` records arrived (60 s bound), and 2 s more to catch a
+/// record too many.
+fn read_event_types(brokers: &str, topic: &str, expected: usize) -> BTreeMap<String, Vec<String>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", testkit::unique_name("relay-test"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..2 {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut seen = 0;
+    let mut settle_until = None;
+    loop {
+        let now = std::time::Instant::now();
+        if seen >= expected {
+            let until = *settle_until.get_or_insert(now + Duration::from_secs(2));
+            if now >= until {
+                break;
+            }
+        }
+        assert!(
+            now < deadline,
+            "only {seen} of {expected} records on {topic} after 60 s"
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.expect("consume");
+            let event_type = message
+                .headers()
+                .and_then(|headers| headers.iter().find(|h| h.key == "event-type"))
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
+            let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+            by_key.entry(key).or_default().push(event_type);
+            seen += 1;
+        }
+    }
+    by_key
 }

@@ -10,8 +10,10 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
+mod cluster;
 mod kafka_tool;
 
+pub use cluster::{KilledNode, cluster_script};
 pub use kafka_tool::run_kafka_tool;
 
 fn required_env(name: &str) -> String {

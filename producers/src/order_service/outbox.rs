@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 const INSERT_OUTBOX: &str = include_str!("../../sql/insert_outbox.sql");
@@ -13,6 +14,8 @@ const MARK_OUTBOX_FAILED: &str = include_str!("../../sql/mark_outbox_failed.sql"
 const PARK_OUTBOX_ROW: &str = include_str!("../../sql/park_outbox_row.sql");
 const COUNT_OUTBOX_UNSENT: &str = include_str!("../../sql/count_outbox_unsent.sql");
 const DELETE_SENT_OUTBOX: &str = include_str!("../../sql/delete_sent_outbox.sql");
+const LIST_OUTBOX: &str = include_str!("../../sql/list_outbox.sql");
+const RETRY_PARKED_OUTBOX: &str = include_str!("../../sql/retry_parked_outbox.sql");
 
 /// An event to append to the outbox.
 #[derive(Debug, Clone)]
@@ -64,30 +67,40 @@ pub async fn insert(
     Ok(())
 }
 
-/// Locks up to `limit` publishable rows (the oldest unsent row of each order, in id
-/// order) for the transaction on `conn`; rows other relays hold are skipped.
-pub async fn claim_batch(conn: &mut PgConnection, limit: u32) -> sqlx::Result<Vec<OutboxRow>> {
-    sqlx::query_as(CLAIM_OUTBOX_BATCH)
+/// Claims up to `limit` publishable rows (the oldest unsent row of each order, in id
+/// order) for `lease`: no relay claims them again before it ends, unless they are given
+/// up first (sent, failed, parked). Rows other relays are claiming are skipped. The
+/// claim commits at once; nothing stays locked while the rows are published.
+pub async fn claim_batch(
+    pool: &PgPool,
+    limit: u32,
+    lease: Duration,
+) -> sqlx::Result<Vec<OutboxRow>> {
+    let mut rows: Vec<OutboxRow> = sqlx::query_as(CLAIM_OUTBOX_BATCH)
         .bind(i64::from(limit))
-        .fetch_all(conn)
-        .await
+        .bind(lease.as_secs_f64())
+        .fetch_all(pool)
+        .await?;
+    // RETURNING follows no order; publish in outbox order.
+    rows.sort_unstable_by_key(|row| row.id);
+    Ok(rows)
 }
 
 /// Marks rows sent (the broker acknowledged them).
-pub async fn mark_sent(conn: &mut PgConnection, ids: &[i64]) -> sqlx::Result<()> {
+pub async fn mark_sent(pool: &PgPool, ids: &[i64]) -> sqlx::Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
     sqlx::query(MARK_OUTBOX_SENT)
         .bind(ids)
-        .execute(conn)
+        .execute(pool)
         .await?;
     Ok(())
 }
 
 /// Records a failed attempt on a row that stays pending; it is tried again after `retry_in`.
 pub async fn mark_failed(
-    conn: &mut PgConnection,
+    pool: &PgPool,
     id: i64,
     error: &str,
     retry_in: Duration,
@@ -96,18 +109,18 @@ pub async fn mark_failed(
         .bind(id)
         .bind(error)
         .bind(retry_in.as_secs_f64())
-        .execute(conn)
+        .execute(pool)
         .await?;
     Ok(())
 }
 
 /// Parks a row whose last attempt failed permanently: it is not tried again, and its
 /// order's later rows stay unsent behind it.
-pub async fn park(conn: &mut PgConnection, id: i64, reason: &str) -> sqlx::Result<()> {
+pub async fn park(pool: &PgPool, id: i64, reason: &str) -> sqlx::Result<()> {
     sqlx::query(PARK_OUTBOX_ROW)
         .bind(id)
         .bind(reason)
-        .execute(conn)
+        .execute(pool)
         .await?;
     Ok(())
 }
@@ -135,4 +148,55 @@ pub async fn delete_sent(pool: &PgPool, retention: Duration, limit: i64) -> sqlx
         .execute(pool)
         .await?;
     Ok(deleted.rows_affected())
+}
+
+/// An unsent outbox row as `orderflow outbox list` shows it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct OutboxEntry {
+    /// Position in the outbox.
+    pub id: i64,
+    /// Record key.
+    pub order_id: String,
+    /// The event's id.
+    pub event_id: Uuid,
+    /// `OrderCreated`, `OrderPaid`, ...
+    pub event_type: String,
+    /// `pending` or `parked`.
+    pub state: String,
+    /// Delivery attempts so far.
+    pub attempts: i32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the order change wrote it.
+    pub created_at: DateTime<Utc>,
+    /// Not tried again before this.
+    pub next_attempt_at: DateTime<Utc>,
+    /// When it was parked.
+    pub parked_at: Option<DateTime<Utc>>,
+    /// A relay is publishing it until then.
+    pub claimed_until: Option<DateTime<Utc>>,
+}
+
+/// Up to `limit` unsent rows, oldest first; only those in `state` when given.
+pub async fn list_unsent(
+    pool: &PgPool,
+    state: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<OutboxEntry>> {
+    sqlx::query_as(LIST_OUTBOX)
+        .bind(state)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
+/// Makes parked rows pending again with a fresh count of attempts: those in `ids`, or
+/// every parked row when `ids` is `None`. Returns the ids retried, in order.
+pub async fn retry_parked(pool: &PgPool, ids: Option<&[i64]>) -> sqlx::Result<Vec<i64>> {
+    let mut retried: Vec<i64> = sqlx::query_scalar(RETRY_PARKED_OUTBOX)
+        .bind(ids)
+        .fetch_all(pool)
+        .await?;
+    retried.sort_unstable();
+    Ok(retried)
 }

@@ -1,32 +1,44 @@
-//! The outbox relay: publishes unsent outbox rows and marks them sent once the broker
-//! acknowledged them.
+//! The outbox relay: publishes unsent outbox rows and marks each one sent as soon as the
+//! broker acknowledges it.
 //!
-//! One round: in a transaction, lock a batch of publishable rows (`FOR UPDATE SKIP
-//! LOCKED`), hand them all to the idempotent producer in id order, wait for every
-//! delivery report, mark the acknowledged rows sent and the failed ones attempted, commit.
+//! One round: claim a batch of publishable rows with a lease (one statement that commits
+//! at once, see `sql/claim_outbox_batch.sql`), hand them all to the idempotent producer in
+//! id order, and record the delivery reports as they arrive: the acknowledged rows are
+//! marked sent at once (every report already in is recorded in one statement), the failed
+//! ones get their backoff or are parked. A round waits for its reports at most
+//! `--relay-round-wait`; the reports still missing then (a slow or leaderless partition)
+//! are recorded by a task of their own when they come, while the next rounds publish the
+//! other orders. No transaction, lock or pooled connection is held while a record is in
+//! flight.
 //!
-//! Order per order id: a batch holds only the *oldest* unsent row of each order (see
-//! `sql/claim_outbox_batch.sql`), so an order's next event is published only after the
-//! previous one was acknowledged and marked sent. A failed delivery therefore never lets a
-//! later event of the same order overtake it, and several relays on one database stay
-//! correct without a leader (a row another relay has locked is skipped, and the rows
-//! behind it are not eligible while it is unsent). The price: an order's consecutive
-//! events leave one round apart (a round is a few milliseconds when the outbox is busy).
+//! Order per order id: a batch holds only the *oldest* unsent row of each order, so an
+//! order's next event is published only after the previous one was acknowledged and marked
+//! sent. A failed delivery therefore never lets a later event of the same order overtake
+//! it, and several relays on one database stay correct without a leader (a row another
+//! relay has claimed is skipped until its lease ends, and the rows behind it are not
+//! eligible while it is unsent). The lease outlasts the producer's delivery timeout, so a
+//! row is never claimed again while its first delivery may still land. The price: an
+//! order's consecutive events leave one round apart (a round is a few milliseconds when
+//! the outbox is busy).
 //!
 //! A failed row waits out its own backoff (`next_attempt_at`), holding back only its own
 //! order. A row whose delivery fails permanently (a record too large for the topic, an
 //! invalid record) is parked after `--relay-max-attempts` attempts: it is never tried
-//! again, its order's later events stay behind it, and every other order flows on.
-//! The relay is unhealthy (`/readyz` answers 503) after [`UNHEALTHY_AFTER_FAILED_ROUNDS`]
-//! rounds in a row that published nothing because of database or broker failures. After
-//! a fatal error of the idempotent producer the relay builds a new producer.
+//! again until `orderflow outbox retry` says so, its order's later events stay behind it,
+//! and every other order flows on. The relay is unhealthy (`/readyz` answers 503) after
+//! [`UNHEALTHY_AFTER_FAILED_ROUNDS`] rounds in a row that published nothing because of
+//! database or broker failures. After a fatal error of the idempotent producer the relay
+//! builds a new producer.
 //!
-//! Delivery is at least once: a crash between the broker's ack and the commit publishes
-//! the rows again; consumers deduplicate on `event_id`.
+//! Delivery is at least once: a crash between the broker's ack and its record leaves the
+//! row claimed until its lease ends, then publishes it again; consumers deduplicate on
+//! `event_id`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::stream::{FuturesUnordered, StreamExt};
 use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::ops_server::Readiness;
 use rdkafka::ClientConfig;
@@ -34,6 +46,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use sqlx::PgPool;
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::generate::record_headers;
@@ -67,6 +80,11 @@ pub struct RelayConfig {
     pub backoff: Backoff,
     /// Attempts after which a row that fails permanently is parked.
     pub max_attempts: u32,
+    /// Longest a round waits for its delivery reports; later ones are recorded as they come.
+    pub round_wait: Duration,
+    /// How long a claimed row is left to this relay: longer than the producer's delivery
+    /// timeout, so that no relay publishes it again while its delivery may still succeed.
+    pub lease: Duration,
 }
 
 /// What one round did.
@@ -82,6 +100,9 @@ pub struct RoundOutcome {
     pub first_error: Option<String>,
     /// The producer hit a fatal error and must be replaced.
     pub fatal: bool,
+    /// Rows whose reports had not come when the round stopped waiting; they are
+    /// recorded when they come, and stay claimed until then.
+    pub in_flight: usize,
 }
 
 /// Whether a delivery error is the record's own fault (retrying cannot help) or the
@@ -109,7 +130,9 @@ pub struct Relay {
     producer_config: ClientConfig,
     producer: FutureProducer,
     config: RelayConfig,
-    metrics: OrderServiceMetrics,
+    recorder: Recorder,
+    /// Tasks recording the reports a round stopped waiting for.
+    late_reports: JoinSet<()>,
     wake: Arc<Notify>,
     readiness: Readiness,
 }
@@ -127,12 +150,19 @@ impl Relay {
         wake: Arc<Notify>,
         readiness: Readiness,
     ) -> Self {
+        let recorder = Recorder {
+            pool: pool.clone(),
+            backoff: config.backoff,
+            max_attempts: config.max_attempts,
+            metrics,
+        };
         Self {
             pool,
             producer_config,
             producer,
             config,
-            metrics,
+            recorder,
+            late_reports: JoinSet::new(),
             wake,
             readiness,
         }
@@ -192,7 +222,23 @@ impl Relay {
                 }
             }
         }
+        self.await_late_reports().await;
         tracing::info!("outbox relay stopped");
+    }
+
+    /// At shutdown, records the reports still in flight for at most one round's wait;
+    /// rows whose reports never came keep their lease and are published again after it.
+    async fn await_late_reports(&mut self) {
+        let waited = tokio::time::timeout(self.config.round_wait, async {
+            while self.late_reports.join_next().await.is_some() {}
+        })
+        .await;
+        if waited.is_err() {
+            tracing::warn!(
+                tasks = self.late_reports.len(),
+                "outbox deliveries still in flight at shutdown; their rows are published again when their lease ends"
+            );
+        }
     }
 
     fn set_health(&self, healthy: bool) {
@@ -224,69 +270,66 @@ impl Relay {
     async fn refresh_gauges(&self) {
         match outbox::count_unsent(&self.pool).await {
             Ok(unsent) => {
-                self.metrics.outbox_pending.set(unsent.pending);
-                self.metrics.outbox_parked.set(unsent.parked);
+                self.recorder.metrics.outbox_pending.set(unsent.pending);
+                self.recorder.metrics.outbox_parked.set(unsent.parked);
             }
             Err(error) => tracing::debug!(%error, "cannot count unsent outbox rows"),
         }
     }
 
-    /// One round: claim, publish, await the reports, mark, commit.
-    pub async fn round(&self) -> sqlx::Result<RoundOutcome> {
-        let mut tx = self.pool.begin().await?;
-        let rows = outbox::claim_batch(&mut tx, self.config.batch_size).await?;
-        if rows.is_empty() {
-            tx.commit().await?;
-            return Ok(RoundOutcome::default());
-        }
-        let mut pending = Vec::with_capacity(rows.len());
-        for row in &rows {
-            pending.push(self.send(row).await);
+    /// One round: claim, publish, record each report as it arrives, for at most
+    /// `round_wait`; the reports still missing then are recorded by a task of their own.
+    pub async fn round(&mut self) -> sqlx::Result<RoundOutcome> {
+        while self.late_reports.try_join_next().is_some() {}
+        let rows =
+            outbox::claim_batch(&self.pool, self.config.batch_size, self.config.lease).await?;
+        let mut reports = FuturesUnordered::new();
+        for row in rows {
+            let delivery = self.send(&row).await;
+            reports.push(async move { (row, settle(delivery).await) });
         }
         let mut outcome = RoundOutcome::default();
-        let mut sent = Vec::with_capacity(rows.len());
-        for (row, delivery) in rows.iter().zip(pending) {
-            let result = match delivery {
-                Ok(future) => match future.await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err((error, _))) => Err(Some(error)),
-                    Err(_) => Err(None),
+        let deadline = tokio::time::sleep(self.config.round_wait);
+        tokio::pin!(deadline);
+        loop {
+            let first = tokio::select! {
+                report = reports.next() => match report {
+                    Some(report) => report,
+                    None => break,
                 },
-                Err(error) => Err(Some(error)),
+                () = &mut deadline => break,
             };
-            let error = match result {
-                Ok(()) => {
-                    sent.push(row.id);
-                    continue;
-                }
-                Err(error) => error,
-            };
-            let message = error.as_ref().map_or_else(
-                || "the producer dropped the delivery report".to_string(),
-                ToString::to_string,
-            );
-            outcome.fatal |= error.as_ref().is_some_and(is_fatal);
-            let attempts = u32::try_from(row.attempts).unwrap_or(0).saturating_add(1);
-            if error.as_ref().is_some_and(is_permanent) && attempts >= self.config.max_attempts {
-                outbox::park(&mut tx, row.id, &message).await?;
-                outcome.parked += 1;
-            } else {
-                let retry_in = self.config.backoff.delay(attempts);
-                outbox::mark_failed(&mut tx, row.id, &message, retry_in).await?;
-                outcome.failed += 1;
+            let mut arrived = vec![first];
+            while let Some(Some(report)) = reports.next().now_or_never() {
+                arrived.push(report);
             }
-            outcome.first_error.get_or_insert(message);
+            self.recorder.record(arrived, &mut outcome).await?;
         }
-        outbox::mark_sent(&mut tx, &sent).await?;
-        tx.commit().await?;
-        outcome.published = sent.len();
-        self.metrics.outbox_published.inc_by(sent.len() as u64);
-        self.metrics
-            .outbox_publish_failures
-            .inc_by((outcome.failed + outcome.parked) as u64);
-        self.metrics
-            .outbox_parked_rows
-            .inc_by(outcome.parked as u64);
+        outcome.in_flight = reports.len();
+        if !reports.is_empty() {
+            tracing::debug!(
+                in_flight = reports.len(),
+                "outbox round stopped waiting; the remaining reports are recorded as they come"
+            );
+            let recorder = self.recorder.clone();
+            self.late_reports.spawn(async move {
+                let mut late = RoundOutcome::default();
+                while let Some(report) = reports.next().await {
+                    if let Err(error) = recorder.record(vec![report], &mut late).await {
+                        tracing::warn!(%error, "cannot record a late outbox delivery report; the row is published again when its lease ends");
+                    }
+                }
+                if late.parked > 0 || late.failed > 0 {
+                    tracing::warn!(
+                        published = late.published,
+                        failed = late.failed,
+                        parked = late.parked,
+                        error = late.first_error.as_deref().unwrap_or("unknown"),
+                        "late outbox deliveries failed"
+                    );
+                }
+            });
+        }
         Ok(outcome)
     }
 
@@ -305,5 +348,76 @@ impl Relay {
                 Err((error, _)) => return Err(error),
             }
         }
+    }
+}
+
+/// What became of one delivery: `Err(None)` when the producer dropped the report.
+type Settled = Result<(), Option<KafkaError>>;
+
+async fn settle(delivery: Result<DeliveryFuture, KafkaError>) -> Settled {
+    match delivery {
+        Ok(future) => match future.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((error, _))) => Err(Some(error)),
+            Err(_) => Err(None),
+        },
+        Err(error) => Err(Some(error)),
+    }
+}
+
+/// Writes delivery reports to the outbox and the metrics; shared by a round and the task
+/// that records its late reports.
+#[derive(Clone)]
+struct Recorder {
+    pool: PgPool,
+    backoff: Backoff,
+    max_attempts: u32,
+    metrics: OrderServiceMetrics,
+}
+
+impl Recorder {
+    /// Records `reports`: the acknowledged rows marked sent in one statement, each failed
+    /// one given its backoff or parked. Adds them to `outcome`.
+    async fn record(
+        &self,
+        reports: Vec<(OutboxRow, Settled)>,
+        outcome: &mut RoundOutcome,
+    ) -> sqlx::Result<()> {
+        let mut sent = Vec::with_capacity(reports.len());
+        let (mut failed, mut parked) = (0, 0);
+        for (row, settled) in reports {
+            let error = match settled {
+                Ok(()) => {
+                    sent.push(row.id);
+                    continue;
+                }
+                Err(error) => error,
+            };
+            let message = error.as_ref().map_or_else(
+                || "the producer dropped the delivery report".to_string(),
+                ToString::to_string,
+            );
+            outcome.fatal |= error.as_ref().is_some_and(is_fatal);
+            let attempts = u32::try_from(row.attempts).unwrap_or(0).saturating_add(1);
+            if error.as_ref().is_some_and(is_permanent) && attempts >= self.max_attempts {
+                outbox::park(&self.pool, row.id, &message).await?;
+                parked += 1;
+            } else {
+                let retry_in = self.backoff.delay(attempts);
+                outbox::mark_failed(&self.pool, row.id, &message, retry_in).await?;
+                failed += 1;
+            }
+            outcome.first_error.get_or_insert(message);
+        }
+        outbox::mark_sent(&self.pool, &sent).await?;
+        outcome.published += sent.len();
+        outcome.failed += failed;
+        outcome.parked += parked;
+        self.metrics.outbox_published.inc_by(sent.len() as u64);
+        self.metrics
+            .outbox_publish_failures
+            .inc_by((failed + parked) as u64);
+        self.metrics.outbox_parked_rows.inc_by(parked as u64);
+        Ok(())
     }
 }

@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// large for the topic, an invalid record) is parked instead of retried.
     #[arg(long, env = "OUTBOX_MAX_ATTEMPTS", default_value_t = 5)]
     pub relay_max_attempts: u32,
+    /// Longest a relay round waits for its delivery reports before it claims more rows;
+    /// the reports of a slow or leaderless partition are recorded when they come.
+    #[arg(long, env = "OUTBOX_ROUND_WAIT", default_value = "5s", value_parser = parse_duration)]
+    pub relay_round_wait: Duration,
     /// How long sent outbox rows are kept before housekeeping deletes them.
     #[arg(long, env = "OUTBOX_RETENTION", default_value = "24h", value_parser = parse_duration)]
     pub outbox_retention: Duration,
@@ -106,6 +110,7 @@ impl ServeArgs {
             relay_batch_size: 500,
             relay_poll_interval: Duration::from_millis(500),
             relay_max_attempts: 5,
+            relay_round_wait: Duration::from_secs(5),
             outbox_retention: Duration::from_secs(24 * 60 * 60),
             housekeeping_interval: Duration::from_secs(10 * 60),
             ops: OpsArgs {
@@ -155,6 +160,9 @@ impl ServeArgs {
         }
         if self.housekeeping_interval.is_zero() {
             return fail("--housekeeping-interval must be above 0".into());
+        }
+        if self.relay_round_wait.is_zero() {
+            return fail("--relay-round-wait must be above 0".into());
         }
         if self.relay_poll_interval.is_zero() {
             return fail("--relay-poll-interval must be above 0".into());

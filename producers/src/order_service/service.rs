@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use orderflow_runtime::db;
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
@@ -129,6 +130,8 @@ pub async fn start(
             poll_interval: args.relay_poll_interval,
             backoff: RELAY_BACKOFF,
             max_attempts: args.relay_max_attempts,
+            round_wait: args.relay_round_wait,
+            lease: args.producer.delivery_timeout + LEASE_MARGIN,
         },
         metrics,
         wake,
@@ -150,6 +153,11 @@ pub async fn start(
         tasks,
     })
 }
+
+/// How much longer than the producer's delivery timeout a relay keeps a claimed row:
+/// its delivery report (success or timeout) arrives within the timeout, and recording it
+/// takes a database round trip.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// What start-up connected.
 struct Connected {

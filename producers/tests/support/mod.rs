@@ -39,11 +39,22 @@ impl Service {
     pub async fn start(configure: impl FnOnce(&mut ServeArgs)) -> Self {
         let topic = testkit::unique_name("orders");
         testkit::create_topic(&topic, 1).await;
+        Self::start_on(&testkit::kafka_brokers(), &topic, configure).await
+    }
+
+    /// Starts the service publishing to `topic` (which exists) on `brokers`, with a
+    /// fresh database and `configure` applied to the defaults.
+    pub async fn start_on(
+        brokers: &str,
+        topic: &str,
+        configure: impl FnOnce(&mut ServeArgs),
+    ) -> Self {
+        let topic = topic.to_string();
         let (database_url, pool) = testkit::fresh_database().await;
         let mut args = ServeArgs::new(
             "127.0.0.1:0".parse().unwrap(),
             &database_url,
-            &testkit::kafka_brokers(),
+            brokers,
             &testkit::registry_url(),
             &topic,
         );
