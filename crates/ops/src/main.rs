@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use orderflow_runtime::telemetry::{LogArgs, init_logging};
 
-/// Operate an orderflow pipeline: topics as code, schema registration, consumer lag and
-/// dead-letter records.
+/// Operate an orderflow pipeline: topics as code, schema registration, consumer lag,
+/// dead-letter records and the order service's outbox.
 #[derive(Debug, Parser)]
 #[command(name = "orderflow", version, about, long_about = None)]
 struct Cli {
@@ -28,6 +28,8 @@ enum Command {
     Lag(Box<commands::lag::LagArgs>),
     /// List dead-letter records, or replay chosen ones to their source topic.
     Dlq(commands::dlq::DlqArgs),
+    /// List the order service's unsent outbox rows, or retry parked ones.
+    Outbox(commands::outbox::OutboxArgs),
 }
 
 #[tokio::main]
@@ -39,6 +41,7 @@ async fn main() -> ExitCode {
         Command::Topics(args) => commands::topics::run(args).await,
         Command::Lag(args) => commands::lag::run(*args).await,
         Command::Dlq(args) => commands::dlq::run(args).await,
+        Command::Outbox(args) => commands::outbox::run(args).await,
     };
     match outcome {
         Ok(code) => code,

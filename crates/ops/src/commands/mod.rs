@@ -2,5 +2,6 @@
 
 pub mod dlq;
 pub mod lag;
+pub mod outbox;
 pub mod registry;
 pub mod topics;
