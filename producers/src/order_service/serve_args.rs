@@ -31,7 +31,7 @@ pub struct ServeArgs {
     /// How long to keep retrying an unreachable database at start-up.
     #[arg(long, env = "PRODUCER_DATABASE_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub database_connect_timeout: Duration,
-    /// Largest number of database connections (API requests and the relay share them).
+    /// Largest number of database connections of the API (the relay has 3 of its own).
     #[arg(long, env = "PRODUCER_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub database_max_connections: u32,
     /// Topic the relay publishes order events to; values use the subject `<topic>-value`.
@@ -167,11 +167,8 @@ impl ServeArgs {
         if self.relay_poll_interval.is_zero() {
             return fail("--relay-poll-interval must be above 0".into());
         }
-        if self.database_max_connections < 2 {
-            return fail(
-                "--database-max-connections must be at least 2 (the relay holds one while the API serves)"
-                    .into(),
-            );
+        if self.database_max_connections < 1 {
+            return fail("--database-max-connections must be at least 1".into());
         }
         if let Err(error) = RegistryClient::new(&self.registry_url) {
             return fail(format!("--registry-url: {error}"));

@@ -80,6 +80,7 @@ pub async fn start(
     };
     let Connected {
         pool,
+        relay_pool,
         producer_config,
         producer,
         serializer,
@@ -121,7 +122,7 @@ pub async fn start(
     // Ready from here on; the relay withdraws readiness while it cannot publish.
     readiness.set_ready(true);
     let relay = Relay::new(
-        pool.clone(),
+        relay_pool,
         producer_config,
         producer,
         RelayConfig {
@@ -159,10 +160,16 @@ pub async fn start(
 /// takes a database round trip.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
+/// Connections of the relay: a round's claim and its records, and the task recording
+/// late delivery reports.
+const RELAY_CONNECTIONS: u32 = 3;
+
 /// What start-up connected.
 struct Connected {
-    /// The database, migrated.
+    /// The database, migrated: the API's connections.
     pool: PgPool,
+    /// The relay's own connections, so that API traffic never makes it wait for one.
+    relay_pool: PgPool,
     /// The relay's producer settings (to replace the producer after a fatal error).
     producer_config: ClientConfig,
     /// The relay's producer; the topic exists.
@@ -182,6 +189,7 @@ async fn connect(args: &ServeArgs) -> ServiceResult<Connected> {
     )
     .await?;
     migrations::migrator().run(&pool).await?;
+    let relay_pool = db::connect(&url, RELAY_CONNECTIONS, args.database_connect_timeout).await?;
 
     args.kafka.wait_for_brokers().await?;
     let mut config = args.producer.client_config(&args.kafka);
@@ -209,6 +217,7 @@ async fn connect(args: &ServeArgs) -> ServiceResult<Connected> {
     .await?;
     Ok(Connected {
         pool,
+        relay_pool,
         producer_config: config,
         producer,
         serializer,
