@@ -19,7 +19,7 @@ pub const IDEMPOTENCY_KEY_FIELD: &str = "Idempotency-Key";
 
 /// An API error: 400 malformed JSON, 422 invalid value, 404 unknown order, 409 a change
 /// the order's status does not allow, 503 database trouble (retrying may help).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApiError {
     /// The HTTP status.
     #[serde(skip)]

@@ -15,7 +15,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::OrderServiceMetrics;
-use crate::order_service::order_api::{self, ApiState};
+use crate::order_service::client_rate_limit::ClientRateLimit;
+use crate::order_service::order_api::{self, ApiAccess, ApiState};
 use crate::order_service::order_store::OrderStore;
 use crate::order_service::relay::{RELAY_BACKOFF, Relay, RelayConfig};
 use crate::order_service::serve_args::ServeArgs;
@@ -106,7 +107,12 @@ pub async fn start(
         outbox_written: wake.clone(),
         max_body_bytes: args.max_body_bytes,
     };
-    let app = order_api::router(state, metrics.clone());
+    let access = api_access(args, &metrics)?;
+    if let Some(limit) = &access.rate_limit {
+        tasks.push(tokio::spawn(limit.clone().prune(token.child_token())));
+    }
+    let app = order_api::router(state, access, metrics.clone())
+        .into_make_service_with_connect_info::<SocketAddr>();
     let api_token = token.child_token();
     tasks.push(tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -148,6 +154,43 @@ pub async fn start(
         pool,
         readiness,
         tasks,
+    })
+}
+
+/// Authentication, rate limit and load limits from the flags; logs what is in force,
+/// naming token clients but never a token.
+fn api_access(args: &ServeArgs, metrics: &OrderServiceMetrics) -> ServiceResult<ApiAccess> {
+    let tokens = args.api_tokens()?;
+    if tokens.is_empty() {
+        if args.listen.ip().is_loopback() {
+            tracing::info!("order API authentication off (listening on loopback only)");
+        } else {
+            tracing::warn!(listen = %args.listen, "order API authentication off beyond loopback (--allow-unauthenticated)");
+        }
+    } else {
+        tracing::info!(
+            clients = tokens.names().join(","),
+            "order API requires bearer tokens"
+        );
+    }
+    let rate_limit = ClientRateLimit::new(
+        args.rate_limit_per_second,
+        args.rate_limit_burst,
+        metrics.api_rate_limited.clone(),
+    );
+    let load = args.load_limits();
+    tracing::info!(
+        rate_limit_per_second = args.rate_limit_per_second,
+        rate_limit_burst = args.rate_limit_burst,
+        rate_limited = rate_limit.is_some(),
+        request_timeout = ?load.request_timeout,
+        max_concurrent_requests = ?load.max_concurrent_requests,
+        "order API limits"
+    );
+    Ok(ApiAccess {
+        tokens,
+        rate_limit,
+        load,
     })
 }
 
