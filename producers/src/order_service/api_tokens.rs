@@ -14,9 +14,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -241,55 +239,52 @@ fn hex_prefix(digest: &[u8; 32]) -> String {
         .collect()
 }
 
-/// The authenticated client of a request, an extension set by [`authenticate`].
-#[derive(Debug, Clone)]
-pub struct AuthenticatedClient(pub ClientName);
+/// Who a request says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// Authentication is off.
+    Anonymous,
+    /// A known token's client.
+    Client(ClientName),
+    /// Authentication is on and the request sent no bearer token.
+    Missing,
+    /// Authentication is on and the request's bearer token is unknown.
+    Invalid,
+}
 
-/// Middleware: with tokens configured, a request without a known bearer token is
-/// answered 401 with `WWW-Authenticate: Bearer`; a known one is passed on carrying
-/// [`AuthenticatedClient`]. Without tokens every request passes.
-pub async fn authenticate(
-    State(tokens): State<ApiTokens>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    if tokens.is_empty() {
-        return next.run(request).await;
+impl ApiTokens {
+    /// The identity of a request with `headers`.
+    pub fn identify(&self, headers: &HeaderMap) -> Identity {
+        if self.is_empty() {
+            return Identity::Anonymous;
+        }
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(bearer_token);
+        match presented {
+            None => Identity::Missing,
+            Some(token) => self
+                .verify(token)
+                .map_or(Identity::Invalid, Identity::Client),
+        }
     }
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(bearer_token);
-    let Some(presented) = presented else {
-        return unauthorized(
+}
+
+/// The 401 answer to a request with a missing or unknown token (`None` for the other
+/// identities), with the `WWW-Authenticate` challenge of RFC 6750.
+pub fn refusal(identity: &Identity) -> Option<Response> {
+    let (message, challenge) = match identity {
+        Identity::Missing => (
             "authentication required: send Authorization: Bearer <token>",
             r#"Bearer realm="orderflow""#,
-        );
+        ),
+        Identity::Invalid => (
+            "the bearer token is not valid",
+            r#"Bearer realm="orderflow", error="invalid_token""#,
+        ),
+        Identity::Anonymous | Identity::Client(_) => return None,
     };
-    match tokens.verify(presented) {
-        Some(client) => {
-            request.extensions_mut().insert(AuthenticatedClient(client));
-            next.run(request).await
-        }
-        None => {
-            tracing::debug!("order API request with an unknown bearer token refused");
-            unauthorized(
-                "the bearer token is not valid",
-                r#"Bearer realm="orderflow", error="invalid_token""#,
-            )
-        }
-    }
-}
-
-/// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive).
-fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-fn unauthorized(message: &str, challenge: &'static str) -> Response {
     let mut response = ApiError::new(
         StatusCode::UNAUTHORIZED,
         message,
@@ -300,7 +295,14 @@ fn unauthorized(message: &str, challenge: &'static str) -> Response {
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static(challenge),
     );
-    response
+    Some(response)
+}
+
+/// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 #[cfg(test)]

@@ -11,9 +11,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -21,7 +20,7 @@ use prometheus::IntCounterVec;
 use tokio_util::sync::CancellationToken;
 
 use crate::order_service::api_error::ApiError;
-use crate::order_service::api_tokens::{AuthenticatedClient, ClientName};
+use crate::order_service::api_tokens::ClientName;
 
 /// How often clients whose bucket is full again are dropped from the limiter's map, so
 /// the map holds only clients seen within about this long plus their refill time.
@@ -41,12 +40,9 @@ pub enum ClientKey {
 }
 
 impl ClientKey {
-    /// The key of a request: its [`AuthenticatedClient`], else its peer address (an IPv6
-    /// address reduced to its /64); unspecified when the connection's address is unknown.
-    pub fn of(request: &Request) -> Self {
-        if let Some(AuthenticatedClient(name)) = request.extensions().get() {
-            return Self::Named(name.clone());
-        }
+    /// The key of a request known only by its peer address (an IPv6 address reduced to
+    /// its /64); unspecified when the connection's address is unknown.
+    pub fn of_peer(request: &Request) -> Self {
         let ip = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -60,7 +56,8 @@ impl ClientKey {
         })
     }
 
-    fn label(&self) -> &str {
+    /// The `client` label of the rate-limited counter.
+    pub fn label(&self) -> &str {
         match self {
             Self::Named(name) => name,
             Self::Address(_) => ANONYMOUS_CLIENT,
@@ -100,11 +97,12 @@ impl ClientRateLimit {
         })
     }
 
-    /// `Ok` when `key` may send a request now, else how long until it may.
+    /// `Ok` when `key` may send a request now, else how long until it may (counted).
     pub fn check(&self, key: &ClientKey) -> Result<(), Duration> {
-        self.limiter
-            .check_key(key)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        self.limiter.check_key(key).map_err(|not_until| {
+            self.limited.with_label_values(&[key.label()]).inc();
+            not_until.wait_time_from(DefaultClock::default().now())
+        })
     }
 
     /// Clients tracked now.
@@ -129,31 +127,9 @@ impl ClientRateLimit {
     }
 }
 
-/// Middleware: 429 with `Retry-After` (whole seconds, at least 1) for a client over its
-/// limit. Without a limiter every request passes.
-pub async fn limit_rate(
-    State(limit): State<Option<ClientRateLimit>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(limit) = limit else {
-        return next.run(request).await;
-    };
-    let key = ClientKey::of(&request);
-    match limit.check(&key) {
-        Ok(()) => next.run(request).await,
-        Err(wait) => {
-            limit.limited.with_label_values(&[key.label()]).inc();
-            tracing::debug!(
-                client = key.label(),
-                "order API request over the rate limit"
-            );
-            too_many_requests(wait)
-        }
-    }
-}
-
-fn too_many_requests(wait: Duration) -> Response {
+/// The 429 answer to a client that may send again after `wait`: `Retry-After` in whole
+/// seconds, at least 1.
+pub fn too_many_requests(wait: Duration) -> Response {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     let seconds = seconds.max(1);
     let mut response = ApiError::new(
@@ -210,7 +186,7 @@ mod tests {
             request
                 .extensions_mut()
                 .insert(ConnectInfo(address.parse::<SocketAddr>().unwrap()));
-            ClientKey::of(&request)
+            ClientKey::of_peer(&request)
         };
         assert_eq!(key("[2001:db8::1]:1"), key("[2001:db8::ffff]:2"));
         assert_ne!(key("[2001:db8::1]:1"), key("[2001:db8:0:1::1]:1"));

@@ -8,6 +8,7 @@
 //! event is on the topic if and only if its order change committed (at least once; the
 //! `event_id` lets consumers drop the rare duplicate after a crash between ack and mark).
 
+pub mod admission;
 pub mod api_error;
 pub mod api_tokens;
 pub mod client_rate_limit;

@@ -10,10 +10,9 @@
 //! | GET | /openapi.json | | 200 the OpenAPI document |
 //!
 //! Writes accept an `Idempotency-Key` header (see [`idempotency`](super::idempotency)).
-//! Errors are JSON `{"error", "field"}` (see [`ApiError`]). The `/orders` routes pass,
-//! outermost first, authentication ([`api_tokens`](super::api_tokens)), the per-client
-//! rate limit ([`client_rate_limit`](super::client_rate_limit)) and the load limits
-//! ([`load_limits`](super::load_limits)); every answer carries the
+//! Errors are JSON `{"error", "field"}` (see [`ApiError`]). The `/orders` routes pass
+//! [`admission`](super::admission) (rate limit and bearer token), then the
+//! [`load_limits`](super::load_limits); every answer carries the
 //! [`security_headers`](super::security_headers).
 
 use std::sync::Arc;
@@ -32,9 +31,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::metrics::OrderServiceMetrics;
+use crate::order_service::admission::{self, Admission};
 use crate::order_service::api_error::{ApiError, JsonBody};
-use crate::order_service::api_tokens::{self, ApiTokens};
-use crate::order_service::client_rate_limit::{self, ClientRateLimit};
 use crate::order_service::idempotency::{IDEMPOTENT_REPLAYED_HEADER, IdempotentRequest};
 use crate::order_service::load_limits::{self, LoadLimits};
 use crate::order_service::openapi::{self, GuardAnswers, UnknownOrder, WriteAnswers};
@@ -61,10 +59,8 @@ pub struct ApiState {
 /// Who may call the API and how much.
 #[derive(Debug, Clone, Default)]
 pub struct ApiAccess {
-    /// Accepted bearer tokens; empty for no authentication.
-    pub tokens: ApiTokens,
-    /// The per-client rate limit, if any.
-    pub rate_limit: Option<ClientRateLimit>,
+    /// Authentication and the per-client rate limit.
+    pub admission: Admission,
     /// Request timeout and concurrency limit.
     pub load: LoadLimits,
 }
@@ -95,15 +91,9 @@ pub fn router(state: ApiState, access: ApiAccess, metrics: OrderServiceMetrics) 
     let body_limit = DefaultBodyLimit::max(state.max_body_bytes);
     let (open, _) = open_routes().split_for_parts();
     let (orders, _) = order_routes().split_for_parts();
-    let guarded = load_limits::apply(orders, access.load)
-        .route_layer(middleware::from_fn_with_state(
-            access.rate_limit,
-            client_rate_limit::limit_rate,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            access.tokens,
-            api_tokens::authenticate,
-        ));
+    let guarded = load_limits::apply(orders, access.load).route_layer(
+        middleware::from_fn_with_state(access.admission, admission::admit),
+    );
     let router = guarded
         .merge(open)
         .fallback(unknown_route)

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::OrderServiceMetrics;
+use crate::order_service::admission::Admission;
 use crate::order_service::client_rate_limit::ClientRateLimit;
 use crate::order_service::order_api::{self, ApiAccess, ApiState};
 use crate::order_service::order_store::OrderStore;
@@ -108,7 +109,7 @@ pub async fn start(
         max_body_bytes: args.max_body_bytes,
     };
     let access = api_access(args, &metrics)?;
-    if let Some(limit) = &access.rate_limit {
+    if let Some(limit) = &access.admission.rate_limit {
         tasks.push(tokio::spawn(limit.clone().prune(token.child_token())));
     }
     let app = order_api::router(state, access, metrics.clone())
@@ -188,8 +189,7 @@ fn api_access(args: &ServeArgs, metrics: &OrderServiceMetrics) -> ServiceResult<
         "order API limits"
     );
     Ok(ApiAccess {
-        tokens,
-        rate_limit,
+        admission: Admission { tokens, rate_limit },
         load,
     })
 }
