@@ -61,6 +61,7 @@ pub async fn start(
     args.validate()?;
     let metrics = OrderServiceMetrics::register(registry)
         .map_err(|error| ServiceError::Config(format!("metrics: {error}")))?;
+    let access = api_access(args, &metrics)?;
     let readiness = Readiness::default();
     let mut tasks = Vec::new();
     let metrics_addr = match args.ops.address()? {
@@ -108,7 +109,6 @@ pub async fn start(
         outbox_written: wake.clone(),
         max_body_bytes: args.max_body_bytes,
     };
-    let access = api_access(args, &metrics)?;
     if let Some(limit) = &access.admission.rate_limit {
         tasks.push(tokio::spawn(limit.clone().prune(token.child_token())));
     }
@@ -170,7 +170,7 @@ fn api_access(args: &ServeArgs, metrics: &OrderServiceMetrics) -> ServiceResult<
         }
     } else {
         tracing::info!(
-            clients = tokens.names().join(","),
+            clients = %tokens.names().join(","),
             "order API requires bearer tokens"
         );
     }
