@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use prometheus::IntCounterVec;
 use tokio_util::sync::CancellationToken;
@@ -101,7 +101,7 @@ impl ClientRateLimit {
     pub fn check(&self, key: &ClientKey) -> Result<(), Duration> {
         self.limiter.check_key(key).map_err(|not_until| {
             self.limited.with_label_values(&[key.label()]).inc();
-            not_until.wait_time_from(DefaultClock::default().now())
+            not_until.wait_time_from(self.limiter.clock().now())
         })
     }
 

@@ -114,6 +114,10 @@ pub struct ServeArgs {
 /// the field limits is about 15 KiB of JSON).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Highest `--rate-limit-per-second`: one request a microsecond, far beyond what one
+/// instance serves (a smaller refill period could not be represented).
+pub const MAX_RATE_LIMIT_PER_SECOND: f64 = 1_000_000.0;
+
 /// Default address of the order service's operations endpoint.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9101";
 
@@ -212,8 +216,10 @@ impl ServeArgs {
                 self.listen
             ));
         }
-        if !self.rate_limit_per_second.is_finite() || self.rate_limit_per_second < 0.0 {
-            return fail("--rate-limit-per-second must be 0 (off) or above".into());
+        if !(0.0..=MAX_RATE_LIMIT_PER_SECOND).contains(&self.rate_limit_per_second) {
+            return fail(format!(
+                "--rate-limit-per-second must be 0 (off) to {MAX_RATE_LIMIT_PER_SECOND}"
+            ));
         }
         if self.relay_batch_size == 0 {
             return fail("--relay-batch-size must be at least 1".into());
