@@ -131,23 +131,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_request_beyond_the_concurrency_limit_is_shed_not_queued() {
+    async fn a_request_beyond_the_concurrency_limit_of_all_routes_is_shed_not_queued() {
         let (entered_tx, mut entered) = mpsc::unbounded_channel();
         let release = Arc::new(Notify::new());
         let handler_release = release.clone();
         let router = apply(
-            Router::new().route(
-                "/",
-                get(move || {
-                    let entered_tx = entered_tx.clone();
-                    let release = handler_release.clone();
-                    async move {
-                        entered_tx.send(()).unwrap();
-                        release.notified().await;
-                        "done"
-                    }
-                }),
-            ),
+            Router::new()
+                .route(
+                    "/",
+                    get(move || {
+                        let entered_tx = entered_tx.clone();
+                        let release = handler_release.clone();
+                        async move {
+                            entered_tx.send(()).unwrap();
+                            release.notified().await;
+                            "done"
+                        }
+                    }),
+                )
+                .route("/other", get(|| async { "other" })),
             LoadLimits {
                 request_timeout: None,
                 max_concurrent_requests: Some(1),
@@ -157,7 +159,9 @@ mod tests {
         let first = tokio::spawn(router.clone().oneshot(request()));
         entered.recv().await.unwrap();
 
-        let shed = tokio::time::timeout(Duration::from_secs(30), router.clone().oneshot(request()))
+        // Another route: the limit is one for the whole API, not one per route.
+        let other = Request::get("/other").body(Body::empty()).unwrap();
+        let shed = tokio::time::timeout(Duration::from_secs(30), router.clone().oneshot(other))
             .await
             .expect("a request beyond the limit is answered at once, not queued")
             .unwrap();
