@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writes docs/cli-reference.md, the full --help of every orderflow command, and from it
 # docs/configuration.md, every flag with its environment variable and default (per command
-# and per variable), so the references never drift from what the binaries really accept.
+# and per variable), so the references never drift from what the binaries really accept;
+# and docs/openapi.json, the order API's OpenAPI document (`order-producer openapi`).
 # Usage: scripts/gen-cli-reference.sh [--check]   (builds the debug binaries first)
 #   --check  write nothing; exit 1 with a diff when a committed file is out of date
 #            (crates/ops/tests/docs_current.rs runs this)
@@ -25,6 +26,7 @@ COMMANDS=(
     "order-producer"
     "order-producer generate"
     "order-producer serve"
+    "order-producer openapi"
     "order-consumer"
     "orderflow"
     "orderflow topics diff"
@@ -53,9 +55,10 @@ COMMANDS=(
     done
 } >"$OUT"
 python3 scripts/lib/config_reference.py "$OUT" "$TMP/configuration.md"
+"$BIN/order-producer" openapi >"$TMP/openapi.json"
 
 stale=0
-for file in cli-reference.md configuration.md; do
+for file in cli-reference.md configuration.md openapi.json; do
     if [ "$CHECK" -eq 1 ]; then
         if ! diff -u "docs/$file" "$TMP/$file"; then
             echo "docs/$file is out of date: run scripts/gen-cli-reference.sh and commit it" >&2

@@ -36,6 +36,9 @@ enum Command {
     /// Serve the HTTP order API; every change is written with its event to the outbox
     /// table in one transaction, and the relay publishes the outbox to Kafka.
     Serve(Box<ServeArgs>),
+    /// Print the order API's OpenAPI document (JSON), as `serve` answers it at
+    /// GET /openapi.json.
+    Openapi,
 }
 
 /// Parses the command line; a usage error is one line on stderr and exit code 2.
@@ -84,6 +87,10 @@ fn main() -> ExitCode {
         let args = match cli.command {
             Command::Generate(args) => args,
             Command::Serve(args) => return serve(&args).await,
+            Command::Openapi => {
+                print!("{}", order_service::openapi::document_json());
+                return ExitCode::SUCCESS;
+            }
         };
         let shutdown = Shutdown::install();
         match order_producer::run_command(&args, shutdown.token()).await {

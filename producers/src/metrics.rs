@@ -19,6 +19,8 @@ pub const OUTBOX_PARKED_TOTAL: &str = "orderflow_outbox_parked_total";
 pub const OUTBOX_PUBLISH_FAILURES_TOTAL: &str = "orderflow_outbox_publish_failures_total";
 /// Metric name: HTTP requests to the order API, by route template and status code.
 pub const ORDER_API_REQUESTS_TOTAL: &str = "orderflow_order_api_requests_total";
+/// Metric name: order API requests refused by the per-client rate limit, by client name.
+pub const ORDER_API_RATE_LIMITED_TOTAL: &str = "orderflow_order_api_rate_limited_total";
 
 /// `result` label value of a record the broker acknowledged.
 pub const RESULT_ACKED: &str = "acked";
@@ -106,6 +108,9 @@ pub struct OrderServiceMetrics {
     pub outbox_publish_failures: IntCounter,
     /// API requests by `route` (the path template, never an order id) and `status`.
     pub api_requests: IntCounterVec,
+    /// API requests refused by the rate limit, by `client` (the token's name, or
+    /// `anonymous` for clients known only by address).
+    pub api_rate_limited: IntCounterVec,
 }
 
 impl OrderServiceMetrics {
@@ -138,12 +143,20 @@ impl OrderServiceMetrics {
             ),
             &["route", "status"],
         )?;
+        let api_rate_limited = IntCounterVec::new(
+            Opts::new(
+                ORDER_API_RATE_LIMITED_TOTAL,
+                "Order API requests refused with 429 by the per-client rate limit, by client name.",
+            ),
+            &["client"],
+        )?;
         registry.register(Box::new(outbox_pending.clone()))?;
         registry.register(Box::new(outbox_parked.clone()))?;
         registry.register(Box::new(outbox_parked_rows.clone()))?;
         registry.register(Box::new(outbox_published.clone()))?;
         registry.register(Box::new(outbox_publish_failures.clone()))?;
         registry.register(Box::new(api_requests.clone()))?;
+        registry.register(Box::new(api_rate_limited.clone()))?;
         Ok(Self {
             outbox_pending,
             outbox_parked,
@@ -151,6 +164,7 @@ impl OrderServiceMetrics {
             outbox_published,
             outbox_publish_failures,
             api_requests,
+            api_rate_limited,
         })
     }
 }

@@ -51,7 +51,11 @@ fn string_at<'a>(value: &'a Value, what: &str) -> &'a str {
 
 /// The variables that docker-compose.yml requires: set them in a test's environment
 /// only through an env file.
-const REQUIRED_VARS: [&str; 2] = ["POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD"];
+const REQUIRED_VARS: [&str; 3] = [
+    "POSTGRES_PASSWORD",
+    "GRAFANA_ADMIN_PASSWORD",
+    "ORDERFLOW_API_TOKENS",
+];
 
 /// `docker-compose --env-file ENV_FILE -f docker-compose.yml config [-q]`, with none of
 /// the file's variables inherited from the test's environment.

@@ -1,6 +1,7 @@
-//! docs/cli-reference.md and docs/configuration.md match what the binaries accept:
-//! `scripts/gen-cli-reference.sh --check` regenerates both from the debug binaries'
-//! `--help` (building them first) and fails with a diff when a committed file differs.
+//! docs/cli-reference.md, docs/configuration.md and docs/openapi.json match what the
+//! binaries accept and serve: `scripts/gen-cli-reference.sh --check` regenerates them from
+//! the debug binaries (building them first) and fails with a diff when a committed file
+//! differs.
 //! Fix a failure by running `scripts/gen-cli-reference.sh` and committing the result.
 
 use std::path::Path;

@@ -17,9 +17,9 @@ use crate::order_service::order_store::StoreError;
 /// The `field` of errors about the `Idempotency-Key` header.
 pub const IDEMPOTENCY_KEY_FIELD: &str = "Idempotency-Key";
 
-/// An API error: 400 malformed JSON, 422 invalid value, 404 unknown order, 409 a change
-/// the order's status does not allow, 503 database trouble (retrying may help).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An API error, the JSON body of every 4xx and 5xx answer: what is wrong and, when
+/// one field is at fault, which.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ApiError {
     /// The HTTP status.
     #[serde(skip)]

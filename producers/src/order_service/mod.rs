@@ -8,15 +8,21 @@
 //! event is on the topic if and only if its order change committed (at least once; the
 //! `event_id` lets consumers drop the rare duplicate after a crash between ack and mark).
 
+pub mod admission;
 pub mod api_error;
+pub mod api_tokens;
+pub mod client_rate_limit;
 pub mod housekeeping;
 pub mod idempotency;
+pub mod load_limits;
 pub mod migrations;
+pub mod openapi;
 pub mod order_api;
 pub mod order_store;
 pub mod outbox;
 pub mod relay;
 pub mod requests;
+pub mod security_headers;
 pub mod serve_args;
 pub mod service;
 pub mod service_error;

@@ -7,9 +7,13 @@
 //! | POST | /orders/{id}/ship | `{carrier, tracking_number}` | 200 |
 //! | POST | /orders/{id}/cancel | `{reason}` | 200 |
 //! | GET | /orders/{id} | | 200 the order |
+//! | GET | /openapi.json | | 200 the OpenAPI document |
 //!
 //! Writes accept an `Idempotency-Key` header (see [`idempotency`](super::idempotency)).
-//! Errors are JSON `{"error", "field"}` (see [`ApiError`]).
+//! Errors are JSON `{"error", "field"}` (see [`ApiError`]). The `/orders` routes pass
+//! [`admission`](super::admission) (rate limit and bearer token), then the
+//! [`load_limits`](super::load_limits); every answer carries the
+//! [`security_headers`](super::security_headers).
 
 use std::sync::Arc;
 
@@ -18,20 +22,27 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use orderflow_schemas::{
     LineItem, OrderCancelled, OrderCreated, OrderPaid, OrderPayload, OrderShipped,
 };
 use tokio::sync::Notify;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::metrics::OrderServiceMetrics;
+use crate::order_service::admission::{self, Admission};
 use crate::order_service::api_error::{ApiError, JsonBody};
 use crate::order_service::idempotency::{IDEMPOTENT_REPLAYED_HEADER, IdempotentRequest};
-use crate::order_service::order_store::{Order, OrderStore, Outcome, StoreError, WriteContext};
+use crate::order_service::load_limits::{self, LoadLimits};
+use crate::order_service::openapi::{self, GuardAnswers, UnknownOrder, WriteAnswers};
+use crate::order_service::order_store::{
+    Order, OrderStore, Outcome, StoreError, WriteContext, Written,
+};
 use crate::order_service::requests::{
     self, CancelRequest, CreateOrderRequest, PayRequest, ShipRequest,
 };
+use crate::order_service::security_headers;
 use crate::trace_context::{TRACEPARENT_HEADER, is_valid_traceparent, new_traceparent};
 
 /// What the handlers share.
@@ -45,20 +56,52 @@ pub struct ApiState {
     pub max_body_bytes: usize,
 }
 
+/// Who may call the API and how much.
+#[derive(Debug, Clone, Default)]
+pub struct ApiAccess {
+    /// Authentication and the per-client rate limit.
+    pub admission: Admission,
+    /// Request timeout and concurrency limit.
+    pub load: LoadLimits,
+}
+
+/// Every route, each described by its handler's `#[utoipa::path]`: what the router
+/// serves and the OpenAPI document describes.
+pub fn routes() -> OpenApiRouter<ApiState> {
+    order_routes().merge(open_routes())
+}
+
+/// The `/orders` routes: authenticated, rate-limited and load-limited.
+fn order_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_order))
+        .routes(routes!(get_order))
+        .routes(routes!(pay_order))
+        .routes(routes!(ship_order))
+        .routes(routes!(cancel_order))
+}
+
+/// Routes open to every caller without limits.
+fn open_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new().routes(routes!(openapi::serve_document))
+}
+
 /// The API router, counting requests in `metrics`.
-pub fn router(state: ApiState, metrics: OrderServiceMetrics) -> Router {
+pub fn router(state: ApiState, access: ApiAccess, metrics: OrderServiceMetrics) -> Router {
     let body_limit = DefaultBodyLimit::max(state.max_body_bytes);
-    Router::new()
-        .route("/orders", post(create_order))
-        .route("/orders/{id}", get(get_order))
-        .route("/orders/{id}/pay", post(pay_order))
-        .route("/orders/{id}/ship", post(ship_order))
-        .route("/orders/{id}/cancel", post(cancel_order))
+    let (open, _) = open_routes().split_for_parts();
+    let (orders, _) = order_routes().split_for_parts();
+    let guarded = load_limits::apply(orders, access.load).route_layer(
+        middleware::from_fn_with_state(access.admission, admission::admit),
+    );
+    let router = guarded
+        .merge(open)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(body_limit)
-        .layer(middleware::from_fn_with_state(metrics, count_requests))
+        .layer(middleware::from_fn_with_state(metrics, count_requests));
+    security_headers::apply(router)
 }
 
 async fn unknown_route(uri: Uri) -> ApiError {
@@ -149,6 +192,21 @@ fn respond(state: &ApiState, outcome: Outcome, status: StatusCode) -> Response {
 const IDEMPOTENT_REPLAYED_HEADER_NAME: header::HeaderName =
     header::HeaderName::from_static(IDEMPOTENT_REPLAYED_HEADER);
 
+/// Place an order.
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "orders",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409."),
+    ),
+    request_body(content = CreateOrderRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The order is placed; its OrderCreated event is in the outbox", body = Written, headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same Idempotency-Key"))),
+        WriteAnswers,
+        GuardAnswers,
+    )
+)]
 async fn create_order(
     State(state): State<ApiState>,
     method: Method,
@@ -229,6 +287,23 @@ async fn transition(
     Ok(respond(state, outcome, StatusCode::OK))
 }
 
+/// Pay an order (it must be `created`; the amount must equal its total).
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/pay",
+    tag = "orders",
+    params(
+        ("id" = String, Path, description = "The order id, as returned when it was placed"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409."),
+    ),
+    request_body(content = PayRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The order is paid", body = Written, headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same Idempotency-Key"))),
+        UnknownOrder,
+        WriteAnswers,
+        GuardAnswers,
+    )
+)]
 async fn pay_order(
     State(state): State<ApiState>,
     Path(order_id): Path<String>,
@@ -252,6 +327,23 @@ async fn pay_order(
     transition(&state, request, payload).await
 }
 
+/// Ship an order (it must be `paid`).
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/ship",
+    tag = "orders",
+    params(
+        ("id" = String, Path, description = "The order id, as returned when it was placed"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409."),
+    ),
+    request_body(content = ShipRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The order is shipped", body = Written, headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same Idempotency-Key"))),
+        UnknownOrder,
+        WriteAnswers,
+        GuardAnswers,
+    )
+)]
 async fn ship_order(
     State(state): State<ApiState>,
     Path(order_id): Path<String>,
@@ -275,6 +367,23 @@ async fn ship_order(
     transition(&state, request, payload).await
 }
 
+/// Cancel an order (it must be `created` or `paid`).
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/cancel",
+    tag = "orders",
+    params(
+        ("id" = String, Path, description = "The order id, as returned when it was placed"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409."),
+    ),
+    request_body(content = CancelRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The order is cancelled", body = Written, headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same Idempotency-Key"))),
+        UnknownOrder,
+        WriteAnswers,
+        GuardAnswers,
+    )
+)]
 async fn cancel_order(
     State(state): State<ApiState>,
     Path(order_id): Path<String>,
@@ -297,6 +406,20 @@ async fn cancel_order(
     transition(&state, request, payload).await
 }
 
+/// Read an order.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    tag = "orders",
+    params(
+        ("id" = String, Path, description = "The order id, as returned when it was placed"),
+    ),
+    responses(
+        (status = 200, description = "The order", body = Order),
+        UnknownOrder,
+        GuardAnswers,
+    )
+)]
 async fn get_order(
     State(state): State<ApiState>,
     Path(order_id): Path<String>,

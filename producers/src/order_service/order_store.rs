@@ -25,11 +25,12 @@ const SELECT_ORDER_FOR_UPDATE: &str = include_str!("../../sql/select_order_for_u
 const UPDATE_ORDER_STATUS: &str = include_str!("../../sql/update_order_status.sql");
 
 /// An order as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Order {
     /// The order's id, also the Kafka key of its events.
     pub order_id: String,
     /// Lifecycle state.
+    #[schema(schema_with = crate::order_service::openapi::order_status_schema)]
     pub status: OrderStatus,
     /// The customer.
     pub customer_id: String,
@@ -139,13 +140,14 @@ pub enum StoreError {
 
 /// A change written: the order row and its event's outbox row. Serialised, it is the
 /// body of the API's answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Written {
     /// The order.
     pub order_id: String,
     /// The event written to the outbox (and, soon after, to the topic).
     pub event_id: Uuid,
     /// The order's status after the change.
+    #[schema(schema_with = crate::order_service::openapi::order_status_schema)]
     pub status: OrderStatus,
 }
 

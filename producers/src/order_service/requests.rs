@@ -28,7 +28,7 @@ pub const MAX_REASON_CHARS: usize = 500;
 pub const MAX_ORDER_ID_CHARS: usize = 128;
 
 /// Body of `POST /orders`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderRequest {
     /// The customer placing the order; 1 to 128 characters.
@@ -40,7 +40,7 @@ pub struct CreateOrderRequest {
 }
 
 /// One line of [`CreateOrderRequest`].
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineItemRequest {
     /// The product; 1 to 64 characters.
@@ -52,7 +52,7 @@ pub struct LineItemRequest {
 }
 
 /// Body of `POST /orders/{id}/pay`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayRequest {
     /// The payment provider's id; 1 to 128 characters.
@@ -62,7 +62,7 @@ pub struct PayRequest {
 }
 
 /// Body of `POST /orders/{id}/ship`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipRequest {
     /// The carrier; 1 to 128 characters.
@@ -72,7 +72,7 @@ pub struct ShipRequest {
 }
 
 /// Body of `POST /orders/{id}/cancel`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
     /// Why; 1 to 500 characters.

@@ -1,12 +1,15 @@
 //! Flags of `order-producer serve`, and the checks across them done at start-up.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_runtime::ops_server::OpsArgs;
 use orderflow_schemas::RegistryClient;
 
+use crate::order_service::api_tokens::{API_TOKENS_ENV, ApiTokens, SecretString};
+use crate::order_service::load_limits::LoadLimits;
 use crate::order_service::service_error::{ServiceError, ServiceResult};
 use crate::producer_settings::ProducerSettings;
 
@@ -28,6 +31,36 @@ pub struct ServeArgs {
     /// Largest request body the order API accepts, in bytes (413 beyond).
     #[arg(long, env = "ORDER_API_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+    /// File of API bearer tokens, one a line as `name:token` or `token` (`#` starts a
+    /// comment; a token has at least 16 characters). With tokens, every /orders request
+    /// needs `Authorization: Bearer <token>`; the name identifies the client in logs and
+    /// metrics. Tokens are required when --listen is not a loopback address.
+    #[arg(long, env = "ORDER_API_TOKENS_FILE", value_name = "PATH")]
+    pub api_tokens_file: Option<PathBuf>,
+    /// API bearer tokens, comma separated, as in --api-tokens-file. Prefer the environment
+    /// variable or the file: a command line is visible to every user of the machine.
+    #[arg(long, env = API_TOKENS_ENV, hide_env_values = true, value_name = "TOKENS")]
+    pub api_tokens: Option<SecretString>,
+    /// Serve without authentication even when --listen is not a loopback address (only
+    /// behind a proxy or network that authenticates callers itself).
+    #[arg(long, env = "ORDER_API_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
+    /// Requests a second each client may send on average (fractions allowed: 0.5 is one
+    /// every 2 s); a client is a token's name, or the peer address without
+    /// authentication. 0 turns rate limiting off.
+    #[arg(long, env = "ORDER_API_RATE_LIMIT_PER_SECOND", default_value_t = 100.0)]
+    pub rate_limit_per_second: f64,
+    /// Requests a client may send at once before the per-second rate applies (429 with
+    /// Retry-After beyond). 0 turns rate limiting off.
+    #[arg(long, env = "ORDER_API_RATE_LIMIT_BURST", default_value_t = 200)]
+    pub rate_limit_burst: u32,
+    /// Longest a request may take before it is abandoned and answered 503 (0: no limit).
+    #[arg(long, env = "ORDER_API_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Most /orders requests served at once; beyond it a request is answered 503 with
+    /// Retry-After at once instead of queueing (0: no limit).
+    #[arg(long, env = "ORDER_API_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    pub max_concurrent_requests: usize,
     /// How long to keep retrying an unreachable database at start-up.
     #[arg(long, env = "PRODUCER_DATABASE_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub database_connect_timeout: Duration,
@@ -85,6 +118,10 @@ pub struct ServeArgs {
 /// the field limits is about 15 KiB of JSON).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Highest `--rate-limit-per-second`: one request a microsecond, far beyond what one
+/// instance serves (a smaller refill period could not be represented).
+pub const MAX_RATE_LIMIT_PER_SECOND: f64 = 1_000_000.0;
+
 /// Default address of the order service's operations endpoint.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9101";
 
@@ -100,6 +137,13 @@ impl ServeArgs {
         Self {
             listen,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            api_tokens_file: None,
+            api_tokens: None,
+            allow_unauthenticated: false,
+            rate_limit_per_second: 100.0,
+            rate_limit_burst: 200,
+            request_timeout: Duration::from_secs(10),
+            max_concurrent_requests: 256,
             database_url: Some(database_url.to_string()),
             database_connect_timeout: Duration::from_secs(30),
             database_max_connections: 10,
@@ -139,6 +183,23 @@ impl ServeArgs {
             })
     }
 
+    /// The API tokens of --api-tokens-file and --api-tokens / ORDERFLOW_API_TOKENS.
+    pub fn api_tokens(&self) -> ServiceResult<ApiTokens> {
+        ApiTokens::load(
+            self.api_tokens_file.as_deref(),
+            self.api_tokens.as_ref().map(SecretString::expose),
+        )
+        .map_err(|error| ServiceError::Config(error.to_string()))
+    }
+
+    /// The request timeout and concurrency limit (0 is no limit).
+    pub fn load_limits(&self) -> LoadLimits {
+        LoadLimits {
+            request_timeout: Some(self.request_timeout).filter(|timeout| !timeout.is_zero()),
+            max_concurrent_requests: Some(self.max_concurrent_requests).filter(|max| *max > 0),
+        }
+    }
+
     /// Checks each flag and the combinations; the error says which flag to change.
     pub fn validate(&self) -> ServiceResult<()> {
         let fail = |message: String| Err(ServiceError::Config(message));
@@ -151,6 +212,19 @@ impl ServeArgs {
         }
         if self.max_body_bytes < 1024 {
             return fail("--max-body-bytes must be at least 1024".into());
+        }
+        let tokens = self.api_tokens()?;
+        if tokens.is_empty() && !self.listen.ip().is_loopback() && !self.allow_unauthenticated {
+            return fail(format!(
+                "--listen {} is reachable beyond this machine, so the API needs tokens: pass \
+                 --api-tokens-file or set {API_TOKENS_ENV} (or pass --allow-unauthenticated)",
+                self.listen
+            ));
+        }
+        if !(0.0..=MAX_RATE_LIMIT_PER_SECOND).contains(&self.rate_limit_per_second) {
+            return fail(format!(
+                "--rate-limit-per-second must be 0 (off) to {MAX_RATE_LIMIT_PER_SECOND}"
+            ));
         }
         if self.relay_batch_size == 0 {
             return fail("--relay-batch-size must be at least 1".into());
@@ -208,6 +282,14 @@ mod tests {
         bad.topic = " ".into();
         assert!(bad.validate().unwrap_err().to_string().contains("--topic"));
         let mut bad = args();
+        bad.rate_limit_per_second = -1.0;
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--rate-limit-per-second")
+        );
+        let mut bad = args();
         bad.ops.metrics_addr = "nonsense".into();
         assert!(
             bad.validate()
@@ -215,5 +297,27 @@ mod tests {
                 .to_string()
                 .contains("--metrics-addr")
         );
+    }
+
+    #[test]
+    fn listening_beyond_loopback_needs_tokens_or_an_explicit_opt_out() {
+        let mut open = args();
+        open.listen = "0.0.0.0:8080".parse().unwrap();
+        let error = open.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("--api-tokens-file") && error.contains("--allow-unauthenticated"),
+            "{error}"
+        );
+        assert_eq!(error.lines().count(), 1, "{error}");
+
+        let mut with_tokens = open.clone();
+        with_tokens.api_tokens = Some("ci:0123456789abcdef0123".parse().unwrap());
+        assert!(with_tokens.validate().is_ok());
+        let mut opted_out = open.clone();
+        opted_out.allow_unauthenticated = true;
+        assert!(opted_out.validate().is_ok());
+        let mut ipv6_loopback = args();
+        ipv6_loopback.listen = "[::1]:8080".parse().unwrap();
+        assert!(ipv6_loopback.validate().is_ok());
     }
 }

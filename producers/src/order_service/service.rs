@@ -16,7 +16,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::OrderServiceMetrics;
-use crate::order_service::order_api::{self, ApiState};
+use crate::order_service::admission::Admission;
+use crate::order_service::client_rate_limit::ClientRateLimit;
+use crate::order_service::order_api::{self, ApiAccess, ApiState};
 use crate::order_service::order_store::OrderStore;
 use crate::order_service::relay::{RELAY_BACKOFF, Relay, RelayConfig};
 use crate::order_service::serve_args::ServeArgs;
@@ -60,6 +62,7 @@ pub async fn start(
     args.validate()?;
     let metrics = OrderServiceMetrics::register(registry)
         .map_err(|error| ServiceError::Config(format!("metrics: {error}")))?;
+    let access = api_access(args, &metrics)?;
     let readiness = Readiness::default();
     let mut tasks = Vec::new();
     let metrics_addr = match args.ops.address()? {
@@ -108,7 +111,11 @@ pub async fn start(
         outbox_written: wake.clone(),
         max_body_bytes: args.max_body_bytes,
     };
-    let app = order_api::router(state, metrics.clone());
+    if let Some(limit) = &access.admission.rate_limit {
+        tasks.push(tokio::spawn(limit.clone().prune(token.child_token())));
+    }
+    let app = order_api::router(state, access, metrics.clone())
+        .into_make_service_with_connect_info::<SocketAddr>();
     let api_token = token.child_token();
     tasks.push(tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -163,6 +170,42 @@ const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// Connections of the relay: a round's claim and its records, and the task recording
 /// late delivery reports.
 const RELAY_CONNECTIONS: u32 = 3;
+
+/// Authentication, rate limit and load limits from the flags; logs what is in force,
+/// naming token clients but never a token.
+fn api_access(args: &ServeArgs, metrics: &OrderServiceMetrics) -> ServiceResult<ApiAccess> {
+    let tokens = args.api_tokens()?;
+    if tokens.is_empty() {
+        if args.listen.ip().is_loopback() {
+            tracing::info!("order API authentication off (listening on loopback only)");
+        } else {
+            tracing::warn!(listen = %args.listen, "order API authentication off beyond loopback (--allow-unauthenticated)");
+        }
+    } else {
+        tracing::info!(
+            clients = %tokens.names().join(","),
+            "order API requires bearer tokens"
+        );
+    }
+    let rate_limit = ClientRateLimit::new(
+        args.rate_limit_per_second,
+        args.rate_limit_burst,
+        metrics.api_rate_limited.clone(),
+    );
+    let load = args.load_limits();
+    tracing::info!(
+        rate_limit_per_second = args.rate_limit_per_second,
+        rate_limit_burst = args.rate_limit_burst,
+        rate_limited = rate_limit.is_some(),
+        request_timeout = ?load.request_timeout,
+        max_concurrent_requests = ?load.max_concurrent_requests,
+        "order API limits"
+    );
+    Ok(ApiAccess {
+        admission: Admission { tokens, rate_limit },
+        load,
+    })
+}
 
 /// What start-up connected.
 struct Connected {
