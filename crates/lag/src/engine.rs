@@ -1,18 +1,18 @@
-//! One poll cycle: list and describe groups, read committed offsets (one OffsetFetch
-//! per group, groups concurrently), then log offsets (batched), then record
+//! One poll cycle: list and describe groups, read committed offsets (batched: one
+//! OffsetFetch per coordinator for all groups), then log offsets (batched), then record
 //! timestamps; feed the windows; build a snapshot.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
 use rdkafka::ClientConfig;
 
 use crate::aggregate::{GroupInput, PartitionInput, build_group, dlq_counts};
 use crate::config::EngineConfig;
 use crate::error::{LagError, Result};
-use crate::kafka::committed::{CommittedRead, CommittedReader};
+use crate::kafka::committed::CommittedRead;
+use crate::kafka::committed_source::CommittedSource;
 use crate::kafka::groups::{ListedGroup, list_groups};
 use crate::kafka::log_offsets::{LogOffsetReader, TopicPartition};
 use crate::kafka::timestamps::{FirstRecord, RecordKey, TimestampReader};
@@ -52,7 +52,7 @@ struct CommittedInput {
 pub struct LagEngine {
     config: EngineConfig,
     offsets: LogOffsetReader,
-    committed: Arc<CommittedReader>,
+    committed: CommittedSource,
     timestamps: TimestampReader,
     windows: HashMap<WindowKey, PartitionWindow>,
     dlq_windows: HashMap<String, PartitionWindow>,
@@ -75,7 +75,7 @@ impl LagEngine {
         config.validate_clients()?;
         Ok(Self {
             offsets: LogOffsetReader::new(kafka)?,
-            committed: Arc::new(CommittedReader::new(kafka, config.group_clients)),
+            committed: CommittedSource::new(kafka, config.group_clients, config.concurrency),
             timestamps: TimestampReader::new(kafka)?,
             config,
             windows: HashMap::new(),
@@ -333,9 +333,9 @@ impl LagEngine {
         listed.sort_by(|a, b| a.group.cmp(&b.group));
     }
 
-    /// Reads committed offsets of every group, one OffsetFetch each over every
-    /// partition of the cluster; returns per group the committed offset of each
-    /// partition of its topics: those it committed to and those assigned to its members.
+    /// Reads committed offsets of every group; returns per group the committed offset
+    /// of each partition of its topics: those it committed to and those assigned to
+    /// its members (never committed when the answer does not have them).
     async fn read_committed(
         &self,
         listed: &[ListedGroup],
@@ -350,19 +350,8 @@ impl LagEngine {
                 .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))
                 .collect(),
         );
-        let reader = self.committed.clone();
         let groups: Vec<String> = listed.iter().map(|g| g.group.clone()).collect();
-        let results: Vec<_> = futures::stream::iter(groups)
-            .map(|group| {
-                let (reader, everything) = (reader.clone(), everything.clone());
-                async move {
-                    let read = reader.read(&group, &everything, timeout).await;
-                    (group, read)
-                }
-            })
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
+        let results = self.committed.read(&groups, everything, timeout).await;
 
         let mut out = HashMap::new();
         for (group, read) in results {
@@ -398,10 +387,17 @@ impl LagEngine {
             }));
             let group_topics: BTreeSet<String> =
                 group_topics.into_iter().map(str::to_owned).collect();
-            let committed = committed
+            let mut committed: HashMap<TopicPartition, CommittedRead> = committed
                 .into_iter()
                 .filter(|((t, _), _)| group_topics.contains(t))
                 .collect();
+            for topic in &group_topics {
+                for partition in 0..topics.partitions(topic).unwrap_or(0) {
+                    committed
+                        .entry((topic.clone(), partition))
+                        .or_insert(CommittedRead::Never);
+                }
+            }
             out.insert(group, GroupRead::Read(committed));
         }
         let keep: HashSet<String> = listed.iter().map(|g| g.group.clone()).collect();
