@@ -248,11 +248,16 @@ fn group_reason(membership: &Membership, status: Status, partitions: Vec<&Partit
     )
 }
 
-/// Records in every dead-letter topic (sum of high watermarks) and their rate.
+/// Records of each dead-letter topic still to deal with: per partition, those between
+/// the high watermark and the later of the log start (retention and DeleteRecords
+/// remove records) and the position `orderflow dlq redrive` recorded as gone over
+/// (`redriven`). The rate is of records written (the sum of high watermarks). When a
+/// partition's log start is unknown, the topic keeps the count of the last cycle.
 pub fn dlq_counts(
     topics: &ClusterTopics,
     logs: &HashMap<TopicPartition, LogOffsets>,
-    windows: &mut HashMap<String, PartitionWindow>,
+    redriven: &HashMap<TopicPartition, i64>,
+    windows: &mut HashMap<String, DlqWindow>,
     now_ms: i64,
     window_ms: i64,
 ) -> Vec<DlqCount> {
@@ -261,16 +266,33 @@ pub fn dlq_counts(
         let Some(source) = topic.strip_suffix(DLQ_SUFFIX) else {
             continue;
         };
-        let records: i64 = (0..*n)
-            .filter_map(|p| logs.get(&(topic.clone(), p)))
-            .map(|l| l.high_watermark)
-            .sum();
+        let (mut written, mut pending, mut unknown) = (0, 0, false);
+        for p in 0..*n {
+            let tp = (topic.clone(), p);
+            let Some(log) = logs.get(&tp) else {
+                unknown = true;
+                continue;
+            };
+            written += log.high_watermark;
+            match log.log_start {
+                Some(start) => {
+                    let from = start.max(redriven.get(&tp).copied().unwrap_or(0));
+                    pending += (log.high_watermark - from).max(0);
+                }
+                None => unknown = true,
+            }
+        }
         let window = windows.entry(topic.clone()).or_default();
-        window.push(
+        let records = match (unknown, window.records) {
+            (true, Some(last)) => last,
+            _ => pending,
+        };
+        window.records = Some(records);
+        window.written.push(
             Sample {
                 at_ms: now_ms,
                 committed: None,
-                high_watermark: records,
+                high_watermark: written,
                 lag: 0,
             },
             window_ms,
@@ -279,11 +301,20 @@ pub fn dlq_counts(
             source_topic: source.to_owned(),
             dlq_topic: topic.clone(),
             records,
-            rate: window.rates().produce,
+            rate: window.written.rates().produce,
         });
     }
     windows.retain(|t, _| out.iter().any(|d| &d.dlq_topic == t));
     out
+}
+
+/// What the engine keeps of a dead-letter topic between cycles.
+#[derive(Debug, Default)]
+pub struct DlqWindow {
+    /// Records written (sum of high watermarks) over the window, for the rate.
+    pub written: PartitionWindow,
+    /// The last count served.
+    pub records: Option<i64>,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::ClientConfig;
 
-use crate::aggregate::{GroupInput, PartitionInput, build_group, dlq_counts};
+use crate::aggregate::{DlqWindow, GroupInput, PartitionInput, build_group, dlq_counts};
 use crate::config::EngineConfig;
 use crate::error::{LagError, Result};
 use crate::kafka::committed::CommittedRead;
@@ -23,6 +23,11 @@ use crate::window::{PartitionWindow, Sample};
 
 /// Suffix naming dead-letter topics.
 pub const DLQ_SUFFIX: &str = ".dlq";
+
+/// Group under which `orderflow dlq redrive` commits, per dead-letter partition, the
+/// offset up to which it has gone over the records. Read for the DLQ count; not a
+/// consumer group, so never shown as one.
+pub const REDRIVE_GROUP: &str = "orderflow-dlq-redrive";
 
 /// Largest lag checked for being only transaction markers. A consumer that read every
 /// record and commits "last record + 1" stays one offset short per trailing marker
@@ -55,7 +60,9 @@ pub struct LagEngine {
     committed: CommittedSource,
     timestamps: TimestampReader,
     windows: HashMap<WindowKey, PartitionWindow>,
-    dlq_windows: HashMap<String, PartitionWindow>,
+    dlq_windows: HashMap<String, DlqWindow>,
+    /// Offsets recorded by redrives on dead-letter partitions, as last read.
+    redriven: HashMap<TopicPartition, i64>,
     /// Groups of the last successful listing, shown when a listing fails.
     listed_before: BTreeSet<String>,
     timeline: ProduceTimeline,
@@ -80,6 +87,7 @@ impl LagEngine {
             config,
             windows: HashMap::new(),
             dlq_windows: HashMap::new(),
+            redriven: HashMap::new(),
             listed_before: BTreeSet::new(),
             timeline: ProduceTimeline::default(),
         })
@@ -208,6 +216,7 @@ impl LagEngine {
         let dlq = dlq_counts(
             &topics,
             &logs,
+            &self.redriven,
             &mut self.dlq_windows,
             taken_at_ms,
             window_ms,
@@ -276,9 +285,9 @@ impl LagEngine {
         stamps
     }
 
-    /// Groups with their members (ListGroups + DescribeGroups). When the listing fails,
-    /// the groups listed before are kept with members unknown, so they never vanish
-    /// from the view: lag does not depend on the listing.
+    /// Groups with their members (ListGroups + DescribeGroups), the redrive group left
+    /// out. When the listing fails, the groups listed before are kept with members
+    /// unknown, so they never vanish from the view: lag does not depend on the listing.
     /// Also says whether the listing answered (a group missing from a failed listing
     /// is not known to be missing).
     async fn list_groups(&mut self, warnings: &mut Vec<String>) -> (Vec<ListedGroup>, bool) {
@@ -287,7 +296,8 @@ impl LagEngine {
             _ => None,
         };
         match list_groups(self.offsets.client(), only, self.config.request_timeout).await {
-            Ok(listed) => {
+            Ok(mut listed) => {
+                listed.retain(|g| g.group != REDRIVE_GROUP);
                 self.listed_before = listed.iter().map(|g| g.group.clone()).collect();
                 (listed, true)
             }
@@ -337,7 +347,7 @@ impl LagEngine {
     /// of each partition of its topics: those it committed to and those assigned to
     /// its members (never committed when the answer does not have them).
     async fn read_committed(
-        &self,
+        &mut self,
         listed: &[ListedGroup],
         topics: &ClusterTopics,
         warnings: &mut Vec<String>,
@@ -350,8 +360,24 @@ impl LagEngine {
                 .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))
                 .collect(),
         );
-        let groups: Vec<String> = listed.iter().map(|g| g.group.clone()).collect();
-        let results = self.committed.read(&groups, everything, timeout).await;
+        let mut groups: Vec<String> = listed.iter().map(|g| g.group.clone()).collect();
+        groups.push(REDRIVE_GROUP.to_owned());
+        let mut results = self.committed.read(&groups, everything, timeout).await;
+        match results.remove(REDRIVE_GROUP) {
+            Some(Ok(redriven)) => {
+                self.redriven = redriven
+                    .into_iter()
+                    .filter(|((topic, _), _)| topic.ends_with(DLQ_SUFFIX))
+                    .filter_map(|(tp, read)| match read {
+                        CommittedRead::Offset(o) => Some((tp, o)),
+                        _ => self.redriven.get(&tp).map(|o| (tp, *o)),
+                    })
+                    .collect();
+            }
+            // The DLQ counts keep the positions read before.
+            Some(Err(err)) => warnings.push(format!("redrive positions ({REDRIVE_GROUP}): {err}")),
+            None => {}
+        }
 
         let mut out = HashMap::new();
         for (group, read) in results {

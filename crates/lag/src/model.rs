@@ -255,9 +255,10 @@ pub struct DlqCount {
     pub source_topic: String,
     /// The dead-letter topic.
     pub dlq_topic: String,
-    /// Records written to it: the sum of its high watermarks.
+    /// Records still in it that no redrive has gone over: per partition, from the
+    /// later of the log start and the redrive position up to the high watermark.
     pub records: i64,
-    /// Records per second over the window.
+    /// Records written to it per second over the window.
     pub rate: f64,
 }
 
