@@ -31,6 +31,9 @@ pub struct PartitionInput {
     /// Only transaction markers (control records) lie between the committed offset
     /// and the end: the group has read everything there is to read.
     pub markers_only: bool,
+    /// How long (ms) the last stable offset has stayed at its value below the high
+    /// watermark (an open transaction); `None` when it equals the high watermark.
+    pub open_transaction_ms: Option<i64>,
 }
 
 /// What was read for one group this cycle.
@@ -100,7 +103,20 @@ pub fn build_group(
             ),
             (None, _) => {
                 let (status, reason) = window.judge(window_ms, activity);
-                if p.markers_only && status == Status::CaughtUp {
+                let blocked_ms = p
+                    .open_transaction_ms
+                    .filter(|ms| input.isolation == Isolation::ReadCommitted && *ms >= window_ms);
+                if let (Status::CaughtUp, Some(ms)) = (status, blocked_ms) {
+                    (
+                        Status::BlockedByTransaction,
+                        format!(
+                            "at the last stable offset {}, held there for {}s by an open transaction while the high watermark is {}",
+                            p.log.last_stable,
+                            ms / 1000,
+                            p.log.high_watermark
+                        ),
+                    )
+                } else if p.markers_only && status == Status::CaughtUp {
                     let at = p.committed.unwrap_or(f.end_offset);
                     let markers = f.end_offset - at;
                     (
@@ -346,6 +362,7 @@ mod tests {
             committed,
             unreadable: unreadable.map(str::to_owned),
             markers_only: false,
+            open_transaction_ms: None,
         }
     }
 

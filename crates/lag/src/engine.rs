@@ -63,6 +63,9 @@ pub struct LagEngine {
     dlq_windows: HashMap<String, DlqWindow>,
     /// Offsets recorded by redrives on dead-letter partitions, as last read.
     redriven: HashMap<TopicPartition, i64>,
+    /// Per partition whose last stable offset is below its high watermark: that
+    /// offset and when it was first seen there (ms).
+    stable_since: HashMap<TopicPartition, (i64, i64)>,
     /// Groups of the last successful listing, shown when a listing fails.
     listed_before: BTreeSet<String>,
     timeline: ProduceTimeline,
@@ -88,6 +91,7 @@ impl LagEngine {
             windows: HashMap::new(),
             dlq_windows: HashMap::new(),
             redriven: HashMap::new(),
+            stable_since: HashMap::new(),
             listed_before: BTreeSet::new(),
             timeline: ProduceTimeline::default(),
         })
@@ -137,6 +141,17 @@ impl LagEngine {
         }
         let wanted: Vec<TopicPartition> = wanted.into_iter().collect();
         let logs = self.offsets.read(&wanted, timeout).await?;
+        self.stable_since = logs
+            .iter()
+            .filter(|(_, log)| log.last_stable < log.high_watermark)
+            .map(|(tp, log)| {
+                let since = match self.stable_since.get(tp) {
+                    Some((lso, since)) if *lso == log.last_stable => *since,
+                    _ => taken_at_ms,
+                };
+                (tp.clone(), (log.last_stable, since))
+            })
+            .collect();
 
         let mut inputs = Vec::with_capacity(listed.len());
         for listed_group in listed {
@@ -154,6 +169,10 @@ impl LagEngine {
                         committed: c.committed,
                         unreadable: c.unreadable.clone(),
                         markers_only: false,
+                        open_transaction_ms: self
+                            .stable_since
+                            .get(&c.tp)
+                            .map(|(_, since)| taken_at_ms - since),
                     })
                 })
                 .collect();
