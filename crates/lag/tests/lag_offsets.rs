@@ -4,9 +4,11 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use orderflow_lag::kafka::committed::CommittedRead;
+use orderflow_lag::kafka::committed::{CommittedRead, CommittedReader};
+use orderflow_lag::kafka::committed_source::CommittedSource;
 use orderflow_lag::kafka::group_offsets::GroupOffsetReader;
 use orderflow_lag::model::{Membership, OffsetState};
 use orderflow_lag::{EngineConfig, LagEngine, Status};
@@ -172,4 +174,30 @@ async fn many_groups_are_read_in_one_request_over_one_connection() {
         "{connections} connections for {} groups",
         groups.len()
     );
+
+    // The per-group clients kept for TLS/SASL clusters read the same offsets.
+    let pool = CommittedSource::PerGroup {
+        reader: Arc::new(CommittedReader::new(&orderflow_testkit::kafka_config(), 4)),
+        concurrency: 2,
+    };
+    let every_partition = Arc::new(vec![(topic.clone(), 0), (topic.clone(), 1)]);
+    let pooled = pool
+        .read(&groups[..3], every_partition, Duration::from_secs(10))
+        .await;
+    for group in &groups[..3] {
+        let committed: Vec<_> = pooled[group]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{group}: {e}"))
+            .iter()
+            .filter(|(_, read)| **read != CommittedRead::Never)
+            .map(|(tp, read)| (tp.clone(), read.clone()))
+            .collect();
+        let batched: Vec<_> = reads[group]
+            .as_ref()
+            .expect("read")
+            .clone()
+            .into_iter()
+            .collect();
+        assert_eq!(committed, batched, "{group}");
+    }
 }
