@@ -31,6 +31,9 @@ pub struct PartitionInput {
     /// Only transaction markers (control records) lie between the committed offset
     /// and the end: the group has read everything there is to read.
     pub markers_only: bool,
+    /// How long (ms) the last stable offset has stayed at its value below the high
+    /// watermark (an open transaction); `None` when it equals the high watermark.
+    pub open_transaction_ms: Option<i64>,
 }
 
 /// What was read for one group this cycle.
@@ -100,7 +103,20 @@ pub fn build_group(
             ),
             (None, _) => {
                 let (status, reason) = window.judge(window_ms, activity);
-                if p.markers_only && status == Status::CaughtUp {
+                let blocked_ms = p
+                    .open_transaction_ms
+                    .filter(|ms| input.isolation == Isolation::ReadCommitted && *ms >= window_ms);
+                if let (Status::CaughtUp, Some(ms)) = (status, blocked_ms) {
+                    (
+                        Status::BlockedByTransaction,
+                        format!(
+                            "at the last stable offset {}, held there for {}s by an open transaction while the high watermark is {}",
+                            p.log.last_stable,
+                            ms / 1000,
+                            p.log.high_watermark
+                        ),
+                    )
+                } else if p.markers_only && status == Status::CaughtUp {
                     let at = p.committed.unwrap_or(f.end_offset);
                     let markers = f.end_offset - at;
                     (
@@ -248,11 +264,16 @@ fn group_reason(membership: &Membership, status: Status, partitions: Vec<&Partit
     )
 }
 
-/// Records in every dead-letter topic (sum of high watermarks) and their rate.
+/// Records of each dead-letter topic still to deal with: per partition, those between
+/// the high watermark and the later of the log start (retention and DeleteRecords
+/// remove records) and the position `orderflow dlq redrive` recorded as gone over
+/// (`redriven`). The rate is of records written (the sum of high watermarks). When a
+/// partition's log start is unknown, the topic keeps the count of the last cycle.
 pub fn dlq_counts(
     topics: &ClusterTopics,
     logs: &HashMap<TopicPartition, LogOffsets>,
-    windows: &mut HashMap<String, PartitionWindow>,
+    redriven: &HashMap<TopicPartition, i64>,
+    windows: &mut HashMap<String, DlqWindow>,
     now_ms: i64,
     window_ms: i64,
 ) -> Vec<DlqCount> {
@@ -261,16 +282,33 @@ pub fn dlq_counts(
         let Some(source) = topic.strip_suffix(DLQ_SUFFIX) else {
             continue;
         };
-        let records: i64 = (0..*n)
-            .filter_map(|p| logs.get(&(topic.clone(), p)))
-            .map(|l| l.high_watermark)
-            .sum();
+        let (mut written, mut pending, mut unknown) = (0, 0, false);
+        for p in 0..*n {
+            let tp = (topic.clone(), p);
+            let Some(log) = logs.get(&tp) else {
+                unknown = true;
+                continue;
+            };
+            written += log.high_watermark;
+            match log.log_start {
+                Some(start) => {
+                    let from = start.max(redriven.get(&tp).copied().unwrap_or(0));
+                    pending += (log.high_watermark - from).max(0);
+                }
+                None => unknown = true,
+            }
+        }
         let window = windows.entry(topic.clone()).or_default();
-        window.push(
+        let records = match (unknown, window.records) {
+            (true, Some(last)) => last,
+            _ => pending,
+        };
+        window.records = Some(records);
+        window.written.push(
             Sample {
                 at_ms: now_ms,
                 committed: None,
-                high_watermark: records,
+                high_watermark: written,
                 lag: 0,
             },
             window_ms,
@@ -279,11 +317,20 @@ pub fn dlq_counts(
             source_topic: source.to_owned(),
             dlq_topic: topic.clone(),
             records,
-            rate: window.rates().produce,
+            rate: window.written.rates().produce,
         });
     }
     windows.retain(|t, _| out.iter().any(|d| &d.dlq_topic == t));
     out
+}
+
+/// What the engine keeps of a dead-letter topic between cycles.
+#[derive(Debug, Default)]
+pub struct DlqWindow {
+    /// Records written (sum of high watermarks) over the window, for the rate.
+    pub written: PartitionWindow,
+    /// The last count served.
+    pub records: Option<i64>,
 }
 
 #[cfg(test)]
@@ -315,6 +362,7 @@ mod tests {
             committed,
             unreadable: unreadable.map(str::to_owned),
             markers_only: false,
+            open_transaction_ms: None,
         }
     }
 

@@ -25,9 +25,10 @@ pub struct EngineConfig {
     /// Longest a cycle waits for record timestamps it has not read yet (lag in seconds
     /// of offsets written before the engine started); reading goes on in the background.
     pub timestamp_timeout: Duration,
-    /// Groups whose committed offsets are read concurrently.
+    /// Groups whose committed offsets are read concurrently when each group has its
+    /// own client (TLS or SASL clusters; plaintext ones read all groups at once).
     pub concurrency: usize,
-    /// Most per-group OffsetFetch clients kept open between cycles (each holds a
+    /// With TLS or SASL: most per-group OffsetFetch clients kept open between cycles (each holds a
     /// connection to the bootstrap broker and one to the group's coordinator). With
     /// more groups, the clients of groups read longest ago are closed and reopened
     /// when next needed. At least `concurrency`.

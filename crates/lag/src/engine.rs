@@ -1,18 +1,18 @@
-//! One poll cycle: list and describe groups, read committed offsets (one OffsetFetch
-//! per group, groups concurrently), then log offsets (batched), then record
+//! One poll cycle: list and describe groups, read committed offsets (batched: one
+//! OffsetFetch per coordinator for all groups), then log offsets (batched), then record
 //! timestamps; feed the windows; build a snapshot.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
 use rdkafka::ClientConfig;
 
-use crate::aggregate::{GroupInput, PartitionInput, build_group, dlq_counts};
+use crate::aggregate::{DlqWindow, GroupInput, PartitionInput, build_group, dlq_counts};
 use crate::config::EngineConfig;
 use crate::error::{LagError, Result};
-use crate::kafka::committed::{CommittedRead, CommittedReader};
+use crate::kafka::committed::CommittedRead;
+use crate::kafka::committed_source::CommittedSource;
 use crate::kafka::groups::{ListedGroup, list_groups};
 use crate::kafka::log_offsets::{LogOffsetReader, TopicPartition};
 use crate::kafka::timestamps::{FirstRecord, RecordKey, TimestampReader};
@@ -23,6 +23,11 @@ use crate::window::{PartitionWindow, Sample};
 
 /// Suffix naming dead-letter topics.
 pub const DLQ_SUFFIX: &str = ".dlq";
+
+/// Group under which `orderflow dlq redrive` commits, per dead-letter partition, the
+/// offset up to which it has gone over the records. Read for the DLQ count; not a
+/// consumer group, so never shown as one.
+pub const REDRIVE_GROUP: &str = "orderflow-dlq-redrive";
 
 /// Largest lag checked for being only transaction markers. A consumer that read every
 /// record and commits "last record + 1" stays one offset short per trailing marker
@@ -52,10 +57,15 @@ struct CommittedInput {
 pub struct LagEngine {
     config: EngineConfig,
     offsets: LogOffsetReader,
-    committed: Arc<CommittedReader>,
+    committed: CommittedSource,
     timestamps: TimestampReader,
     windows: HashMap<WindowKey, PartitionWindow>,
-    dlq_windows: HashMap<String, PartitionWindow>,
+    dlq_windows: HashMap<String, DlqWindow>,
+    /// Offsets recorded by redrives on dead-letter partitions, as last read.
+    redriven: HashMap<TopicPartition, i64>,
+    /// Per partition whose last stable offset is below its high watermark: that
+    /// offset and when it was first seen there (ms).
+    stable_since: HashMap<TopicPartition, (i64, i64)>,
     /// Groups of the last successful listing, shown when a listing fails.
     listed_before: BTreeSet<String>,
     timeline: ProduceTimeline,
@@ -75,11 +85,13 @@ impl LagEngine {
         config.validate_clients()?;
         Ok(Self {
             offsets: LogOffsetReader::new(kafka)?,
-            committed: Arc::new(CommittedReader::new(kafka, config.group_clients)),
+            committed: CommittedSource::new(kafka, config.group_clients, config.concurrency),
             timestamps: TimestampReader::new(kafka)?,
             config,
             windows: HashMap::new(),
             dlq_windows: HashMap::new(),
+            redriven: HashMap::new(),
+            stable_since: HashMap::new(),
             listed_before: BTreeSet::new(),
             timeline: ProduceTimeline::default(),
         })
@@ -129,6 +141,17 @@ impl LagEngine {
         }
         let wanted: Vec<TopicPartition> = wanted.into_iter().collect();
         let logs = self.offsets.read(&wanted, timeout).await?;
+        self.stable_since = logs
+            .iter()
+            .filter(|(_, log)| log.last_stable < log.high_watermark)
+            .map(|(tp, log)| {
+                let since = match self.stable_since.get(tp) {
+                    Some((lso, since)) if *lso == log.last_stable => *since,
+                    _ => taken_at_ms,
+                };
+                (tp.clone(), (log.last_stable, since))
+            })
+            .collect();
 
         let mut inputs = Vec::with_capacity(listed.len());
         for listed_group in listed {
@@ -146,6 +169,10 @@ impl LagEngine {
                         committed: c.committed,
                         unreadable: c.unreadable.clone(),
                         markers_only: false,
+                        open_transaction_ms: self
+                            .stable_since
+                            .get(&c.tp)
+                            .map(|(_, since)| taken_at_ms - since),
                     })
                 })
                 .collect();
@@ -208,6 +235,7 @@ impl LagEngine {
         let dlq = dlq_counts(
             &topics,
             &logs,
+            &self.redriven,
             &mut self.dlq_windows,
             taken_at_ms,
             window_ms,
@@ -276,9 +304,9 @@ impl LagEngine {
         stamps
     }
 
-    /// Groups with their members (ListGroups + DescribeGroups). When the listing fails,
-    /// the groups listed before are kept with members unknown, so they never vanish
-    /// from the view: lag does not depend on the listing.
+    /// Groups with their members (ListGroups + DescribeGroups), the redrive group left
+    /// out. When the listing fails, the groups listed before are kept with members
+    /// unknown, so they never vanish from the view: lag does not depend on the listing.
     /// Also says whether the listing answered (a group missing from a failed listing
     /// is not known to be missing).
     async fn list_groups(&mut self, warnings: &mut Vec<String>) -> (Vec<ListedGroup>, bool) {
@@ -287,7 +315,8 @@ impl LagEngine {
             _ => None,
         };
         match list_groups(self.offsets.client(), only, self.config.request_timeout).await {
-            Ok(listed) => {
+            Ok(mut listed) => {
+                listed.retain(|g| g.group != REDRIVE_GROUP);
                 self.listed_before = listed.iter().map(|g| g.group.clone()).collect();
                 (listed, true)
             }
@@ -333,11 +362,11 @@ impl LagEngine {
         listed.sort_by(|a, b| a.group.cmp(&b.group));
     }
 
-    /// Reads committed offsets of every group, one OffsetFetch each over every
-    /// partition of the cluster; returns per group the committed offset of each
-    /// partition of its topics: those it committed to and those assigned to its members.
+    /// Reads committed offsets of every group; returns per group the committed offset
+    /// of each partition of its topics: those it committed to and those assigned to
+    /// its members (never committed when the answer does not have them).
     async fn read_committed(
-        &self,
+        &mut self,
         listed: &[ListedGroup],
         topics: &ClusterTopics,
         warnings: &mut Vec<String>,
@@ -350,19 +379,24 @@ impl LagEngine {
                 .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))
                 .collect(),
         );
-        let reader = self.committed.clone();
-        let groups: Vec<String> = listed.iter().map(|g| g.group.clone()).collect();
-        let results: Vec<_> = futures::stream::iter(groups)
-            .map(|group| {
-                let (reader, everything) = (reader.clone(), everything.clone());
-                async move {
-                    let read = reader.read(&group, &everything, timeout).await;
-                    (group, read)
-                }
-            })
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
+        let mut groups: Vec<String> = listed.iter().map(|g| g.group.clone()).collect();
+        groups.push(REDRIVE_GROUP.to_owned());
+        let mut results = self.committed.read(&groups, everything, timeout).await;
+        match results.remove(REDRIVE_GROUP) {
+            Some(Ok(redriven)) => {
+                self.redriven = redriven
+                    .into_iter()
+                    .filter(|((topic, _), _)| topic.ends_with(DLQ_SUFFIX))
+                    .filter_map(|(tp, read)| match read {
+                        CommittedRead::Offset(o) => Some((tp, o)),
+                        _ => self.redriven.get(&tp).map(|o| (tp, *o)),
+                    })
+                    .collect();
+            }
+            // The DLQ counts keep the positions read before.
+            Some(Err(err)) => warnings.push(format!("redrive positions ({REDRIVE_GROUP}): {err}")),
+            None => {}
+        }
 
         let mut out = HashMap::new();
         for (group, read) in results {
@@ -398,10 +432,17 @@ impl LagEngine {
             }));
             let group_topics: BTreeSet<String> =
                 group_topics.into_iter().map(str::to_owned).collect();
-            let committed = committed
+            let mut committed: HashMap<TopicPartition, CommittedRead> = committed
                 .into_iter()
                 .filter(|((t, _), _)| group_topics.contains(t))
                 .collect();
+            for topic in &group_topics {
+                for partition in 0..topics.partitions(topic).unwrap_or(0) {
+                    committed
+                        .entry((topic.clone(), partition))
+                        .or_insert(CommittedRead::Never);
+                }
+            }
             out.insert(group, GroupRead::Read(committed));
         }
         let keep: HashSet<String> = listed.iter().map(|g| g.group.clone()).collect();

@@ -14,6 +14,23 @@ pub enum LagError {
         #[source]
         source: KafkaError,
     },
+    /// A request sent over the engine's own Kafka connection failed (connection
+    /// refused or closed, timeout, an answer that does not decode, a coordinator error).
+    #[error("kafka {what} failed: {reason}")]
+    Protocol {
+        /// The request that failed, e.g. "OffsetFetch at 127.0.0.1:9092".
+        what: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The broker does not support a request the engine needs.
+    #[error("kafka broker at {broker} does not support {what}")]
+    Unsupported {
+        /// The broker's address.
+        broker: String,
+        /// The request and version needed.
+        what: String,
+    },
     /// The Kafka client could not be built from the given configuration.
     #[error("invalid kafka client configuration: {0}")]
     ClientConfig(#[source] KafkaError),
@@ -32,8 +49,11 @@ impl LagError {
     /// Whether trying the same thing again later can succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            LagError::Kafka { .. } | LagError::Task(_) => true,
-            LagError::ClientConfig(_) | LagError::Config(_) | LagError::Server(_) => false,
+            LagError::Kafka { .. } | LagError::Protocol { .. } | LagError::Task(_) => true,
+            LagError::ClientConfig(_)
+            | LagError::Config(_)
+            | LagError::Server(_)
+            | LagError::Unsupported { .. } => false,
         }
     }
 
@@ -43,6 +63,14 @@ impl LagError {
             what: what.into(),
             source,
         }
+    }
+}
+
+/// Builds a [`LagError::Protocol`].
+pub(crate) fn protocol(what: impl Into<String>, reason: impl std::fmt::Display) -> LagError {
+    LagError::Protocol {
+        what: what.into(),
+        reason: reason.to_string(),
     }
 }
 

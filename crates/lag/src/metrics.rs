@@ -27,7 +27,8 @@ pub const LOST_RECORDS: &str = "orderflow_consumergroup_lost_records";
 pub const CONSUME_RATE: &str = "orderflow_consumergroup_consume_rate";
 /// Produced records per second per group and topic.
 pub const PRODUCE_RATE: &str = "orderflow_consumergroup_produce_rate";
-/// Records in a dead-letter topic per source topic.
+/// Records in a dead-letter topic per source topic still to deal with (neither
+/// removed by retention or DeleteRecords nor gone over by a redrive).
 pub const DLQ_RECORDS: &str = "orderflow_dlq_records";
 /// Duration of the last poll cycle, seconds.
 pub const POLL_SECONDS: &str = "orderflow_lag_poll_seconds";
@@ -183,7 +184,7 @@ impl LagMetrics {
             dlq: int(
                 &r,
                 DLQ_RECORDS,
-                "Records in the dead-letter topic of a source topic",
+                "Records in the dead-letter topic of a source topic that no redrive has gone over yet",
                 &["source_topic"],
             ),
             poll_seconds,

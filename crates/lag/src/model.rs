@@ -22,6 +22,10 @@ pub enum Status {
     /// The committed offset moved backwards within the window (a reset to an earlier
     /// offset or to the beginning): records will be read again.
     Rewind,
+    /// A read_committed group read everything up to the last stable offset, but an
+    /// open transaction has held that offset below the high watermark for the window:
+    /// the group cannot read the records written after it.
+    BlockedByTransaction,
     /// The group is alive (other partitions advance or members are known) but this
     /// partition's committed offset did not move for the window while lag > 0.
     Stalled,
@@ -34,7 +38,7 @@ pub enum Status {
 
 impl Status {
     /// Every status, in the order of [`Status::code`].
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::CaughtUp,
         Status::Ok,
         Status::Lagging,
@@ -43,11 +47,12 @@ impl Status {
         Status::Rewind,
         Status::Unknown,
         Status::NotFound,
+        Status::BlockedByTransaction,
     ];
 
     /// Numeric code exported as `orderflow_consumergroup_status`. Codes are stable
     /// (alerts compare them): 0 CAUGHT_UP, 1 OK, 2 LAGGING, 3 STALLED, 4 STOPPED,
-    /// 5 REWIND, 6 UNKNOWN, 7 NOT_FOUND.
+    /// 5 REWIND, 6 UNKNOWN, 7 NOT_FOUND, 8 BLOCKED_BY_TRANSACTION.
     pub fn code(self) -> i64 {
         match self {
             Status::CaughtUp => 0,
@@ -58,6 +63,7 @@ impl Status {
             Status::Rewind => 5,
             Status::Unknown => 6,
             Status::NotFound => 7,
+            Status::BlockedByTransaction => 8,
         }
     }
 
@@ -72,6 +78,7 @@ impl Status {
             Status::Rewind => "REWIND",
             Status::Unknown => "UNKNOWN",
             Status::NotFound => "NOT_FOUND",
+            Status::BlockedByTransaction => "BLOCKED_BY_TRANSACTION",
         }
     }
 }
@@ -255,9 +262,10 @@ pub struct DlqCount {
     pub source_topic: String,
     /// The dead-letter topic.
     pub dlq_topic: String,
-    /// Records written to it: the sum of its high watermarks.
+    /// Records still in it that no redrive has gone over: per partition, from the
+    /// later of the log start and the redrive position up to the high watermark.
     pub records: i64,
-    /// Records per second over the window.
+    /// Records written to it per second over the window.
     pub rate: f64,
 }
 

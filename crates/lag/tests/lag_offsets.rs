@@ -1,10 +1,15 @@
 //! Lag against the real broker: exact figures for known committed offsets, partitions
-//! without a commit, a group without members, a group of the consumer protocol.
+//! without a commit, a group without members, a group of the consumer protocol, many
+//! groups read over one connection.
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use orderflow_lag::kafka::committed::{CommittedRead, CommittedReader};
+use orderflow_lag::kafka::committed_source::CommittedSource;
+use orderflow_lag::kafka::group_offsets::GroupOffsetReader;
 use orderflow_lag::model::{Membership, OffsetState};
 use orderflow_lag::{EngineConfig, LagEngine, Status};
 
@@ -132,4 +137,67 @@ async fn consumer_protocol_group_is_listed_with_exact_lag_and_members_unknown() 
         other => panic!("DescribeGroups cannot describe {group}: {other:?}"),
     }
     drop(member);
+}
+
+#[tokio::test]
+async fn many_groups_are_read_in_one_request_over_one_connection() {
+    let topic = orderflow_testkit::unique_name("lag-many");
+    let prefix = orderflow_testkit::unique_name("lag-many-g");
+    orderflow_testkit::create_topic(&topic, 2).await;
+    support::produce(&topic, 0, 5).await;
+    let groups: Vec<String> = (0..12).map(|i| format!("{prefix}-{i}")).collect();
+    for (i, group) in groups.iter().enumerate() {
+        support::commit(group, &topic, &[(0, i as i64 % 5)]);
+    }
+    let brokers = orderflow_testkit::kafka_config()
+        .get("bootstrap.servers")
+        .expect("bootstrap servers")
+        .to_owned();
+
+    let reader = GroupOffsetReader::new(&brokers);
+    let reads = reader.read(&groups, Duration::from_secs(10)).await;
+    for (i, group) in groups.iter().enumerate() {
+        let committed = reads[group]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{group}: {e}"));
+        // Partition 1 was never committed: Kafka answers only what the group committed.
+        assert_eq!(
+            committed.clone().into_iter().collect::<Vec<_>>(),
+            vec![((topic.clone(), 0), CommittedRead::Offset(i as i64 % 5))],
+            "{group}"
+        );
+    }
+    // One broker: its bootstrap address and, if it advertises another spelling, that.
+    let connections = reader.open_connections().await;
+    assert!(
+        (1..=2).contains(&connections),
+        "{connections} connections for {} groups",
+        groups.len()
+    );
+
+    // The per-group clients kept for TLS/SASL clusters read the same offsets.
+    let pool = CommittedSource::PerGroup {
+        reader: Arc::new(CommittedReader::new(&orderflow_testkit::kafka_config(), 4)),
+        concurrency: 2,
+    };
+    let every_partition = Arc::new(vec![(topic.clone(), 0), (topic.clone(), 1)]);
+    let pooled = pool
+        .read(&groups[..3], every_partition, Duration::from_secs(10))
+        .await;
+    for group in &groups[..3] {
+        let committed: Vec<_> = pooled[group]
+            .as_ref()
+            .unwrap_or_else(|e| panic!("{group}: {e}"))
+            .iter()
+            .filter(|(_, read)| **read != CommittedRead::Never)
+            .map(|(tp, read)| (tp.clone(), read.clone()))
+            .collect();
+        let batched: Vec<_> = reads[group]
+            .as_ref()
+            .expect("read")
+            .clone()
+            .into_iter()
+            .collect();
+        assert_eq!(committed, batched, "{group}");
+    }
 }

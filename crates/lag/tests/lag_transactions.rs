@@ -1,7 +1,9 @@
 //! Transactional topics: a committed transaction ends with a commit marker, so a
 //! consumer that committed "last record + 1" stays one offset short of the high
 //! watermark (and of the last stable offset). Such a group has read everything and
-//! must read CAUGHT_UP, not turn STOPPED after the window with lag 1.
+//! must read CAUGHT_UP, not turn STOPPED after the window with lag 1. An open
+//! transaction holds the last stable offset: a read_committed group that reached it
+//! turns BLOCKED_BY_TRANSACTION after a window, not CAUGHT_UP.
 
 mod support;
 
@@ -95,4 +97,68 @@ async fn group_that_read_every_record_before_a_commit_marker_is_caught_up() {
         polls += 1;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+}
+
+#[tokio::test]
+async fn read_committed_group_held_by_an_open_transaction_is_blocked_not_caught_up() {
+    let topic = orderflow_testkit::unique_name("lag-tx-open");
+    let group = orderflow_testkit::unique_name("lag-tx-open-rc");
+    orderflow_testkit::create_topic(&topic, 1).await;
+    support::produce(&topic, 0, 3).await;
+    // Offset 3: a record of a transaction left open for the whole test.
+    let open: FutureProducer = orderflow_testkit::kafka_config()
+        .set("transactional.id", orderflow_testkit::unique_name("lag-tx"))
+        .create()
+        .expect("transactional producer");
+    open.init_transactions(Duration::from_secs(30))
+        .expect("init transactions");
+    open.begin_transaction().expect("begin");
+    open.send(
+        FutureRecord::to(&topic)
+            .partition(0)
+            .key("order-open")
+            .payload("{}"),
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|(e, _)| e)
+    .expect("record acked");
+    // The high watermark goes on rising past the open transaction.
+    support::produce(&topic, 0, 2).await;
+    support::commit(&group, &topic, &[(0, 3)]);
+
+    let config = EngineConfig {
+        groups: vec![group.clone()],
+        read_committed_groups: HashSet::from([group.clone()]),
+        window: WINDOW,
+        request_timeout: Duration::from_secs(10),
+        timestamp_timeout: Duration::from_secs(5),
+        ..EngineConfig::default()
+    };
+    let mut engine = LagEngine::new(&orderflow_testkit::kafka_config(), config).expect("engine");
+    let mut seen = Vec::new();
+    let g = loop {
+        let snapshot = engine.poll().await.expect("poll");
+        let g = snapshot
+            .groups
+            .into_iter()
+            .find(|g| g.group == group)
+            .expect("group shown");
+        let p = &g.topics[0].partitions[0];
+        assert_eq!((p.log.last_stable, p.log.high_watermark), (3, 6), "{g:?}");
+        seen.push(g.status);
+        if g.status != Status::CaughtUp || seen.len() > 40 {
+            break g;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(
+        g.status,
+        Status::BlockedByTransaction,
+        "{seen:?}: {}",
+        g.reason
+    );
+    assert!(g.reason.contains("open transaction"), "{}", g.reason);
+    open.abort_transaction(Duration::from_secs(30))
+        .expect("abort transaction");
 }

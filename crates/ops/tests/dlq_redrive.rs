@@ -1,11 +1,15 @@
 //! `orderflow dlq redrive` and `dlq list` against the real broker: the chosen records
 //! go back to their source topic byte for byte with their original headers, bookkeeping
-//! stripped and the redrive count raised; records at the limit stay put.
+//! stripped and the redrive count raised; records at the limit stay put. The lag
+//! engine's DLQ count drops by what a redrive replayed and what DeleteRecords removed.
 
 use std::time::{Duration, Instant};
 
 use order_consumer::dead_letter::headers;
+use orderflow_lag::{EngineConfig, LagEngine};
 use orderflow_ops::dead_letter::REDRIVE_COUNT_HEADER;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -292,4 +296,94 @@ async fn redrive_replays_chosen_records_and_list_shows_the_dlq() {
     assert_eq!(summary["by_category"]["validation"], 4);
     assert_eq!(summary["by_category"]["processing"], 1);
     assert_eq!(summary["by_source_topic"][&source], 4);
+}
+
+/// The count of `source`'s DLQ that the lag engine serves.
+async fn dlq_count(source: &str) -> i64 {
+    let config = EngineConfig {
+        // No group of interest: only the DLQ counts are read.
+        groups: vec![orderflow_testkit::unique_name("dlq-count-none")],
+        ..EngineConfig::default()
+    };
+    let mut engine =
+        LagEngine::new(&orderflow_testkit::kafka_config(), config).expect("lag engine");
+    let snapshot = engine.poll().await.expect("poll");
+    snapshot
+        .dlq
+        .iter()
+        .find(|d| d.source_topic == source)
+        .unwrap_or_else(|| panic!("no DLQ count for {source} in {:?}", snapshot.dlq))
+        .records
+}
+
+#[tokio::test]
+async fn dlq_count_drops_after_a_redrive_and_after_delete_records() {
+    let source = orderflow_testkit::unique_name("orders");
+    let dlq = format!("{source}.dlq");
+    orderflow_testkit::create_topic(&source, 1).await;
+    orderflow_testkit::create_topic(&dlq, 1).await;
+    let dead = |key, redrive_count, source_offset| Dead {
+        partition: 0,
+        key,
+        value: b"v",
+        redrive_count,
+        source: true,
+        category: "processing",
+        source_offset,
+    };
+    // Offsets 0..5; the record at offset 2 is at the redrive limit and stays.
+    let records = [
+        dead("order-a", None, 1),
+        dead("order-b", None, 2),
+        dead("order-c", Some("3"), 3),
+        dead("order-d", None, 4),
+        dead("order-e", None, 5),
+    ];
+    let producer: FutureProducer = orderflow_testkit::kafka_config()
+        .create()
+        .expect("producer");
+    for record in &records {
+        producer
+            .send(
+                FutureRecord::to(&dlq)
+                    .partition(0)
+                    .key(record.key)
+                    .payload(record.value)
+                    .headers(dlq_headers(record, &source)),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(err, _)| panic!("write DLQ record {}: {err}", record.key));
+    }
+    assert_eq!(dlq_count(&source).await, 5);
+
+    let (ok, stdout, stderr) = orderflow(&[
+        "dlq",
+        "redrive",
+        "--topic",
+        &dlq,
+        "--rate",
+        "100",
+        "--max-redrives",
+        "3",
+    ])
+    .await;
+    assert!(ok, "redrive failed: {stderr}");
+    let summary: Value = serde_json::from_str(stdout.trim()).expect("JSON summary");
+    assert_eq!(summary["redriven"], 4, "{summary}");
+    // The replayed prefix ends at the record left in the DLQ.
+    assert_eq!(summary["positions"]["0"], 2, "{summary}");
+    assert_eq!(dlq_count(&source).await, 3, "order-c and the two after it");
+
+    let admin: AdminClient<DefaultClientContext> =
+        orderflow_testkit::kafka_config().create().expect("admin");
+    let mut before = TopicPartitionList::new();
+    before
+        .add_partition_offset(&dlq, 0, Offset::Offset(4))
+        .expect("offsets");
+    admin
+        .delete_records(&before, &AdminOptions::new())
+        .await
+        .expect("DeleteRecords");
+    assert_eq!(dlq_count(&source).await, 1, "only order-e is left");
 }

@@ -1,4 +1,5 @@
-//! Committed offsets of a group (OffsetFetch).
+//! Committed offsets of a group (OffsetFetch) through librdkafka, one client per
+//! group: used when the cluster needs TLS or SASL (else see [`super::group_offsets`]).
 //!
 //! librdkafka sends OffsetFetch for the `group.id` of the client that asks, so each
 //! group needs its own client: a consumer with that group.id that never subscribes (it
@@ -167,10 +168,15 @@ pub enum CommittedRead {
 impl CommittedRead {
     /// Reads one element of the answer: its offset and its per-partition error.
     pub fn from_answer(offset: Offset, error: std::result::Result<(), String>) -> Self {
-        match (error, offset) {
-            (Err(err), _) => CommittedRead::Unreadable(err),
-            (Ok(()), Offset::Offset(o)) if o >= 0 => CommittedRead::Offset(o),
-            (Ok(()), _) => CommittedRead::Never,
+        Self::from_offset(offset.to_raw().unwrap_or(-1), error)
+    }
+
+    /// Reads one partition of an answer given as a raw offset (-1: none committed).
+    pub fn from_offset(offset: i64, error: std::result::Result<(), String>) -> Self {
+        match error {
+            Err(err) => CommittedRead::Unreadable(err),
+            Ok(()) if offset >= 0 => CommittedRead::Offset(offset),
+            Ok(()) => CommittedRead::Never,
         }
     }
 }

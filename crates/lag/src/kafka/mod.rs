@@ -1,8 +1,12 @@
 //! Reads from Kafka: metadata, log offsets, groups and their members, committed
-//! offsets, record timestamps. Blocking librdkafka calls, run off the async threads.
+//! offsets, record timestamps. Blocking librdkafka calls, run off the async threads,
+//! and batched OffsetFetch over the engine's own broker connections.
 
 pub mod assignment;
+pub mod broker_connection;
 pub mod committed;
+pub mod committed_source;
+pub mod group_offsets;
 pub mod groups;
 pub mod log_offsets;
 pub mod timestamps;

@@ -35,7 +35,9 @@ enum DlqCommand {
     List(ListArgs),
     /// Replay chosen dead-letter records to their source topic (the dlq-source-topic
     /// header): same key, original bytes, original headers without dlq-* bookkeeping,
-    /// plus dlq-redrive-count. Records at --max-redrives stay in the DLQ. Prints a JSON
+    /// plus dlq-redrive-count. Records at --max-redrives stay in the DLQ. Commits, per
+    /// DLQ partition, the end of the prefix it replayed under the group
+    /// orderflow-dlq-redrive (the lag exporter's DLQ count drops by it). Prints a JSON
     /// summary on stdout and one line per skipped or failed record on stderr.
     #[command(
         after_help = "Exit status: 0 every selected record was replayed or skipped, \

@@ -106,12 +106,14 @@ struct EngineArgs {
     /// Timeout of each Kafka request.
     #[arg(long, env = "LAG_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     request_timeout: Duration,
-    /// Groups read concurrently.
+    /// Groups read concurrently, with TLS or SASL only (on a plaintext cluster all
+    /// groups are read in one batched OffsetFetch per coordinator).
     #[arg(long, env = "LAG_CONCURRENCY", default_value_t = 16)]
     concurrency: usize,
-    /// Most per-group OffsetFetch clients kept open between polls (each holds a
-    /// connection to the bootstrap broker and one to the group's coordinator); with
-    /// more groups, those read longest ago are closed and reopened when needed.
+    /// With TLS or SASL only: most per-group OffsetFetch clients kept open between polls
+    /// (each holds a connection to the bootstrap broker and one to the group's
+    /// coordinator); with more groups, those read longest ago are closed and reopened
+    /// when needed.
     #[arg(long, env = "LAG_GROUP_CLIENTS", default_value_t = 64)]
     group_clients: usize,
 }

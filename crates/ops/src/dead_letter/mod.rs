@@ -11,6 +11,7 @@ pub mod reader;
 pub mod record;
 pub mod redrive;
 pub mod redrive_plan;
+pub mod redrive_progress;
 pub mod selection;
 pub mod summary;
 

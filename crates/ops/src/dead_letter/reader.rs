@@ -133,6 +133,11 @@ impl DlqReader {
         })
     }
 
+    /// The DLQ topic read.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
     /// The ranges still to read, by partition.
     pub fn pending(&self) -> &BTreeMap<i32, PartitionRange> {
         &self.pending

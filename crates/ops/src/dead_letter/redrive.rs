@@ -1,7 +1,7 @@
 //! Replays planned records to their source topics with an idempotent producer
 //! (acks=all), paced by [`RatePacer`], checking every delivery.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
@@ -16,6 +16,7 @@ use super::rate_pacer::RatePacer;
 use super::reader::{DlqReader, topic_partitions};
 use super::record::DlqRecord;
 use super::redrive_plan::{Redrive, RedriveDecision, SkipReason, plan_redrive};
+use super::redrive_progress::{self, PartitionProgress};
 use super::selection::Selection;
 use super::summary::RedriveSummary;
 
@@ -38,6 +39,15 @@ pub struct RedriveOptions {
 /// One line per record that is not simply replayed, for the operator (stderr).
 pub type Report<'a> = &'a mut dyn FnMut(String);
 
+/// A replay awaiting its delivery report.
+struct Sent {
+    /// For report lines: `dlq[p]@o -> topic`.
+    what: String,
+    /// DLQ partition and offset of the record.
+    partition: i32,
+    offset: i64,
+}
+
 /// Produces replays and keeps the tally.
 pub struct Redriver {
     producer: Option<FutureProducer>,
@@ -47,8 +57,11 @@ pub struct Redriver {
     brokers: String,
     options: RedriveOptions,
     pacer: RatePacer,
-    in_flight: VecDeque<(String, DeliveryFuture)>,
+    in_flight: VecDeque<(Sent, DeliveryFuture)>,
     summary: RedriveSummary,
+    base: ClientConfig,
+    /// Per DLQ partition read: how far the replayed prefix goes.
+    progress: BTreeMap<i32, PartitionProgress>,
 }
 
 impl std::fmt::Debug for Redriver {
@@ -107,6 +120,8 @@ impl Redriver {
             },
             options,
             in_flight: VecDeque::new(),
+            base: base.clone(),
+            progress: BTreeMap::new(),
         })
     }
 
@@ -119,13 +134,32 @@ impl Redriver {
         stop: &CancellationToken,
         report: Report<'_>,
     ) -> Result<RedriveSummary> {
+        self.progress = reader
+            .pending()
+            .iter()
+            .map(|(partition, range)| {
+                (
+                    *partition,
+                    PartitionProgress {
+                        range: *range,
+                        read_to: range.start,
+                        first_not_replayed: None,
+                        finished: false,
+                    },
+                )
+            })
+            .collect();
         loop {
             let next = tokio::select! {
                 _ = stop.cancelled() => { self.summary.interrupted = true; break; }
                 next = reader.next() => next?,
             };
             let Some(record) = next else { break };
+            if let Some(p) = self.progress.get_mut(&record.partition) {
+                p.read_to = record.offset + 1;
+            }
             if !selection.matches(&record) {
+                self.not_replayed(&record);
                 continue;
             }
             self.summary.selected += 1;
@@ -135,18 +169,41 @@ impl Redriver {
                     if !self.send(&record, redrive, stop, report).await? {
                         // Stopped while waiting for its slot: not handled, not counted.
                         self.summary.selected -= 1;
+                        self.not_replayed(&record);
                         break;
                     }
                 }
             }
         }
-        while let Some((what, delivery)) = self.in_flight.pop_front() {
-            self.settle(what, delivery, report).await;
+        while let Some((sent, delivery)) = self.in_flight.pop_front() {
+            self.settle(sent, delivery, report).await;
+        }
+        if !self.options.dry_run {
+            for (partition, p) in &mut self.progress {
+                p.finished = !reader.pending().contains_key(partition);
+            }
+            match redrive_progress::record(&self.base, reader.topic(), &self.progress) {
+                Ok(positions) => self.summary.positions = positions,
+                // The replays stand; only the DLQ count will not drop yet.
+                Err(err) => report(format!("could not record the redrive positions: {err}")),
+            }
         }
         Ok(self.summary)
     }
 
+    /// Notes that a record read was not replayed: the replayed prefix ends before it.
+    fn not_replayed(&mut self, record: &DlqRecord) {
+        self.mark_not_replayed(record.partition, record.offset);
+    }
+
+    fn mark_not_replayed(&mut self, partition: i32, offset: i64) {
+        if let Some(p) = self.progress.get_mut(&partition) {
+            p.first_not_replayed = Some(p.first_not_replayed.map_or(offset, |o| o.min(offset)));
+        }
+    }
+
     fn skip(&mut self, record: &DlqRecord, reason: SkipReason, report: Report<'_>) {
+        self.not_replayed(record);
         match reason {
             SkipReason::MaxRedrives { .. } => self.summary.skipped_max_redrives += 1,
             SkipReason::NoSourceTopic => self.summary.skipped_no_source += 1,
@@ -166,6 +223,7 @@ impl Redriver {
         let what = format!("{} -> {}", position(record), redrive.topic);
         let Some(partitions) = self.source_partitions(&redrive.topic)? else {
             self.summary.failed += 1;
+            self.not_replayed(record);
             report(format!(
                 "failed {what}: source topic {} does not exist",
                 redrive.topic
@@ -211,7 +269,12 @@ impl Redriver {
             }
             match producer.send_result(future) {
                 Ok(delivery) => {
-                    self.in_flight.push_back((what, delivery));
+                    let sent = Sent {
+                        what,
+                        partition: record.partition,
+                        offset: record.offset,
+                    };
+                    self.in_flight.push_back((sent, delivery));
                     break;
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
@@ -223,6 +286,7 @@ impl Redriver {
                 }
                 Err((err, _)) => {
                     self.summary.failed += 1;
+                    self.not_replayed(record);
                     report(format!("failed {what}: {err}"));
                     return Ok(true);
                 }
@@ -235,18 +299,18 @@ impl Redriver {
         Ok(true)
     }
 
-    async fn settle(&mut self, what: String, delivery: DeliveryFuture, report: Report<'_>) {
-        match delivery.await {
-            Ok(Ok(_)) => self.summary.redriven += 1,
-            Ok(Err((err, _))) => {
-                self.summary.failed += 1;
-                report(format!("failed {what}: {err}"));
+    async fn settle(&mut self, sent: Sent, delivery: DeliveryFuture, report: Report<'_>) {
+        let failure = match delivery.await {
+            Ok(Ok(_)) => {
+                self.summary.redriven += 1;
+                return;
             }
-            Err(_canceled) => {
-                self.summary.failed += 1;
-                report(format!("failed {what}: the producer dropped the delivery"));
-            }
-        }
+            Ok(Err((err, _))) => err.to_string(),
+            Err(_canceled) => "the producer dropped the delivery".to_owned(),
+        };
+        self.summary.failed += 1;
+        self.mark_not_replayed(sent.partition, sent.offset);
+        report(format!("failed {}: {failure}", sent.what));
     }
 
     /// Partition count of `topic`, looked up once; `None` when it does not exist.

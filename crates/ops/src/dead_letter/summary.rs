@@ -74,6 +74,10 @@ pub struct RedriveSummary {
     pub dry_run: bool,
     /// Whether a signal stopped the run before every selected record was handled.
     pub interrupted: bool,
+    /// Redrive positions this run moved (DLQ partition: next offset not replayed),
+    /// committed under the `orderflow-dlq-redrive` group; the DLQ count drops by them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub positions: BTreeMap<i32, i64>,
 }
 
 impl RedriveSummary {

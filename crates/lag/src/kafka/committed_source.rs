@@ -1,0 +1,86 @@
+//! Where committed offsets come from: batched OffsetFetch over one connection per
+//! broker on a plaintext cluster, librdkafka's per-group client pool when the cluster
+//! needs TLS or SASL (which the engine's own connections do not speak).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use rdkafka::ClientConfig;
+
+use super::committed::CommittedReader;
+use super::group_offsets::{GroupOffsetReader, GroupReads};
+use super::log_offsets::TopicPartition;
+
+/// Reader of the committed offsets of many groups.
+pub enum CommittedSource {
+    /// Every group in one OffsetFetch per coordinator.
+    Batched(GroupOffsetReader),
+    /// One OffsetFetch per group from a bounded pool of per-group clients.
+    PerGroup {
+        /// The pool.
+        reader: Arc<CommittedReader>,
+        /// Groups read at once.
+        concurrency: usize,
+    },
+}
+
+impl CommittedSource {
+    /// Batched unless `kafka` sets a `security.protocol` other than plaintext.
+    pub fn new(kafka: &ClientConfig, group_clients: usize, concurrency: usize) -> Self {
+        let plaintext = kafka
+            .get("security.protocol")
+            .is_none_or(|p| p.eq_ignore_ascii_case("plaintext"));
+        if plaintext {
+            CommittedSource::Batched(GroupOffsetReader::new(
+                kafka.get("bootstrap.servers").unwrap_or_default(),
+            ))
+        } else {
+            CommittedSource::PerGroup {
+                reader: Arc::new(CommittedReader::new(kafka, group_clients)),
+                concurrency,
+            }
+        }
+    }
+
+    /// Committed offsets of each of `groups`. The batched reader answers the partitions
+    /// each group committed; the pool asks each group about `every_partition` of the
+    /// cluster and answers all of them (never committed ones included).
+    pub async fn read(
+        &self,
+        groups: &[String],
+        every_partition: Arc<Vec<TopicPartition>>,
+        timeout: Duration,
+    ) -> GroupReads {
+        match self {
+            CommittedSource::Batched(reader) => reader.read(groups, timeout).await,
+            CommittedSource::PerGroup {
+                reader,
+                concurrency,
+            } => {
+                futures::stream::iter(groups.iter().cloned())
+                    .map(|group| {
+                        let (reader, every_partition) = (reader.clone(), every_partition.clone());
+                        async move {
+                            let read = reader
+                                .read(&group, &every_partition, timeout)
+                                .await
+                                .map_err(|e| e.to_string());
+                            (group, read)
+                        }
+                    })
+                    .buffer_unordered(*concurrency)
+                    .collect()
+                    .await
+            }
+        }
+    }
+
+    /// Releases what is held for groups not in `keep`.
+    pub async fn retain(&self, keep: &HashSet<String>) {
+        if let CommittedSource::PerGroup { reader, .. } = self {
+            reader.retain(keep).await;
+        }
+    }
+}
