@@ -320,11 +320,27 @@ fn tls_failure(error: &SRCError) -> Option<String> {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         if let Some(tls) = cause.downcast_ref::<native_tls::Error>() {
-            return Some(tls.to_string());
+            return Some(openssl_reason(&tls.to_string()));
         }
         source = cause.source();
     }
     None
+}
+
+/// OpenSSL's `error:0A000086:SSL routines:FUNCTION:REASON:FILE:LINE: (VERIFY RESULT)` as
+/// `REASON (VERIFY RESULT)`; other text unchanged.
+fn openssl_reason(text: &str) -> String {
+    let reason = text
+        .strip_prefix("error:")
+        .and_then(|rest| rest.split(':').nth(3));
+    let verify = text
+        .rsplit_once(" (")
+        .and_then(|(_, rest)| rest.strip_suffix(')'));
+    match (reason, verify) {
+        (Some(reason), Some(verify)) => format!("{reason} ({verify})"),
+        (Some(reason), None) => reason.to_owned(),
+        _ => text.to_owned(),
+    }
 }
 
 fn error_chain(error: &SRCError) -> String {
@@ -358,6 +374,19 @@ pub(crate) mod tests {
         assert_eq!(status_from_code(409), Some(409));
         assert_eq!(status_from_code(50001), Some(500));
         assert_eq!(status_from_code(0), None);
+    }
+
+    #[test]
+    fn openssl_errors_keep_reason_and_verify_result() {
+        assert_eq!(
+            openssl_reason(
+                "error:0A000086:SSL routines:tls_post_process_server_certificate:certificate \
+                 verify failed:../ssl/statem/statem_clnt.c:1889: (unable to get local issuer \
+                 certificate)"
+            ),
+            "certificate verify failed (unable to get local issuer certificate)"
+        );
+        assert_eq!(openssl_reason("handshake eof"), "handshake eof");
     }
 
     #[test]
