@@ -84,6 +84,17 @@ pub fn is_secret(key: &str) -> bool {
         || key == "ssl.key.pem"
         || key == "ssl_key"
         || key == "sasl.oauthbearer.config"
+        || key.ends_with("basic.auth.user.info")
+        || key.ends_with("bearer.auth.token")
+}
+
+/// Whether `key` is a schema registry setting (Confluent's serializer and registry client
+/// names) rather than a Kafka one: such keys share a Confluent `client.properties` with the
+/// Kafka settings, and librdkafka refuses them.
+pub fn is_registry_key(key: &str) -> bool {
+    key.starts_with("schema.registry.")
+        || key.starts_with("basic.auth.")
+        || key.starts_with("bearer.auth.")
 }
 
 /// `value`, or [`REDACTED`] when `key` names a secret.
@@ -156,14 +167,15 @@ mod tests {
     fn secrets_never_show() {
         let props = ClientProperties::parse(
             "sasl.username=app\nsasl.password=hunter2\nssl.key.password=k\n\
-             sasl.oauthbearer.client.secret=c\nssl.keystore.password=p\n",
+             sasl.oauthbearer.client.secret=c\nssl.keystore.password=p\n\
+             basic.auth.user.info=u:q\nbearer.auth.token=t\n",
         )
         .unwrap();
         let shown = format!("{props:?}");
         assert!(shown.contains("sasl.username=app"), "{shown}");
-        for secret in ["hunter2", "=k,", "=c,", "=p"] {
+        for secret in ["hunter2", "=k,", "=c,", "=p,", "u:q", "=t"] {
             assert!(!shown.contains(secret), "{shown}");
         }
-        assert_eq!(shown.matches(REDACTED).count(), 4, "{shown}");
+        assert_eq!(shown.matches(REDACTED).count(), 6, "{shown}");
     }
 }

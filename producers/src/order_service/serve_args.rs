@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_runtime::ops_server::OpsArgs;
-use orderflow_schemas::RegistryClient;
+use orderflow_runtime::registry::RegistryArgs;
 
 use crate::order_service::service_error::{ServiceError, ServiceResult};
 use crate::producer_settings::ProducerSettings;
@@ -37,13 +37,9 @@ pub struct ServeArgs {
     /// Topic the relay publishes order events to; values use the subject `<topic>-value`.
     #[arg(long, env = "ORDERS_TOPIC", default_value = "orders")]
     pub topic: String,
-    /// Schema registry base URL (its Confluent-compatible REST API); the schema is registered at start-up.
-    #[arg(
-        long,
-        env = "SCHEMA_REGISTRY_URL",
-        default_value = orderflow_schemas::DEFAULT_REGISTRY_URL
-    )]
-    pub registry_url: String,
+    /// Schema registry connection; the schema is registered at start-up.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// How long to keep retrying an unreachable schema registry at start-up.
     #[arg(long, env = "SCHEMA_REGISTRY_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub registry_connect_timeout: Duration,
@@ -100,7 +96,7 @@ impl ServeArgs {
             database_connect_timeout: Duration::from_secs(30),
             database_max_connections: 10,
             topic: topic.to_string(),
-            registry_url: registry_url.to_string(),
+            registry: RegistryArgs::for_url(registry_url),
             registry_connect_timeout: Duration::from_secs(30),
             producer_name: "order-service".into(),
             relay_batch_size: 500,
@@ -165,8 +161,8 @@ impl ServeArgs {
                     .into(),
             );
         }
-        if let Err(error) = RegistryClient::new(&self.registry_url) {
-            return fail(format!("--registry-url: {error}"));
+        if let Err(error) = self.registry.settings(self.kafka.config_file.as_ref()) {
+            return fail(error.to_string());
         }
         self.producer.validate().map_err(ServiceError::Config)?;
         self.ops.address()?;
