@@ -44,6 +44,10 @@ pub struct ConsumerArgs {
     /// Schema registry connection.
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// How long to keep retrying an unreachable schema registry at start-up (where a
+    /// refused certificate or credentials fail at once).
+    #[arg(long, env = "SCHEMA_REGISTRY_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub registry_connect_timeout: Duration,
     /// Ordering guarantee: `key` runs different keys of a partition concurrently
     /// (records of one key stay in offset order); `partition` runs one record of a
     /// partition at a time.

@@ -40,6 +40,9 @@ async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
         .await
         .context("migrating the consumer database")?;
     let registry = args.registry.client(args.kafka.config_file.as_ref())?;
+    registry
+        .check_with_retry(args.registry_connect_timeout)
+        .await?;
     args.kafka.wait_for_brokers().await?;
 
     let metrics = prometheus::Registry::new();

@@ -142,28 +142,24 @@ impl RegistryClient {
         schema: &str,
         max_wait: Duration,
     ) -> Result<u32, RegistryError> {
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(100);
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            match self.register(subject, schema).await {
-                Err(RegistryError::Unreachable { url, what, reason }) => {
-                    let jittered = delay.mul_f64(rand::rng().random_range(0.5..=1.0));
-                    if started.elapsed() + jittered > max_wait {
-                        let reason = format!(
-                            "{reason} (gave up after {attempts} attempts in {:.1}s)",
-                            started.elapsed().as_secs_f64()
-                        );
-                        return Err(RegistryError::Unreachable { url, what, reason });
-                    }
-                    tracing::warn!(registry = %url, %reason, attempt = attempts, "schema registry not reachable yet, retrying");
-                    tokio::time::sleep(jittered).await;
-                    delay = (delay * 2).min(Duration::from_secs(3));
-                }
-                other => return other,
+        retry_unreachable(max_wait, || self.register(subject, schema)).await
+    }
+
+    /// Proves that the registry answers, that its certificate is trusted and that it takes
+    /// the credentials, retrying while it is unreachable for up to `max_wait` (start-up of a
+    /// process that only reads schemas). It looks up schema id 0, which registries never
+    /// hand out: "not found" is the answer of a registry that let the call in.
+    pub async fn check_with_retry(&self, max_wait: Duration) -> Result<(), RegistryError> {
+        retry_unreachable(max_wait, || async {
+            match get_schema_by_id(0, &self.inner.settings).await {
+                Ok(_) => Ok(()),
+                Err(error) => match self.classify("a start-up check", error) {
+                    RegistryError::NotFound { .. } => Ok(()),
+                    other => Err(other),
+                },
             }
-        }
+        })
+        .await
     }
 
     /// The schema with `id` if it is already cached (no network).
@@ -280,6 +276,38 @@ impl RegistryClient {
                 code: raw.error_code,
                 message: raw.message.clone(),
             },
+        }
+    }
+}
+
+/// Runs `call` until it succeeds or fails with anything but [`RegistryError::Unreachable`],
+/// with exponential backoff and jitter, for up to `max_wait`. The final error names the
+/// registry URL and how long it was tried.
+async fn retry_unreachable<T, F, Fut>(max_wait: Duration, call: F) -> Result<T, RegistryError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, RegistryError>>,
+{
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        match call().await {
+            Err(RegistryError::Unreachable { url, what, reason }) => {
+                let jittered = delay.mul_f64(rand::rng().random_range(0.5..=1.0));
+                if started.elapsed() + jittered > max_wait {
+                    let reason = format!(
+                        "{reason} (gave up after {attempts} attempts in {:.1}s)",
+                        started.elapsed().as_secs_f64()
+                    );
+                    return Err(RegistryError::Unreachable { url, what, reason });
+                }
+                tracing::warn!(registry = %url, %reason, attempt = attempts, "schema registry not reachable yet, retrying");
+                tokio::time::sleep(jittered).await;
+                delay = (delay * 2).min(Duration::from_secs(3));
+            }
+            other => return other,
         }
     }
 }
@@ -457,6 +485,14 @@ pub(crate) mod tests {
             .await
             .unwrap_err();
         assert!(error.to_string().contains("gave up after"), "{error}");
+        let error = client
+            .check_with_retry(Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(
+            error.is_transient() && error.to_string().contains("gave up after"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

@@ -3,8 +3,9 @@
 //!
 //! Basic auth runs against a real Apicurio Registry of this test's own, serving https only
 //! and checking HTTP basic auth (Quarkus embedded users): the order event round trip goes
-//! through the settings a `client.properties` gives, and `orderflow registry register` is
-//! refused with one line for a wrong password and for a certificate it cannot verify.
+//! through the settings a `client.properties` gives, and `orderflow registry register` (and
+//! `order-consumer` at start-up) is refused with one line for a wrong password and for a
+//! certificate it cannot verify.
 //!
 //! Apicurio checks bearer tokens only against an OIDC server (Keycloak) or Kubernetes, which
 //! these machines do not run; so the bearer token goes to a minimal HTTPS endpoint of this
@@ -268,6 +269,26 @@ async fn https_registry_with_a_private_ca_and_basic_auth() {
         &subject,
         &[("SCHEMA_REGISTRY_CONFIG", config.to_str().unwrap())],
     );
+    assert_one_line_refusal(&output, &["HTTP 401", "basic.auth.user.info"], &wrong);
+
+    // The consumer, which only reads schemas, checks the registry at start-up: the same
+    // refusal, before it touches Kafka.
+    let consumer = Path::new(env!("CARGO_BIN_EXE_orderflow")).with_file_name("order-consumer");
+    assert!(
+        consumer.exists(),
+        "{} is missing: build it first (cargo build -p order-consumer)",
+        consumer.display()
+    );
+    let (consumer_database, _consumer_pool) = orderflow_testkit::fresh_database().await;
+    let output = Command::new(consumer)
+        .env_remove("SCHEMA_REGISTRY_URL")
+        .env("SCHEMA_REGISTRY_CONFIG", &config)
+        .env("DATABASE_URL", &consumer_database)
+        .env("KAFKA_BROKERS", "127.0.0.1:1")
+        .env("METRICS_ADDR", "")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run order-consumer");
     assert_one_line_refusal(&output, &["HTTP 401", "basic.auth.user.info"], &wrong);
 
     // No CA setting: the system's trust store does not know the test CA.
