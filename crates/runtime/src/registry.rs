@@ -54,7 +54,7 @@ pub struct RegistryArgs {
         id = "schema_registry_user_info",
         long = "schema-registry-user-info",
         env = "SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO",
-        value_name = "USER:PASSWORD",
+        value_name = "USER_INFO",
         hide_env_values = true
     )]
     pub user_info: Option<String>,
