@@ -2,6 +2,7 @@
 //! Java and librdkafka users already write it, and the rule that keeps its secrets out of
 //! logs and error messages.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 
@@ -97,9 +98,30 @@ pub fn is_registry_key(key: &str) -> bool {
         || key.starts_with("bearer.auth.")
 }
 
-/// `value`, or [`REDACTED`] when `key` names a secret.
-pub fn shown_value<'a>(key: &str, value: &'a str) -> &'a str {
-    if is_secret(key) { REDACTED } else { value }
+/// `value`, or [`REDACTED`] when `key` names a secret; a URL with a password in its
+/// userinfo (`https://user:secret@host`) shows `user:***@host`.
+pub fn shown_value<'a>(key: &str, value: &'a str) -> Cow<'a, str> {
+    if is_secret(key) {
+        return Cow::Borrowed(REDACTED);
+    }
+    let Some(start) = value.find("://").map(|at| at + 3) else {
+        return Cow::Borrowed(value);
+    };
+    let authority_end = value[start..]
+        .find('/')
+        .map_or(value.len(), |end| start + end);
+    match value[start..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &value[start..start + at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            Cow::Owned(format!(
+                "{}{user}:{REDACTED}{}",
+                &value[..start],
+                &value[start + at..]
+            ))
+        }
+        None => Cow::Borrowed(value),
+    }
 }
 
 /// `key=value, ...` with secret values replaced, for logs.
@@ -177,5 +199,13 @@ mod tests {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert_eq!(shown.matches(REDACTED).count(), 6, "{shown}");
+        assert_eq!(
+            shown_value("schema.registry.url", "https://key:hunter2@sr:1/apis"),
+            "https://key:***@sr:1/apis"
+        );
+        assert_eq!(
+            shown_value("schema.registry.url", "http://sr:1/a@b"),
+            "http://sr:1/a@b"
+        );
     }
 }

@@ -23,7 +23,8 @@ pub struct RegistryArgs {
         long = "schema-registry-url",
         alias = "registry-url",
         env = "SCHEMA_REGISTRY_URL",
-        value_name = "URL"
+        value_name = "URL",
+        hide_env_values = true
     )]
     pub url: Option<String>,
     /// Properties file with the registry settings under Confluent's names
