@@ -37,67 +37,32 @@ struct TestCa {
 impl TestCa {
     fn generate() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let openssl = |args: &[&str]| {
+        let openssl = |args: &str| {
             let out = Command::new("openssl")
-                .args(args)
+                .args(args.split_whitespace())
                 .current_dir(dir.path())
                 .output()
                 .expect("the openssl CLI makes the test certificates");
             assert!(
                 out.status.success(),
-                "openssl {args:?}: {}",
+                "openssl {args}: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=orderflow registry test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "server.csr",
-        ]);
+        openssl(
+            "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=orderflow-registry-test-CA \
+             -keyout ca.key -out ca.pem",
+        );
+        openssl("req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out server.csr");
         std::fs::write(
             dir.path().join("san.cnf"),
             "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
         )
         .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.cnf",
-            "-out",
-            "cert.pem",
-        ]);
+        openssl(
+            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+             -extfile san.cnf -out cert.pem",
+        );
         Self { dir }
     }
 
