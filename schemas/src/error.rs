@@ -119,16 +119,13 @@ pub enum RegistryError {
     },
     /// The TLS handshake failed: the registry's certificate is not signed by a trusted CA
     /// or does not name the host. Retrying will not help.
-    #[error(
-        "schema registry at {url}: TLS handshake failed during {what}: {reason} (check \
-         schema.registry.ssl.ca.location: the PEM file of the CA that signed the registry's certificate)"
-    )]
+    #[error("schema registry at {url}: TLS handshake failed during {what}: {reason}")]
     Tls {
         /// Registry base URL.
         url: String,
         /// The call that failed.
         what: String,
-        /// The TLS library's reason.
+        /// The TLS library's reason, and what to check.
         reason: String,
     },
     /// HTTP 401 or 403: the registry refused the credentials. Retrying will not help.

@@ -342,13 +342,26 @@ fn status_from_code(code: u32) -> Option<u16> {
     }
 }
 
-/// The TLS library's reason when `error` is a failed TLS handshake (an untrusted or
-/// mismatched certificate); a refused connection or a timeout is not one.
+/// The TLS library's reason when `error` is a TLS handshake that retrying cannot fix: an
+/// untrusted or mismatched certificate, a handshake the other side refused (an alert), or
+/// plain HTTP where TLS was expected. A connection cut during the handshake (a registry
+/// restarting) is not one: that stays transient.
 fn tls_failure(error: &SRCError) -> Option<String> {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         if let Some(tls) = cause.downcast_ref::<native_tls::Error>() {
-            return Some(openssl_reason(&tls.to_string()));
+            let text = tls.to_string();
+            let hint = if text.contains("certificate") {
+                "check schema.registry.ssl.ca.location: the PEM file of the CA that signed the \
+                 registry's certificate"
+            } else if text.contains("wrong version number") {
+                "no TLS at this address: is it http://?"
+            } else if text.contains("alert") {
+                "the registry refused the handshake"
+            } else {
+                return None;
+            };
+            return Some(format!("{} ({hint})", openssl_reason(&text)));
         }
         source = cause.source();
     }
