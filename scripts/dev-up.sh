@@ -171,7 +171,7 @@ step "register schemas (subject orders-value: v1, then v2)"
 for version in v1 v2; do
     schema="schemas/avro/order_event.$version.avsc"
     [ -f "$schema" ] || die "$schema not found"
-    "$ORDERFLOW" registry register --url "$SCHEMA_REGISTRY_URL" --subject orders-value --schema "$schema" >/dev/null \
+    "$ORDERFLOW" registry register --schema-registry-url "$SCHEMA_REGISTRY_URL" --subject orders-value --schema "$schema" >/dev/null \
         || die "registering $schema under orders-value failed"
 done
 step_ok

@@ -7,6 +7,7 @@ use clap::Parser;
 use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_runtime::ops_server::OpsArgs;
+use orderflow_runtime::registry::RegistryArgs;
 use orderflow_runtime::telemetry::LogArgs;
 
 use crate::engine::EngineSettings;
@@ -40,13 +41,13 @@ pub struct ConsumerArgs {
     /// PostgreSQL URL of the projection database (migrated at start-up).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
-    /// Schema registry base URL (its Confluent-compatible REST API).
-    #[arg(
-        long,
-        env = "SCHEMA_REGISTRY_URL",
-        default_value = orderflow_schemas::DEFAULT_REGISTRY_URL
-    )]
-    pub registry_url: String,
+    /// Schema registry connection.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// How long to keep retrying an unreachable schema registry at start-up (where a
+    /// refused certificate or credentials fail at once).
+    #[arg(long, env = "SCHEMA_REGISTRY_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub registry_connect_timeout: Duration,
     /// Ordering guarantee: `key` runs different keys of a partition concurrently
     /// (records of one key stay in offset order); `partition` runs one record of a
     /// partition at a time.
@@ -142,6 +143,9 @@ impl ConsumerArgs {
                 "--dlq-topic must differ from --topic ({})",
                 self.topic
             ));
+        }
+        if let Err(error) = self.registry.settings(self.kafka.config_file.as_ref()) {
+            return fail(error.to_string());
         }
         if self.max_in_flight == 0 || self.batch_size == 0 || self.db_concurrency == 0 {
             return fail(

@@ -10,7 +10,7 @@ use order_consumer::engine::{self, EngineDeps};
 use order_consumer::event_decoder::EventDecoder;
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
 use orderflow_runtime::shutdown::Shutdown;
-use orderflow_schemas::{OrderEventDeserializer, RegistryClient};
+use orderflow_schemas::OrderEventDeserializer;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -39,7 +39,10 @@ async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
         .run(&pool)
         .await
         .context("migrating the consumer database")?;
-    let registry = RegistryClient::new(args.registry_url.clone())?;
+    let registry = args.registry.client(args.kafka.config_file.as_ref())?;
+    registry
+        .check_with_retry(args.registry_connect_timeout)
+        .await?;
     args.kafka.wait_for_brokers().await?;
 
     let metrics = prometheus::Registry::new();

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
-use orderflow_schemas::{EVENT_TYPES, OrderEventSerializer, RegistryClient};
+use orderflow_schemas::{EVENT_TYPES, OrderEventSerializer};
 use rand::rngs::{SmallRng, StdRng};
 use rand::{Rng, SeedableRng};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -146,7 +146,7 @@ async fn connect(
             ))
         })?;
     tracing::debug!(topic = %args.topic, partitions, "topic found");
-    let registry = RegistryClient::new(&args.registry_url)?;
+    let registry = args.registry.client(args.kafka.config_file.as_ref())?;
     let serializer = OrderEventSerializer::with_startup_timeout(
         &registry,
         &args.topic,

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
-use orderflow_schemas::RegistryClient;
+use orderflow_runtime::registry::RegistryArgs;
 
 use crate::error::{ProducerError, Result};
 use crate::producer_settings::ProducerSettings;
@@ -45,13 +45,9 @@ pub struct GenerateArgs {
     /// Value of the `producer` field of every event.
     #[arg(long, env = "PRODUCER_NAME", default_value = "order-producer")]
     pub producer_name: String,
-    /// Schema registry base URL (its Confluent-compatible REST API).
-    #[arg(
-        long,
-        env = "SCHEMA_REGISTRY_URL",
-        default_value = orderflow_schemas::DEFAULT_REGISTRY_URL
-    )]
-    pub registry_url: String,
+    /// Schema registry connection.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// How long to keep retrying an unreachable schema registry at start-up.
     #[arg(long, env = "SCHEMA_REGISTRY_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub registry_connect_timeout: Duration,
@@ -83,7 +79,7 @@ impl GenerateArgs {
             duplicate_ratio: 0.0,
             poison_ratio: 0.0,
             producer_name: "order-producer".into(),
-            registry_url: registry_url.to_string(),
+            registry: RegistryArgs::for_url(registry_url),
             registry_connect_timeout: Duration::from_secs(30),
             flush_timeout: Duration::from_secs(30),
             metrics_addr: String::new(),
@@ -124,8 +120,8 @@ impl GenerateArgs {
         if self.producer_name.trim().is_empty() {
             return fail("--producer-name must not be empty".into());
         }
-        if let Err(error) = RegistryClient::new(&self.registry_url) {
-            return fail(format!("--registry-url: {error}"));
+        if let Err(error) = self.registry.settings(self.kafka.config_file.as_ref()) {
+            return fail(error.to_string());
         }
         if self.flush_timeout.is_zero() {
             return fail("--flush-timeout must be above 0, or records in flight are lost".into());
@@ -203,7 +199,7 @@ mod tests {
     #[test]
     fn addresses_and_timeouts_are_checked() {
         let mut a = args();
-        a.registry_url = "127.0.0.1:8081".into();
+        a.registry.url = Some("127.0.0.1:8081".into());
         assert!(error_of(a).contains("http://"));
         let mut a = args();
         a.metrics_addr = "localhost".into();

@@ -104,10 +104,45 @@ pub enum RegistryError {
     /// The configured URL cannot be used.
     #[error("invalid schema registry URL {url:?}: {reason}")]
     InvalidUrl {
-        /// The URL as given.
+        /// The URL as given, a password in it replaced by `***`.
         url: String,
         /// Why it is refused.
         reason: String,
+    },
+    /// A registry setting (CA file, credentials) cannot be used.
+    #[error("schema registry setting {setting}: {reason}")]
+    InvalidSetting {
+        /// The Confluent name of the setting, e.g. `schema.registry.ssl.ca.location`.
+        setting: &'static str,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// The TLS handshake failed: the registry's certificate is not signed by a trusted CA
+    /// or does not name the host. Retrying will not help.
+    #[error("schema registry at {url}: TLS handshake failed during {what}: {reason}")]
+    Tls {
+        /// Registry base URL.
+        url: String,
+        /// The call that failed.
+        what: String,
+        /// The TLS library's reason, and what to check.
+        reason: String,
+    },
+    /// HTTP 401 or 403: the registry refused the credentials. Retrying will not help.
+    #[error(
+        "schema registry at {url} refused the credentials (HTTP {status}) during {what}{} \
+         (check basic.auth.user.info, the userinfo of the URL, or bearer.auth.token)",
+        after_colon(.message)
+    )]
+    Unauthorized {
+        /// Registry base URL.
+        url: String,
+        /// The call that was refused.
+        what: String,
+        /// 401 or 403.
+        status: u16,
+        /// Message from the body; empty when there was none.
+        message: String,
     },
     /// HTTP 404: no such schema id, subject or version. Permanent.
     #[error("schema registry at {url}: {what} not found")]
@@ -162,6 +197,15 @@ pub enum RegistryError {
         /// Parser message.
         reason: String,
     },
+}
+
+/// `": message"`, or nothing for an empty message.
+fn after_colon(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
 }
 
 impl RegistryError {

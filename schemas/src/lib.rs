@@ -28,6 +28,7 @@ mod error;
 mod order_event;
 mod order_status;
 mod registry_client;
+mod registry_settings;
 mod serializer;
 mod validation;
 pub mod wire;
@@ -44,5 +45,6 @@ pub use order_event::{
 };
 pub use order_status::{LifecycleStep, OrderStatus};
 pub use registry_client::{DEFAULT_REGISTRY_URL, DEFAULT_REQUEST_TIMEOUT, RegistryClient};
+pub use registry_settings::{RegistryAuth, RegistrySettings};
 pub use serializer::{DEFAULT_STARTUP_TIMEOUT, OrderEventSerializer};
 pub use validation::ValidationError;

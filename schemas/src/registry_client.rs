@@ -23,6 +23,7 @@ use schema_registry_converter::schema_registry_common::{RawError, SchemaType, Su
 use tokio::sync::OnceCell;
 
 use crate::error::RegistryError;
+use crate::registry_settings::{RegistryAuth, RegistrySettings};
 
 /// Registry URL every command uses unless told otherwise: the Confluent-compatible API of
 /// the Apicurio Registry that `scripts/dev-up.sh` runs.
@@ -56,43 +57,52 @@ impl fmt::Debug for RegistryClient {
 
 impl RegistryClient {
     /// A client for the registry at `url` (e.g. `http://127.0.0.1:8081`), with
-    /// [`DEFAULT_REQUEST_TIMEOUT`] per call. Nothing is contacted yet.
+    /// [`DEFAULT_REQUEST_TIMEOUT`] per call and no other setting. Nothing is contacted yet.
     pub fn new(url: impl Into<String>) -> Result<Self, RegistryError> {
-        Self::with_timeout(url, DEFAULT_REQUEST_TIMEOUT)
+        Self::with_settings(RegistrySettings::new(&url.into())?)
     }
 
     /// Like [`RegistryClient::new`] with a per-call timeout.
-    ///
-    /// Only `http://` URLs are accepted: this build leaves the TLS features of
-    /// `schema_registry_converter` off.
     pub fn with_timeout(url: impl Into<String>, timeout: Duration) -> Result<Self, RegistryError> {
-        let given: String = url.into();
-        let url = given.trim().trim_end_matches('/').to_owned();
-        let invalid = |reason: &str| RegistryError::InvalidUrl {
-            url: given.clone(),
-            reason: reason.to_owned(),
-        };
-        let Some(rest) = url.strip_prefix("http://") else {
-            return Err(invalid("expected http://HOST:PORT (https is not built in)"));
-        };
-        if rest.is_empty() || rest.starts_with('/') {
-            return Err(invalid("no host"));
+        Self::with_settings(RegistrySettings::new(&url.into())?.with_timeout(timeout))
+    }
+
+    /// A client with `settings`: its CA file is read here, so a missing or empty file fails
+    /// before any call. Nothing is contacted yet.
+    pub fn with_settings(settings: RegistrySettings) -> Result<Self, RegistryError> {
+        let mut http = reqwest::Client::builder();
+        if let Some(path) = settings.ca_location() {
+            // The file replaces the system's trust store, as ssl.ca.location does for Kafka.
+            http = http.tls_certs_only(read_ca_file(path)?);
         }
-        let settings = SrSettings::new_builder(url.clone())
-            .set_timeout(timeout)
-            .build()
-            .map_err(|e| invalid(&e.to_string()))?;
+        let mut builder = SrSettings::new_builder(settings.url().to_owned());
+        builder.set_timeout(settings.timeout());
+        match settings.auth() {
+            RegistryAuth::None => {}
+            RegistryAuth::Basic { user, password } => {
+                builder.set_basic_authorization(user, Some(password));
+            }
+            RegistryAuth::Bearer(token) => {
+                builder.set_token_authorization(token);
+            }
+        }
+        let sr_settings = builder
+            .build_with(http)
+            .map_err(|e| RegistryError::InvalidUrl {
+                url: settings.url().to_owned(),
+                reason: error_chain(&e),
+            })?;
         Ok(Self {
             inner: Arc::new(Inner {
-                url,
-                settings,
+                url: settings.url().to_owned(),
+                settings: sr_settings,
                 by_id: Mutex::default(),
                 registered: Mutex::default(),
             }),
         })
     }
 
-    /// The registry base URL, without a trailing slash.
+    /// The registry base URL, without userinfo and trailing slash.
     pub fn url(&self) -> &str {
         &self.inner.url
     }
@@ -132,28 +142,24 @@ impl RegistryClient {
         schema: &str,
         max_wait: Duration,
     ) -> Result<u32, RegistryError> {
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(100);
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            match self.register(subject, schema).await {
-                Err(RegistryError::Unreachable { url, what, reason }) => {
-                    let jittered = delay.mul_f64(rand::rng().random_range(0.5..=1.0));
-                    if started.elapsed() + jittered > max_wait {
-                        let reason = format!(
-                            "{reason} (gave up after {attempts} attempts in {:.1}s)",
-                            started.elapsed().as_secs_f64()
-                        );
-                        return Err(RegistryError::Unreachable { url, what, reason });
-                    }
-                    tracing::warn!(registry = %url, %reason, attempt = attempts, "schema registry not reachable yet, retrying");
-                    tokio::time::sleep(jittered).await;
-                    delay = (delay * 2).min(Duration::from_secs(3));
-                }
-                other => return other,
+        retry_unreachable(max_wait, || self.register(subject, schema)).await
+    }
+
+    /// Proves that the registry answers, that its certificate is trusted and that it takes
+    /// the credentials, retrying while it is unreachable for up to `max_wait` (start-up of a
+    /// process that only reads schemas). It looks up schema id 0, which registries never
+    /// hand out: "not found" is the answer of a registry that let the call in.
+    pub async fn check_with_retry(&self, max_wait: Duration) -> Result<(), RegistryError> {
+        retry_unreachable(max_wait, || async {
+            match get_schema_by_id(0, &self.inner.settings).await {
+                Ok(_) => Ok(()),
+                Err(error) => match self.classify("a start-up check", error) {
+                    RegistryError::NotFound { .. } => Ok(()),
+                    other => Err(other),
+                },
             }
-        }
+        })
+        .await
     }
 
     /// The schema with `id` if it is already cached (no network).
@@ -222,6 +228,9 @@ impl RegistryClient {
         let what = what.to_owned();
         let raw = std::error::Error::source(&error).and_then(|s| s.downcast_ref::<RawError>());
         let Some(raw) = raw else {
+            if let Some(reason) = tls_failure(&error) {
+                return RegistryError::Tls { url, what, reason };
+            }
             return if error.retriable {
                 // Connection refused, timeout, DNS: no HTTP answer at all.
                 RegistryError::Unreachable {
@@ -240,6 +249,17 @@ impl RegistryClient {
         let status = status_from_message(&error.error).or_else(|| status_from_code(raw.error_code));
         match status {
             Some(404) => RegistryError::NotFound { url, what },
+            Some(status @ (401 | 403)) => RegistryError::Unauthorized {
+                url,
+                what,
+                status,
+                // Quarkus (Apicurio) answers 401 with an empty body.
+                message: if raw.error_code == 0 {
+                    String::new()
+                } else {
+                    raw.message.clone()
+                },
+            },
             Some(408 | 429) | Some(500..=599) | None => RegistryError::Unreachable {
                 url,
                 what,
@@ -260,6 +280,53 @@ impl RegistryClient {
     }
 }
 
+/// Runs `call` until it succeeds or fails with anything but [`RegistryError::Unreachable`],
+/// with exponential backoff and jitter, for up to `max_wait`. The final error names the
+/// registry URL and how long it was tried.
+async fn retry_unreachable<T, F, Fut>(max_wait: Duration, call: F) -> Result<T, RegistryError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, RegistryError>>,
+{
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        match call().await {
+            Err(RegistryError::Unreachable { url, what, reason }) => {
+                let jittered = delay.mul_f64(rand::rng().random_range(0.5..=1.0));
+                if started.elapsed() + jittered > max_wait {
+                    let reason = format!(
+                        "{reason} (gave up after {attempts} attempts in {:.1}s)",
+                        started.elapsed().as_secs_f64()
+                    );
+                    return Err(RegistryError::Unreachable { url, what, reason });
+                }
+                tracing::warn!(registry = %url, %reason, attempt = attempts, "schema registry not reachable yet, retrying");
+                tokio::time::sleep(jittered).await;
+                delay = (delay * 2).min(Duration::from_secs(3));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The certificates of a PEM file (`schema.registry.ssl.ca.location`).
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, RegistryError> {
+    let invalid = |reason: String| RegistryError::InvalidSetting {
+        setting: "schema.registry.ssl.ca.location",
+        reason: format!("{}: {reason}", path.display()),
+    };
+    let pem = std::fs::read(path).map_err(|e| invalid(format!("cannot read it: {e}")))?;
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| invalid(e.to_string()))?;
+    if certificates.is_empty() {
+        return Err(invalid("no PEM certificate in it".into()));
+    }
+    Ok(certificates)
+}
+
 /// "HTTP request to schema registry failed with status 404 Not Found" -> 404.
 fn status_from_message(message: &str) -> Option<u16> {
     let (_, after) = message.split_once("status ")?;
@@ -272,6 +339,48 @@ fn status_from_code(code: u32) -> Option<u16> {
         100..=599 => u16::try_from(code).ok(),
         10_000..=59_999 => u16::try_from(code / 100).ok(),
         _ => None,
+    }
+}
+
+/// The TLS library's reason when `error` is a TLS handshake that retrying cannot fix: an
+/// untrusted or mismatched certificate, a handshake the other side refused (an alert), or
+/// plain HTTP where TLS was expected. A connection cut during the handshake (a registry
+/// restarting) is not one: that stays transient.
+fn tls_failure(error: &SRCError) -> Option<String> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(tls) = cause.downcast_ref::<native_tls::Error>() {
+            let text = tls.to_string();
+            let hint = if text.contains("certificate") {
+                "check schema.registry.ssl.ca.location: the PEM file of the CA that signed the \
+                 registry's certificate"
+            } else if text.contains("wrong version number") {
+                "no TLS at this address: is it http://?"
+            } else if text.contains("alert") {
+                "the registry refused the handshake"
+            } else {
+                return None;
+            };
+            return Some(format!("{} ({hint})", openssl_reason(&text)));
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// OpenSSL's `error:0A000086:SSL routines:FUNCTION:REASON:FILE:LINE: (VERIFY RESULT)` as
+/// `REASON (VERIFY RESULT)`; other text unchanged.
+fn openssl_reason(text: &str) -> String {
+    let reason = text
+        .strip_prefix("error:")
+        .and_then(|rest| rest.split(':').nth(3));
+    let verify = text
+        .rsplit_once(" (")
+        .and_then(|(_, rest)| rest.strip_suffix(')'));
+    match (reason, verify) {
+        (Some(reason), Some(verify)) => format!("{reason} ({verify})"),
+        (Some(reason), None) => reason.to_owned(),
+        _ => text.to_owned(),
     }
 }
 
@@ -309,8 +418,21 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn openssl_errors_keep_reason_and_verify_result() {
+        assert_eq!(
+            openssl_reason(
+                "error:0A000086:SSL routines:tls_post_process_server_certificate:certificate \
+                 verify failed:../ssl/statem/statem_clnt.c:1889: (unable to get local issuer \
+                 certificate)"
+            ),
+            "certificate verify failed (unable to get local issuer certificate)"
+        );
+        assert_eq!(openssl_reason("handshake eof"), "handshake eof");
+    }
+
+    #[test]
     fn bad_urls_are_refused_with_the_url() {
-        for url in ["127.0.0.1:8081", "https://registry:8081", "http://", ""] {
+        for url in ["127.0.0.1:8081", "ftp://registry:8081", "http://", ""] {
             let error = RegistryClient::new(url).unwrap_err();
             assert!(
                 matches!(error, RegistryError::InvalidUrl { .. }),
@@ -322,6 +444,34 @@ pub(crate) mod tests {
             RegistryClient::new("http://127.0.0.1:8081/").unwrap().url(),
             "http://127.0.0.1:8081"
         );
+        assert_eq!(
+            RegistryClient::new("https://key:secret@registry:8081/apis/ccompat/v7")
+                .unwrap()
+                .url(),
+            "https://registry:8081/apis/ccompat/v7"
+        );
+    }
+
+    #[test]
+    fn an_unusable_ca_file_is_refused_before_any_call() {
+        let dir = std::env::temp_dir().join(format!("orderflow-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        for path in [dir.join("missing.pem"), empty] {
+            let settings = RegistrySettings::new("https://registry:8081")
+                .unwrap()
+                .with_ca_location(&path);
+            let error = RegistryClient::with_settings(settings)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("schema.registry.ssl.ca.location")
+                    && error.contains(&path.display().to_string()),
+                "{error}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A loopback URL where nothing listens: the port of a listener that was just closed.
@@ -348,6 +498,14 @@ pub(crate) mod tests {
             .await
             .unwrap_err();
         assert!(error.to_string().contains("gave up after"), "{error}");
+        let error = client
+            .check_with_retry(Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(
+            error.is_transient() && error.to_string().contains("gave up after"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

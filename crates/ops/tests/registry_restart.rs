@@ -3,128 +3,14 @@
 //! and started again on the same database; subjects, versions, ids and the subject's
 //! compatibility setting read back the same, and still drive `orderflow registry register`.
 
+mod apicurio;
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
+use apicurio::Apicurio;
 use serde_json::{Value, json};
 use support::{
     assert_refused_as_incompatible, breaking_schema_file, register, registered_id, schema_file,
 };
-
-/// Apicurio starts in about 10 s alone, 20 s on two busy cores.
-const READY_DEADLINE: Duration = Duration::from_secs(120);
-const STOP_DEADLINE: Duration = Duration::from_secs(30);
-
-/// One Apicurio process, in a process group of its own so that a signal reaches the JVM
-/// whether or not the script `exec`s it; killed on drop if a check fails first.
-struct Apicurio {
-    child: Child,
-    base: String,
-    log: tempfile::NamedTempFile,
-}
-
-impl Apicurio {
-    /// Runs `scripts/apicurio.sh run --port P --database-url URL` and waits until the
-    /// Confluent-compatible API answers.
-    async fn start(database_url: &str) -> Self {
-        use std::os::unix::process::CommandExt;
-
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/apicurio.sh");
-        assert!(
-            script.is_file(),
-            "{} is missing: this test starts its own Apicurio Registry through it",
-            script.display()
-        );
-        let port = free_port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = Command::new(&script)
-            .args(["run", "--port", &port.to_string()])
-            .args(["--database-url", database_url])
-            .stdin(Stdio::null())
-            .stdout(log.reopen().unwrap())
-            .stderr(log.reopen().unwrap())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|err| panic!("spawn {}: {err}", script.display()));
-        let mut apicurio = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}/apis/ccompat/v7"),
-            log,
-        };
-        let started = Instant::now();
-        loop {
-            if let Ok(response) = http().get(apicurio.url("/config")).send().await
-                && response.status() == 200
-            {
-                return apicurio;
-            }
-            if let Some(status) = apicurio.child.try_wait().unwrap() {
-                panic!("Apicurio exited with {status}:\n{}", apicurio.log_tail());
-            }
-            assert!(
-                started.elapsed() < READY_DEADLINE,
-                "Apicurio not ready after {READY_DEADLINE:?}:\n{}",
-                apicurio.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.log.path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    fn signal_group(&self, signal: &str) -> bool {
-        Command::new("kill")
-            .args([signal, "--", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    }
-
-    /// SIGTERM, then wait for the process to exit (Quarkus shuts down gracefully; the JVM
-    /// then exits with 143).
-    fn stop(mut self) {
-        assert!(self.signal_group("-TERM"), "send SIGTERM to Apicurio");
-        let started = Instant::now();
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(
-                started.elapsed() < STOP_DEADLINE,
-                "Apicurio still running {STOP_DEADLINE:?} after SIGTERM:\n{}",
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Apicurio {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            self.signal_group("-KILL");
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A port below the kernel's ephemeral range (32768 up), so that no client
-/// connection of another test can take it, or the management port the script
-/// picks above it, between this check and the registry's bind.
-fn free_port() -> u16 {
-    let start = 24_000 + (std::process::id() % 4_000) as u16;
-    (start..start + 2_000)
-        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        .expect("a free port in 24000..30000 on 127.0.0.1")
-}
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
@@ -165,7 +51,7 @@ async fn subjects_versions_and_ids_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let breaking = breaking_schema_file(dir.path());
 
-    let first = Apicurio::start(&database_url).await;
+    let first = Apicurio::start(&database_url, &[], |url| http().get(url)).await;
     let id1 = registered_id(&register(&first.base, &subject, &v1));
     let id2 = registered_id(&register(&first.base, &subject, &v2));
     assert_ne!(id1, id2);
@@ -200,7 +86,7 @@ async fn subjects_versions_and_ids_survive_a_restart() {
     assert_eq!(before["config"]["compatibilityLevel"], "FULL");
     first.stop();
 
-    let second = Apicurio::start(&database_url).await;
+    let second = Apicurio::start(&database_url, &[], |url| http().get(url)).await;
     assert_eq!(subject_state(&second, &subject).await, before);
     assert_eq!(
         registered_id(&register(&second.base, &subject, &v2)),

@@ -2,6 +2,7 @@
 //! Java and librdkafka users already write it, and the rule that keeps its secrets out of
 //! logs and error messages.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 
@@ -84,11 +85,43 @@ pub fn is_secret(key: &str) -> bool {
         || key == "ssl.key.pem"
         || key == "ssl_key"
         || key == "sasl.oauthbearer.config"
+        || key.ends_with("basic.auth.user.info")
+        || key.ends_with("bearer.auth.token")
 }
 
-/// `value`, or [`REDACTED`] when `key` names a secret.
-pub fn shown_value<'a>(key: &str, value: &'a str) -> &'a str {
-    if is_secret(key) { REDACTED } else { value }
+/// Whether `key` is a schema registry setting (Confluent's serializer and registry client
+/// names) rather than a Kafka one: such keys share a Confluent `client.properties` with the
+/// Kafka settings, and librdkafka refuses them.
+pub fn is_registry_key(key: &str) -> bool {
+    key.starts_with("schema.registry.")
+        || key.starts_with("basic.auth.")
+        || key.starts_with("bearer.auth.")
+}
+
+/// `value`, or [`REDACTED`] when `key` names a secret; a URL with a password in its
+/// userinfo (`https://user:secret@host`) shows `user:***@host`.
+pub fn shown_value<'a>(key: &str, value: &'a str) -> Cow<'a, str> {
+    if is_secret(key) {
+        return Cow::Borrowed(REDACTED);
+    }
+    let Some(start) = value.find("://").map(|at| at + 3) else {
+        return Cow::Borrowed(value);
+    };
+    let authority_end = value[start..]
+        .find('/')
+        .map_or(value.len(), |end| start + end);
+    match value[start..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &value[start..start + at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            Cow::Owned(format!(
+                "{}{user}:{REDACTED}{}",
+                &value[..start],
+                &value[start + at..]
+            ))
+        }
+        None => Cow::Borrowed(value),
+    }
 }
 
 /// `key=value, ...` with secret values replaced, for logs.
@@ -156,14 +189,23 @@ mod tests {
     fn secrets_never_show() {
         let props = ClientProperties::parse(
             "sasl.username=app\nsasl.password=hunter2\nssl.key.password=k\n\
-             sasl.oauthbearer.client.secret=c\nssl.keystore.password=p\n",
+             sasl.oauthbearer.client.secret=c\nssl.keystore.password=p\n\
+             basic.auth.user.info=u:q\nbearer.auth.token=t\n",
         )
         .unwrap();
         let shown = format!("{props:?}");
         assert!(shown.contains("sasl.username=app"), "{shown}");
-        for secret in ["hunter2", "=k,", "=c,", "=p"] {
+        for secret in ["hunter2", "=k,", "=c,", "=p,", "u:q", "=t"] {
             assert!(!shown.contains(secret), "{shown}");
         }
-        assert_eq!(shown.matches(REDACTED).count(), 4, "{shown}");
+        assert_eq!(shown.matches(REDACTED).count(), 6, "{shown}");
+        assert_eq!(
+            shown_value("schema.registry.url", "https://key:hunter2@sr:1/apis"),
+            "https://key:***@sr:1/apis"
+        );
+        assert_eq!(
+            shown_value("schema.registry.url", "http://sr:1/a@b"),
+            "http://sr:1/a@b"
+        );
     }
 }

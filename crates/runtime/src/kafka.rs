@@ -12,7 +12,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 use rdkafka::util::Timeout;
 
-use crate::client_properties::{ClientProperties, redacted_pairs, shown_value};
+use crate::client_properties::{ClientProperties, is_registry_key, redacted_pairs, shown_value};
 use crate::{Error, Result, backoff};
 
 /// Where clients connect when neither `--brokers` nor the properties file says.
@@ -27,7 +27,8 @@ pub struct KafkaArgs {
     pub brokers: Option<String>,
     /// Kafka client properties file (Java/librdkafka names: security.protocol,
     /// sasl.mechanism, sasl.username, sasl.password, ssl.ca.location, ...). `--brokers`
-    /// and `--kafka-option` win over it.
+    /// and `--kafka-option` win over it. Schema registry keys in it (schema.registry.*,
+    /// basic.auth.*, bearer.auth.*) go to the registry client, as with Confluent clients.
     #[arg(long = "kafka-config", env = "KAFKA_CONFIG", value_name = "FILE", value_parser = parse_properties_file)]
     pub config_file: Option<ClientProperties>,
     /// Extra librdkafka setting as key=value (repeatable; env: comma-separated), e.g.
@@ -72,7 +73,8 @@ impl KafkaArgs {
     /// after [`KafkaArgs::client_config`]: the properties file, then `--brokers`, then
     /// `--kafka-option`.
     pub fn apply_overrides(&self, config: &mut ClientConfig) {
-        for (key, value) in self.config_file.iter().flat_map(|file| file.entries()) {
+        let file_entries = self.config_file.iter().flat_map(|file| file.entries());
+        for (key, value) in file_entries.filter(|(key, _)| !is_registry_key(key)) {
             config.set(key, value);
         }
         config.set("bootstrap.servers", self.brokers());
@@ -325,7 +327,8 @@ mod tests {
     #[test]
     fn properties_file_sits_under_flags() {
         let file = ClientProperties::parse(
-            "bootstrap.servers=file:1\nlinger.ms=9\nsasl.password=hunter2\n",
+            "bootstrap.servers=file:1\nlinger.ms=9\nsasl.password=hunter2\n\
+             schema.registry.url=https://sr\nbasic.auth.user.info=k:s\n",
         )
         .unwrap();
         let mut args = KafkaArgs::for_brokers("h:1");
@@ -336,6 +339,12 @@ mod tests {
         let config = args.client_config();
         assert_eq!(config.get("linger.ms"), Some("7"));
         assert_eq!(config.get("sasl.password"), Some("hunter2"));
+        assert_eq!(
+            config.get("schema.registry.url"),
+            None,
+            "librdkafka refuses it"
+        );
+        assert_eq!(config.get("basic.auth.user.info"), None);
         args.brokers = Some("flag:1".into());
         assert_eq!(
             args.client_config().get("bootstrap.servers"),

@@ -1,5 +1,6 @@
 //! Shared runtime pieces of every orderflow binary: Kafka client settings, the shutdown
-//! tree, the metrics and health HTTP server, backoff, logging and database connections.
+//! tree, the metrics and health HTTP server, backoff, logging, database connections and
+//! schema registry settings.
 
 pub mod backoff;
 pub mod client_properties;
@@ -7,6 +8,7 @@ pub mod db;
 mod error;
 pub mod kafka;
 pub mod ops_server;
+pub mod registry;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_runtime::ops_server::OpsArgs;
-use orderflow_schemas::RegistryClient;
+use orderflow_runtime::registry::RegistryArgs;
 
 use crate::order_service::api_tokens::{API_TOKENS_ENV, ApiTokens, SecretString};
 use crate::order_service::load_limits::LoadLimits;
@@ -70,13 +70,9 @@ pub struct ServeArgs {
     /// Topic the relay publishes order events to; values use the subject `<topic>-value`.
     #[arg(long, env = "ORDERS_TOPIC", default_value = "orders")]
     pub topic: String,
-    /// Schema registry base URL (its Confluent-compatible REST API); the schema is registered at start-up.
-    #[arg(
-        long,
-        env = "SCHEMA_REGISTRY_URL",
-        default_value = orderflow_schemas::DEFAULT_REGISTRY_URL
-    )]
-    pub registry_url: String,
+    /// Schema registry connection; the schema is registered at start-up.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// How long to keep retrying an unreachable schema registry at start-up.
     #[arg(long, env = "SCHEMA_REGISTRY_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub registry_connect_timeout: Duration,
@@ -148,7 +144,7 @@ impl ServeArgs {
             database_connect_timeout: Duration::from_secs(30),
             database_max_connections: 10,
             topic: topic.to_string(),
-            registry_url: registry_url.to_string(),
+            registry: RegistryArgs::for_url(registry_url),
             registry_connect_timeout: Duration::from_secs(30),
             producer_name: "order-service".into(),
             relay_batch_size: 500,
@@ -244,8 +240,8 @@ impl ServeArgs {
         if self.database_max_connections < 1 {
             return fail("--database-max-connections must be at least 1".into());
         }
-        if let Err(error) = RegistryClient::new(&self.registry_url) {
-            return fail(format!("--registry-url: {error}"));
+        if let Err(error) = self.registry.settings(self.kafka.config_file.as_ref()) {
+            return fail(error.to_string());
         }
         self.producer.validate().map_err(ServiceError::Config)?;
         self.ops.address()?;

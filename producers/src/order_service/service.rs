@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use orderflow_runtime::db;
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
-use orderflow_schemas::{OrderEventSerializer, RegistryClient};
+use orderflow_schemas::OrderEventSerializer;
 use rdkafka::ClientConfig;
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
@@ -251,7 +251,7 @@ async fn connect(args: &ServeArgs) -> ServiceResult<Connected> {
 
     let max_record_bytes = topic_check::max_record_bytes(&config, &args.topic).await?;
 
-    let registry = RegistryClient::new(&args.registry_url)?;
+    let registry = args.registry.client(args.kafka.config_file.as_ref())?;
     let serializer = OrderEventSerializer::with_startup_timeout(
         &registry,
         &args.topic,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::Subcommand;
-use orderflow_schemas::{RegistryClient, RegistryError};
+use orderflow_schemas::RegistryError;
 
 /// Flags of `orderflow registry`.
 #[derive(Debug, clap::Args)]
@@ -31,14 +31,9 @@ enum RegistryCommand {
 /// Flags of `orderflow registry register`.
 #[derive(Debug, clap::Args)]
 struct RegisterArgs {
-    /// Base URL of the Confluent-compatible REST API, e.g.
-    /// `http://127.0.0.1:8080/apis/ccompat/v7` for Apicurio Registry.
-    #[arg(
-        long,
-        env = "SCHEMA_REGISTRY_URL",
-        default_value = orderflow_schemas::DEFAULT_REGISTRY_URL
-    )]
-    url: String,
+    /// Schema registry connection (Apicurio Registry: its `/apis/ccompat/v7` API).
+    #[command(flatten)]
+    registry: orderflow_runtime::registry::RegistryArgs,
     /// Subject to register under, e.g. orders-value (`<topic>-value`).
     #[arg(long)]
     subject: String,
@@ -60,7 +55,7 @@ pub async fn run(args: RegistryArgs) -> anyhow::Result<ExitCode> {
 async fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {
     // A broken file fails here, before any network call.
     let schema = read_schema_file(&args.schema)?;
-    let client = RegistryClient::new(&args.url)?;
+    let client = args.registry.client(None)?;
     let id = client
         .register_with_retry(&args.subject, &schema, Duration::from_secs(args.wait_secs))
         .await

@@ -26,14 +26,21 @@ pub fn breaking_schema_file(dir: &Path) -> PathBuf {
     path
 }
 
-/// `orderflow registry register --url URL --subject SUBJECT --schema FILE`, with a short
+/// `orderflow registry register --schema-registry-url URL --subject SUBJECT --schema FILE`, with a short
 /// retry budget and warnings only on stderr.
 pub fn register(url: &str, subject: &str, file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_orderflow"))
         .env_remove("SCHEMA_REGISTRY_URL")
         .env_remove("SCHEMA_REGISTRY_WAIT_SECS")
         .env("LOG_LEVEL", "warn")
-        .args(["registry", "register", "--url", url, "--subject", subject])
+        .args([
+            "registry",
+            "register",
+            "--schema-registry-url",
+            url,
+            "--subject",
+            subject,
+        ])
         .arg("--schema")
         .arg(file)
         .args(["--wait-secs", "5"])
