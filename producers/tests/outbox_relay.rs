@@ -39,14 +39,19 @@ async fn a_row_that_cannot_be_published_is_parked_and_blocks_only_its_own_order(
     .execute(&service.pool)
     .await
     .unwrap();
-    for (event_type, size) in [("OrderCreated", 2 * MESSAGE_MAX_BYTES), ("OrderPaid", 10)] {
+    // As the service writes them: the order's first unsent row pending, the next waiting.
+    for (event_type, size, state) in [
+        ("OrderCreated", 2 * MESSAGE_MAX_BYTES, "pending"),
+        ("OrderPaid", 10, "waiting"),
+    ] {
         sqlx::query(
-            "INSERT INTO order_service.outbox (order_id, event_id, event_type, traceparent, payload)
+            "INSERT INTO order_service.outbox (order_id, event_id, event_type, traceparent, payload, state)
              VALUES ('ord-big', gen_random_uuid(), $1,
-                     '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', $2)",
+                     '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', $2, $3)",
         )
         .bind(event_type)
         .bind(vec![0u8; size])
+        .bind(state)
         .execute(&service.pool)
         .await
         .unwrap();
@@ -88,7 +93,7 @@ async fn a_row_that_cannot_be_published_is_parked_and_blocks_only_its_own_order(
     .fetch_one(&service.pool)
     .await
     .unwrap();
-    assert_eq!(next, ("pending".to_string(), None));
+    assert_eq!(next, ("waiting".to_string(), None));
     eventually("the parked gauge", || async {
         (service.metric("orderflow_outbox_parked") == Some(1.0)).then_some(())
     })
@@ -135,7 +140,7 @@ async fn a_row_that_cannot_be_published_is_parked_and_blocks_only_its_own_order(
             .fetch_all(&service.pool)
             .await
             .unwrap();
-    assert_eq!(left, ["parked", "pending"]);
+    assert_eq!(left, ["parked", "waiting"]);
 
     service.stop().await;
 }
@@ -265,7 +270,7 @@ async fn a_leaderless_partition_holds_back_only_its_own_orders() {
     .await;
     let records = tokio::task::spawn_blocking({
         let (brokers, topic, expected) = (brokers.clone(), topic.clone(), 3 * on_partition.len());
-        move || read_event_types(&brokers, &topic, expected)
+        move || read_event_types(&brokers, &topic, 2, expected)
     })
     .await
     .unwrap();
@@ -283,10 +288,15 @@ async fn a_leaderless_partition_holds_back_only_its_own_orders() {
     service.stop().await;
 }
 
-/// The `event-type` header of every record of `topic`'s two partitions, by key, in log
+/// The `event-type` header of every record of `topic`'s partitions, by key, in log
 /// order; reads until `expected` records arrived (60 s bound), and 2 s more to catch a
 /// record too many.
-fn read_event_types(brokers: &str, topic: &str, expected: usize) -> BTreeMap<String, Vec<String>> {
+fn read_event_types(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+) -> BTreeMap<String, Vec<String>> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};
     use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -298,7 +308,7 @@ fn read_event_types(brokers: &str, topic: &str, expected: usize) -> BTreeMap<Str
         .create()
         .expect("consumer");
     let mut assignment = TopicPartitionList::new();
-    for partition in 0..2 {
+    for partition in 0..partitions {
         assignment
             .add_partition_offset(topic, partition, Offset::Beginning)
             .unwrap();
@@ -334,4 +344,83 @@ fn read_event_types(brokers: &str, topic: &str, expected: usize) -> BTreeMap<Str
         }
     }
     by_key
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_services_on_one_database_publish_each_orders_events_once_and_in_order() {
+    // Two instances, each with its API and its relay, on one database and topic: the
+    // API adds an order's next row while either relay marks the previous one sent and
+    // promotes the next, and the relays claim side by side.
+    let brokers = testkit::kafka_brokers();
+    let topic = testkit::unique_name("orders-two-relays");
+    testkit::create_topic(&topic, 3).await;
+    let first = Service::start_on(&brokers, &topic, |_| {}).await;
+    let second = Service::start_sharing(
+        &brokers,
+        &topic,
+        &first.database_url,
+        first.pool.clone(),
+        |_| {},
+    )
+    .await;
+
+    let mut order_ids = Vec::new();
+    for _ in 0..30 {
+        let placed = first.post("/orders", ORDER, &[]).await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.body);
+        order_ids.push(placed.body["order_id"].as_str().unwrap().to_string());
+    }
+    // Each order paid through one instance and shipped through the other, all at once.
+    let lifecycles = order_ids.iter().enumerate().map(|(i, order_id)| {
+        let (pay_on, ship_on) = if i % 2 == 0 {
+            (&first, &second)
+        } else {
+            (&second, &first)
+        };
+        async move {
+            let paid = pay_on
+                .post(
+                    &format!("/orders/{order_id}/pay"),
+                    r#"{"payment_id": "p-1", "amount_cents": 1000}"#,
+                    &[],
+                )
+                .await;
+            assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+            let shipped = ship_on
+                .post(
+                    &format!("/orders/{order_id}/ship"),
+                    r#"{"carrier": "DHL", "tracking_number": "TRK1"}"#,
+                    &[],
+                )
+                .await;
+            assert_eq!(shipped.status, StatusCode::OK, "{}", shipped.body);
+        }
+    });
+    futures::future::join_all(lifecycles).await;
+
+    let records = tokio::task::spawn_blocking({
+        let (brokers, topic, expected) = (brokers.clone(), topic.clone(), 3 * order_ids.len());
+        move || read_event_types(&brokers, &topic, 3, expected)
+    })
+    .await
+    .unwrap();
+    for order_id in &order_ids {
+        assert_eq!(
+            records.get(order_id).map(Vec::as_slice),
+            Some(
+                ["OrderCreated", "OrderPaid", "OrderShipped"]
+                    .map(String::from)
+                    .as_slice()
+            ),
+            "{order_id}: each event once, in order"
+        );
+    }
+    let unsent: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM order_service.outbox WHERE sent_at IS NULL")
+            .fetch_one(&first.pool)
+            .await
+            .unwrap();
+    assert_eq!(unsent, 0);
+    second.stop().await;
+    first.stop().await;
 }

@@ -53,7 +53,7 @@ async fn parked_rows_are_listed_with_their_reason_and_retried() {
     migrations::migrator().run(&pool).await.unwrap();
     let too_large = "Broker: Message size too large";
     let first = outbox_row(&pool, "ord-a", "parked", Some(too_large)).await;
-    let behind = outbox_row(&pool, "ord-a", "pending", None).await;
+    let behind = outbox_row(&pool, "ord-a", "waiting", None).await;
     let second = outbox_row(&pool, "ord-b", "parked", Some(too_large)).await;
 
     let listed = orderflow(
@@ -71,7 +71,7 @@ async fn parked_rows_are_listed_with_their_reason_and_retried() {
     assert_eq!(rows[0]["attempts"], 5);
     let text = orderflow(&database_url, &["outbox", "list"]);
     assert_eq!(stdout(&text).lines().count(), 3, "{}", stdout(&text));
-    assert!(stdout(&text).contains("state=pending"), "{}", stdout(&text));
+    assert!(stdout(&text).contains("state=waiting"), "{}", stdout(&text));
 
     // One parked id and one that is not parked: the parked one is retried, the command fails.
     let not_parked = behind.to_string();

@@ -10,6 +10,8 @@ use uuid::Uuid;
 const INSERT_OUTBOX: &str = include_str!("../../sql/insert_outbox.sql");
 const CLAIM_OUTBOX_BATCH: &str = include_str!("../../sql/claim_outbox_batch.sql");
 const MARK_OUTBOX_SENT: &str = include_str!("../../sql/mark_outbox_sent.sql");
+const LOCK_ORDERS: &str = include_str!("../../sql/lock_orders.sql");
+const PROMOTE_WAITING_OUTBOX: &str = include_str!("../../sql/promote_waiting_outbox.sql");
 const MARK_OUTBOX_FAILED: &str = include_str!("../../sql/mark_outbox_failed.sql");
 const PARK_OUTBOX_ROW: &str = include_str!("../../sql/park_outbox_row.sql");
 const COUNT_OUTBOX_UNSENT: &str = include_str!("../../sql/count_outbox_unsent.sql");
@@ -86,16 +88,27 @@ pub async fn claim_batch(
     Ok(rows)
 }
 
-/// Marks rows sent (the broker acknowledged them).
-pub async fn mark_sent(pool: &PgPool, ids: &[i64]) -> sqlx::Result<()> {
+/// Marks the rows `ids` of the orders `order_ids` sent (the broker acknowledged them),
+/// and makes each order's next waiting row pending, in one transaction that holds the
+/// orders' locks, as the API does while it adds rows.
+pub async fn mark_sent(pool: &PgPool, ids: &[i64], order_ids: &[String]) -> sqlx::Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
+    let mut tx = pool.begin().await?;
+    sqlx::query(LOCK_ORDERS)
+        .bind(order_ids)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(MARK_OUTBOX_SENT)
         .bind(ids)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    Ok(())
+    sqlx::query(PROMOTE_WAITING_OUTBOX)
+        .bind(order_ids)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 /// Records a failed attempt on a row that stays pending; it is tried again after `retry_in`.
@@ -128,7 +141,7 @@ pub async fn park(pool: &PgPool, id: i64, reason: &str) -> sqlx::Result<()> {
 /// Rows not sent: how many wait to be published, and how many are parked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unsent {
-    /// Waiting to be published.
+    /// To be published: pending, or waiting behind an earlier row of their order.
     pub pending: i64,
     /// Parked after permanent failures.
     pub parked: i64,
@@ -161,7 +174,8 @@ pub struct OutboxEntry {
     pub event_id: Uuid,
     /// `OrderCreated`, `OrderPaid`, ...
     pub event_type: String,
-    /// `pending` or `parked`.
+    /// `pending` (the relay's candidate), `waiting` (behind an earlier unsent row of its
+    /// order) or `parked`.
     pub state: String,
     /// Delivery attempts so far.
     pub attempts: i32,

@@ -281,13 +281,18 @@ impl Relay {
     /// `round_wait`; the reports still missing then are recorded by a task of their own.
     pub async fn round(&mut self) -> sqlx::Result<RoundOutcome> {
         while self.late_reports.try_join_next().is_some() {}
+        let started = tokio::time::Instant::now();
         let rows =
             outbox::claim_batch(&self.pool, self.config.batch_size, self.config.lease).await?;
+        let claimed = started.elapsed();
+        let claimed_rows = rows.len();
         let mut reports = FuturesUnordered::new();
         for row in rows {
             let delivery = self.send(&row).await;
             reports.push(async move { (row, settle(delivery).await) });
         }
+        let sent = started.elapsed();
+        let mut records = 0;
         let mut outcome = RoundOutcome::default();
         let deadline = tokio::time::sleep(self.config.round_wait);
         tokio::pin!(deadline);
@@ -304,6 +309,17 @@ impl Relay {
                 arrived.push(report);
             }
             self.recorder.record(arrived, &mut outcome).await?;
+            records += 1;
+        }
+        if claimed_rows > 0 {
+            tracing::debug!(
+                rows = claimed_rows,
+                claim = ?claimed,
+                send = ?(sent - claimed),
+                reports = ?(started.elapsed() - sent),
+                records,
+                "outbox round"
+            );
         }
         outcome.in_flight = reports.len();
         if !reports.is_empty() {
@@ -384,11 +400,13 @@ impl Recorder {
         outcome: &mut RoundOutcome,
     ) -> sqlx::Result<()> {
         let mut sent = Vec::with_capacity(reports.len());
+        let mut sent_orders = Vec::with_capacity(reports.len());
         let (mut failed, mut parked) = (0, 0);
         for (row, settled) in reports {
             let error = match settled {
                 Ok(()) => {
                     sent.push(row.id);
+                    sent_orders.push(row.order_id);
                     continue;
                 }
                 Err(error) => error,
@@ -409,7 +427,7 @@ impl Recorder {
             }
             outcome.first_error.get_or_insert(message);
         }
-        outbox::mark_sent(&self.pool, &sent).await?;
+        outbox::mark_sent(&self.pool, &sent, &sent_orders).await?;
         outcome.published += sent.len();
         outcome.failed += failed;
         outcome.parked += parked;

@@ -20,6 +20,8 @@ pub struct Service {
     pub pool: PgPool,
     pub topic: String,
     pub metrics: prometheus::Registry,
+    /// The database's URL.
+    pub database_url: String,
     /// `http://host:port` of /metrics, /healthz, /readyz, when enabled.
     pub ops_base: Option<String>,
     token: CancellationToken,
@@ -49,11 +51,23 @@ impl Service {
         topic: &str,
         configure: impl FnOnce(&mut ServeArgs),
     ) -> Self {
-        let topic = topic.to_string();
         let (database_url, pool) = testkit::fresh_database().await;
+        Self::start_sharing(brokers, topic, &database_url, pool, configure).await
+    }
+
+    /// A second instance of the service: on `database_url` (whose admin pool is `pool`),
+    /// publishing to `topic` on `brokers`.
+    pub async fn start_sharing(
+        brokers: &str,
+        topic: &str,
+        database_url: &str,
+        pool: PgPool,
+        configure: impl FnOnce(&mut ServeArgs),
+    ) -> Self {
+        let topic = topic.to_string();
         let mut args = ServeArgs::new(
             "127.0.0.1:0".parse().unwrap(),
-            &database_url,
+            database_url,
             brokers,
             &testkit::registry_url(),
             &topic,
@@ -71,6 +85,7 @@ impl Service {
             pool,
             topic,
             metrics,
+            database_url: database_url.to_string(),
             token,
             running,
         }

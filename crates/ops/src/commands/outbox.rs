@@ -21,9 +21,10 @@ pub struct OutboxArgs {
 
 #[derive(Debug, Subcommand)]
 enum OutboxCommand {
-    /// Print the order service's unsent outbox rows, oldest first: pending ones (waiting
-    /// for the relay, or for their backoff after a failed delivery) and parked ones
-    /// (failed permanently; their order's later events wait behind them).
+    /// Print the order service's unsent outbox rows, oldest first: pending ones (the
+    /// relay's next candidate of their order, possibly in backoff after a failed
+    /// delivery), waiting ones (behind an earlier unsent row of their order) and parked
+    /// ones (failed permanently; their order's later rows wait behind them).
     List(ListArgs),
     /// Make parked rows pending again, with a fresh count of attempts, after fixing what
     /// parked them (the reason is in `list`); the relay publishes them, then their
@@ -60,7 +61,11 @@ impl DatabaseArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum State {
+    /// The relay's next candidate of its order.
     Pending,
+    /// Behind an earlier unsent row of its order.
+    Waiting,
+    /// Failed permanently; its order's later rows wait behind it.
     Parked,
 }
 
@@ -108,6 +113,7 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     let pool = args.database.connect().await?;
     let state = args.state.map(|state| match state {
         State::Pending => "pending",
+        State::Waiting => "waiting",
         State::Parked => "parked",
     });
     let rows = outbox::list_unsent(&pool, state, args.limit)
