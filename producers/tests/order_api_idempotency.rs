@@ -41,6 +41,13 @@ async fn a_retried_write_with_the_same_key_answers_the_first_response_without_a_
         reused.body
     );
     assert_eq!(reused.body["field"], "Idempotency-Key");
+    // The refused request let go of the key before it answered: a retry at once is
+    // judged on its own, never "still in progress".
+    assert_eq!(
+        service.advisory_locks_held().await,
+        0,
+        "key lock held after the answer"
+    );
     let pay = format!("/orders/{order_id}/pay");
     let pay_body = r#"{"payment_id": "p-1", "amount_cents": 1000}"#;
     let other_route = service.post_with_key(&pay, pay_body, "create-1").await;

@@ -69,6 +69,14 @@ fn order_from(row: OrderTuple) -> sqlx::Result<Order> {
     })
 }
 
+/// What a change's checks decided, inside its transaction.
+enum Step {
+    /// Write the change: its event goes to the outbox, its answer under the key.
+    Write(Written),
+    /// Answer without writing (an earlier answer replayed).
+    Answered(Outcome),
+}
+
 /// Claims the context's idempotency key in `tx`; `Some` is the earlier answer to replay.
 async fn claim(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
@@ -229,22 +237,25 @@ impl OrderStore {
             context.traceparent,
         )?;
         let mut tx = self.pool.begin().await?;
-        if let Some(replayed) = claim(&mut tx, context).await? {
-            return Ok(replayed);
+        let step = async {
+            if let Some(replayed) = claim(&mut tx, context).await? {
+                return Ok(Step::Answered(replayed));
+            }
+            sqlx::query(INSERT_ORDER)
+                .bind(order_id)
+                .bind(customer_id)
+                .bind(currency)
+                .bind(total_cents)
+                .execute(&mut *tx)
+                .await?;
+            Ok(Step::Write(Written {
+                order_id: order_id.to_string(),
+                event_id: encoded.event.event_id,
+                status: OrderStatus::Created,
+            }))
         }
-        sqlx::query(INSERT_ORDER)
-            .bind(order_id)
-            .bind(customer_id)
-            .bind(currency)
-            .bind(total_cents)
-            .execute(&mut *tx)
-            .await?;
-        let written = Written {
-            order_id: order_id.to_string(),
-            event_id: encoded.event.event_id,
-            status: OrderStatus::Created,
-        };
-        self.finish(tx, &encoded, written, context).await
+        .await;
+        self.end(tx, &encoded, step, context).await
     }
 
     /// Applies a pay, ship or cancel `payload` to the order, if its status allows it.
@@ -257,12 +268,27 @@ impl OrderStore {
         let encoded = self.event(order_id, payload, context.traceparent)?;
         let payload = &encoded.event.payload;
         let mut tx = self.pool.begin().await?;
-        if let Some(replayed) = claim(&mut tx, context).await? {
-            return Ok(replayed);
+        let step = self
+            .transition_in(&mut tx, order_id, payload, &encoded, context)
+            .await;
+        self.end(tx, &encoded, step, context).await
+    }
+
+    /// The checks and the write of [`Self::transition`], inside `tx`.
+    async fn transition_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        order_id: &str,
+        payload: &OrderPayload,
+        encoded: &Encoded,
+        context: WriteContext<'_>,
+    ) -> Result<Step, StoreError> {
+        if let Some(replayed) = claim(tx, context).await? {
+            return Ok(Step::Answered(replayed));
         }
         let row: Option<OrderTuple> = sqlx::query_as(SELECT_ORDER_FOR_UPDATE)
             .bind(order_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
         let order = order_from(row.ok_or_else(|| StoreError::NotFound(order_id.to_string()))?)?;
         let step = payload.lifecycle_step();
@@ -285,37 +311,67 @@ impl OrderStore {
         sqlx::query(UPDATE_ORDER_STATUS)
             .bind(order_id)
             .bind(next.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        let written = Written {
+        Ok(Step::Write(Written {
             order_id: order_id.to_string(),
             event_id: encoded.event.event_id,
             status: next,
-        };
-        self.finish(tx, &encoded, written, context).await
+        }))
     }
 
-    /// Appends the event to the outbox, stores the answer under the idempotency key,
-    /// and commits: the change, its event and its stored answer exist together or not at all.
-    async fn finish(
+    /// Ends the transaction of a change. A change to write: appends its event to the
+    /// outbox, stores the answer under the idempotency key, and commits (the change, its
+    /// event and its stored answer exist together or not at all). Anything else (a
+    /// replayed answer, a refusal, an error) rolls back before the answer leaves: a
+    /// dropped transaction would roll back only later, keeping the idempotency key's lock,
+    /// and a client's immediate retry would be told the key is still in progress.
+    async fn end(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
         encoded: &Encoded,
-        written: Written,
+        step: Result<Step, StoreError>,
         context: WriteContext<'_>,
     ) -> Result<Outcome, StoreError> {
-        self.append(&mut tx, encoded, context.traceparent).await?;
-        if let Some(request) = context.idempotency {
-            let body = serde_json::to_vec(&written)
-                .map_err(|error| StoreError::Database(sqlx::Error::Encode(Box::new(error))))?;
-            let response = StoredResponse {
-                status: context.success_status,
-                body,
-            };
-            idempotency::store(&mut tx, request, &response).await?;
+        let written = match step {
+            Ok(Step::Write(written)) => written,
+            Ok(Step::Answered(outcome)) => {
+                tx.rollback().await?;
+                return Ok(outcome);
+            }
+            Err(error) => {
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::debug!(%rollback, "rollback after a refused change failed; the connection is discarded");
+                }
+                return Err(error);
+            }
+        };
+        let committed = async {
+            self.append(&mut tx, encoded, context.traceparent).await?;
+            if let Some(request) = context.idempotency {
+                let body = serde_json::to_vec(&written)
+                    .map_err(|error| StoreError::Database(sqlx::Error::Encode(Box::new(error))))?;
+                let response = StoredResponse {
+                    status: context.success_status,
+                    body,
+                };
+                idempotency::store(&mut tx, request, &response).await?;
+            }
+            Ok::<_, StoreError>(())
         }
-        tx.commit().await?;
-        Ok(Outcome::Written(written))
+        .await;
+        match committed {
+            Ok(()) => {
+                tx.commit().await?;
+                Ok(Outcome::Written(written))
+            }
+            Err(error) => {
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::debug!(%rollback, "rollback after a failed write failed; the connection is discarded");
+                }
+                Err(error)
+            }
+        }
     }
 
     /// The order, if it exists.

@@ -123,6 +123,17 @@ impl Service {
             .unwrap()
     }
 
+    /// Advisory locks (idempotency keys in use) held in the service's database.
+    pub async fn advisory_locks_held(&self) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
+
     /// Rows of the service's `orders` table.
     pub async fn order_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM order_service.orders")
