@@ -10,13 +10,14 @@ use futures::FutureExt;
 use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_runtime::ops_server::Readiness;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientConfig, Offset};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::back_pressure::{self, HOLD_BACK_BEFORE_PAUSE, PartitionLoad};
+use crate::assignment::{self, Release, to_tpl};
+use crate::back_pressure::{self, HOLD_BACK_BEFORE_PAUSE};
 use crate::circuit_breaker::{BreakerState, CircuitBreaker, Transition};
 use crate::dead_letter::DeadLetterWriter;
 use crate::dedup_retention::{self, CommittedOffsets};
@@ -26,7 +27,7 @@ use crate::event_decoder::EventDecoder;
 use crate::group_protocol::GroupProtocol;
 use crate::metrics::ConsumerMetrics;
 use crate::processing::{BatchSlot, Processor};
-use crate::rebalance::{EngineContext, commit_sync, to_tpl};
+use crate::rebalance::EngineContext;
 use crate::summary::{ExitReason, Summary};
 
 /// Everything the engine needs to know, independent of how it was configured.
@@ -207,7 +208,7 @@ pub async fn run(
     let exit_reason = poll_loop(&settings, &consumer, &shared, &processor, &token).await;
 
     deps.readiness.set_ready(false);
-    shut_down(&settings, &consumer, &shared, &workers).await;
+    shut_down(&consumer, &shared, &workers);
     retention_token.cancel();
     let summary = Summary::collect(&shared, exit_reason);
     drop(processor);
@@ -235,7 +236,7 @@ async fn poll_loop(
             return ExitReason::Failed;
         }
         dispatch(settings, shared, processor);
-        let full = shared.lock().scheduler.buffered() >= settings.max_buffered;
+        let full = shared.lock().buffered() >= settings.max_buffered;
         full_since = if full {
             full_since.or_else(|| Some(Instant::now()))
         } else {
@@ -265,7 +266,7 @@ async fn poll_loop(
             _ = shared.wake.notified() => {}
             _ = housekeeping.tick() => {
                 if last_commit.elapsed() >= settings.commit_interval {
-                    commit_async(consumer, shared);
+                    assignment::commit_async(consumer.as_ref(), shared);
                     last_commit = Instant::now();
                 }
                 update_gauges(shared);
@@ -329,9 +330,7 @@ fn dispatch(settings: &EngineSettings, shared: &Arc<Shared>, processor: &Arc<Pro
         }
         let jobs = {
             let mut state = shared.lock();
-            let room = settings
-                .max_in_flight
-                .saturating_sub(state.scheduler.in_flight());
+            let room = settings.max_in_flight.saturating_sub(state.in_flight());
             if room == 0 || (running > 0 && room < fair_share) {
                 return;
             }
@@ -365,20 +364,12 @@ fn update_pause(
     let breaker_open = breaker.state() == BreakerState::Open;
     let held_back = full_since.is_some_and(|at| at.elapsed() >= HOLD_BACK_BEFORE_PAUSE);
     let mut state = shared.lock();
-    let any_paused = state.partitions.values().any(|p| p.paused);
+    let any_paused = state.assignment().paused_count() > 0;
     if !breaker_open && !held_back && !any_paused {
         return false;
     }
-    let buffered = state.scheduler.buffered_by(|(partition, _)| *partition);
-    let loads: Vec<PartitionLoad> = state
-        .partitions
-        .iter()
-        .map(|(partition, p)| PartitionLoad {
-            partition: *partition,
-            buffered: buffered.get(partition).copied().unwrap_or(0),
-            paused: p.paused,
-        })
-        .collect();
+    let buffered = state.buffered_by_partition();
+    let loads = state.assignment().loads(&buffered);
     let changes = back_pressure::decide(&loads, settings.max_buffered, breaker_open, held_back);
     for (partitions, pause) in [(&changes.pause, true), (&changes.resume, false)] {
         if partitions.is_empty() {
@@ -395,53 +386,22 @@ fn update_pause(
         };
         match result {
             Ok(()) => {
-                for partition in partitions {
-                    if let Some(p) = state.partitions.get_mut(partition) {
-                        p.paused = pause;
-                    }
-                }
+                state.assignment_mut().set_paused(partitions, pause);
                 tracing::info!(group = %settings.group, ?partitions, ?buffered, breaker_open,
                     action = if pause { "pause" } else { "resume" }, "back-pressure");
             }
             Err(error) => tracing::warn!(%error, ?partitions, "pause/resume failed"),
         }
     }
-    let paused_now = state.partitions.values().filter(|p| p.paused).count();
+    let paused_now = state.assignment().paused_count();
     shared.metrics.paused_partitions.set(paused_now as i64);
     paused_now > 0
 }
 
-fn commit_async(consumer: &EngineConsumer, shared: &Shared) {
-    let commits = shared.lock().take_commits(None, true);
-    if commits.is_empty() {
-        return;
-    }
-    match to_tpl(&shared.topic, &commits) {
-        Ok(tpl) => {
-            if let Err(error) = consumer.commit(&tpl, CommitMode::Async) {
-                tracing::warn!(%error, "async commit could not be sent");
-                let mut state = shared.lock();
-                for (partition, _) in commits {
-                    if let Some(p) = state.partitions.get_mut(&partition) {
-                        p.tracker.forget_commit();
-                    }
-                }
-            }
-        }
-        Err(error) => tracing::warn!(%error, "commit list"),
-    }
-}
-
 fn update_gauges(shared: &Shared) {
     let state = shared.lock();
-    shared
-        .metrics
-        .in_flight
-        .set(state.scheduler.in_flight() as i64);
-    shared
-        .metrics
-        .buffered
-        .set(state.scheduler.buffered() as i64);
+    shared.metrics.in_flight.set(state.in_flight() as i64);
+    shared.metrics.buffered.set(state.buffered() as i64);
 }
 
 /// True when nothing happened for `idle`, nothing is buffered and the group has
@@ -456,18 +416,14 @@ async fn idle_and_caught_up(
 ) -> bool {
     let own: Vec<(i32, i64)> = {
         let state = shared.lock();
-        if state.scheduler.buffered() > 0 || state.last_activity.elapsed() < idle {
+        if state.buffered() > 0 || state.last_activity().elapsed() < idle {
             return false;
         }
-        match state.last_rebalance {
+        match state.assignment().last_change() {
             Some(at) if at.elapsed() >= idle => {}
             _ => return false,
         }
-        state
-            .partitions
-            .iter()
-            .filter_map(|(p, s)| s.tracker.committable().map(|next| (*p, next)))
-            .collect()
+        state.assignment().done_up_to()
     };
     let topic = shared.topic.clone();
     let consumer = Arc::clone(consumer);
@@ -516,37 +472,10 @@ async fn idle_and_caught_up(
     .unwrap_or(false)
 }
 
-/// Stops fetching, drains in-flight work within the drain timeout, commits what
-/// is done synchronously, and forgets the partitions.
-async fn shut_down(
-    settings: &EngineSettings,
-    consumer: &EngineConsumer,
-    shared: &Arc<Shared>,
-    workers: &CancellationToken,
-) {
-    let partitions: Vec<i32> = {
-        let mut state = shared.lock();
-        let partitions: Vec<i32> = state.partitions.keys().copied().collect();
-        for &partition in &partitions {
-            state.drop_queued(partition);
-        }
-        partitions
-    };
-    let deadline = Instant::now() + settings.drain_timeout;
-    while shared.lock().in_flight_of(&partitions) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let drained = shared.lock().in_flight_of(&partitions) == 0;
+/// Stops fetching, releases every partition (drains in-flight work within the
+/// drain timeout, commits what is done, forgets them), then stops the workers.
+fn shut_down(consumer: &EngineConsumer, shared: &Shared, workers: &CancellationToken) {
+    let partitions = shared.lock().assignment().owned();
+    assignment::release(shared, consumer, &partitions, Release::Shutdown);
     workers.cancel();
-    let commits = shared.lock().take_commits(None, false);
-    let committed = commit_sync(consumer, shared, &commits);
-    {
-        let mut state = shared.lock();
-        for &partition in &partitions {
-            state.forget(partition);
-        }
-    }
-    tracing::info!(group = %settings.group, drained, commit_ok = committed, ?commits,
-        processed = shared.stats.processed.load(AtomicOrdering::Relaxed),
-        "stopped: drained, committed, leaving the group");
 }

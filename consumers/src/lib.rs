@@ -5,6 +5,7 @@
 //! dedup row and the effect together, dead-lettered when they cannot be processed,
 //! and committed only up to the first record that is not done.
 
+pub mod assignment;
 pub mod back_pressure;
 pub mod circuit_breaker;
 pub mod config;
