@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::assignment::{self, Release, to_tpl};
 use crate::back_pressure::{self, HOLD_BACK_BEFORE_PAUSE};
-use crate::circuit_breaker::{BreakerState, CircuitBreaker, Transition};
 use crate::dead_letter::DeadLetterWriter;
 use crate::dedup_retention::{self, CommittedOffsets};
 use crate::engine_state::{Ordering, Shared};
@@ -28,6 +27,7 @@ use crate::group_protocol::GroupProtocol;
 use crate::metrics::ConsumerMetrics;
 use crate::processing::{BatchSlot, Processor};
 use crate::rebalance::EngineContext;
+use crate::retry::RetryPolicy;
 use crate::summary::{ExitReason, Summary};
 
 /// Everything the engine needs to know, independent of how it was configured.
@@ -170,22 +170,19 @@ pub async fn run(
     let consumer: Arc<EngineConsumer> = Arc::new(
         consumer_config(&settings).create_with_context(EngineContext::new(Arc::clone(&shared)))?,
     );
-    let backoff = settings.retry_backoff;
     let workers = CancellationToken::new();
     let processor = Arc::new(Processor {
         shared: Arc::clone(&shared),
         pool: deps.pool.clone(),
         decoder: deps.decoder,
         dlq,
-        breaker: CircuitBreaker::new(settings.breaker_threshold, move |opened| {
-            Backoff {
-                initial: backoff.initial.max(Duration::from_millis(500)),
-                ..backoff
-            }
-            .ceiling(opened.saturating_sub(1))
-        }),
-        retry_backoff: settings.retry_backoff,
-        max_attempts: settings.max_attempts,
+        retry: RetryPolicy::new(
+            settings.retry_backoff,
+            settings.max_attempts,
+            settings.breaker_threshold,
+            shared.metrics.breaker_state.clone(),
+            settings.group.clone(),
+        ),
         effect_delay: settings.effect_delay,
         token: workers.clone(),
     });
@@ -242,7 +239,7 @@ async fn poll_loop(
         } else {
             None
         };
-        let paused = update_pause(settings, consumer, shared, &processor.breaker, full_since);
+        let paused = update_pause(settings, consumer, shared, &processor.retry, full_since);
         tokio::select! {
             _ = token.cancelled() => return ExitReason::Shutdown,
             // A full buffer first only stops taking records: librdkafka keeps its
@@ -354,14 +351,10 @@ fn update_pause(
     settings: &EngineSettings,
     consumer: &EngineConsumer,
     shared: &Shared,
-    breaker: &CircuitBreaker,
+    retry: &RetryPolicy,
     full_since: Option<Instant>,
 ) -> bool {
-    if let Some(Transition { from, to }) = breaker.refresh() {
-        shared.metrics.breaker_state.set(to.as_gauge());
-        tracing::warn!(group = %settings.group, ?from, ?to, "database circuit breaker changed state");
-    }
-    let breaker_open = breaker.state() == BreakerState::Open;
+    let breaker_open = retry.database_closed_off();
     let held_back = full_since.is_some_and(|at| at.elapsed() >= HOLD_BACK_BEFORE_PAUSE);
     let mut state = shared.lock();
     let any_paused = state.assignment().paused_count() > 0;

@@ -24,6 +24,7 @@ pub mod offset_tracker;
 pub mod processing;
 pub mod projection;
 pub mod rebalance;
+pub mod retry;
 pub mod summary;
 
 pub use config::ConsumerArgs;

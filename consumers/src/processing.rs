@@ -12,18 +12,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
-use orderflow_runtime::backoff::Backoff;
 use rdkafka::Message;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::circuit_breaker::{CircuitBreaker, Permit, Transition};
 use crate::dead_letter::{DeadLetterWriter, DlqCategory, FailureReport};
 use crate::effect_batch::{self, BatchEntry, BatchFailure, EntryOutcome};
 use crate::engine_state::{DispatchedJob, Done, Shared};
-use crate::error::FailureKind;
 use crate::event_decoder::{DecodeFailure, EventDecoder};
 use crate::projection::ProjectionEvent;
+use crate::retry::{RetryPolicy, SplitVerdict, Verdict};
 
 /// Everything a worker needs; shared by all batches.
 #[derive(Debug)]
@@ -36,12 +34,8 @@ pub struct Processor {
     pub decoder: EventDecoder,
     /// Dead-letter writer.
     pub dlq: DeadLetterWriter,
-    /// Breaker in front of the database.
-    pub breaker: CircuitBreaker,
-    /// Delay between attempts of a record.
-    pub retry_backoff: Backoff,
-    /// Attempts for failures of unknown kind before dead-lettering.
-    pub max_attempts: u32,
+    /// When to try again, and whose failure it was.
+    pub retry: RetryPolicy,
     /// Bench only: simulated I/O per event (the events of a batch wait concurrently).
     pub effect_delay: Duration,
     /// Cancelled when workers must stop (end of the drain).
@@ -139,12 +133,10 @@ impl Processor {
                 .retried
                 .fetch_add(pending.len() as u64, AtomicOrdering::Relaxed);
             self.shared.metrics.retries.inc_by(pending.len() as u64);
-            let delay = self.retry_backoff.delay(round);
-            round = round.saturating_add(1);
-            tokio::select! {
-                _ = self.token.cancelled() => return,
-                _ = tokio::time::sleep(delay) => {}
+            if !self.retry.wait_before_round(round, &self.token).await {
+                return;
             }
+            round = round.saturating_add(1);
         }
     }
 
@@ -189,7 +181,7 @@ impl Processor {
         if !self.effect_delay.is_zero() {
             tokio::time::sleep(self.effect_delay).await;
         }
-        if !self.wait_for_breaker().await {
+        if !self.retry.wait_for_database(&self.token).await {
             return None;
         }
         let entries: Vec<BatchEntry<'_>> = ready
@@ -207,22 +199,25 @@ impl Processor {
         self.shared.metrics.batch_size.observe(entries.len() as f64);
         let result = effect_batch::apply_batch(&self.pool, &self.shared.group, &entries).await;
         drop(entries);
-        match result {
+        let failure = match result {
             Ok(outcomes) => {
-                self.log_breaker(self.breaker.on_success());
+                self.retry.database_answered();
                 for (&i, outcome) in ready.iter().zip(outcomes) {
                     self.settle(&mut pending[i], outcome);
                 }
-                None
+                return None;
             }
-            Err(failure) if failure.kind == FailureKind::Transient => {
+            Err(failure) => failure,
+        };
+        match self.retry.judge_batch(&failure, ready.len()) {
+            Verdict::Database => {
                 self.database_failed(pending, &ready, &failure);
                 None
             }
-            Err(_) if ready.len() > 1 => self.apply_one_by_one(pending, &ready).await,
-            Err(failure) => {
+            Verdict::Split => self.apply_one_by_one(pending, &ready).await,
+            Verdict::RetryRecord | Verdict::Record => {
                 // The database answered, so the breaker sees a success.
-                self.log_breaker(self.breaker.on_success());
+                self.retry.database_answered();
                 self.record_failed(&mut pending[ready[0]], &failure);
                 None
             }
@@ -230,10 +225,9 @@ impl Processor {
     }
 
     /// Applies each record of a batch that failed with an error of unknown kind
-    /// in its own transaction, to tell a record's failure from the database's.
-    /// When every record fails with the same SQLSTATE, the database is at fault
-    /// (breaker, backoff, no attempt counted); otherwise the failing records are
-    /// returned to be retried one by one, each attempt counted.
+    /// in its own transaction, to tell a record's failure from the database's
+    /// ([`RetryPolicy::judge_split`]); the records whose own failure counts an
+    /// attempt are returned to be retried one by one.
     async fn apply_one_by_one(
         &self,
         pending: &mut Vec<Work>,
@@ -263,19 +257,23 @@ impl Processor {
                 Err(failure) => Some((i, failure)),
             })
             .collect();
-        if is_database_wide(ready.len(), &failed) {
-            let (_, failure) = &failed[0];
-            tracing::warn!(records = ready.len(), sqlstate = failure.sqlstate.as_deref(),
-                error = %failure.message,
-                "every record of the batch failed alike; treating it as a database failure");
-            let indices: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
-            self.database_failed(pending, &indices, failure);
-            return None;
-        }
-        self.log_breaker(self.breaker.on_success());
+        let failures: Vec<&BatchFailure> = failed.iter().map(|(_, f)| f).collect();
+        let verdicts = match self.retry.judge_split(ready.len(), &failures) {
+            SplitVerdict::PerRecord(verdicts) => verdicts,
+            SplitVerdict::Database => {
+                let (_, failure) = &failed[0];
+                tracing::warn!(records = ready.len(), sqlstate = failure.sqlstate.as_deref(),
+                    error = %failure.message,
+                    "every record of the batch failed alike; treating it as a database failure");
+                let indices: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
+                self.database_failed(pending, &indices, failure);
+                return None;
+            }
+        };
+        self.retry.database_answered();
         let mut split = Vec::new();
-        for (i, failure) in failed.iter().rev() {
-            if failure.kind == FailureKind::Transient {
+        for ((i, failure), verdict) in failed.iter().zip(verdicts).rev() {
+            if verdict == Verdict::RetryRecord {
                 pending[*i].record_failure();
                 continue;
             }
@@ -288,7 +286,7 @@ impl Processor {
     /// The database failed as a whole: the breaker hears of it and the records
     /// wait for it without using up their attempts.
     fn database_failed(&self, pending: &mut [Work], indices: &[usize], failure: &BatchFailure) {
-        self.log_breaker(self.breaker.on_transient_failure());
+        self.retry.database_failed();
         tracing::warn!(records = indices.len(), sqlstate = failure.sqlstate.as_deref(),
             error = %failure.message, "database failed transiently; batch will be retried");
         for &i in indices {
@@ -302,7 +300,7 @@ impl Processor {
         work.record_failure();
         work.record_attempts += 1;
         let record = &work.job.job.record;
-        if work.record_attempts >= self.max_attempts {
+        if self.retry.attempts_exhausted(work.record_attempts) {
             tracing::warn!(topic = record.topic(), partition = record.partition(),
                 offset = record.offset(), attempts = work.failures, error = %failure.message,
                 "retries exhausted; dead-lettering");
@@ -399,43 +397,6 @@ impl Processor {
         work.finished = true;
         self.shared.complete(&work.job, done);
     }
-
-    /// Waits while the breaker is open; false when cancelled.
-    async fn wait_for_breaker(&self) -> bool {
-        loop {
-            let (permit, transition) = self.breaker.try_acquire();
-            self.log_breaker(transition);
-            match permit {
-                Permit::Allowed => return true,
-                Permit::Wait(delay) => {
-                    tokio::select! {
-                        _ = self.token.cancelled() => return false,
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                }
-            }
-        }
-    }
-
-    fn log_breaker(&self, transition: Option<Transition>) {
-        if let Some(Transition { from, to }) = transition {
-            self.shared.metrics.breaker_state.set(to.as_gauge());
-            tracing::warn!(group = %self.shared.group, ?from, ?to, "database circuit breaker changed state");
-        }
-    }
-}
-
-/// Whether the failures of a batch tried one record at a time say the database,
-/// not the records, is at fault: nothing succeeded, and every one of at least two
-/// records failed with the same SQLSTATE.
-fn is_database_wide(tried: usize, failed: &[(usize, BatchFailure)]) -> bool {
-    let Some((_, first)) = failed.first() else {
-        return false;
-    };
-    tried > 1
-        && failed.len() == tried
-        && first.sqlstate.is_some()
-        && failed.iter().all(|(_, f)| f.sqlstate == first.sqlstate)
 }
 
 /// Guard that counts a batch task as running while it lives.
@@ -458,30 +419,5 @@ impl Drop for BatchSlot {
             .batches_in_flight
             .fetch_sub(1, AtomicOrdering::SeqCst);
         self.0.wake.notify_one();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn failure(code: Option<&str>) -> BatchFailure {
-        BatchFailure {
-            kind: FailureKind::Unknown,
-            message: "boom".into(),
-            sqlstate: code.map(str::to_owned),
-        }
-    }
-
-    #[test]
-    fn database_wide_only_when_every_record_fails_alike() {
-        let alike = vec![(0, failure(Some("P0001"))), (1, failure(Some("P0001")))];
-        assert!(is_database_wide(2, &alike));
-        assert!(!is_database_wide(3, &alike), "one record succeeded");
-        let mixed = vec![(0, failure(Some("P0001"))), (1, failure(Some("23514")))];
-        assert!(!is_database_wide(2, &mixed));
-        let no_code = vec![(0, failure(None)), (1, failure(None))];
-        assert!(!is_database_wide(2, &no_code));
-        assert!(!is_database_wide(1, &alike[..1]));
     }
 }
