@@ -1,15 +1,20 @@
 //! The dead-letter topic: what cannot be processed is written there with its
-//! original key, value and headers plus headers saying where it came from and why.
+//! original key, value and headers plus headers saying where it came from and why,
+//! only while this worker still owns the record's partition.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use futures::future::{BoxFuture, join_all};
 use orderflow_schemas::ErrorCategory;
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Timestamp};
+
+use crate::engine_state::{DispatchedJob, Done, Shared};
 
 /// Header names added to a dead-lettered record.
 pub mod headers {
@@ -91,6 +96,20 @@ pub struct FailureReport {
     pub first_failure_at: DateTime<Utc>,
     /// Last failure.
     pub last_failure_at: DateTime<Utc>,
+}
+
+/// Where dead-letter records go.
+pub trait DeadLetterSink: Send + Sync + std::fmt::Debug {
+    /// The DLQ topic, for logs.
+    fn topic(&self) -> &str;
+
+    /// Writes `record` with `report` to the same partition number of the DLQ and
+    /// waits for the ack.
+    fn write<'a>(
+        &'a self,
+        record: &'a OwnedMessage,
+        report: &'a FailureReport,
+    ) -> BoxFuture<'a, Result<(), DlqWriteError>>;
 }
 
 /// Writes dead-letter records with an idempotent producer and waits for the ack.
@@ -194,6 +213,115 @@ impl DeadLetterWriter {
                 reason: error.to_string(),
                 permanent: is_permanent(&error),
             })
+    }
+}
+
+impl DeadLetterSink for DeadLetterWriter {
+    fn topic(&self) -> &str {
+        DeadLetterWriter::topic(self)
+    }
+
+    fn write<'a>(
+        &'a self,
+        record: &'a OwnedMessage,
+        report: &'a FailureReport,
+    ) -> BoxFuture<'a, Result<(), DlqWriteError>> {
+        DeadLetterWriter::write(self, record, report).boxed()
+    }
+}
+
+/// What became of a record handed to the dead-letter topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandOff {
+    /// Written and acked; the record is done.
+    Written,
+    /// Its partition moved on since it was judged: not written, left to the new owner.
+    Fenced,
+    /// The write can never succeed: the engine stops, the record stays not done.
+    Unrecoverable,
+    /// The write failed and may succeed later: hand it off again.
+    Failed,
+}
+
+/// Dead-letters `records` (each with the report saying why) through `sink`,
+/// each only while its partition is still owned under the epoch it was received
+/// in, and finishes each record with the engine except the ones to hand off again.
+pub async fn hand_off(
+    shared: &Shared,
+    sink: &dyn DeadLetterSink,
+    records: &[(&DispatchedJob, &FailureReport)],
+) -> Vec<HandOff> {
+    // A record whose partition moved on since it was judged is the new owner's
+    // to judge: writing it here would dead-letter it twice or wrongly.
+    let owned: Vec<bool> = records
+        .iter()
+        .map(|(job, _)| shared.is_current(job))
+        .collect();
+    let results = join_all(
+        records
+            .iter()
+            .zip(&owned)
+            .filter(|(_, owned)| **owned)
+            .map(|((job, report), _)| sink.write(&job.job.record, report)),
+    )
+    .await;
+    let mut results = results.into_iter();
+    records
+        .iter()
+        .zip(owned)
+        .map(|((job, report), owned)| {
+            if !owned {
+                shared.release(job);
+                return HandOff::Fenced;
+            }
+            let result = results.next().expect("one result per owned record");
+            settle_write(shared, sink.topic(), job, report, result)
+        })
+        .collect()
+}
+
+fn settle_write(
+    shared: &Shared,
+    dlq_topic: &str,
+    job: &DispatchedJob,
+    report: &FailureReport,
+    result: Result<(), DlqWriteError>,
+) -> HandOff {
+    let record = &job.job.record;
+    match result {
+        Ok(()) => {
+            tracing::info!(
+                topic = record.topic(), partition = record.partition(),
+                offset = record.offset(),
+                order_id = %String::from_utf8_lossy(record.key().unwrap_or_default()),
+                category = report.category.as_str(), attempts = report.attempts,
+                error = %report.message, dlq_topic, "record dead-lettered"
+            );
+            shared.complete(job, Done::DeadLettered);
+            HandOff::Written
+        }
+        Err(error) if error.permanent => {
+            // Retrying would hold the partition's commit forever: stop the
+            // process, leaving the offset before this record.
+            shared.metrics.dlq_write_unrecoverable.inc();
+            tracing::error!(topic = record.topic(), partition = record.partition(),
+                offset = record.offset(), category = report.category.as_str(),
+                %error, "dead-letter write can never succeed; stopping");
+            shared.fail(format!(
+                "record {}/{}@{} cannot be dead-lettered: {error}",
+                record.topic(),
+                record.partition(),
+                record.offset()
+            ));
+            shared.release(job);
+            HandOff::Unrecoverable
+        }
+        Err(error) => {
+            shared.metrics.dlq_write_failures.inc();
+            tracing::warn!(topic = record.topic(), partition = record.partition(),
+                offset = record.offset(), %error, "dead-letter write failed; will retry");
+            HandOff::Failed
+        }
     }
 }
 

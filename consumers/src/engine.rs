@@ -3,7 +3,6 @@
 //! and leave the group.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering as AtomicOrdering;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -20,12 +19,14 @@ use crate::assignment::{self, Release, to_tpl};
 use crate::back_pressure::{self, HOLD_BACK_BEFORE_PAUSE};
 use crate::dead_letter::DeadLetterWriter;
 use crate::dedup_retention::{self, CommittedOffsets};
+use crate::dispatch::{DispatchLimits, dispatch};
+use crate::effect_batch::PgEffectStore;
 use crate::engine_state::{Ordering, Shared};
 use crate::error::{Error, Result};
 use crate::event_decoder::EventDecoder;
 use crate::group_protocol::GroupProtocol;
 use crate::metrics::ConsumerMetrics;
-use crate::processing::{BatchSlot, Processor};
+use crate::processing::Processor;
 use crate::rebalance::EngineContext;
 use crate::retry::RetryPolicy;
 use crate::summary::{ExitReason, Summary};
@@ -173,9 +174,9 @@ pub async fn run(
     let workers = CancellationToken::new();
     let processor = Arc::new(Processor {
         shared: Arc::clone(&shared),
-        pool: deps.pool.clone(),
-        decoder: deps.decoder,
-        dlq,
+        effects: Box::new(PgEffectStore::new(deps.pool.clone())),
+        decoder: Box::new(deps.decoder),
+        dlq: Box::new(dlq),
         retry: RetryPolicy::new(
             settings.retry_backoff,
             settings.max_attempts,
@@ -232,7 +233,15 @@ async fn poll_loop(
         if shared.fatal().is_some() {
             return ExitReason::Failed;
         }
-        dispatch(settings, shared, processor);
+        dispatch(
+            DispatchLimits {
+                max_in_flight: settings.max_in_flight,
+                batch_size: settings.batch_size,
+                db_concurrency: settings.db_concurrency,
+            },
+            shared,
+            processor,
+        );
         let full = shared.lock().buffered() >= settings.max_buffered;
         full_since = if full {
             full_since.or_else(|| Some(Instant::now()))
@@ -309,39 +318,6 @@ fn log_consumer_error(group: &str, error: &KafkaError) {
             tracing::debug!(group, %error, "consumer error; librdkafka reconnects")
         }
         _ => tracing::warn!(group, %error, "consumer error"),
-    }
-}
-
-/// Hands ready records to workers, at most one record per key per batch. While
-/// a batch is running, a new one starts only when `--max-in-flight` leaves room
-/// for a fair share (max-in-flight / db-concurrency, at most a batch): a
-/// transaction per handful of records would take a database slot for little.
-fn dispatch(settings: &EngineSettings, shared: &Arc<Shared>, processor: &Arc<Processor>) {
-    let fair_share = (settings.max_in_flight / settings.db_concurrency)
-        .min(settings.batch_size)
-        .max(1);
-    loop {
-        let running = shared.batches_in_flight.load(AtomicOrdering::SeqCst);
-        if running >= settings.db_concurrency {
-            return;
-        }
-        let jobs = {
-            let mut state = shared.lock();
-            let room = settings.max_in_flight.saturating_sub(state.in_flight());
-            if room == 0 || (running > 0 && room < fair_share) {
-                return;
-            }
-            state.take_ready(room.min(settings.batch_size))
-        };
-        if jobs.is_empty() {
-            return;
-        }
-        let slot = BatchSlot::take(shared);
-        let processor = Arc::clone(processor);
-        tokio::spawn(async move {
-            let _slot = slot;
-            processor.run_batch(jobs).await;
-        });
     }
 }
 

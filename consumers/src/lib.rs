@@ -12,6 +12,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod dedup_retention;
 pub mod dedup_store;
+pub mod dispatch;
 pub mod effect_batch;
 pub mod engine;
 pub mod engine_state;

@@ -13,13 +13,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use rdkafka::Message;
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::dead_letter::{DeadLetterWriter, DlqCategory, FailureReport};
-use crate::effect_batch::{self, BatchEntry, BatchFailure, EntryOutcome};
+use crate::dead_letter::{self, DeadLetterSink, DlqCategory, FailureReport, HandOff};
+use crate::effect_batch::{BatchEntry, BatchFailure, EffectStore, EntryOutcome};
 use crate::engine_state::{DispatchedJob, Done, Shared};
-use crate::event_decoder::{DecodeFailure, EventDecoder};
+use crate::event_decoder::{DecodeFailure, RecordDecoder};
 use crate::projection::ProjectionEvent;
 use crate::retry::{RetryPolicy, SplitVerdict, Verdict};
 
@@ -28,12 +27,12 @@ use crate::retry::{RetryPolicy, SplitVerdict, Verdict};
 pub struct Processor {
     /// Engine state.
     pub shared: Arc<Shared>,
-    /// The consumer's database.
-    pub pool: PgPool,
+    /// Where effects are applied.
+    pub effects: Box<dyn EffectStore>,
     /// Record decoder.
-    pub decoder: EventDecoder,
-    /// Dead-letter writer.
-    pub dlq: DeadLetterWriter,
+    pub decoder: Box<dyn RecordDecoder>,
+    /// Where dead letters go.
+    pub dlq: Box<dyn DeadLetterSink>,
     /// When to try again, and whose failure it was.
     pub retry: RetryPolicy,
     /// Bench only: simulated I/O per event (the events of a batch wait concurrently).
@@ -197,7 +196,7 @@ impl Processor {
             })
             .collect();
         self.shared.metrics.batch_size.observe(entries.len() as f64);
-        let result = effect_batch::apply_batch(&self.pool, &self.shared.group, &entries).await;
+        let result = self.effects.apply(&self.shared.group, &entries).await;
         drop(entries);
         let failure = match result {
             Ok(outcomes) => {
@@ -243,7 +242,7 @@ impl Processor {
                 partition: record.partition(),
                 offset: record.offset(),
             };
-            let result = effect_batch::apply_batch(&self.pool, &self.shared.group, &[entry]).await;
+            let result = self.effects.apply(&self.shared.group, &[entry]).await;
             results.push(result);
         }
         let failed: Vec<(usize, BatchFailure)> = ready
@@ -331,93 +330,25 @@ impl Processor {
     }
 
     async fn dead_letter(&self, pending: &mut [Work]) {
-        // A record whose partition moved on since it was judged is the new
-        // owner's to judge: writing it here would dead-letter it twice or wrongly.
-        for work in pending.iter_mut() {
-            if !work.finished && work.dead_letter.is_some() && !self.shared.is_current(&work.job) {
-                work.finished = true;
-                self.shared.release(&work.job);
-            }
-        }
-        let to_write: Vec<&mut Work> = pending
+        let mut to_write: Vec<&mut Work> = pending
             .iter_mut()
             .filter(|w| !w.finished && w.dead_letter.is_some())
             .collect();
         if to_write.is_empty() {
             return;
         }
-        let results = join_all(to_write.iter().map(|work| {
-            self.dlq.write(
-                &work.job.job.record,
-                work.dead_letter.as_ref().expect("report"),
-            )
-        }))
-        .await;
-        for (work, result) in to_write.into_iter().zip(results) {
-            let record = &work.job.job.record;
-            let report = work.dead_letter.as_ref().expect("report");
-            match result {
-                Ok(()) => {
-                    tracing::info!(
-                        topic = record.topic(), partition = record.partition(),
-                        offset = record.offset(),
-                        order_id = %String::from_utf8_lossy(record.key().unwrap_or_default()),
-                        category = report.category.as_str(), attempts = report.attempts,
-                        error = %report.message, dlq_topic = self.dlq.topic(),
-                        "record dead-lettered"
-                    );
-                    self.finish(work, Done::DeadLettered);
-                }
-                Err(error) if error.permanent => {
-                    // Retrying would hold the partition's commit forever: stop
-                    // the process, leaving the offset before this record.
-                    self.shared.metrics.dlq_write_unrecoverable.inc();
-                    tracing::error!(topic = record.topic(), partition = record.partition(),
-                        offset = record.offset(), category = report.category.as_str(),
-                        %error, "dead-letter write can never succeed; stopping");
-                    self.shared.fail(format!(
-                        "record {}/{}@{} cannot be dead-lettered: {error}",
-                        record.topic(),
-                        record.partition(),
-                        record.offset()
-                    ));
-                    work.finished = true;
-                    self.shared.release(&work.job);
-                }
-                Err(error) => {
-                    self.shared.metrics.dlq_write_failures.inc();
-                    tracing::warn!(topic = record.topic(), partition = record.partition(),
-                        offset = record.offset(), %error, "dead-letter write failed; will retry");
-                }
-            }
+        let records: Vec<(&DispatchedJob, &FailureReport)> = to_write
+            .iter()
+            .map(|work| (&work.job, work.dead_letter.as_ref().expect("report")))
+            .collect();
+        let outcomes = dead_letter::hand_off(&self.shared, self.dlq.as_ref(), &records).await;
+        for (work, outcome) in to_write.iter_mut().zip(outcomes) {
+            work.finished = outcome != HandOff::Failed;
         }
     }
 
     fn finish(&self, work: &mut Work, done: Done) {
         work.finished = true;
         self.shared.complete(&work.job, done);
-    }
-}
-
-/// Guard that counts a batch task as running while it lives.
-#[derive(Debug)]
-pub struct BatchSlot(pub Arc<Shared>);
-
-impl BatchSlot {
-    /// Takes a slot.
-    pub fn take(shared: &Arc<Shared>) -> Self {
-        shared
-            .batches_in_flight
-            .fetch_add(1, AtomicOrdering::SeqCst);
-        Self(Arc::clone(shared))
-    }
-}
-
-impl Drop for BatchSlot {
-    fn drop(&mut self) {
-        self.0
-            .batches_in_flight
-            .fetch_sub(1, AtomicOrdering::SeqCst);
-        self.0.wake.notify_one();
     }
 }
