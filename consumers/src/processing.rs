@@ -352,3 +352,6 @@ impl Processor {
         self.shared.complete(&work.job, done);
     }
 }
+
+#[cfg(test)]
+mod tests;
