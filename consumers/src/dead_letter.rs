@@ -7,14 +7,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use futures::future::{BoxFuture, join_all};
+use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_schemas::ErrorCategory;
 use rdkafka::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Timestamp};
 
 use crate::engine_state::{DispatchedJob, Done, Shared};
+use crate::error::{Error, Result};
+use crate::retry;
 
 /// Header names added to a dead-lettered record.
 pub mod headers {
@@ -141,23 +144,6 @@ pub struct DlqWriteError {
     pub permanent: bool,
 }
 
-/// Whether a produce error means the same write can never succeed.
-pub fn is_permanent(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::InvalidMessageSize
-                | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::UnknownPartition
-                | RDKafkaErrorCode::UnknownTopic
-                | RDKafkaErrorCode::TopicAuthorizationFailed
-                | RDKafkaErrorCode::InvalidArgument
-                | RDKafkaErrorCode::Fatal
-        )
-    )
-}
-
 impl DeadLetterWriter {
     /// A writer to `topic` for `group`. `base` carries the bootstrap servers and
     /// user overrides; idempotence and acks=all are forced on.
@@ -211,7 +197,7 @@ impl DeadLetterWriter {
             .map_err(|(error, _)| DlqWriteError {
                 topic: self.topic.clone(),
                 reason: error.to_string(),
-                permanent: is_permanent(&error),
+                permanent: retry::dead_letter_write_is_permanent(&error),
             })
     }
 }
@@ -228,6 +214,34 @@ impl DeadLetterSink for DeadLetterWriter {
     ) -> BoxFuture<'a, Result<(), DlqWriteError>> {
         DeadLetterWriter::write(self, record, report).boxed()
     }
+}
+
+/// Fails start-up when the DLQ topic is missing or has fewer partitions than the
+/// source (a dead-letter record keeps its partition number).
+pub async fn check_topic(kafka: &KafkaArgs, topic: &str, dlq_topic: &str) -> Result<()> {
+    let config = kafka.client_config();
+    let (source_name, dlq_name) = (topic.to_owned(), dlq_topic.to_owned());
+    let counts = tokio::task::spawn_blocking(move || -> Result<(usize, usize)> {
+        let client: BaseConsumer = config.create()?;
+        let count = |name: &str| -> Result<usize> {
+            let metadata = client.fetch_metadata(Some(name), Duration::from_secs(10))?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == name && t.error().is_none())
+                .map_or(0, |t| t.partitions().len()))
+        };
+        Ok((count(&source_name)?, count(&dlq_name)?))
+    })
+    .await
+    .map_err(|e| Error::Startup(format!("metadata task failed: {e}")))??;
+    let (source, dead_letter) = counts;
+    if dead_letter < source {
+        return Err(Error::Startup(format!(
+            "dead-letter topic {dlq_topic} has {dead_letter} partitions but {topic} has {source}: create it with at least as many (topics.yaml, `orderflow topics apply`)"
+        )));
+    }
+    Ok(())
 }
 
 /// What became of a record handed to the dead-letter topic.
@@ -374,19 +388,6 @@ pub fn dlq_headers(record: &OwnedMessage, report: &FailureReport, group: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn writes_that_can_never_succeed_are_permanent() {
-        let produce = |code| KafkaError::MessageProduction(code);
-        assert!(is_permanent(&produce(
-            RDKafkaErrorCode::MessageSizeTooLarge
-        )));
-        assert!(is_permanent(&produce(RDKafkaErrorCode::UnknownPartition)));
-        assert!(is_permanent(&produce(RDKafkaErrorCode::Fatal)));
-        assert!(!is_permanent(&produce(RDKafkaErrorCode::MessageTimedOut)));
-        assert!(!is_permanent(&produce(RDKafkaErrorCode::NotEnoughReplicas)));
-        assert!(!is_permanent(&produce(RDKafkaErrorCode::AllBrokersDown)));
-    }
 
     #[test]
     fn headers_keep_originals_first_and_add_every_dlq_header() {

@@ -8,8 +8,9 @@ use futures::future::BoxFuture;
 use sqlx::PgPool;
 
 use crate::dedup_store::{self, ProcessedEvent};
-use crate::error::{FailureKind, classify_db_error, sqlstate};
+use crate::error::FailureKind;
 use crate::projection::{self, OrderRow, ProjectionEvent};
+use crate::retry::{classify_db_error, sqlstate};
 
 /// One event of a batch with its source position.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use futures::FutureExt;
 use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_runtime::ops_server::Readiness;
-use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientConfig, Offset};
 use sqlx::PgPool;
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::assignment::{self, Release, to_tpl};
 use crate::back_pressure::{self, HOLD_BACK_BEFORE_PAUSE};
-use crate::dead_letter::DeadLetterWriter;
+use crate::dead_letter::{self, DeadLetterWriter};
 use crate::dedup_retention::{self, CommittedOffsets};
 use crate::dispatch::{DispatchLimits, dispatch};
 use crate::effect_batch::PgEffectStore;
@@ -112,35 +112,6 @@ fn consumer_config(settings: &EngineSettings) -> ClientConfig {
     config
 }
 
-/// Fails start-up when the DLQ topic is missing or has fewer partitions than the
-/// source (a dead-letter record keeps its partition number).
-async fn check_dlq_topic(settings: &EngineSettings) -> Result<()> {
-    let config = settings.kafka.client_config();
-    let (topic, dlq) = (settings.topic.clone(), settings.dlq_topic.clone());
-    let counts = tokio::task::spawn_blocking(move || -> Result<(usize, usize)> {
-        let client: BaseConsumer = config.create()?;
-        let count = |name: &str| -> Result<usize> {
-            let metadata = client.fetch_metadata(Some(name), Duration::from_secs(10))?;
-            Ok(metadata
-                .topics()
-                .iter()
-                .find(|t| t.name() == name && t.error().is_none())
-                .map_or(0, |t| t.partitions().len()))
-        };
-        Ok((count(&topic)?, count(&dlq)?))
-    })
-    .await
-    .map_err(|e| Error::Startup(format!("metadata task failed: {e}")))??;
-    let (source, dead_letter) = counts;
-    if dead_letter < source {
-        return Err(Error::Startup(format!(
-            "dead-letter topic {} has {dead_letter} partitions but {} has {source}: create it with at least as many (topics.yaml, `orderflow topics apply`)",
-            settings.dlq_topic, settings.topic
-        )));
-    }
-    Ok(())
-}
-
 /// Runs the worker until `token` is cancelled or, with `exit_when_idle`, until
 /// caught up and idle; then drains, commits and leaves the group.
 pub async fn run(
@@ -155,7 +126,7 @@ pub async fn run(
         settings.group.clone(),
         settings.drain_timeout,
     );
-    check_dlq_topic(&settings).await?;
+    dead_letter::check_topic(&settings.kafka, &settings.topic, &settings.dlq_topic).await?;
     dedup_retention::check_against_topic(
         &settings.kafka,
         &settings.topic,

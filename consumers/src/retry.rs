@@ -2,11 +2,14 @@
 //! breaker hears of it, records wait without limit and use up no attempt) or a
 //! record's own (counted against `--max-attempts`, then dead-lettered); the
 //! breaker gates every call to the database, and rounds are spaced by backoff.
+//! Which database errors and which dead-letter write errors retrying can help
+//! with is decided here too.
 
 use std::time::Duration;
 
 use orderflow_runtime::backoff::Backoff;
 use prometheus::IntGauge;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use tokio_util::sync::CancellationToken;
 
 use crate::circuit_breaker::{BreakerState, CircuitBreaker, Permit, Transition};
@@ -171,6 +174,77 @@ fn is_database_wide(tried: usize, failed: &[&BatchFailure]) -> bool {
         && failed.iter().all(|f| f.sqlstate == first.sqlstate)
 }
 
+/// Classifies a database error. Connection loss, pool exhaustion, serialization
+/// failures, deadlocks, lock timeouts, shutdowns, resource limits, and the
+/// failures of the database as a whole rather than of a record (read-only
+/// transaction on a demoted primary, missing privilege or table, system and
+/// internal errors) are transient; anything else is unknown.
+pub fn classify_db_error(error: &sqlx::Error) -> FailureKind {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => FailureKind::Transient,
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some(code) if is_transient_sqlstate(code) => FailureKind::Transient,
+            _ => FailureKind::Unknown,
+        },
+        _ => FailureKind::Unknown,
+    }
+}
+
+/// The SQLSTATE of a database error, if the server sent one.
+pub fn sqlstate(error: &sqlx::Error) -> Option<String> {
+    match error {
+        sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
+        _ => None,
+    }
+}
+
+fn is_transient_sqlstate(code: &str) -> bool {
+    matches!(
+        code,
+        "40001"
+            | "40P01"
+            | "55P03"
+            | "57P01"
+            | "57P02"
+            | "57P03"
+            | "57P05"
+            | "57014"
+            | "25P03"
+            | "25P04"
+            // read-only transaction: a demoted primary during a failover
+            | "25006"
+            // the role lost its privileges, or the schema is not there (yet)
+            | "42501"
+            | "42P01"
+            | "XX000"
+    ) || code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("58")
+}
+
+/// Whether a dead-letter write failed in a way retrying cannot help: the
+/// record can never be dead-lettered.
+pub fn dead_letter_write_is_permanent(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::UnknownPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::InvalidArgument
+                | RDKafkaErrorCode::Fatal
+        )
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +314,51 @@ mod tests {
         assert!(!policy.database_closed_off());
         assert!(!policy.attempts_exhausted(2));
         assert!(policy.attempts_exhausted(3));
+    }
+
+    #[test]
+    fn connection_loss_is_transient() {
+        let error = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(classify_db_error(&error), FailureKind::Transient);
+        assert_eq!(
+            classify_db_error(&sqlx::Error::PoolTimedOut),
+            FailureKind::Transient
+        );
+        assert!(is_transient_sqlstate("40001"));
+        assert!(is_transient_sqlstate("08006"));
+        assert!(!is_transient_sqlstate("23505"));
+    }
+
+    #[test]
+    fn failures_of_the_whole_database_are_transient() {
+        for code in [
+            "25006", "57P05", "58000", "58030", "XX000", "42501", "42P01",
+        ] {
+            assert!(is_transient_sqlstate(code), "{code}");
+        }
+        assert!(!is_transient_sqlstate("P0001"));
+    }
+
+    #[test]
+    fn writes_that_can_never_succeed_are_permanent() {
+        let produce = |code| KafkaError::MessageProduction(code);
+        assert!(dead_letter_write_is_permanent(&produce(
+            RDKafkaErrorCode::MessageSizeTooLarge
+        )));
+        assert!(dead_letter_write_is_permanent(&produce(
+            RDKafkaErrorCode::UnknownPartition
+        )));
+        assert!(dead_letter_write_is_permanent(&produce(
+            RDKafkaErrorCode::Fatal
+        )));
+        assert!(!dead_letter_write_is_permanent(&produce(
+            RDKafkaErrorCode::MessageTimedOut
+        )));
+        assert!(!dead_letter_write_is_permanent(&produce(
+            RDKafkaErrorCode::NotEnoughReplicas
+        )));
+        assert!(!dead_letter_write_is_permanent(&produce(
+            RDKafkaErrorCode::AllBrokersDown
+        )));
     }
 }
