@@ -285,7 +285,7 @@ pub async fn hand_off(
         .zip(owned)
         .map(|((job, report), owned)| {
             if !owned {
-                shared.release(job);
+                shared.give_up(job);
                 return HandOff::Fenced;
             }
             let result = results.next().expect("one result per owned record");
@@ -327,7 +327,7 @@ fn settle_write(
                 record.partition(),
                 record.offset()
             ));
-            shared.release(job);
+            shared.give_up(job);
             HandOff::Unrecoverable
         }
         Err(error) => {

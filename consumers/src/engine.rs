@@ -1,6 +1,7 @@
-//! The poll loop: receive records, hand ready ones to workers in batches, pause
-//! and resume partitions, commit done offsets, and on shutdown drain, commit
-//! and leave the group.
+//! The engine's wiring and its poll loop: receive records, let dispatch hand them
+//! to workers, pause and resume partitions as back-pressure decides, have done
+//! offsets committed, exit when caught up and idle, and on shutdown release every
+//! partition and leave the group.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

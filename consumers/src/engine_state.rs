@@ -289,8 +289,9 @@ impl Shared {
         self.wake.notify_one();
     }
 
-    /// A worker gives up a record of a partition it no longer owns.
-    pub fn release(&self, job: &DispatchedJob) {
+    /// A worker gives up a record without finishing it (its partition moved on,
+    /// or it can never be dead-lettered): its offset is never committed past.
+    pub fn give_up(&self, job: &DispatchedJob) {
         self.lock().finish(job, false);
         self.wake.notify_one();
     }

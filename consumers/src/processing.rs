@@ -107,7 +107,7 @@ impl Processor {
             pending.retain(|work| {
                 let current = self.shared.is_current(&work.job);
                 if !current {
-                    self.shared.release(&work.job);
+                    self.shared.give_up(&work.job);
                 }
                 current
             });
