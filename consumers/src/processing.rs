@@ -1,8 +1,7 @@
-//! The worker side: a batch of records (at most one per key) is decoded, applied
-//! in one transaction, and whatever failed is classified: poison goes to the DLQ,
-//! transient failures (and a failure every record of a batch shares) are retried
-//! with backoff behind the circuit breaker without limit, failures of unknown kind
-//! specific to one record are retried up to `--max-attempts`.
+//! The worker side: a batch of records (at most one per key) goes round by round
+//! through decoding, one transaction in the [`EffectStore`], and settling each
+//! record; what failed is judged by the [`RetryPolicy`] and poison is handed to
+//! the DLQ ([`dead_letter::hand_off`]), until every record is done or fenced.
 
 use std::future::Future;
 use std::pin::Pin;
