@@ -1,15 +1,23 @@
 //! The dead-letter topic: what cannot be processed is written there with its
-//! original key, value and headers plus headers saying where it came from and why.
+//! original key, value and headers plus headers saying where it came from and why,
+//! only while this worker still owns the record's partition.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use futures::future::{BoxFuture, join_all};
+use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_schemas::ErrorCategory;
 use rdkafka::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Timestamp};
+
+use crate::engine_state::{DispatchedJob, Done, Shared};
+use crate::error::{Error, Result};
+use crate::retry;
 
 /// Header names added to a dead-lettered record.
 pub mod headers {
@@ -93,6 +101,20 @@ pub struct FailureReport {
     pub last_failure_at: DateTime<Utc>,
 }
 
+/// Where dead-letter records go.
+pub trait DeadLetterSink: Send + Sync + std::fmt::Debug {
+    /// The DLQ topic, for logs.
+    fn topic(&self) -> &str;
+
+    /// Writes `record` with `report` to the same partition number of the DLQ and
+    /// waits for the ack.
+    fn write<'a>(
+        &'a self,
+        record: &'a OwnedMessage,
+        report: &'a FailureReport,
+    ) -> BoxFuture<'a, Result<(), DlqWriteError>>;
+}
+
 /// Writes dead-letter records with an idempotent producer and waits for the ack.
 #[derive(Clone)]
 pub struct DeadLetterWriter {
@@ -120,23 +142,6 @@ pub struct DlqWriteError {
     /// Retrying cannot help (record too large for the topic, no such partition,
     /// a fatal producer error): the record can never be dead-lettered.
     pub permanent: bool,
-}
-
-/// Whether a produce error means the same write can never succeed.
-pub fn is_permanent(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::InvalidMessageSize
-                | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::UnknownPartition
-                | RDKafkaErrorCode::UnknownTopic
-                | RDKafkaErrorCode::TopicAuthorizationFailed
-                | RDKafkaErrorCode::InvalidArgument
-                | RDKafkaErrorCode::Fatal
-        )
-    )
 }
 
 impl DeadLetterWriter {
@@ -192,8 +197,145 @@ impl DeadLetterWriter {
             .map_err(|(error, _)| DlqWriteError {
                 topic: self.topic.clone(),
                 reason: error.to_string(),
-                permanent: is_permanent(&error),
+                permanent: retry::dead_letter_write_is_permanent(&error),
             })
+    }
+}
+
+impl DeadLetterSink for DeadLetterWriter {
+    fn topic(&self) -> &str {
+        DeadLetterWriter::topic(self)
+    }
+
+    fn write<'a>(
+        &'a self,
+        record: &'a OwnedMessage,
+        report: &'a FailureReport,
+    ) -> BoxFuture<'a, Result<(), DlqWriteError>> {
+        DeadLetterWriter::write(self, record, report).boxed()
+    }
+}
+
+/// Fails start-up when the DLQ topic is missing or has fewer partitions than the
+/// source (a dead-letter record keeps its partition number).
+pub async fn check_topic(kafka: &KafkaArgs, topic: &str, dlq_topic: &str) -> Result<()> {
+    let config = kafka.client_config();
+    let (source_name, dlq_name) = (topic.to_owned(), dlq_topic.to_owned());
+    let counts = tokio::task::spawn_blocking(move || -> Result<(usize, usize)> {
+        let client: BaseConsumer = config.create()?;
+        let count = |name: &str| -> Result<usize> {
+            let metadata = client.fetch_metadata(Some(name), Duration::from_secs(10))?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == name && t.error().is_none())
+                .map_or(0, |t| t.partitions().len()))
+        };
+        Ok((count(&source_name)?, count(&dlq_name)?))
+    })
+    .await
+    .map_err(|e| Error::Startup(format!("metadata task failed: {e}")))??;
+    let (source, dead_letter) = counts;
+    if dead_letter < source {
+        return Err(Error::Startup(format!(
+            "dead-letter topic {dlq_topic} has {dead_letter} partitions but {topic} has {source}: create it with at least as many (topics.yaml, `orderflow topics apply`)"
+        )));
+    }
+    Ok(())
+}
+
+/// What became of a record handed to the dead-letter topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandOff {
+    /// Written and acked; the record is done.
+    Written,
+    /// Its partition moved on since it was judged: not written, left to the new owner.
+    Fenced,
+    /// The write can never succeed: the engine stops, the record stays not done.
+    Unrecoverable,
+    /// The write failed and may succeed later: hand it off again.
+    Failed,
+}
+
+/// Dead-letters `records` (each with the report saying why) through `sink`,
+/// each only while its partition is still owned under the epoch it was received
+/// in, and finishes each record with the engine except the ones to hand off again.
+pub async fn hand_off(
+    shared: &Shared,
+    sink: &dyn DeadLetterSink,
+    records: &[(&DispatchedJob, &FailureReport)],
+) -> Vec<HandOff> {
+    // A record whose partition moved on since it was judged is the new owner's
+    // to judge: writing it here would dead-letter it twice or wrongly.
+    let owned: Vec<bool> = records
+        .iter()
+        .map(|(job, _)| shared.is_current(job))
+        .collect();
+    let results = join_all(
+        records
+            .iter()
+            .zip(&owned)
+            .filter(|(_, owned)| **owned)
+            .map(|((job, report), _)| sink.write(&job.job.record, report)),
+    )
+    .await;
+    let mut results = results.into_iter();
+    records
+        .iter()
+        .zip(owned)
+        .map(|((job, report), owned)| {
+            if !owned {
+                shared.give_up(job);
+                return HandOff::Fenced;
+            }
+            let result = results.next().expect("one result per owned record");
+            settle_write(shared, sink.topic(), job, report, result)
+        })
+        .collect()
+}
+
+fn settle_write(
+    shared: &Shared,
+    dlq_topic: &str,
+    job: &DispatchedJob,
+    report: &FailureReport,
+    result: Result<(), DlqWriteError>,
+) -> HandOff {
+    let record = &job.job.record;
+    match result {
+        Ok(()) => {
+            tracing::info!(
+                topic = record.topic(), partition = record.partition(),
+                offset = record.offset(),
+                order_id = %String::from_utf8_lossy(record.key().unwrap_or_default()),
+                category = report.category.as_str(), attempts = report.attempts,
+                error = %report.message, dlq_topic, "record dead-lettered"
+            );
+            shared.complete(job, Done::DeadLettered);
+            HandOff::Written
+        }
+        Err(error) if error.permanent => {
+            // Retrying would hold the partition's commit forever: stop the
+            // process, leaving the offset before this record.
+            shared.metrics.dlq_write_unrecoverable.inc();
+            tracing::error!(topic = record.topic(), partition = record.partition(),
+                offset = record.offset(), category = report.category.as_str(),
+                %error, "dead-letter write can never succeed; stopping");
+            shared.fail(format!(
+                "record {}/{}@{} cannot be dead-lettered: {error}",
+                record.topic(),
+                record.partition(),
+                record.offset()
+            ));
+            shared.give_up(job);
+            HandOff::Unrecoverable
+        }
+        Err(error) => {
+            shared.metrics.dlq_write_failures.inc();
+            tracing::warn!(topic = record.topic(), partition = record.partition(),
+                offset = record.offset(), %error, "dead-letter write failed; will retry");
+            HandOff::Failed
+        }
     }
 }
 
@@ -246,19 +388,6 @@ pub fn dlq_headers(record: &OwnedMessage, report: &FailureReport, group: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn writes_that_can_never_succeed_are_permanent() {
-        let produce = |code| KafkaError::MessageProduction(code);
-        assert!(is_permanent(&produce(
-            RDKafkaErrorCode::MessageSizeTooLarge
-        )));
-        assert!(is_permanent(&produce(RDKafkaErrorCode::UnknownPartition)));
-        assert!(is_permanent(&produce(RDKafkaErrorCode::Fatal)));
-        assert!(!is_permanent(&produce(RDKafkaErrorCode::MessageTimedOut)));
-        assert!(!is_permanent(&produce(RDKafkaErrorCode::NotEnoughReplicas)));
-        assert!(!is_permanent(&produce(RDKafkaErrorCode::AllBrokersDown)));
-    }
 
     #[test]
     fn headers_keep_originals_first_and_add_every_dlq_header() {

@@ -3,11 +3,14 @@
 
 use std::collections::{HashMap, HashSet};
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use sqlx::PgPool;
 
 use crate::dedup_store::{self, ProcessedEvent};
-use crate::error::{FailureKind, classify_db_error, sqlstate};
+use crate::error::FailureKind;
 use crate::projection::{self, OrderRow, ProjectionEvent};
+use crate::retry::{classify_db_error, sqlstate};
 
 /// One event of a batch with its source position.
 #[derive(Debug, Clone)]
@@ -52,6 +55,39 @@ impl From<sqlx::Error> for BatchFailure {
             message: error.to_string(),
             sqlstate: sqlstate(&error),
         }
+    }
+}
+
+/// Where effects are applied: one call, one transaction.
+pub trait EffectStore: Send + Sync + std::fmt::Debug {
+    /// Applies `entries` for `group` as [`apply_batch`] does: in order, all or nothing.
+    fn apply<'a>(
+        &'a self,
+        group: &'a str,
+        entries: &'a [BatchEntry<'a>],
+    ) -> BoxFuture<'a, Result<Vec<EntryOutcome>, BatchFailure>>;
+}
+
+/// The projection database.
+#[derive(Debug, Clone)]
+pub struct PgEffectStore {
+    pool: PgPool,
+}
+
+impl PgEffectStore {
+    /// Effects applied through `pool` (migrated).
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+impl EffectStore for PgEffectStore {
+    fn apply<'a>(
+        &'a self,
+        group: &'a str,
+        entries: &'a [BatchEntry<'a>],
+    ) -> BoxFuture<'a, Result<Vec<EntryOutcome>, BatchFailure>> {
+        apply_batch(&self.pool, group, entries).boxed()
     }
 }
 

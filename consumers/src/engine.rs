@@ -1,32 +1,35 @@
-//! The poll loop: receive records, hand ready ones to workers in batches, pause
-//! and resume partitions, commit done offsets, and on shutdown drain, commit
-//! and leave the group.
+//! The engine's wiring and its poll loop: receive records, let dispatch hand them
+//! to workers, pause and resume partitions as back-pressure decides, have done
+//! offsets committed, exit when caught up and idle, and on shutdown release every
+//! partition and leave the group.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering as AtomicOrdering;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_runtime::ops_server::Readiness;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientConfig, Offset};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::back_pressure::{self, HOLD_BACK_BEFORE_PAUSE, PartitionLoad};
-use crate::circuit_breaker::{BreakerState, CircuitBreaker, Transition};
-use crate::dead_letter::DeadLetterWriter;
+use crate::assignment::{self, Release, to_tpl};
+use crate::back_pressure::{self, HOLD_BACK_BEFORE_PAUSE};
+use crate::dead_letter::{self, DeadLetterWriter};
 use crate::dedup_retention::{self, CommittedOffsets};
+use crate::dispatch::{DispatchLimits, dispatch};
+use crate::effect_batch::PgEffectStore;
 use crate::engine_state::{Ordering, Shared};
 use crate::error::{Error, Result};
 use crate::event_decoder::EventDecoder;
 use crate::group_protocol::GroupProtocol;
 use crate::metrics::ConsumerMetrics;
-use crate::processing::{BatchSlot, Processor};
-use crate::rebalance::{EngineContext, commit_sync, to_tpl};
+use crate::processing::Processor;
+use crate::rebalance::EngineContext;
+use crate::retry::RetryPolicy;
 use crate::summary::{ExitReason, Summary};
 
 /// Everything the engine needs to know, independent of how it was configured.
@@ -110,35 +113,6 @@ fn consumer_config(settings: &EngineSettings) -> ClientConfig {
     config
 }
 
-/// Fails start-up when the DLQ topic is missing or has fewer partitions than the
-/// source (a dead-letter record keeps its partition number).
-async fn check_dlq_topic(settings: &EngineSettings) -> Result<()> {
-    let config = settings.kafka.client_config();
-    let (topic, dlq) = (settings.topic.clone(), settings.dlq_topic.clone());
-    let counts = tokio::task::spawn_blocking(move || -> Result<(usize, usize)> {
-        let client: BaseConsumer = config.create()?;
-        let count = |name: &str| -> Result<usize> {
-            let metadata = client.fetch_metadata(Some(name), Duration::from_secs(10))?;
-            Ok(metadata
-                .topics()
-                .iter()
-                .find(|t| t.name() == name && t.error().is_none())
-                .map_or(0, |t| t.partitions().len()))
-        };
-        Ok((count(&topic)?, count(&dlq)?))
-    })
-    .await
-    .map_err(|e| Error::Startup(format!("metadata task failed: {e}")))??;
-    let (source, dead_letter) = counts;
-    if dead_letter < source {
-        return Err(Error::Startup(format!(
-            "dead-letter topic {} has {dead_letter} partitions but {} has {source}: create it with at least as many (topics.yaml, `orderflow topics apply`)",
-            settings.dlq_topic, settings.topic
-        )));
-    }
-    Ok(())
-}
-
 /// Runs the worker until `token` is cancelled or, with `exit_when_idle`, until
 /// caught up and idle; then drains, commits and leaves the group.
 pub async fn run(
@@ -153,7 +127,7 @@ pub async fn run(
         settings.group.clone(),
         settings.drain_timeout,
     );
-    check_dlq_topic(&settings).await?;
+    dead_letter::check_topic(&settings.kafka, &settings.topic, &settings.dlq_topic).await?;
     dedup_retention::check_against_topic(
         &settings.kafka,
         &settings.topic,
@@ -169,22 +143,19 @@ pub async fn run(
     let consumer: Arc<EngineConsumer> = Arc::new(
         consumer_config(&settings).create_with_context(EngineContext::new(Arc::clone(&shared)))?,
     );
-    let backoff = settings.retry_backoff;
     let workers = CancellationToken::new();
     let processor = Arc::new(Processor {
         shared: Arc::clone(&shared),
-        pool: deps.pool.clone(),
-        decoder: deps.decoder,
-        dlq,
-        breaker: CircuitBreaker::new(settings.breaker_threshold, move |opened| {
-            Backoff {
-                initial: backoff.initial.max(Duration::from_millis(500)),
-                ..backoff
-            }
-            .ceiling(opened.saturating_sub(1))
-        }),
-        retry_backoff: settings.retry_backoff,
-        max_attempts: settings.max_attempts,
+        effects: Box::new(PgEffectStore::new(deps.pool.clone())),
+        decoder: Box::new(deps.decoder),
+        dlq: Box::new(dlq),
+        retry: RetryPolicy::new(
+            settings.retry_backoff,
+            settings.max_attempts,
+            settings.breaker_threshold,
+            shared.metrics.breaker_state.clone(),
+            settings.group.clone(),
+        ),
         effect_delay: settings.effect_delay,
         token: workers.clone(),
     });
@@ -207,7 +178,7 @@ pub async fn run(
     let exit_reason = poll_loop(&settings, &consumer, &shared, &processor, &token).await;
 
     deps.readiness.set_ready(false);
-    shut_down(&settings, &consumer, &shared, &workers).await;
+    shut_down(&consumer, &shared, &workers);
     retention_token.cancel();
     let summary = Summary::collect(&shared, exit_reason);
     drop(processor);
@@ -234,14 +205,22 @@ async fn poll_loop(
         if shared.fatal().is_some() {
             return ExitReason::Failed;
         }
-        dispatch(settings, shared, processor);
-        let full = shared.lock().scheduler.buffered() >= settings.max_buffered;
+        dispatch(
+            DispatchLimits {
+                max_in_flight: settings.max_in_flight,
+                batch_size: settings.batch_size,
+                db_concurrency: settings.db_concurrency,
+            },
+            shared,
+            processor,
+        );
+        let full = shared.lock().buffered() >= settings.max_buffered;
         full_since = if full {
             full_since.or_else(|| Some(Instant::now()))
         } else {
             None
         };
-        let paused = update_pause(settings, consumer, shared, &processor.breaker, full_since);
+        let paused = update_pause(settings, consumer, shared, &processor.retry, full_since);
         tokio::select! {
             _ = token.cancelled() => return ExitReason::Shutdown,
             // A full buffer first only stops taking records: librdkafka keeps its
@@ -265,7 +244,7 @@ async fn poll_loop(
             _ = shared.wake.notified() => {}
             _ = housekeeping.tick() => {
                 if last_commit.elapsed() >= settings.commit_interval {
-                    commit_async(consumer, shared);
+                    assignment::commit_async(consumer.as_ref(), shared);
                     last_commit = Instant::now();
                 }
                 update_gauges(shared);
@@ -314,71 +293,24 @@ fn log_consumer_error(group: &str, error: &KafkaError) {
     }
 }
 
-/// Hands ready records to workers, at most one record per key per batch. While
-/// a batch is running, a new one starts only when `--max-in-flight` leaves room
-/// for a fair share (max-in-flight / db-concurrency, at most a batch): a
-/// transaction per handful of records would take a database slot for little.
-fn dispatch(settings: &EngineSettings, shared: &Arc<Shared>, processor: &Arc<Processor>) {
-    let fair_share = (settings.max_in_flight / settings.db_concurrency)
-        .min(settings.batch_size)
-        .max(1);
-    loop {
-        let running = shared.batches_in_flight.load(AtomicOrdering::SeqCst);
-        if running >= settings.db_concurrency {
-            return;
-        }
-        let jobs = {
-            let mut state = shared.lock();
-            let room = settings
-                .max_in_flight
-                .saturating_sub(state.scheduler.in_flight());
-            if room == 0 || (running > 0 && room < fair_share) {
-                return;
-            }
-            state.take_ready(room.min(settings.batch_size))
-        };
-        if jobs.is_empty() {
-            return;
-        }
-        let slot = BatchSlot::take(shared);
-        let processor = Arc::clone(processor);
-        tokio::spawn(async move {
-            let _slot = slot;
-            processor.run_batch(jobs).await;
-        });
-    }
-}
-
 /// Pauses and resumes partitions as [`back_pressure::decide`] says; returns
 /// whether any partition is paused afterwards.
 fn update_pause(
     settings: &EngineSettings,
     consumer: &EngineConsumer,
     shared: &Shared,
-    breaker: &CircuitBreaker,
+    retry: &RetryPolicy,
     full_since: Option<Instant>,
 ) -> bool {
-    if let Some(Transition { from, to }) = breaker.refresh() {
-        shared.metrics.breaker_state.set(to.as_gauge());
-        tracing::warn!(group = %settings.group, ?from, ?to, "database circuit breaker changed state");
-    }
-    let breaker_open = breaker.state() == BreakerState::Open;
+    let breaker_open = retry.database_closed_off();
     let held_back = full_since.is_some_and(|at| at.elapsed() >= HOLD_BACK_BEFORE_PAUSE);
     let mut state = shared.lock();
-    let any_paused = state.partitions.values().any(|p| p.paused);
+    let any_paused = state.assignment().paused_count() > 0;
     if !breaker_open && !held_back && !any_paused {
         return false;
     }
-    let buffered = state.scheduler.buffered_by(|(partition, _)| *partition);
-    let loads: Vec<PartitionLoad> = state
-        .partitions
-        .iter()
-        .map(|(partition, p)| PartitionLoad {
-            partition: *partition,
-            buffered: buffered.get(partition).copied().unwrap_or(0),
-            paused: p.paused,
-        })
-        .collect();
+    let buffered = state.buffered_by_partition();
+    let loads = state.assignment().loads(&buffered);
     let changes = back_pressure::decide(&loads, settings.max_buffered, breaker_open, held_back);
     for (partitions, pause) in [(&changes.pause, true), (&changes.resume, false)] {
         if partitions.is_empty() {
@@ -395,53 +327,22 @@ fn update_pause(
         };
         match result {
             Ok(()) => {
-                for partition in partitions {
-                    if let Some(p) = state.partitions.get_mut(partition) {
-                        p.paused = pause;
-                    }
-                }
+                state.assignment_mut().set_paused(partitions, pause);
                 tracing::info!(group = %settings.group, ?partitions, ?buffered, breaker_open,
                     action = if pause { "pause" } else { "resume" }, "back-pressure");
             }
             Err(error) => tracing::warn!(%error, ?partitions, "pause/resume failed"),
         }
     }
-    let paused_now = state.partitions.values().filter(|p| p.paused).count();
+    let paused_now = state.assignment().paused_count();
     shared.metrics.paused_partitions.set(paused_now as i64);
     paused_now > 0
 }
 
-fn commit_async(consumer: &EngineConsumer, shared: &Shared) {
-    let commits = shared.lock().take_commits(None, true);
-    if commits.is_empty() {
-        return;
-    }
-    match to_tpl(&shared.topic, &commits) {
-        Ok(tpl) => {
-            if let Err(error) = consumer.commit(&tpl, CommitMode::Async) {
-                tracing::warn!(%error, "async commit could not be sent");
-                let mut state = shared.lock();
-                for (partition, _) in commits {
-                    if let Some(p) = state.partitions.get_mut(&partition) {
-                        p.tracker.forget_commit();
-                    }
-                }
-            }
-        }
-        Err(error) => tracing::warn!(%error, "commit list"),
-    }
-}
-
 fn update_gauges(shared: &Shared) {
     let state = shared.lock();
-    shared
-        .metrics
-        .in_flight
-        .set(state.scheduler.in_flight() as i64);
-    shared
-        .metrics
-        .buffered
-        .set(state.scheduler.buffered() as i64);
+    shared.metrics.in_flight.set(state.in_flight() as i64);
+    shared.metrics.buffered.set(state.buffered() as i64);
 }
 
 /// True when nothing happened for `idle`, nothing is buffered and the group has
@@ -456,18 +357,14 @@ async fn idle_and_caught_up(
 ) -> bool {
     let own: Vec<(i32, i64)> = {
         let state = shared.lock();
-        if state.scheduler.buffered() > 0 || state.last_activity.elapsed() < idle {
+        if state.buffered() > 0 || state.last_activity().elapsed() < idle {
             return false;
         }
-        match state.last_rebalance {
+        match state.assignment().last_change() {
             Some(at) if at.elapsed() >= idle => {}
             _ => return false,
         }
-        state
-            .partitions
-            .iter()
-            .filter_map(|(p, s)| s.tracker.committable().map(|next| (*p, next)))
-            .collect()
+        state.assignment().done_up_to()
     };
     let topic = shared.topic.clone();
     let consumer = Arc::clone(consumer);
@@ -516,37 +413,10 @@ async fn idle_and_caught_up(
     .unwrap_or(false)
 }
 
-/// Stops fetching, drains in-flight work within the drain timeout, commits what
-/// is done synchronously, and forgets the partitions.
-async fn shut_down(
-    settings: &EngineSettings,
-    consumer: &EngineConsumer,
-    shared: &Arc<Shared>,
-    workers: &CancellationToken,
-) {
-    let partitions: Vec<i32> = {
-        let mut state = shared.lock();
-        let partitions: Vec<i32> = state.partitions.keys().copied().collect();
-        for &partition in &partitions {
-            state.drop_queued(partition);
-        }
-        partitions
-    };
-    let deadline = Instant::now() + settings.drain_timeout;
-    while shared.lock().in_flight_of(&partitions) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let drained = shared.lock().in_flight_of(&partitions) == 0;
+/// Stops fetching, releases every partition (drains in-flight work within the
+/// drain timeout, commits what is done, forgets them), then stops the workers.
+fn shut_down(consumer: &EngineConsumer, shared: &Shared, workers: &CancellationToken) {
+    let partitions = shared.lock().assignment().owned();
+    assignment::release(shared, consumer, &partitions, Release::Shutdown);
     workers.cancel();
-    let commits = shared.lock().take_commits(None, false);
-    let committed = commit_sync(consumer, shared, &commits);
-    {
-        let mut state = shared.lock();
-        for &partition in &partitions {
-            state.forget(partition);
-        }
-    }
-    tracing::info!(group = %settings.group, drained, commit_ok = committed, ?commits,
-        processed = shared.stats.processed.load(AtomicOrdering::Relaxed),
-        "stopped: drained, committed, leaving the group");
 }

@@ -1,5 +1,6 @@
-//! State shared by the poll loop, the rebalance callbacks and the workers:
-//! per-partition offset trackers and epochs, and the per-key scheduler.
+//! State shared by the poll loop, the rebalance callbacks and the workers: the
+//! owned partitions ([`Assignment`]) and the records received from them, queued
+//! per key until a worker takes them.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering as AtomicOrdering};
@@ -10,9 +11,9 @@ use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 use tokio::sync::Notify;
 
+use crate::assignment::Assignment;
 use crate::key_scheduler::{KeyScheduler, Ticket};
 use crate::metrics::ConsumerMetrics;
-use crate::offset_tracker::{OffsetTracker, Tracked};
 
 /// How records are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -48,37 +49,14 @@ pub struct DispatchedJob {
     pub dispatched_at: Instant,
 }
 
-/// One assigned partition.
-#[derive(Debug)]
-pub struct PartitionState {
-    /// Changes on every assignment; work from an older epoch is fenced.
-    pub epoch: u64,
-    /// In-flight offsets and the commit position.
-    pub tracker: OffsetTracker,
-    /// Records of this partition being processed now.
-    pub in_flight: usize,
-    /// Whether the consumer paused fetching it.
-    pub paused: bool,
-}
-
 /// Mutable engine state behind one lock (critical sections are short and never await).
 #[derive(Debug)]
 pub struct EngineState {
-    /// Assigned partitions.
-    pub partitions: BTreeMap<i32, PartitionState>,
-    /// Buffered records per key.
-    pub scheduler: KeyScheduler<SchedKey, Job>,
-    /// Offsets committed successfully, per partition (kept after revocation, for the summary).
-    pub committed: BTreeMap<i32, i64>,
-    /// Last time a record arrived or finished.
-    pub last_activity: Instant,
-    /// Last time the assignment changed.
-    pub last_rebalance: Option<Instant>,
-    /// When the first record arrived.
-    pub first_received: Option<Instant>,
-    /// When the last record was done.
-    pub last_done: Option<Instant>,
-    next_epoch: u64,
+    assignment: Assignment,
+    scheduler: KeyScheduler<SchedKey, Job>,
+    last_activity: Instant,
+    first_received: Option<Instant>,
+    last_done: Option<Instant>,
 }
 
 /// Counters for the `--exit-when-idle` summary.
@@ -130,33 +108,27 @@ pub struct Shared {
 impl EngineState {
     fn new() -> Self {
         Self {
-            partitions: BTreeMap::new(),
+            assignment: Assignment::new(),
             scheduler: KeyScheduler::new(),
-            committed: BTreeMap::new(),
             last_activity: Instant::now(),
-            last_rebalance: None,
             first_received: None,
             last_done: None,
-            next_epoch: 1,
         }
     }
 
-    /// Starts tracking a newly assigned partition under a fresh epoch.
+    /// The owned partitions.
+    pub fn assignment(&self) -> &Assignment {
+        &self.assignment
+    }
+
+    /// The owned partitions, to change through their own methods.
+    pub fn assignment_mut(&mut self) -> &mut Assignment {
+        &mut self.assignment
+    }
+
+    /// Starts owning a newly assigned partition under a fresh epoch.
     pub fn assign(&mut self, partition: i32) {
-        let epoch = self.next_epoch;
-        self.next_epoch += 1;
-        self.partitions.insert(
-            partition,
-            PartitionState {
-                epoch,
-                tracker: OffsetTracker::new(),
-                in_flight: 0,
-                // Unknown: a partition paused before a revocation may come back
-                // paused; the loop reconciles by resuming it explicitly.
-                paused: true,
-            },
-        );
-        self.last_rebalance = Some(Instant::now());
+        self.assignment.assign(partition);
     }
 
     /// Drops the queued (not started) records of `partition`; in-flight ones stay.
@@ -167,35 +139,23 @@ impl EngineState {
         self.scheduler.purge_queued(|(p, _)| *p == partition);
     }
 
-    /// Forgets `partition` (revoked): its records are dropped and late completions ignored.
+    /// Forgets `partition` (released): its records are dropped and late completions ignored.
     pub fn forget(&mut self, partition: i32) {
         self.scheduler.purge(|(p, _)| *p == partition);
-        self.partitions.remove(&partition);
-        self.last_rebalance = Some(Instant::now());
-    }
-
-    /// Whether work of `partition` received under `epoch` is still ours.
-    pub fn is_current(&self, partition: i32, epoch: u64) -> bool {
-        self.partitions
-            .get(&partition)
-            .is_some_and(|p| p.epoch == epoch)
+        self.assignment.forget(partition);
     }
 
     /// Accepts a received record; false when its partition is not assigned or the
     /// offset was already received (a redelivery after a seek).
     pub fn accept(&mut self, record: OwnedMessage, ordering: Ordering) -> bool {
         let partition = record.partition();
-        let Some(state) = self.partitions.get_mut(&partition) else {
+        let Some(epoch) = self.assignment.track(partition, record.offset()) else {
             return false;
         };
-        if state.tracker.track(record.offset()) == Tracked::Stale {
-            return false;
-        }
         let key = match ordering {
             Ordering::Key => record.key().map(<[u8]>::to_vec).unwrap_or_default(),
             Ordering::Partition => Vec::new(),
         };
-        let epoch = state.epoch;
         self.scheduler.push((partition, key), Job { record, epoch });
         self.last_activity = Instant::now();
         self.first_received.get_or_insert(self.last_activity);
@@ -209,9 +169,7 @@ impl EngineState {
             let Some((key, job, ticket)) = self.scheduler.next_ready() else {
                 break;
             };
-            if let Some(state) = self.partitions.get_mut(&key.0) {
-                state.in_flight += 1;
-            }
+            self.assignment.started(key.0);
             jobs.push(DispatchedJob {
                 job,
                 key,
@@ -222,58 +180,47 @@ impl EngineState {
         jobs
     }
 
-    /// Marks a record done (`Some`) or gives it up without marking it done (`None`,
-    /// fenced work). Returns whether it still belonged to the current epoch.
+    /// Marks a record done (`done`) or gives it up without marking it done
+    /// (fenced work). Returns whether it still belonged to the current epoch.
     pub fn finish(&mut self, job: &DispatchedJob, done: bool) -> bool {
         self.scheduler.complete(&job.key, job.ticket);
         self.last_activity = Instant::now();
-        let partition = job.job.record.partition();
-        match self.partitions.get_mut(&partition) {
-            Some(state) if state.epoch == job.job.epoch => {
-                state.in_flight = state.in_flight.saturating_sub(1);
-                if done {
-                    state.tracker.mark_done(job.job.record.offset());
-                    self.last_done = Some(Instant::now());
-                }
-                true
-            }
-            _ => false,
+        let record = &job.job.record;
+        let current =
+            self.assignment
+                .finished(record.partition(), job.job.epoch, record.offset(), done);
+        if current && done {
+            self.last_done = Some(Instant::now());
         }
+        current
     }
 
-    /// Committable offsets that moved since the last commit (all of them when
-    /// `only_changed` is false), for the given partitions or every assigned one;
-    /// each is recorded as handed to a commit.
-    pub fn take_commits(
-        &mut self,
-        partitions: Option<&[i32]>,
-        only_changed: bool,
-    ) -> Vec<(i32, i64)> {
-        let mut commits = Vec::new();
-        for (partition, state) in self.partitions.iter_mut() {
-            if partitions.is_some_and(|wanted| !wanted.contains(partition)) {
-                continue;
-            }
-            let offset = if only_changed {
-                state.tracker.committable_if_changed()
-            } else {
-                state.tracker.committable()
-            };
-            if let Some(offset) = offset {
-                state.tracker.record_commit(offset);
-                commits.push((*partition, offset));
-            }
-        }
-        commits
+    /// Records received and not finished.
+    pub fn buffered(&self) -> usize {
+        self.scheduler.buffered()
     }
 
-    /// Records in flight for the given partitions.
-    pub fn in_flight_of(&self, partitions: &[i32]) -> usize {
-        partitions
-            .iter()
-            .filter_map(|p| self.partitions.get(p))
-            .map(|p| p.in_flight)
-            .sum()
+    /// Records received and not finished, per partition.
+    pub fn buffered_by_partition(&self) -> BTreeMap<i32, usize> {
+        self.scheduler.buffered_by(|(partition, _)| *partition)
+    }
+
+    /// Records being processed now.
+    pub fn in_flight(&self) -> usize {
+        self.scheduler.in_flight()
+    }
+
+    /// Last time a record arrived or finished.
+    pub fn last_activity(&self) -> Instant {
+        self.last_activity
+    }
+
+    /// From the first record received to the last record done, if both happened.
+    pub fn active_span(&self) -> Option<Duration> {
+        match (self.first_received, self.last_done) {
+            (Some(first), Some(last)) => Some(last.saturating_duration_since(first)),
+            _ => None,
+        }
     }
 }
 
@@ -342,8 +289,9 @@ impl Shared {
         self.wake.notify_one();
     }
 
-    /// A worker gives up a record of a partition it no longer owns.
-    pub fn release(&self, job: &DispatchedJob) {
+    /// A worker gives up a record without finishing it (its partition moved on,
+    /// or it can never be dead-lettered): its offset is never committed past.
+    pub fn give_up(&self, job: &DispatchedJob) {
         self.lock().finish(job, false);
         self.wake.notify_one();
     }
@@ -351,6 +299,7 @@ impl Shared {
     /// Whether the job's partition is still assigned under the job's epoch.
     pub fn is_current(&self, job: &DispatchedJob) -> bool {
         self.lock()
+            .assignment
             .is_current(job.job.record.partition(), job.job.epoch)
     }
 }

@@ -1,6 +1,8 @@
 //! Turns a record value into a [`ProjectionEvent`]: Confluent wire format,
 //! registry lookup, Avro decoding and the stateless business rules.
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use orderflow_schemas::{OrderEvent, OrderEventDeserializer, OrderPayload};
 
 use crate::dead_letter::DlqCategory;
@@ -13,6 +15,26 @@ pub enum DecodeFailure {
     Transient(String),
     /// Retrying cannot help: dead-letter under this category.
     Poison(DlqCategory, String),
+}
+
+/// Turns a record's key and value into an event.
+pub trait RecordDecoder: Send + Sync + std::fmt::Debug {
+    /// Decodes and validates one record.
+    fn decode<'a>(
+        &'a self,
+        key: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+    ) -> BoxFuture<'a, Result<ProjectionEvent, DecodeFailure>>;
+}
+
+impl RecordDecoder for EventDecoder {
+    fn decode<'a>(
+        &'a self,
+        key: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+    ) -> BoxFuture<'a, Result<ProjectionEvent, DecodeFailure>> {
+        EventDecoder::decode(self, key, value).boxed()
+    }
 }
 
 /// Decodes and validates record values.

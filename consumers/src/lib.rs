@@ -5,12 +5,14 @@
 //! dedup row and the effect together, dead-lettered when they cannot be processed,
 //! and committed only up to the first record that is not done.
 
+pub mod assignment;
 pub mod back_pressure;
 pub mod circuit_breaker;
 pub mod config;
 pub mod dead_letter;
 pub mod dedup_retention;
 pub mod dedup_store;
+pub mod dispatch;
 pub mod effect_batch;
 pub mod engine;
 pub mod engine_state;
@@ -23,6 +25,7 @@ pub mod offset_tracker;
 pub mod processing;
 pub mod projection;
 pub mod rebalance;
+pub mod retry;
 pub mod summary;
 
 pub use config::ConsumerArgs;

@@ -1,8 +1,7 @@
-//! The worker side: a batch of records (at most one per key) is decoded, applied
-//! in one transaction, and whatever failed is classified: poison goes to the DLQ,
-//! transient failures (and a failure every record of a batch shares) are retried
-//! with backoff behind the circuit breaker without limit, failures of unknown kind
-//! specific to one record are retried up to `--max-attempts`.
+//! The worker side: a batch of records (at most one per key) goes round by round
+//! through decoding, one transaction in the [`EffectStore`], and settling each
+//! record; what failed is judged by the [`RetryPolicy`] and poison is handed to
+//! the DLQ ([`dead_letter::hand_off`]), until every record is done or fenced.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,36 +11,29 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
-use orderflow_runtime::backoff::Backoff;
 use rdkafka::Message;
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::circuit_breaker::{CircuitBreaker, Permit, Transition};
-use crate::dead_letter::{DeadLetterWriter, DlqCategory, FailureReport};
-use crate::effect_batch::{self, BatchEntry, BatchFailure, EntryOutcome};
+use crate::dead_letter::{self, DeadLetterSink, DlqCategory, FailureReport, HandOff};
+use crate::effect_batch::{BatchEntry, BatchFailure, EffectStore, EntryOutcome};
 use crate::engine_state::{DispatchedJob, Done, Shared};
-use crate::error::FailureKind;
-use crate::event_decoder::{DecodeFailure, EventDecoder};
+use crate::event_decoder::{DecodeFailure, RecordDecoder};
 use crate::projection::ProjectionEvent;
+use crate::retry::{RetryPolicy, SplitVerdict, Verdict};
 
 /// Everything a worker needs; shared by all batches.
 #[derive(Debug)]
 pub struct Processor {
     /// Engine state.
     pub shared: Arc<Shared>,
-    /// The consumer's database.
-    pub pool: PgPool,
+    /// Where effects are applied.
+    pub effects: Box<dyn EffectStore>,
     /// Record decoder.
-    pub decoder: EventDecoder,
-    /// Dead-letter writer.
-    pub dlq: DeadLetterWriter,
-    /// Breaker in front of the database.
-    pub breaker: CircuitBreaker,
-    /// Delay between attempts of a record.
-    pub retry_backoff: Backoff,
-    /// Attempts for failures of unknown kind before dead-lettering.
-    pub max_attempts: u32,
+    pub decoder: Box<dyn RecordDecoder>,
+    /// Where dead letters go.
+    pub dlq: Box<dyn DeadLetterSink>,
+    /// When to try again, and whose failure it was.
+    pub retry: RetryPolicy,
     /// Bench only: simulated I/O per event (the events of a batch wait concurrently).
     pub effect_delay: Duration,
     /// Cancelled when workers must stop (end of the drain).
@@ -114,7 +106,7 @@ impl Processor {
             pending.retain(|work| {
                 let current = self.shared.is_current(&work.job);
                 if !current {
-                    self.shared.release(&work.job);
+                    self.shared.give_up(&work.job);
                 }
                 current
             });
@@ -139,12 +131,10 @@ impl Processor {
                 .retried
                 .fetch_add(pending.len() as u64, AtomicOrdering::Relaxed);
             self.shared.metrics.retries.inc_by(pending.len() as u64);
-            let delay = self.retry_backoff.delay(round);
-            round = round.saturating_add(1);
-            tokio::select! {
-                _ = self.token.cancelled() => return,
-                _ = tokio::time::sleep(delay) => {}
+            if !self.retry.wait_before_round(round, &self.token).await {
+                return;
             }
+            round = round.saturating_add(1);
         }
     }
 
@@ -189,7 +179,7 @@ impl Processor {
         if !self.effect_delay.is_zero() {
             tokio::time::sleep(self.effect_delay).await;
         }
-        if !self.wait_for_breaker().await {
+        if !self.retry.wait_for_database(&self.token).await {
             return None;
         }
         let entries: Vec<BatchEntry<'_>> = ready
@@ -205,24 +195,27 @@ impl Processor {
             })
             .collect();
         self.shared.metrics.batch_size.observe(entries.len() as f64);
-        let result = effect_batch::apply_batch(&self.pool, &self.shared.group, &entries).await;
+        let result = self.effects.apply(&self.shared.group, &entries).await;
         drop(entries);
-        match result {
+        let failure = match result {
             Ok(outcomes) => {
-                self.log_breaker(self.breaker.on_success());
+                self.retry.database_answered();
                 for (&i, outcome) in ready.iter().zip(outcomes) {
                     self.settle(&mut pending[i], outcome);
                 }
-                None
+                return None;
             }
-            Err(failure) if failure.kind == FailureKind::Transient => {
+            Err(failure) => failure,
+        };
+        match self.retry.judge_batch(&failure, ready.len()) {
+            Verdict::Database => {
                 self.database_failed(pending, &ready, &failure);
                 None
             }
-            Err(_) if ready.len() > 1 => self.apply_one_by_one(pending, &ready).await,
-            Err(failure) => {
+            Verdict::Split => self.apply_one_by_one(pending, &ready).await,
+            Verdict::RetryRecord | Verdict::Record => {
                 // The database answered, so the breaker sees a success.
-                self.log_breaker(self.breaker.on_success());
+                self.retry.database_answered();
                 self.record_failed(&mut pending[ready[0]], &failure);
                 None
             }
@@ -230,10 +223,9 @@ impl Processor {
     }
 
     /// Applies each record of a batch that failed with an error of unknown kind
-    /// in its own transaction, to tell a record's failure from the database's.
-    /// When every record fails with the same SQLSTATE, the database is at fault
-    /// (breaker, backoff, no attempt counted); otherwise the failing records are
-    /// returned to be retried one by one, each attempt counted.
+    /// in its own transaction, to tell a record's failure from the database's
+    /// ([`RetryPolicy::judge_split`]); the records whose own failure counts an
+    /// attempt are returned to be retried one by one.
     async fn apply_one_by_one(
         &self,
         pending: &mut Vec<Work>,
@@ -249,7 +241,7 @@ impl Processor {
                 partition: record.partition(),
                 offset: record.offset(),
             };
-            let result = effect_batch::apply_batch(&self.pool, &self.shared.group, &[entry]).await;
+            let result = self.effects.apply(&self.shared.group, &[entry]).await;
             results.push(result);
         }
         let failed: Vec<(usize, BatchFailure)> = ready
@@ -263,19 +255,23 @@ impl Processor {
                 Err(failure) => Some((i, failure)),
             })
             .collect();
-        if is_database_wide(ready.len(), &failed) {
-            let (_, failure) = &failed[0];
-            tracing::warn!(records = ready.len(), sqlstate = failure.sqlstate.as_deref(),
-                error = %failure.message,
-                "every record of the batch failed alike; treating it as a database failure");
-            let indices: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
-            self.database_failed(pending, &indices, failure);
-            return None;
-        }
-        self.log_breaker(self.breaker.on_success());
+        let failures: Vec<&BatchFailure> = failed.iter().map(|(_, f)| f).collect();
+        let verdicts = match self.retry.judge_split(ready.len(), &failures) {
+            SplitVerdict::PerRecord(verdicts) => verdicts,
+            SplitVerdict::Database => {
+                let (_, failure) = &failed[0];
+                tracing::warn!(records = ready.len(), sqlstate = failure.sqlstate.as_deref(),
+                    error = %failure.message,
+                    "every record of the batch failed alike; treating it as a database failure");
+                let indices: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
+                self.database_failed(pending, &indices, failure);
+                return None;
+            }
+        };
+        self.retry.database_answered();
         let mut split = Vec::new();
-        for (i, failure) in failed.iter().rev() {
-            if failure.kind == FailureKind::Transient {
+        for ((i, failure), verdict) in failed.iter().zip(verdicts).rev() {
+            if verdict == Verdict::RetryRecord {
                 pending[*i].record_failure();
                 continue;
             }
@@ -288,7 +284,7 @@ impl Processor {
     /// The database failed as a whole: the breaker hears of it and the records
     /// wait for it without using up their attempts.
     fn database_failed(&self, pending: &mut [Work], indices: &[usize], failure: &BatchFailure) {
-        self.log_breaker(self.breaker.on_transient_failure());
+        self.retry.database_failed();
         tracing::warn!(records = indices.len(), sqlstate = failure.sqlstate.as_deref(),
             error = %failure.message, "database failed transiently; batch will be retried");
         for &i in indices {
@@ -302,7 +298,7 @@ impl Processor {
         work.record_failure();
         work.record_attempts += 1;
         let record = &work.job.job.record;
-        if work.record_attempts >= self.max_attempts {
+        if self.retry.attempts_exhausted(work.record_attempts) {
             tracing::warn!(topic = record.topic(), partition = record.partition(),
                 offset = record.offset(), attempts = work.failures, error = %failure.message,
                 "retries exhausted; dead-lettering");
@@ -333,65 +329,20 @@ impl Processor {
     }
 
     async fn dead_letter(&self, pending: &mut [Work]) {
-        // A record whose partition moved on since it was judged is the new
-        // owner's to judge: writing it here would dead-letter it twice or wrongly.
-        for work in pending.iter_mut() {
-            if !work.finished && work.dead_letter.is_some() && !self.shared.is_current(&work.job) {
-                work.finished = true;
-                self.shared.release(&work.job);
-            }
-        }
-        let to_write: Vec<&mut Work> = pending
+        let mut to_write: Vec<&mut Work> = pending
             .iter_mut()
             .filter(|w| !w.finished && w.dead_letter.is_some())
             .collect();
         if to_write.is_empty() {
             return;
         }
-        let results = join_all(to_write.iter().map(|work| {
-            self.dlq.write(
-                &work.job.job.record,
-                work.dead_letter.as_ref().expect("report"),
-            )
-        }))
-        .await;
-        for (work, result) in to_write.into_iter().zip(results) {
-            let record = &work.job.job.record;
-            let report = work.dead_letter.as_ref().expect("report");
-            match result {
-                Ok(()) => {
-                    tracing::info!(
-                        topic = record.topic(), partition = record.partition(),
-                        offset = record.offset(),
-                        order_id = %String::from_utf8_lossy(record.key().unwrap_or_default()),
-                        category = report.category.as_str(), attempts = report.attempts,
-                        error = %report.message, dlq_topic = self.dlq.topic(),
-                        "record dead-lettered"
-                    );
-                    self.finish(work, Done::DeadLettered);
-                }
-                Err(error) if error.permanent => {
-                    // Retrying would hold the partition's commit forever: stop
-                    // the process, leaving the offset before this record.
-                    self.shared.metrics.dlq_write_unrecoverable.inc();
-                    tracing::error!(topic = record.topic(), partition = record.partition(),
-                        offset = record.offset(), category = report.category.as_str(),
-                        %error, "dead-letter write can never succeed; stopping");
-                    self.shared.fail(format!(
-                        "record {}/{}@{} cannot be dead-lettered: {error}",
-                        record.topic(),
-                        record.partition(),
-                        record.offset()
-                    ));
-                    work.finished = true;
-                    self.shared.release(&work.job);
-                }
-                Err(error) => {
-                    self.shared.metrics.dlq_write_failures.inc();
-                    tracing::warn!(topic = record.topic(), partition = record.partition(),
-                        offset = record.offset(), %error, "dead-letter write failed; will retry");
-                }
-            }
+        let records: Vec<(&DispatchedJob, &FailureReport)> = to_write
+            .iter()
+            .map(|work| (&work.job, work.dead_letter.as_ref().expect("report")))
+            .collect();
+        let outcomes = dead_letter::hand_off(&self.shared, self.dlq.as_ref(), &records).await;
+        for (work, outcome) in to_write.iter_mut().zip(outcomes) {
+            work.finished = outcome != HandOff::Failed;
         }
     }
 
@@ -399,89 +350,7 @@ impl Processor {
         work.finished = true;
         self.shared.complete(&work.job, done);
     }
-
-    /// Waits while the breaker is open; false when cancelled.
-    async fn wait_for_breaker(&self) -> bool {
-        loop {
-            let (permit, transition) = self.breaker.try_acquire();
-            self.log_breaker(transition);
-            match permit {
-                Permit::Allowed => return true,
-                Permit::Wait(delay) => {
-                    tokio::select! {
-                        _ = self.token.cancelled() => return false,
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                }
-            }
-        }
-    }
-
-    fn log_breaker(&self, transition: Option<Transition>) {
-        if let Some(Transition { from, to }) = transition {
-            self.shared.metrics.breaker_state.set(to.as_gauge());
-            tracing::warn!(group = %self.shared.group, ?from, ?to, "database circuit breaker changed state");
-        }
-    }
-}
-
-/// Whether the failures of a batch tried one record at a time say the database,
-/// not the records, is at fault: nothing succeeded, and every one of at least two
-/// records failed with the same SQLSTATE.
-fn is_database_wide(tried: usize, failed: &[(usize, BatchFailure)]) -> bool {
-    let Some((_, first)) = failed.first() else {
-        return false;
-    };
-    tried > 1
-        && failed.len() == tried
-        && first.sqlstate.is_some()
-        && failed.iter().all(|(_, f)| f.sqlstate == first.sqlstate)
-}
-
-/// Guard that counts a batch task as running while it lives.
-#[derive(Debug)]
-pub struct BatchSlot(pub Arc<Shared>);
-
-impl BatchSlot {
-    /// Takes a slot.
-    pub fn take(shared: &Arc<Shared>) -> Self {
-        shared
-            .batches_in_flight
-            .fetch_add(1, AtomicOrdering::SeqCst);
-        Self(Arc::clone(shared))
-    }
-}
-
-impl Drop for BatchSlot {
-    fn drop(&mut self) {
-        self.0
-            .batches_in_flight
-            .fetch_sub(1, AtomicOrdering::SeqCst);
-        self.0.wake.notify_one();
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn failure(code: Option<&str>) -> BatchFailure {
-        BatchFailure {
-            kind: FailureKind::Unknown,
-            message: "boom".into(),
-            sqlstate: code.map(str::to_owned),
-        }
-    }
-
-    #[test]
-    fn database_wide_only_when_every_record_fails_alike() {
-        let alike = vec![(0, failure(Some("P0001"))), (1, failure(Some("P0001")))];
-        assert!(is_database_wide(2, &alike));
-        assert!(!is_database_wide(3, &alike), "one record succeeded");
-        let mixed = vec![(0, failure(Some("P0001"))), (1, failure(Some("23514")))];
-        assert!(!is_database_wide(2, &mixed));
-        let no_code = vec![(0, failure(None)), (1, failure(None))];
-        assert!(!is_database_wide(2, &no_code));
-        assert!(!is_database_wide(1, &alike[..1]));
-    }
-}
+mod tests;

@@ -48,10 +48,7 @@ impl Summary {
     pub fn collect(shared: &Shared, exit_reason: ExitReason) -> Self {
         let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
         let state = shared.lock();
-        let active_secs = match (state.first_received, state.last_done) {
-            (Some(first), Some(last)) => last.saturating_duration_since(first).as_secs_f64(),
-            _ => 0.0,
-        };
+        let active_secs = state.active_span().map_or(0.0, |span| span.as_secs_f64());
         Self {
             group: shared.group.clone(),
             topic: shared.topic.clone(),
@@ -61,7 +58,7 @@ impl Summary {
             dead_lettered: load(&shared.stats.dead_lettered),
             retried: load(&shared.stats.retried),
             active_secs,
-            committed_offsets: state.committed.clone(),
+            committed_offsets: state.assignment().committed_offsets().clone(),
         }
     }
 
