@@ -184,7 +184,13 @@ impl ConsumerArgs {
                 "--commit-interval must be above zero and shorter than --session-timeout".into(),
             );
         }
-        self.group_protocol.check_overrides(&self.kafka.options)
+        let file = self
+            .kafka
+            .config_file
+            .as_ref()
+            .map_or(&[][..], |file| file.entries());
+        self.group_protocol
+            .check_settings(&self.kafka.options, file)
     }
 
     /// Engine settings from the flags.

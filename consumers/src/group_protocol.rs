@@ -40,21 +40,34 @@ impl GroupProtocol {
         };
     }
 
-    /// Rejects `--kafka-option` overrides that contradict this protocol: the
-    /// protocol itself (use `--group-protocol`) and, under `consumer`, the
-    /// settings the broker owns. The error is one line naming the option.
-    pub fn check_overrides(self, options: &[(String, String)]) -> Result<()> {
-        for (key, _) in options {
-            if key == "group.protocol" {
-                return Err(Error::Config(
-                    "--kafka-option group.protocol: use --group-protocol classic|consumer".into(),
-                ));
+    /// Rejects user settings that contradict this protocol, from `--kafka-option`
+    /// (`options`) or the `--kafka-config` file (`file`): the protocol itself (use
+    /// `--group-protocol`) and, under `consumer`, the settings the broker owns. The
+    /// error is one line naming the setting and where it came from.
+    pub fn check_settings(
+        self,
+        options: &[(String, String)],
+        file: &[(String, String)],
+    ) -> Result<()> {
+        let sources = [("--kafka-option", options), ("--kafka-config", file)];
+        for (source, settings) in sources {
+            for (key, _) in settings {
+                self.check_setting(source, key)?;
             }
-            if self == Self::Consumer && BROKER_OWNED.contains(&key.as_str()) {
-                return Err(Error::Config(format!(
-                    "--kafka-option {key} is not supported with --group-protocol consumer: the broker sets it (group.consumer.* broker configs; group.remote.assignor picks the assignor)"
-                )));
-            }
+        }
+        Ok(())
+    }
+
+    fn check_setting(self, source: &str, key: &str) -> Result<()> {
+        if key == "group.protocol" {
+            return Err(Error::Config(format!(
+                "{source} sets group.protocol: remove it and use --group-protocol classic|consumer"
+            )));
+        }
+        if self == Self::Consumer && BROKER_OWNED.contains(&key) {
+            return Err(Error::Config(format!(
+                "{source} sets {key}, which the broker owns with --group-protocol consumer: remove it (group.consumer.* broker configs set it; group.remote.assignor picks the assignor), or use --group-protocol classic"
+            )));
         }
         Ok(())
     }
@@ -92,20 +105,46 @@ mod tests {
     fn broker_owned_overrides_are_rejected_under_consumer_only() {
         let session = options(&[("session.timeout.ms", "10000")]);
         let error = GroupProtocol::Consumer
-            .check_overrides(&session)
+            .check_settings(&session, &[])
             .unwrap_err()
             .to_string();
         assert!(error.contains("session.timeout.ms"), "{error}");
         assert!(!error.contains('\n'));
-        GroupProtocol::Classic.check_overrides(&session).unwrap();
+        GroupProtocol::Classic
+            .check_settings(&session, &[])
+            .unwrap();
         GroupProtocol::Consumer
-            .check_overrides(&options(&[("fetch.wait.max.ms", "100")]))
+            .check_settings(&options(&[("fetch.wait.max.ms", "100")]), &[])
             .unwrap();
         assert!(
             GroupProtocol::Classic
-                .check_overrides(&options(&[("group.protocol", "consumer")]))
+                .check_settings(&options(&[("group.protocol", "consumer")]), &[])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_properties_file_is_checked_like_the_options() {
+        let file = options(&[
+            ("security.protocol", "SASL_SSL"),
+            ("session.timeout.ms", "45000"),
+        ]);
+        let error = GroupProtocol::Consumer
+            .check_settings(&[], &file)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--kafka-config sets session.timeout.ms"),
+            "{error}"
+        );
+        assert!(!error.contains('\n'));
+        GroupProtocol::Classic.check_settings(&[], &file).unwrap();
+        let protocol_in_file = options(&[("group.protocol", "consumer")]);
+        let error = GroupProtocol::Classic
+            .check_settings(&[], &protocol_in_file)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("--group-protocol"), "{error}");
     }
 
     #[test]
