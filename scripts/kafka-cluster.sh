@@ -12,8 +12,9 @@
 #   start-node N   starts node N again and waits until the cluster lists 3 brokers
 #   status         one line per node: id, address, pid, running or not
 #   bootstrap      prints the bootstrap list
-# Node N has broker id N. KAFKA_CLUSTER_BASE_PORT (default 39100 + pid % 300) is where
-# the search for free ports starts. Each JVM gets -Xmx512m.
+# Node N has broker id N. KAFKA_CLUSTER_BASE_PORT (default 27100 + pid % 300) is where
+# the search for free ports starts: below the kernel's ephemeral range, so that no client
+# connection holds a node's port while the node is down. Each JVM gets -Xmx512m.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,7 +66,7 @@ cmd_start() {
     kafka_classpath
     ensure_python_confluent_kafka
     mkdir -p "$DIR"
-    local base="${KAFKA_CLUSTER_BASE_PORT:-$((39100 + $$ % 300))}" voters="" n port cport
+    local base="${KAFKA_CLUSTER_BASE_PORT:-$((27100 + $$ % 300))}" voters="" n port cport
     local ports=() cports=()
     for n in 1 2 3; do
         port="$(find_free_port "$base")"

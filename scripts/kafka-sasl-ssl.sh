@@ -61,7 +61,7 @@ cmd_start() {
     local password base port cport sport
     password="$(openssl rand -hex 12)"
     printf '%s\n' "$password" >"$DIR/password"
-    base="${KAFKA_SASL_BASE_PORT:-$((40100 + $$ % 300))}"
+    base="${KAFKA_SASL_BASE_PORT:-$((25100 + $$ % 300))}"
     port="$(find_free_port "$base")"
     cport="$(find_free_port $((port + 1)))"
     sport="$(find_free_port $((cport + 1)))"

@@ -20,7 +20,7 @@
 #   ARGS       passed to `cargo nextest run` (or `cargo test`), e.g. a test filter
 #
 # Ports: the broker takes the first free port from 29100 + (pid % 400), the cluster
-# from 39100 + (pid % 300), the registry from 28100 + (pid % 400): away from a dev
+# from 27100 + (pid % 300), the registry from 28100 + (pid % 400): away from a dev
 # stack (9092/8081), and two runs started at the same moment do not race for a port.
 set -euo pipefail
 
