@@ -9,7 +9,7 @@
 #   start   writes DIR/{ca.pem,other-ca.pem,password}, starts the broker, waits until it
 #           serves metadata, and writes DIR/bootstrap (the SASL_SSL host:port)
 #   stop    stops the broker (SIGTERM, then SIGKILL after 15 s); deletes nothing
-# KAFKA_SASL_BASE_PORT (default 40100 + pid % 300) is where the search for free ports starts.
+# KAFKA_SASL_BASE_PORT (default 25100 + pid % 300, below the ephemeral range) is where the search for free ports starts.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
