@@ -23,14 +23,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-# shellcheck source=scripts/lib/log.sh
-source scripts/lib/log.sh
-# shellcheck source=scripts/lib/install.sh
-source scripts/lib/install.sh
-# shellcheck source=scripts/lib/services.sh
-source scripts/lib/services.sh
-# shellcheck source=scripts/lib/kafka.sh
-source scripts/lib/kafka.sh
+# shellcheck source=scripts/lib/all.sh
+source "$ROOT/scripts/lib/all.sh"
 : "${SCHEMA_REGISTRY_URL:=http://127.0.0.1:8081/apis/ccompat/v7}"
 : "${DATABASE_URL:?DATABASE_URL must point at PostgreSQL (admin role); run scripts/dev-up.sh}"
 export SCHEMA_REGISTRY_URL DATABASE_URL

@@ -16,14 +16,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-# shellcheck source=scripts/lib/log.sh
-source scripts/lib/log.sh
-# shellcheck source=scripts/lib/install.sh
-source scripts/lib/install.sh
-# shellcheck source=scripts/lib/services.sh
-source scripts/lib/services.sh
-# shellcheck source=scripts/lib/kafka.sh
-source scripts/lib/kafka.sh
+# shellcheck source=scripts/lib/all.sh
+source "$ROOT/scripts/lib/all.sh"
 SIZES=("$@")
 if [[ ${#SIZES[@]} -eq 0 ]]; then SIZES=(50x40); fi
 for size in "${SIZES[@]}"; do

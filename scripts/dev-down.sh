@@ -10,14 +10,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-# shellcheck source=scripts/lib/log.sh
-source scripts/lib/log.sh
-# shellcheck source=scripts/lib/install.sh
-source scripts/lib/install.sh
-# shellcheck source=scripts/lib/postgres.sh
-source scripts/lib/postgres.sh
-# shellcheck source=scripts/lib/services.sh
-source scripts/lib/services.sh
+# shellcheck source=scripts/lib/all.sh
+source "$ROOT/scripts/lib/all.sh"
 # shellcheck source=scripts/lib/dev_stack.sh
 source scripts/lib/dev_stack.sh
 

@@ -13,14 +13,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=scripts/lib/log.sh
-source "$ROOT/scripts/lib/log.sh"
-# shellcheck source=scripts/lib/install.sh
-source "$ROOT/scripts/lib/install.sh"
-# shellcheck source=scripts/lib/services.sh
-source "$ROOT/scripts/lib/services.sh"
-# shellcheck source=scripts/lib/kafka.sh
-source "$ROOT/scripts/lib/kafka.sh"
+# shellcheck source=scripts/lib/all.sh
+source "$ROOT/scripts/lib/all.sh"
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 

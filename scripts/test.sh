@@ -26,18 +26,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-# shellcheck source=scripts/lib/log.sh
-source scripts/lib/log.sh
-# shellcheck source=scripts/lib/install.sh
-source scripts/lib/install.sh
-# shellcheck source=scripts/lib/postgres.sh
-source scripts/lib/postgres.sh
-# shellcheck source=scripts/lib/services.sh
-source scripts/lib/services.sh
-# shellcheck source=scripts/lib/kafka.sh
-source scripts/lib/kafka.sh
-# shellcheck source=scripts/lib/apicurio.sh
-source scripts/lib/apicurio.sh
+# shellcheck source=scripts/lib/all.sh
+source "$ROOT/scripts/lib/all.sh"
 
 # Debian tools the tests run, as COMMAND:PACKAGE, installed only when missing.
 TEST_TOOLS=(
