@@ -209,14 +209,7 @@ async fn a_leaderless_partition_holds_back_only_its_own_orders() {
         .await
         .unwrap();
     for order_id in on_partition.keys() {
-        let paid = service
-            .post(
-                &format!("/orders/{order_id}/pay"),
-                r#"{"payment_id": "p-1", "amount_cents": 1000}"#,
-                &[],
-            )
-            .await;
-        assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+        service.pay(order_id).await;
     }
     // The orders of partition 0 are paid and published while partition 1 has no leader;
     // a relay that waited for every report of its round would hold them for the
@@ -242,14 +235,7 @@ async fn a_leaderless_partition_holds_back_only_its_own_orders() {
     // And the rounds go on while those reports are missing: the next events of the
     // healthy partition's orders follow.
     for order_id in on_partition.keys() {
-        let shipped = service
-            .post(
-                &format!("/orders/{order_id}/ship"),
-                r#"{"carrier": "DHL", "tracking_number": "TRK1"}"#,
-                &[],
-            )
-            .await;
-        assert_eq!(shipped.status, StatusCode::OK, "{}", shipped.body);
+        service.ship(order_id).await;
     }
     eventually("the healthy partition's OrderShipped published", || async {
         let sent = sent_by_order(&service, "OrderShipped").await;
@@ -378,22 +364,8 @@ async fn two_services_on_one_database_publish_each_orders_events_once_and_in_ord
             (&second, &first)
         };
         async move {
-            let paid = pay_on
-                .post(
-                    &format!("/orders/{order_id}/pay"),
-                    r#"{"payment_id": "p-1", "amount_cents": 1000}"#,
-                    &[],
-                )
-                .await;
-            assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
-            let shipped = ship_on
-                .post(
-                    &format!("/orders/{order_id}/ship"),
-                    r#"{"carrier": "DHL", "tracking_number": "TRK1"}"#,
-                    &[],
-                )
-                .await;
-            assert_eq!(shipped.status, StatusCode::OK, "{}", shipped.body);
+            pay_on.pay(order_id).await;
+            ship_on.ship(order_id).await;
         }
     });
     futures::future::join_all(lifecycles).await;

@@ -104,6 +104,35 @@ impl Service {
         answer(request.send().await.expect("request")).await
     }
 
+    /// Pays `order_id` in full (an [`ORDER`] totals 1000) and checks the 200.
+    pub async fn pay(&self, order_id: &str) {
+        let paid = self
+            .post(
+                &format!("/orders/{order_id}/pay"),
+                r#"{"payment_id": "p-1", "amount_cents": 1000}"#,
+                &[],
+            )
+            .await;
+        assert_eq!(paid.status, StatusCode::OK, "pay {order_id}: {}", paid.body);
+    }
+
+    /// Ships `order_id` and checks the 200.
+    pub async fn ship(&self, order_id: &str) {
+        let shipped = self
+            .post(
+                &format!("/orders/{order_id}/ship"),
+                r#"{"carrier": "DHL", "tracking_number": "TRK1"}"#,
+                &[],
+            )
+            .await;
+        assert_eq!(
+            shipped.status,
+            StatusCode::OK,
+            "ship {order_id}: {}",
+            shipped.body
+        );
+    }
+
     /// POSTs `body` to `path` with an `Idempotency-Key`.
     pub async fn post_with_key(&self, path: &str, body: &str, key: &str) -> Answer {
         self.post(path, body, &[("idempotency-key", key)]).await
