@@ -9,8 +9,10 @@ mod support;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use order_consumer::Summary;
 use sqlx::{Connection, Executor, PgConnection, Row};
 use support::{TestEnv, lifecycle, wait_until};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 async fn set_allow_connections(admin: &mut PgConnection, database: &str, allow: bool) {
@@ -29,29 +31,63 @@ async fn set_allow_connections(admin: &mut PgConnection, database: &str, allow: 
     }
 }
 
+/// The database's name, from the test's URL.
+fn database_name(env: &TestEnv) -> String {
+    let last = env.db_url.rsplit('/').next().unwrap();
+    last.split('?').next().unwrap().to_owned()
+}
+
+/// `count` order lifecycles (placed, paid, shipped) with ids `prefix-0..`.
+fn lifecycles(prefix: &str, count: usize) -> Vec<Vec<orderflow_schemas::OrderEvent>> {
+    (0..count)
+        .map(|i| lifecycle(&format!("{prefix}-{i}"), false))
+        .collect()
+}
+
+/// Starts the engine, to exit once idle for 3 s.
+fn spawn_until_idle(env: &TestEnv) -> JoinHandle<order_consumer::Result<Summary>> {
+    let mut settings = env.settings();
+    settings.exit_when_idle = Some(Duration::from_secs(3));
+    env.spawn_engine(settings, CancellationToken::new())
+}
+
+/// Waits for the engine to recover and exit, then checks that the outage cost
+/// nothing: no dead letters, each of the `orders` lifecycles applied once and in full,
+/// and offsets committed to the log end. Returns the engine's summary.
+async fn recovered(
+    env: &TestEnv,
+    engine: JoinHandle<order_consumer::Result<Summary>>,
+    orders: usize,
+) -> Summary {
+    let summary = tokio::time::timeout(Duration::from_secs(90), engine)
+        .await
+        .expect("engine recovers and exits when idle")
+        .expect("engine task")
+        .expect("engine run");
+    assert_eq!(
+        summary.dead_lettered, 0,
+        "a failure of the database never dead-letters: {summary:?}"
+    );
+    assert!(env.dlq_records(0, Duration::from_millis(300)).is_empty());
+    let applied = env.orders().await;
+    assert_eq!(applied.len(), orders);
+    assert!(
+        applied
+            .values()
+            .all(|(status, applied)| status == "shipped" && *applied == 3),
+        "every event applied exactly once: {applied:?}"
+    );
+    assert_eq!(env.processed_count().await, 3 * orders as i64);
+    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
+    summary
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn database_outage_is_retried_without_dead_letters_and_recovers() {
     let env = TestEnv::new("db-outage", 3).await;
-    let database = env
-        .db_url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
-    let before: Vec<_> = (0..30)
-        .map(|i| lifecycle(&format!("b-{i}"), false))
-        .collect();
-    let during: Vec<_> = (0..30)
-        .map(|i| lifecycle(&format!("d-{i}"), false))
-        .collect();
-    env.send_lifecycles(&before).await;
-
-    let mut settings = env.settings();
-    settings.exit_when_idle = Some(Duration::from_secs(3));
-    let engine = env.spawn_engine(settings, CancellationToken::new());
+    let database = database_name(&env);
+    env.send_lifecycles(&lifecycles("b", 30)).await;
+    let engine = spawn_until_idle(&env);
     wait_until(Duration::from_secs(60), "first events applied", || async {
         env.processed_count().await >= 90
     })
@@ -62,25 +98,16 @@ async fn database_outage_is_retried_without_dead_letters_and_recovers() {
         .expect("admin connection");
     let outage_started: DateTime<Utc> = Utc::now();
     set_allow_connections(&mut admin, &database, false).await;
-    env.send_lifecycles(&during).await;
+    env.send_lifecycles(&lifecycles("d", 30)).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     let committed_during_outage = env.committed_offsets();
     set_allow_connections(&mut admin, &database, true).await;
 
-    let summary = tokio::time::timeout(Duration::from_secs(90), engine)
-        .await
-        .expect("engine recovers and exits when idle")
-        .expect("engine task")
-        .expect("engine run");
-    assert_eq!(
-        summary.dead_lettered, 0,
-        "a database outage never dead-letters: {summary:?}"
-    );
+    let summary = recovered(&env, engine, 60).await;
     assert!(
         summary.retried > 0,
         "the outage caused retries: {summary:?}"
     );
-    assert!(env.dlq_records(0, Duration::from_millis(300)).is_empty());
 
     // Nothing could be done during the outage, so what was committed by its end
     // must be covered by effects committed before it started.
@@ -102,15 +129,6 @@ async fn database_outage_is_retried_without_dead_letters_and_recovers() {
             "partition {partition}: commit ran ahead"
         );
     }
-    let orders = env.orders().await;
-    assert_eq!(orders.len(), 60);
-    assert!(
-        orders
-            .values()
-            .all(|(status, applied)| status == "shipped" && *applied == 3)
-    );
-    assert_eq!(env.processed_count().await, 180);
-    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
 }
 
 /// Sets or clears `default_transaction_read_only` on `database` and ends its
@@ -136,19 +154,9 @@ async fn set_read_only(admin: &mut PgConnection, database: &str, read_only: bool
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn read_only_database_never_dead_letters_valid_events() {
     let env = TestEnv::new("db-read-only", 3).await;
-    let database = env.db_url.rsplit('/').next().unwrap();
-    let database = database.split('?').next().unwrap().to_owned();
-    let before: Vec<_> = (0..20)
-        .map(|i| lifecycle(&format!("b-{i}"), false))
-        .collect();
-    let during: Vec<_> = (0..20)
-        .map(|i| lifecycle(&format!("d-{i}"), false))
-        .collect();
-    env.send_lifecycles(&before).await;
-
-    let mut settings = env.settings();
-    settings.exit_when_idle = Some(Duration::from_secs(3));
-    let engine = env.spawn_engine(settings, CancellationToken::new());
+    let database = database_name(&env);
+    env.send_lifecycles(&lifecycles("b", 20)).await;
+    let engine = spawn_until_idle(&env);
     wait_until(Duration::from_secs(60), "first events applied", || async {
         env.processed_count().await >= 60
     })
@@ -158,31 +166,11 @@ async fn read_only_database_never_dead_letters_valid_events() {
         .await
         .expect("admin connection");
     set_read_only(&mut admin, &database, true).await;
-    env.send_lifecycles(&during).await;
+    env.send_lifecycles(&lifecycles("d", 20)).await;
     // Long enough for --max-attempts (3) at 50 ms..1 s backoff to run out many times.
     tokio::time::sleep(Duration::from_secs(8)).await;
     set_read_only(&mut admin, &database, false).await;
-
-    let summary = tokio::time::timeout(Duration::from_secs(90), engine)
-        .await
-        .expect("engine recovers and exits when idle")
-        .expect("engine task")
-        .expect("engine run");
-    assert_eq!(
-        summary.dead_lettered, 0,
-        "a read-only database never dead-letters: {summary:?}"
-    );
-    assert!(env.dlq_records(0, Duration::from_millis(300)).is_empty());
-    let orders = env.orders().await;
-    assert_eq!(orders.len(), 40);
-    assert!(
-        orders
-            .values()
-            .all(|(status, applied)| status == "shipped" && *applied == 3),
-        "every event applied exactly once: {orders:?}"
-    );
-    assert_eq!(env.processed_count().await, 120);
-    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
+    recovered(&env, engine, 40).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -199,14 +187,8 @@ async fn error_shared_by_every_record_is_a_database_failure() {
     .execute(&env.pool)
     .await
     .expect("install trigger");
-    let lifecycles: Vec<_> = (0..20)
-        .map(|i| lifecycle(&format!("o-{i}"), false))
-        .collect();
-    env.send_lifecycles(&lifecycles).await;
-
-    let mut settings = env.settings();
-    settings.exit_when_idle = Some(Duration::from_secs(3));
-    let engine = env.spawn_engine(settings, CancellationToken::new());
+    env.send_lifecycles(&lifecycles("o", 20)).await;
+    let engine = spawn_until_idle(&env);
     // Long enough for --max-attempts (3) to run out many times over.
     tokio::time::sleep(Duration::from_secs(5)).await;
     sqlx::raw_sql("DROP TRIGGER frozen ON orders")
@@ -214,24 +196,6 @@ async fn error_shared_by_every_record_is_a_database_failure() {
         .await
         .expect("drop trigger");
 
-    let summary = tokio::time::timeout(Duration::from_secs(90), engine)
-        .await
-        .expect("engine recovers and exits when idle")
-        .expect("engine task")
-        .expect("engine run");
-    assert_eq!(
-        summary.dead_lettered, 0,
-        "a failure every record shares is the database's: {summary:?}"
-    );
+    let summary = recovered(&env, engine, 20).await;
     assert!(summary.retried > 0, "{summary:?}");
-    assert!(env.dlq_records(0, Duration::from_millis(300)).is_empty());
-    let orders = env.orders().await;
-    assert_eq!(orders.len(), 20);
-    assert!(
-        orders
-            .values()
-            .all(|(status, applied)| status == "shipped" && *applied == 3),
-        "{orders:?}"
-    );
-    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
 }
