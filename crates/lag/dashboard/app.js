@@ -1,7 +1,7 @@
 // orderflow lag dashboard: polls the JSON API and redraws without reloading.
 "use strict";
 
-const state = { selected: null, history: [], lastAt: null, interval: 5000, charts: {} };
+const state = { selected: null, history: [], lastAt: null, interval: 5000, charts: {}, takenAt: null };
 const COLORS = ["#3b7dd8", "#d33a3a", "#2e9d5b", "#e0a100", "#8a4fd0", "#1aa3a3", "#e06a00", "#6b7385"];
 
 const el = (tag, attrs = {}, ...children) => {
@@ -27,17 +27,59 @@ async function getJson(url) {
   return res.json();
 }
 
+const fmtTime = (ms) => new Date(ms).toLocaleTimeString("en-GB");
+const fmtAge = (ms) => fmtSecs(Math.max(0, Date.now() - ms) / 1000);
+
 function renderMeta(body) {
   const s = body.snapshot;
-  const at = new Date(s.taken_at_ms).toLocaleTimeString();
-  document.getElementById("meta").textContent =
-    `updated ${at} · poll ${s.poll_millis} ms · every ${body.interval_ms / 1000} s` +
-    (body.last_error ? " · last poll failed" : "");
+  const meta = document.getElementById("meta");
+  meta.textContent =
+    `updated ${fmtTime(s.taken_at_ms)} · poll ${s.poll_millis} ms · every ${body.interval_ms / 1000} s` +
+    (body.stale ? " · STALE" : "");
+  meta.setAttribute("data-taken-at", String(s.taken_at_ms));
   const warn = document.getElementById("warnings");
-  const lines = [...s.warnings];
-  if (body.last_error) lines.unshift("last poll failed: " + body.last_error);
-  warn.hidden = lines.length === 0;
-  warn.textContent = lines.join(" · ");
+  warn.hidden = s.warnings.length === 0;
+  warn.textContent = s.warnings.join(" · ");
+  if (body.stale) {
+    showStale(`Stale figures: the last ${body.failed_polls} poll(s) of Kafka failed, so what you see is from ` +
+      `${fmtTime(s.taken_at_ms)} (${fmtAge(s.taken_at_ms)} ago). Last error: ${body.last_error || "unknown"}`);
+  } else {
+    showStale(null);
+  }
+}
+
+// The banner over everything when the figures are old: the exporter cannot poll Kafka,
+// or the page cannot reach the exporter.
+function showStale(text) {
+  const banner = document.getElementById("stale");
+  banner.hidden = text === null;
+  banner.textContent = text || "";
+}
+
+const measuring = (text = "measuring") => el("span", { class: "measuring-text", text });
+
+// Catch-up time, or why there is none: not measured yet, or the group is not gaining.
+function catchupCell(g) {
+  if (g.lag > 0 && g.measuring) return measuring();
+  if (g.catchup_seconds === null) return el("span", { text: "not gaining" });
+  return el("span", { text: fmtSecs(g.catchup_seconds) });
+}
+
+function memberList(g) {
+  const list = el("ul", { class: "members", "data-field": "members" });
+  const m = g.membership;
+  if (m.kind !== "known") {
+    list.append(el("li", { class: "empty", text: "members unknown: " + m.reason }));
+  } else if (m.members.length === 0) {
+    list.append(el("li", { class: "empty", text: `no active members (${m.state})` }));
+  } else {
+    for (const member of m.members) {
+      list.append(el("li", { "data-client-id": member.client_id },
+        el("b", { text: member.client_id }), el("span", { class: "host", text: " @ " + member.client_host }),
+        " · " + fmtAssignment(member.assignment)));
+    }
+  }
+  return list;
 }
 
 function renderGroups(groups) {
@@ -47,13 +89,15 @@ function renderGroups(groups) {
   for (const g of groups) {
     const members = g.membership.kind === "known"
       ? `${g.membership.state} · ${g.membership.members.length} member(s)` : "members unknown";
+    const rates = g.measuring ? "rates measuring" : `${fmtNum(g.consume_rate)}/s in, ${fmtNum(g.produce_rate)}/s out`;
     const card = el("div", { class: "card" + (g.group === state.selected ? " selected" : ""), "data-group": g.group },
       el("div", { class: "name" }, g.group, el("span", { class: "badge " + g.status, text: g.status, "data-field": "status" })),
       el("div", { class: "figures" },
         el("div", {}, el("b", { text: fmtInt(g.lag), "data-field": "lag", "data-value": String(g.lag) }), el("small", { text: "records behind" })),
         el("div", {}, el("b", { text: fmtSecs(g.lag_seconds), "data-field": "lag-seconds" }), el("small", { text: "lag" })),
-        el("div", {}, el("b", { text: g.catchup_seconds === null ? "∞" : fmtSecs(g.catchup_seconds) }), el("small", { text: "catch-up" }))),
-      el("div", { class: "reason", text: `${members} · ${fmtNum(g.consume_rate)}/s in, ${fmtNum(g.produce_rate)}/s out · ${g.reason}` }));
+        el("div", {}, el("b", { "data-field": "catch-up" }, catchupCell(g)), el("small", { text: "catch-up" }))),
+      memberList(g),
+      el("div", { class: "reason", text: `${members} · ${rates} · ${g.reason}` }));
     card.addEventListener("click", () => { state.selected = g.group; refresh(); });
     box.append(card);
   }
@@ -79,7 +123,8 @@ function renderPartitions(group) {
       el("td", { class: "num", text: p.committed === null ? "–" : String(p.committed) }),
       el("td", { class: "num", text: String(p.end_offset) }),
       el("td", { class: "num", text: String(p.lag) }), el("td", { class: "num", text: fmtNum(p.lag_seconds) }),
-      el("td", { class: "num", text: fmtNum(p.consume_rate) }), el("td", { class: "num", text: fmtNum(p.produce_rate) }),
+      el("td", { class: "num" }, p.measuring ? measuring() : fmtNum(p.consume_rate)),
+      el("td", { class: "num" }, p.measuring ? measuring() : fmtNum(p.produce_rate)),
       el("td", {}, el("span", { class: "badge " + p.status, text: p.status })),
       el("td", { class: "reason", text: p.reason + (p.offset_state === "no_commit" ? " (no commit)" : "") }),
       el("td", { text: p.consumer_id || (group.membership.kind === "known" ? "–" : "unknown") })));
@@ -140,6 +185,14 @@ function drawChart(id, names, xs, columns) {
   const key = names.join("\u0000");
   const data = [xs, ...columns];
   let chart = state.charts[id];
+  // One point draws nothing: say why the chart is empty instead of showing bare axes.
+  if (xs.length < 2 || names.length === 0) {
+    if (chart) chart.plot.destroy();
+    delete state.charts[id];
+    const note = names.length === 0 ? "nothing to draw: no group" : "measuring: the chart draws from the second poll on";
+    target.replaceChildren(el("div", { class: "chart-note", text: note }));
+    return;
+  }
   if (chart && chart.key === key) { chart.plot.setData(data); return; }
   if (chart) chart.plot.destroy();
   target.replaceChildren();
@@ -184,6 +237,7 @@ async function refresh() {
     const horizon = Date.now() - 3600 * 1000;
     state.history = state.history.filter((p) => p.at_ms >= horizon);
     if (state.history.length) state.lastAt = state.history[state.history.length - 1].at_ms;
+    state.takenAt = body.snapshot.taken_at_ms;
     renderMeta(body);
     renderGroups(groups);
     renderPartitions(groups.find((g) => g.group === state.selected));
@@ -191,7 +245,12 @@ async function refresh() {
     renderDlq(body.snapshot.dlq);
     renderCharts();
   } catch (err) {
-    document.getElementById("meta").textContent = "waiting for the exporter: " + err.message;
+    if (state.takenAt === null) {
+      document.getElementById("meta").textContent = "waiting for the exporter: " + err.message;
+    } else {
+      showStale(`Stale figures: the exporter does not answer (${err.message}), so what you see is from ` +
+        `${fmtTime(state.takenAt)} (${fmtAge(state.takenAt)} ago).`);
+    }
   }
 }
 
