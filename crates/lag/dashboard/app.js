@@ -1,7 +1,7 @@
 // orderflow lag dashboard: polls the JSON API and redraws without reloading.
 "use strict";
 
-const state = { selected: null, history: [], lastAt: null, interval: 5000, charts: {}, takenAt: null };
+const state = { selected: null, history: [], lastAt: null, interval: 5000, charts: {}, takenAt: null, dlq: [] };
 const COLORS = ["#3b7dd8", "#d33a3a", "#2e9d5b", "#e0a100", "#8a4fd0", "#1aa3a3", "#e06a00", "#6b7385"];
 
 const el = (tag, attrs = {}, ...children) => {
@@ -82,6 +82,61 @@ function memberList(g) {
   return list;
 }
 
+// A link that opens the records of a dead-letter topic in the panel below.
+function dlqLink(d) {
+  const link = el("a", { href: "#dlq-records-box", "data-dlq-topic": d.dlq_topic,
+    text: `${fmtInt(d.records)} record(s) in ${d.dlq_topic}` });
+  link.addEventListener("click", (ev) => { ev.stopPropagation(); showDlq(d.dlq_topic); });
+  return link;
+}
+
+// The dead-letter topics of a group's topics, as links.
+function dlqOf(g) {
+  const topics = new Set(g.topics.map((t) => t.topic));
+  const mine = state.dlq.filter((d) => topics.has(d.source_topic));
+  if (mine.length === 0) return el("div", { class: "dlq", "data-field": "dlq", text: "DLQ: no dead-letter topic" });
+  const line = el("div", { class: "dlq", "data-field": "dlq" }, "DLQ: ");
+  mine.forEach((d, i) => { if (i > 0) line.append(", "); line.append(dlqLink(d)); });
+  return line;
+}
+
+async function showDlq(topic) {
+  const box = document.getElementById("dlq-records-box");
+  const meta = document.getElementById("dlq-records-meta");
+  const cats = document.querySelector("#dlq-categories tbody");
+  const rows = document.querySelector("#dlq-records tbody");
+  box.hidden = false;
+  document.getElementById("dlq-records-title").textContent = `Dead-letter records of ${topic}, newest first`;
+  meta.textContent = "reading…";
+  cats.replaceChildren();
+  rows.replaceChildren();
+  box.setAttribute("data-dlq-topic", topic);
+  box.removeAttribute("data-loaded");
+  try {
+    const body = await getJson("/api/dlq?topic=" + encodeURIComponent(topic));
+    meta.textContent = `The newest ${body.records.length} record(s), at most ${body.per_partition} per partition` +
+      (body.complete ? "." : "; reading took too long, some partitions are missing.") +
+      " To replay them: orderflow dlq redrive.";
+    for (const c of body.by_category) {
+      cats.append(el("tr", { "data-category": c.category },
+        el("td", { text: c.category }), el("td", { class: "num", text: fmtInt(c.records) })));
+    }
+    if (body.records.length === 0) rows.append(el("tr", {}, el("td", { class: "empty", colspan: "7", text: "no records" })));
+    for (const r of body.records) {
+      const source = r.source_topic === null ? "–" : `${r.source_topic}[${r.source_partition ?? "?"}]@${r.source_offset ?? "?"}`;
+      rows.append(el("tr", { "data-offset": `${r.partition}:${r.offset}` },
+        el("td", { text: r.timestamp_ms === null ? "–" : new Date(r.timestamp_ms).toLocaleString("en-GB") }),
+        el("td", {}, el("b", { text: r.category })), el("td", { class: "error", text: r.error || "–" }),
+        el("td", { text: source }), el("td", { text: r.consumer_group || "–" }),
+        el("td", { class: "num", text: r.attempts === null ? "–" : String(r.attempts) }),
+        el("td", { text: `[${r.partition}]@${r.offset}` })));
+    }
+  } catch (err) {
+    meta.textContent = "could not read the records: " + err.message;
+  }
+  box.setAttribute("data-loaded", "true");
+}
+
 function renderGroups(groups) {
   const box = document.getElementById("groups");
   box.replaceChildren();
@@ -97,6 +152,7 @@ function renderGroups(groups) {
         el("div", {}, el("b", { text: fmtSecs(g.lag_seconds), "data-field": "lag-seconds" }), el("small", { text: "lag" })),
         el("div", {}, el("b", { "data-field": "catch-up" }, catchupCell(g)), el("small", { text: "catch-up" }))),
       memberList(g),
+      dlqOf(g),
       el("div", { class: "reason", text: `${members} · ${rates} · ${g.reason}` }));
     card.addEventListener("click", () => { state.selected = g.group; refresh(); });
     box.append(card);
@@ -169,7 +225,7 @@ function renderDlq(dlq) {
   if (dlq.length === 0) body.append(el("tr", {}, el("td", { class: "empty", colspan: "4", text: "no dead-letter topics" })));
   for (const d of dlq) {
     body.append(el("tr", { "data-dlq": d.source_topic },
-      el("td", { text: d.source_topic }), el("td", { text: d.dlq_topic }),
+      el("td", { text: d.source_topic }), el("td", {}, dlqLink(d)),
       el("td", { class: "num", text: String(d.records) }), el("td", { class: "num", text: fmtNum(d.rate, 2) })));
   }
 }
@@ -238,6 +294,7 @@ async function refresh() {
     state.history = state.history.filter((p) => p.at_ms >= horizon);
     if (state.history.length) state.lastAt = state.history[state.history.length - 1].at_ms;
     state.takenAt = body.snapshot.taken_at_ms;
+    state.dlq = body.snapshot.dlq;
     renderMeta(body);
     renderGroups(groups);
     renderPartitions(groups.find((g) => g.group === state.selected));

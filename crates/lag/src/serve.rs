@@ -38,6 +38,8 @@ pub struct SharedState {
     history: RwLock<History>,
     metrics: LagMetrics,
     interval: Duration,
+    /// Client settings for reading dead-letter records on request.
+    kafka: Option<rdkafka::ClientConfig>,
 }
 
 impl SharedState {
@@ -51,7 +53,19 @@ impl SharedState {
             history: RwLock::new(History::new(history.as_millis() as i64, max_points)),
             metrics: LagMetrics::new(),
             interval,
+            kafka: None,
         }
+    }
+
+    /// Lets `/api/dlq` read dead-letter records with these client settings.
+    pub fn with_kafka(mut self, kafka: rdkafka::ClientConfig) -> Self {
+        self.kafka = Some(kafka);
+        self
+    }
+
+    /// Client settings for reading dead-letter records, when given.
+    pub fn kafka(&self) -> Option<&rdkafka::ClientConfig> {
+        self.kafka.as_ref()
     }
 
     /// The latest snapshot, if a cycle finished.
@@ -147,7 +161,10 @@ pub async fn start(
     token: CancellationToken,
 ) -> Result<Running> {
     engine.config().validate(config.interval)?;
-    let state = Arc::new(SharedState::new(config.interval, config.history));
+    let state = Arc::new(
+        SharedState::new(config.interval, config.history)
+            .with_kafka(engine.client_config().clone()),
+    );
     let readiness = Readiness::default();
     let (addr, server) = OpsServer::new(config.listen, state.metrics().registry().clone())
         .with_readiness(readiness.clone())

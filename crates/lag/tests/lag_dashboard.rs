@@ -4,8 +4,9 @@
 //! their status words, lag figures equal to the JSON API's and their members' client
 //! ids, hosts and partitions, each screenshotted under target/; "measuring" instead of
 //! "∞" or an empty chart while an exporter is in its first window; and a staleness
-//! banner once that exporter's broker is gone. The page updates without reloading and
-//! logs no console errors.
+//! banner once that exporter's broker is gone; from the stalled group's card, a link to
+//! its dead-letter records, counted by error category and listed newest first. The
+//! page updates without reloading and logs no console errors.
 
 mod support;
 
@@ -115,6 +116,55 @@ impl Drop for LaggingWorker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Dead letters of the stalled group's topic, oldest first: (category, error, source offset).
+const DEAD_LETTERS: [(&str, &str, i64); 3] = [
+    ("validation", "total below zero (first)", 0),
+    ("deserialization", "not Avro: magic byte 0x7b", 1),
+    ("validation", "total below zero (third)", 2),
+];
+
+/// Writes [`DEAD_LETTERS`] to `dlq_topic[0]` with the headers order-consumer writes,
+/// one after the other so that their timestamps and offsets ascend.
+async fn dead_letter(dlq_topic: &str, source_topic: &str, group: &str) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = orderflow_testkit::kafka_config()
+        .create()
+        .expect("producer");
+    for (category, error, offset) in DEAD_LETTERS {
+        let offset = offset.to_string();
+        let headers = [
+            ("dlq-source-topic", source_topic),
+            ("dlq-source-partition", "0"),
+            ("dlq-source-offset", offset.as_str()),
+            ("dlq-consumer-group", group),
+            ("dlq-error-category", category),
+            ("dlq-error-message", error),
+            ("dlq-attempts", "1"),
+        ]
+        .into_iter()
+        .fold(OwnedHeaders::new(), |all, (key, value)| {
+            all.insert(Header {
+                key,
+                value: Some(value),
+            })
+        });
+        producer
+            .send(
+                FutureRecord::to(dlq_topic)
+                    .partition(0)
+                    .key("order-1")
+                    .payload("{}")
+                    .headers(headers),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("dead letter acked");
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -299,6 +349,36 @@ fn api_group<'a>(reading: &'a Value, group: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{group} not in the API body {}", reading["api"]))
 }
 
+/// The stalled group's card links to its DLQ topic, whose panel counts [`DEAD_LETTERS`]
+/// by category and lists them newest first.
+fn assert_dead_letters_shown(dlq: &Value, dlq_topic: &str, source_topic: &str, group: &str) {
+    assert_eq!(
+        dlq["card"],
+        format!("DLQ: 3 record(s) in {dlq_topic}").as_str(),
+        "{dlq}"
+    );
+    assert_eq!(dlq["topic"], dlq_topic, "{dlq}");
+    assert_eq!(
+        dlq["categories"],
+        json!([["validation", "2"], ["deserialization", "1"]]),
+        "{dlq}"
+    );
+    let rows = dlq["records"].as_array().expect("record rows");
+    assert_eq!(rows.len(), DEAD_LETTERS.len(), "{dlq}");
+    // Columns: dead-lettered at, category, error, source, group, attempts, DLQ position.
+    for (row, (category, error, offset)) in rows.iter().zip(DEAD_LETTERS.iter().rev()) {
+        assert_eq!(row[1], *category, "{row}");
+        assert_eq!(row[2], *error, "{row}");
+        assert_eq!(
+            row[3],
+            format!("{source_topic}[0]@{offset}").as_str(),
+            "{row}"
+        );
+        assert_eq!(row[4], group, "{row}");
+        assert_eq!(row[6], format!("[0]@{offset}").as_str(), "{row}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_explains_statuses_members_measuring_and_staleness() {
     let chromium = chromium();
@@ -313,9 +393,11 @@ async fn dashboard_explains_statuses_members_measuring_and_staleness() {
         name("dash-stalled"),
         name("dash-caught-up"),
     );
-    for topic in [&lag_topic, &stall_topic, &done_topic] {
+    let stall_dlq = format!("{stall_topic}.dlq");
+    for topic in [&lag_topic, &stall_topic, &done_topic, &stall_dlq] {
         orderflow_testkit::create_topic(topic, 1).await;
     }
+    dead_letter(&stall_dlq, &stall_topic, &stalled).await;
     support::produce(&lag_topic, 0, 10).await;
     support::produce(&stall_topic, 0, 10).await;
     support::produce(&done_topic, 0, 7).await;
@@ -378,6 +460,7 @@ async fn dashboard_explains_statuses_members_measuring_and_staleness() {
         "measuring_group": first_group,
         "main_url": format!("{main_base}/"),
         "groups": {"lagging": lagging, "stalled": stalled, "caught_up": caught_up},
+        "dlq_group": stalled,
         "screenshots": screenshots,
     });
     driver.send(&plan.to_string());
@@ -495,6 +578,11 @@ async fn dashboard_explains_statuses_members_measuring_and_staleness() {
             drawn.iter().all(|c| c["drawn"] == true),
             "{kind}: {drawn:?}"
         );
+        if kind == "stalled" {
+            assert_dead_letters_shown(&reading["dlq"], &stall_dlq, &stall_topic, &stalled);
+        } else {
+            assert_eq!(reading["dlq"], Value::Null, "{kind}");
+        }
         let screenshot = reading["screenshot"].as_str().expect("screenshot path");
         assert!(
             Path::new(screenshot).is_file(),

@@ -2,11 +2,12 @@
 // reports what a person would read on it; the Rust test makes the assertions.
 // Usage: node dashboard_check.mjs. Talks JSON lines: prints {"event":"ready"} once Chromium
 // runs, then reads one line
-//   {"measuring_url","measuring_group","main_url","groups":{"lagging","stalled","caught_up"},"screenshots"}
+//   {"measuring_url","measuring_group","main_url","groups":{"lagging","stalled","caught_up"},"dlq_group","screenshots"}
 // and prints, in order:
 //   {"event":"measuring",...}  the measuring page (an exporter in its first window), before its broker stops;
 //   {"event":"groups",...}     the main page once each group shows its expected status, with a
-//                              screenshot per group (SCREENSHOTS/lag-dashboard-<kind>.png);
+//                              screenshot per group (SCREENSHOTS/lag-dashboard-<kind>.png); for DLQ_GROUP,
+//                              after following its card's DLQ link, the records panel as read;
 //   then, after reading a line "killed" (the measuring page's broker is gone):
 //   {"event":"stale",...}      the measuring page's staleness banner;
 //   {"event":"done","console_errors":[...]}.
@@ -119,9 +120,24 @@ try {
         && document.querySelector(`.card[data-group="${g}"] [data-field="status"]`)?.textContent === w
         && document.querySelectorAll(".uplot").length === 3,
       [group, word], WAIT);
+    let dlq = null;
+    if (group === plan.dlq_group) {
+      await main.page.locator(`.card[data-group="${group}"] [data-field="dlq"] a`).first().click();
+      await main.page.locator('#dlq-records-box[data-loaded="true"]').waitFor(WAIT);
+      dlq = await main.page.evaluate((g) => ({
+        card: document.querySelector(`.card[data-group="${g}"] [data-field="dlq"]`).innerText.trim(),
+        topic: document.getElementById("dlq-records-box").getAttribute("data-dlq-topic"),
+        title: document.getElementById("dlq-records-title").innerText.trim(),
+        meta: document.getElementById("dlq-records-meta").innerText.trim(),
+        categories: [...document.querySelectorAll("#dlq-categories tbody tr")]
+          .map((tr) => [...tr.cells].map((td) => td.innerText.trim())),
+        records: [...document.querySelectorAll("#dlq-records tbody tr")]
+          .map((tr) => [...tr.cells].map((td) => td.innerText.trim())),
+      }), group);
+    }
     const screenshot = join(plan.screenshots, `lag-dashboard-${kind.replace("_", "-")}.png`);
     await main.page.screenshot({ path: screenshot, fullPage: true });
-    groups.push({ kind, group, screenshot, ...(await read(main)) });
+    groups.push({ kind, group, screenshot, dlq, ...(await read(main)) });
   }
   const notReloaded = await main.page.evaluate(() => window.__notReloaded === true);
   say({ event: "groups", legend, groups, not_reloaded: notReloaded });
