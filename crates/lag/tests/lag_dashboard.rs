@@ -590,6 +590,16 @@ async fn dashboard_explains_statuses_members_measuring_and_staleness() {
         );
     }
 
+    // The records endpoint reads dead-letter topics only.
+    let not_dlq = reqwest::get(format!("{main_base}/api/dlq?topic={lag_topic}"))
+        .await
+        .expect("GET /api/dlq");
+    assert_eq!(
+        not_dlq.status().as_u16(),
+        404,
+        "{lag_topic} is no DLQ topic"
+    );
+
     // The broker of the first exporter is gone: its page says the figures are stale and
     // still shows the last ones.
     let stale = driver.expect("stale");
