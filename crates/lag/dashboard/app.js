@@ -235,18 +235,20 @@ const CHARTS_MISSING = "Charts unavailable: this build has no chart library (uPl
   "Run scripts/build-dashboard.sh, then rebuild orderflow. The tables and the JSON API work without it.";
 
 // Draws (or updates) a uPlot time chart; rebuilt only when the set of series changes.
-function drawChart(id, names, xs, columns) {
+// `instead`: a note to show in place of the chart (figures not measured yet).
+function drawChart(id, names, xs, columns, instead = null) {
   if (typeof uPlot === "undefined") return; // showChartsMissing() said so at load
   const target = document.getElementById(id);
   const key = names.join("\u0000");
   const data = [xs, ...columns];
   let chart = state.charts[id];
   // One point draws nothing: say why the chart is empty instead of showing bare axes.
-  if (xs.length < 2 || names.length === 0) {
+  if (instead === null && xs.length < 2) instead = "measuring: the chart draws from the second poll on";
+  if (instead === null && names.length === 0) instead = "nothing to draw: no group";
+  if (instead !== null) {
     if (chart) chart.plot.destroy();
     delete state.charts[id];
-    const note = names.length === 0 ? "nothing to draw: no group" : "measuring: the chart draws from the second poll on";
-    target.replaceChildren(el("div", { class: "chart-note", text: note }));
+    target.replaceChildren(el("div", { class: "chart-note", text: instead }));
     return;
   }
   if (chart && chart.key === key) { chart.plot.setData(data); return; }
@@ -262,7 +264,7 @@ function drawChart(id, names, xs, columns) {
   state.charts[id] = { key, plot: new uPlot(opts, data, target) };
 }
 
-function renderCharts() {
+function renderCharts(selected) {
   const points = state.history;
   const xs = points.map((p) => p.at_ms / 1000);
   const groupNames = [...new Set(points.flatMap((p) => p.groups.map((g) => g.group)))].sort();
@@ -279,7 +281,7 @@ function renderCharts() {
   drawChart("chart-rates", ["consume", "produce"], xs, [
     points.map((p) => (pick(p) ? pick(p).consume_rate : null)),
     points.map((p) => (pick(p) ? pick(p).produce_rate : null)),
-  ]);
+  ], selected && selected.measuring ? "measuring: rates need a full window of polls" : null);
 }
 
 async function refresh() {
@@ -300,7 +302,7 @@ async function refresh() {
     renderPartitions(groups.find((g) => g.group === state.selected));
     renderMembers(groups.find((g) => g.group === state.selected));
     renderDlq(body.snapshot.dlq);
-    renderCharts();
+    renderCharts(groups.find((g) => g.group === state.selected));
   } catch (err) {
     if (state.takenAt === null) {
       document.getElementById("meta").textContent = "waiting for the exporter: " + err.message;

@@ -481,12 +481,19 @@ async fn dashboard_explains_statuses_members_measuring_and_staleness() {
     );
     let text = measuring["page_text"].as_str().unwrap_or_default();
     assert!(!text.contains('∞'), "the page shows ∞: {text}");
-    for chart in measuring["charts"].as_array().expect("charts") {
+    let charts = measuring["charts"].as_array().expect("charts");
+    for chart in charts {
         assert!(
             chart["drawn"] == true || chart["note"].as_str().is_some_and(|n| !n.is_empty()),
             "a blank chart panel in the first window: {chart}"
         );
     }
+    assert!(
+        charts.iter().any(|c| c["note"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("measuring: rates"))),
+        "the rates chart draws unmeasured rates: {charts:?}"
+    );
     assert_eq!(measuring["stale_banner"], Value::Null, "{measuring}");
     broker.kill();
     driver.send("killed");
