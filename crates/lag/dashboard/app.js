@@ -65,6 +65,9 @@ function catchupCell(g) {
   return el("span", { text: fmtSecs(g.catchup_seconds) });
 }
 
+// Members listed on a card; the Members table of the selected group lists all.
+const CARD_MEMBERS = 5;
+
 function memberList(g) {
   const list = el("ul", { class: "members", "data-field": "members" });
   const m = g.membership;
@@ -73,11 +76,13 @@ function memberList(g) {
   } else if (m.members.length === 0) {
     list.append(el("li", { class: "empty", text: `no active members (${m.state})` }));
   } else {
-    for (const member of m.members) {
+    for (const member of m.members.slice(0, CARD_MEMBERS)) {
       list.append(el("li", { "data-client-id": member.client_id },
         el("b", { text: member.client_id }), el("span", { class: "host", text: " @ " + member.client_host }),
         " · " + fmtAssignment(member.assignment)));
     }
+    const more = m.members.length - CARD_MEMBERS;
+    if (more > 0) list.append(el("li", { class: "empty", text: `and ${more} more: select the group for all members` }));
   }
   return list;
 }
