@@ -40,7 +40,12 @@ pub struct SharedState {
     interval: Duration,
     /// Client settings for reading dead-letter records on request.
     kafka: Option<rdkafka::ClientConfig>,
+    /// Dead-letter reads that may run at once (each opens a consumer).
+    dlq_reads: Arc<tokio::sync::Semaphore>,
 }
+
+/// Dead-letter reads `/api/dlq` runs at once; more requests are refused until one ends.
+pub const CONCURRENT_DLQ_READS: usize = 2;
 
 impl SharedState {
     /// Empty state for a poller running every `interval`, keeping `history`.
@@ -54,7 +59,13 @@ impl SharedState {
             metrics: LagMetrics::new(),
             interval,
             kafka: None,
+            dlq_reads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_DLQ_READS)),
         }
+    }
+
+    /// A permit to read dead-letter records, unless [`CONCURRENT_DLQ_READS`] reads run.
+    pub fn try_dlq_read(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.dlq_reads.clone().try_acquire_owned().ok()
     }
 
     /// Lets `/api/dlq` read dead-letter records with these client settings.

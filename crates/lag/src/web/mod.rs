@@ -115,12 +115,19 @@ async fn dlq(State(state): State<Arc<SharedState>>, Query(q): Query<DlqQuery>) -
             "this exporter reads no records".into(),
         );
     };
+    let Some(permit) = state.try_dlq_read() else {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "other dead-letter reads are running; try again in a few seconds".into(),
+        );
+    };
     let per_partition = q
         .per_partition
         .unwrap_or(DLQ_DEFAULT_PER_PARTITION)
         .clamp(1, DLQ_MAX_PER_PARTITION);
     let topic = q.topic.clone();
     let read = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         crate::kafka::dlq_records::read_newest(&kafka, &topic, per_partition, DLQ_READ_BUDGET)
     })
     .await;
