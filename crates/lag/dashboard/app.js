@@ -1,7 +1,7 @@
 // orderflow lag dashboard: polls the JSON API and redraws without reloading.
 "use strict";
 
-const state = { selected: null, history: [], lastAt: null, interval: 5000, charts: {} };
+const state = { selected: null, history: [], lastAt: null, interval: 5000, charts: {}, takenAt: null, dlq: [] };
 const COLORS = ["#3b7dd8", "#d33a3a", "#2e9d5b", "#e0a100", "#8a4fd0", "#1aa3a3", "#e06a00", "#6b7385"];
 
 const el = (tag, attrs = {}, ...children) => {
@@ -27,17 +27,119 @@ async function getJson(url) {
   return res.json();
 }
 
+const fmtTime = (ms) => new Date(ms).toLocaleTimeString("en-GB");
+const fmtAge = (ms) => fmtSecs(Math.max(0, Date.now() - ms) / 1000);
+
 function renderMeta(body) {
   const s = body.snapshot;
-  const at = new Date(s.taken_at_ms).toLocaleTimeString();
-  document.getElementById("meta").textContent =
-    `updated ${at} · poll ${s.poll_millis} ms · every ${body.interval_ms / 1000} s` +
-    (body.last_error ? " · last poll failed" : "");
+  const meta = document.getElementById("meta");
+  meta.textContent =
+    `updated ${fmtTime(s.taken_at_ms)} · poll ${s.poll_millis} ms · every ${body.interval_ms / 1000} s` +
+    (body.stale ? " · STALE" : "");
+  meta.setAttribute("data-taken-at", String(s.taken_at_ms));
   const warn = document.getElementById("warnings");
-  const lines = [...s.warnings];
-  if (body.last_error) lines.unshift("last poll failed: " + body.last_error);
-  warn.hidden = lines.length === 0;
-  warn.textContent = lines.join(" · ");
+  warn.hidden = s.warnings.length === 0;
+  warn.textContent = s.warnings.join(" · ");
+  if (body.stale) {
+    showStale(`Stale figures: the last ${body.failed_polls} poll(s) of Kafka failed, so what you see is from ` +
+      `${fmtTime(s.taken_at_ms)} (${fmtAge(s.taken_at_ms)} ago). Last error: ${body.last_error || "unknown"}`);
+  } else {
+    showStale(null);
+  }
+}
+
+// The banner over everything when the figures are old: the exporter cannot poll Kafka,
+// or the page cannot reach the exporter.
+function showStale(text) {
+  const banner = document.getElementById("stale");
+  banner.hidden = text === null;
+  banner.textContent = text || "";
+}
+
+const measuring = (text = "measuring") => el("span", { class: "measuring-text", text });
+
+// Catch-up time, or why there is none: not measured yet, or the group is not gaining.
+function catchupCell(g) {
+  if (g.lag > 0 && g.measuring) return measuring();
+  if (g.catchup_seconds === null) return el("span", { text: "not gaining" });
+  return el("span", { text: fmtSecs(g.catchup_seconds) });
+}
+
+// Members listed on a card; the Members table of the selected group lists all.
+const CARD_MEMBERS = 5;
+
+function memberList(g) {
+  const list = el("ul", { class: "members", "data-field": "members" });
+  const m = g.membership;
+  if (m.kind !== "known") {
+    list.append(el("li", { class: "empty", text: "members unknown: " + m.reason }));
+  } else if (m.members.length === 0) {
+    list.append(el("li", { class: "empty", text: `no active members (${m.state})` }));
+  } else {
+    for (const member of m.members.slice(0, CARD_MEMBERS)) {
+      list.append(el("li", { "data-client-id": member.client_id },
+        el("b", { text: member.client_id }), el("span", { class: "host", text: " @ " + member.client_host }),
+        " · " + fmtAssignment(member.assignment)));
+    }
+    const more = m.members.length - CARD_MEMBERS;
+    if (more > 0) list.append(el("li", { class: "empty", text: `and ${more} more: select the group for all members` }));
+  }
+  return list;
+}
+
+// A link that opens the records of a dead-letter topic in the panel below.
+function dlqLink(d) {
+  const link = el("a", { href: "#dlq-records-box", "data-dlq-topic": d.dlq_topic,
+    text: `${fmtInt(d.records)} record(s) in ${d.dlq_topic}` });
+  link.addEventListener("click", (ev) => { ev.stopPropagation(); showDlq(d.dlq_topic); });
+  return link;
+}
+
+// The dead-letter topics of a group's topics, as links.
+function dlqOf(g) {
+  const topics = new Set(g.topics.map((t) => t.topic));
+  const mine = state.dlq.filter((d) => topics.has(d.source_topic));
+  if (mine.length === 0) return el("div", { class: "dlq", "data-field": "dlq", text: "DLQ: no dead-letter topic" });
+  const line = el("div", { class: "dlq", "data-field": "dlq" }, "DLQ: ");
+  mine.forEach((d, i) => { if (i > 0) line.append(", "); line.append(dlqLink(d)); });
+  return line;
+}
+
+async function showDlq(topic) {
+  const box = document.getElementById("dlq-records-box");
+  const meta = document.getElementById("dlq-records-meta");
+  const cats = document.querySelector("#dlq-categories tbody");
+  const rows = document.querySelector("#dlq-records tbody");
+  box.hidden = false;
+  document.getElementById("dlq-records-title").textContent = `Dead-letter records of ${topic}, newest first`;
+  meta.textContent = "reading…";
+  cats.replaceChildren();
+  rows.replaceChildren();
+  box.setAttribute("data-dlq-topic", topic);
+  box.removeAttribute("data-loaded");
+  try {
+    const body = await getJson("/api/dlq?topic=" + encodeURIComponent(topic));
+    meta.textContent = `The newest ${body.records.length} record(s), at most ${body.per_partition} per partition` +
+      (body.complete ? "." : "; reading took too long, some partitions are missing.") +
+      " To replay them: orderflow dlq redrive.";
+    for (const c of body.by_category) {
+      cats.append(el("tr", { "data-category": c.category },
+        el("td", { text: c.category }), el("td", { class: "num", text: fmtInt(c.records) })));
+    }
+    if (body.records.length === 0) rows.append(el("tr", {}, el("td", { class: "empty", colspan: "7", text: "no records" })));
+    for (const r of body.records) {
+      const source = r.source_topic === null ? "–" : `${r.source_topic}[${r.source_partition ?? "?"}]@${r.source_offset ?? "?"}`;
+      rows.append(el("tr", { "data-offset": `${r.partition}:${r.offset}` },
+        el("td", { text: r.timestamp_ms === null ? "–" : new Date(r.timestamp_ms).toLocaleString("en-GB") }),
+        el("td", {}, el("b", { text: r.category })), el("td", { class: "error", text: r.error || "–" }),
+        el("td", { text: source }), el("td", { text: r.consumer_group || "–" }),
+        el("td", { class: "num", text: r.attempts === null ? "–" : String(r.attempts) }),
+        el("td", { text: `[${r.partition}]@${r.offset}` })));
+    }
+  } catch (err) {
+    meta.textContent = "could not read the records: " + err.message;
+  }
+  box.setAttribute("data-loaded", "true");
 }
 
 function renderGroups(groups) {
@@ -47,13 +149,16 @@ function renderGroups(groups) {
   for (const g of groups) {
     const members = g.membership.kind === "known"
       ? `${g.membership.state} · ${g.membership.members.length} member(s)` : "members unknown";
+    const rates = g.measuring ? "rates measuring" : `${fmtNum(g.consume_rate)}/s in, ${fmtNum(g.produce_rate)}/s out`;
     const card = el("div", { class: "card" + (g.group === state.selected ? " selected" : ""), "data-group": g.group },
       el("div", { class: "name" }, g.group, el("span", { class: "badge " + g.status, text: g.status, "data-field": "status" })),
       el("div", { class: "figures" },
         el("div", {}, el("b", { text: fmtInt(g.lag), "data-field": "lag", "data-value": String(g.lag) }), el("small", { text: "records behind" })),
         el("div", {}, el("b", { text: fmtSecs(g.lag_seconds), "data-field": "lag-seconds" }), el("small", { text: "lag" })),
-        el("div", {}, el("b", { text: g.catchup_seconds === null ? "∞" : fmtSecs(g.catchup_seconds) }), el("small", { text: "catch-up" }))),
-      el("div", { class: "reason", text: `${members} · ${fmtNum(g.consume_rate)}/s in, ${fmtNum(g.produce_rate)}/s out · ${g.reason}` }));
+        el("div", {}, el("b", { "data-field": "catch-up" }, catchupCell(g)), el("small", { text: "catch-up" }))),
+      memberList(g),
+      dlqOf(g),
+      el("div", { class: "reason", text: `${members} · ${rates} · ${g.reason}` }));
     card.addEventListener("click", () => { state.selected = g.group; refresh(); });
     box.append(card);
   }
@@ -79,7 +184,8 @@ function renderPartitions(group) {
       el("td", { class: "num", text: p.committed === null ? "–" : String(p.committed) }),
       el("td", { class: "num", text: String(p.end_offset) }),
       el("td", { class: "num", text: String(p.lag) }), el("td", { class: "num", text: fmtNum(p.lag_seconds) }),
-      el("td", { class: "num", text: fmtNum(p.consume_rate) }), el("td", { class: "num", text: fmtNum(p.produce_rate) }),
+      el("td", { class: "num" }, p.measuring ? measuring() : fmtNum(p.consume_rate)),
+      el("td", { class: "num" }, p.measuring ? measuring() : fmtNum(p.produce_rate)),
       el("td", {}, el("span", { class: "badge " + p.status, text: p.status })),
       el("td", { class: "reason", text: p.reason + (p.offset_state === "no_commit" ? " (no commit)" : "") }),
       el("td", { text: p.consumer_id || (group.membership.kind === "known" ? "–" : "unknown") })));
@@ -124,7 +230,7 @@ function renderDlq(dlq) {
   if (dlq.length === 0) body.append(el("tr", {}, el("td", { class: "empty", colspan: "4", text: "no dead-letter topics" })));
   for (const d of dlq) {
     body.append(el("tr", { "data-dlq": d.source_topic },
-      el("td", { text: d.source_topic }), el("td", { text: d.dlq_topic }),
+      el("td", { text: d.source_topic }), el("td", {}, dlqLink(d)),
       el("td", { class: "num", text: String(d.records) }), el("td", { class: "num", text: fmtNum(d.rate, 2) })));
   }
 }
@@ -134,12 +240,22 @@ const CHARTS_MISSING = "Charts unavailable: this build has no chart library (uPl
   "Run scripts/build-dashboard.sh, then rebuild orderflow. The tables and the JSON API work without it.";
 
 // Draws (or updates) a uPlot time chart; rebuilt only when the set of series changes.
-function drawChart(id, names, xs, columns) {
+// `instead`: a note to show in place of the chart (figures not measured yet).
+function drawChart(id, names, xs, columns, instead = null) {
   if (typeof uPlot === "undefined") return; // showChartsMissing() said so at load
   const target = document.getElementById(id);
   const key = names.join("\u0000");
   const data = [xs, ...columns];
   let chart = state.charts[id];
+  // One point draws nothing: say why the chart is empty instead of showing bare axes.
+  if (instead === null && xs.length < 2) instead = "measuring: the chart draws from the second poll on";
+  if (instead === null && names.length === 0) instead = "nothing to draw: no group";
+  if (instead !== null) {
+    if (chart) chart.plot.destroy();
+    delete state.charts[id];
+    target.replaceChildren(el("div", { class: "chart-note", text: instead }));
+    return;
+  }
   if (chart && chart.key === key) { chart.plot.setData(data); return; }
   if (chart) chart.plot.destroy();
   target.replaceChildren();
@@ -153,7 +269,7 @@ function drawChart(id, names, xs, columns) {
   state.charts[id] = { key, plot: new uPlot(opts, data, target) };
 }
 
-function renderCharts() {
+function renderCharts(selected) {
   const points = state.history;
   const xs = points.map((p) => p.at_ms / 1000);
   const groupNames = [...new Set(points.flatMap((p) => p.groups.map((g) => g.group)))].sort();
@@ -170,7 +286,7 @@ function renderCharts() {
   drawChart("chart-rates", ["consume", "produce"], xs, [
     points.map((p) => (pick(p) ? pick(p).consume_rate : null)),
     points.map((p) => (pick(p) ? pick(p).produce_rate : null)),
-  ]);
+  ], selected && selected.measuring ? "measuring: rates need a full window of polls" : null);
 }
 
 async function refresh() {
@@ -184,14 +300,21 @@ async function refresh() {
     const horizon = Date.now() - 3600 * 1000;
     state.history = state.history.filter((p) => p.at_ms >= horizon);
     if (state.history.length) state.lastAt = state.history[state.history.length - 1].at_ms;
+    state.takenAt = body.snapshot.taken_at_ms;
+    state.dlq = body.snapshot.dlq;
     renderMeta(body);
     renderGroups(groups);
     renderPartitions(groups.find((g) => g.group === state.selected));
     renderMembers(groups.find((g) => g.group === state.selected));
     renderDlq(body.snapshot.dlq);
-    renderCharts();
+    renderCharts(groups.find((g) => g.group === state.selected));
   } catch (err) {
-    document.getElementById("meta").textContent = "waiting for the exporter: " + err.message;
+    if (state.takenAt === null) {
+      document.getElementById("meta").textContent = "waiting for the exporter: " + err.message;
+    } else {
+      showStale(`Stale figures: the exporter does not answer (${err.message}), so what you see is from ` +
+        `${fmtTime(state.takenAt)} (${fmtAge(state.takenAt)} ago).`);
+    }
   }
 }
 

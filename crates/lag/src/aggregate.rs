@@ -154,6 +154,7 @@ pub fn build_group(
             status,
             reason,
             consumer_id: owners.get(&(p.topic.clone(), p.partition)).cloned(),
+            measuring: !window.is_full(window_ms),
         };
         match topics.last_mut() {
             Some(t) if t.topic == p.topic => t.partitions.push(partition),
@@ -205,6 +206,7 @@ pub fn build_group(
         consume_rate: topics.iter().map(|t| t.consume_rate).sum(),
         produce_rate: topics.iter().map(|t| t.produce_rate).sum(),
         catchup_seconds,
+        measuring: all().any(|p| p.measuring),
         membership: input.membership,
         topics,
     }

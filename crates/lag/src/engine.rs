@@ -56,6 +56,7 @@ struct CommittedInput {
 /// The lag engine: owns the Kafka clients and the sliding windows between cycles.
 pub struct LagEngine {
     config: EngineConfig,
+    kafka: ClientConfig,
     offsets: LogOffsetReader,
     committed: CommittedSource,
     timestamps: TimestampReader,
@@ -88,6 +89,7 @@ impl LagEngine {
             committed: CommittedSource::new(kafka, config.group_clients, config.concurrency),
             timestamps: TimestampReader::new(kafka)?,
             config,
+            kafka: kafka.clone(),
             windows: HashMap::new(),
             dlq_windows: HashMap::new(),
             redriven: HashMap::new(),
@@ -100,6 +102,11 @@ impl LagEngine {
     /// The settings in use.
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// The Kafka client settings the engine was built with.
+    pub fn client_config(&self) -> &ClientConfig {
+        &self.kafka
     }
 
     /// Runs one poll cycle.

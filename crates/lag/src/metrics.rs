@@ -311,6 +311,7 @@ mod tests {
             status: Status::Stopped,
             reason: "test".into(),
             consumer_id: None,
+            measuring: false,
         };
         Snapshot {
             taken_at_ms: 0,
@@ -330,6 +331,7 @@ mod tests {
                 consume_rate: 0.0,
                 produce_rate: 0.0,
                 catchup_seconds: catchup,
+                measuring: false,
                 topics: vec![TopicLag {
                     topic: "orders".into(),
                     lag: partition.lag,

@@ -207,6 +207,11 @@ pub struct PartitionLag {
     pub reason: String,
     /// Member currently assigned this partition, when known.
     pub consumer_id: Option<String>,
+    /// The window is not full yet (the exporter started or first saw the partition
+    /// less than a window ago): rates and catch-up time are not measured yet, and
+    /// STALLED, STOPPED and LAGGING cannot be told yet.
+    #[serde(default)]
+    pub measuring: bool,
 }
 
 /// Lag of one group on one topic.
@@ -251,6 +256,9 @@ pub struct GroupLag {
     pub produce_rate: f64,
     /// Estimated seconds until all its partitions are caught up; `None` when never.
     pub catchup_seconds: Option<f64>,
+    /// Some partition's window is not full yet (see [`PartitionLag::measuring`]).
+    #[serde(default)]
+    pub measuring: bool,
     /// Per-topic detail, ordered by topic.
     pub topics: Vec<TopicLag>,
 }

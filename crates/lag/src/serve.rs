@@ -38,7 +38,14 @@ pub struct SharedState {
     history: RwLock<History>,
     metrics: LagMetrics,
     interval: Duration,
+    /// Client settings for reading dead-letter records on request.
+    kafka: Option<rdkafka::ClientConfig>,
+    /// Dead-letter reads that may run at once (each opens a consumer).
+    dlq_reads: Arc<tokio::sync::Semaphore>,
 }
+
+/// Dead-letter reads `/api/dlq` runs at once; more requests are refused until one ends.
+pub const CONCURRENT_DLQ_READS: usize = 2;
 
 impl SharedState {
     /// Empty state for a poller running every `interval`, keeping `history`.
@@ -51,7 +58,25 @@ impl SharedState {
             history: RwLock::new(History::new(history.as_millis() as i64, max_points)),
             metrics: LagMetrics::new(),
             interval,
+            kafka: None,
+            dlq_reads: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_DLQ_READS)),
         }
+    }
+
+    /// A permit to read dead-letter records, unless [`CONCURRENT_DLQ_READS`] reads run.
+    pub fn try_dlq_read(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.dlq_reads.clone().try_acquire_owned().ok()
+    }
+
+    /// Lets `/api/dlq` read dead-letter records with these client settings.
+    pub fn with_kafka(mut self, kafka: rdkafka::ClientConfig) -> Self {
+        self.kafka = Some(kafka);
+        self
+    }
+
+    /// Client settings for reading dead-letter records, when given.
+    pub fn kafka(&self) -> Option<&rdkafka::ClientConfig> {
+        self.kafka.as_ref()
     }
 
     /// The latest snapshot, if a cycle finished.
@@ -147,7 +172,10 @@ pub async fn start(
     token: CancellationToken,
 ) -> Result<Running> {
     engine.config().validate(config.interval)?;
-    let state = Arc::new(SharedState::new(config.interval, config.history));
+    let state = Arc::new(
+        SharedState::new(config.interval, config.history)
+            .with_kafka(engine.client_config().clone()),
+    );
     let readiness = Readiness::default();
     let (addr, server) = OpsServer::new(config.listen, state.metrics().registry().clone())
         .with_readiness(readiness.clone())

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use orderflow_lag::serve::{ServeConfig, start};
@@ -32,78 +31,6 @@ async fn misspelt_group_is_not_found_not_caught_up() {
     assert!(g.reason.contains("does not list"), "{}", g.reason);
 }
 
-/// A single-node broker of this test's own (started by the project's script in a
-/// fresh directory), killed on drop: the shared broker must not be stopped.
-struct PrivateBroker {
-    pid: String,
-    bootstrap: String,
-    dir: std::path::PathBuf,
-}
-
-impl PrivateBroker {
-    fn start() -> Self {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let dir = std::env::temp_dir().join(orderflow_testkit::unique_name("lag-private-kafka"));
-        std::fs::create_dir_all(&dir).expect("broker dir");
-        // Starts the JVM in the background, waits until it serves metadata, prints
-        // its pid and address.
-        let script = r#"set -euo pipefail
-ROOT="$(pwd)"
-source scripts/lib/log.sh; source scripts/lib/install.sh
-source scripts/lib/services.sh; source scripts/lib/kafka.sh
-log_init
-kafka_start_private "$1" >&2
-echo "$KAFKA_PRIVATE_PID $KAFKA_PRIVATE_BOOTSTRAP""#;
-        let out = Command::new("bash")
-            .args(["-c", script, "kafka-private"])
-            .arg(&dir)
-            .current_dir(&root)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("bash runs");
-        let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let Some((pid, bootstrap)) = line.split_once(' ').filter(|_| out.status.success()) else {
-            let _ = std::fs::remove_dir_all(&dir);
-            panic!(
-                "a private broker did not start (scripts/lib/kafka.sh kafka_start_private): {line}"
-            );
-        };
-        Self {
-            pid: pid.to_owned(),
-            bootstrap: bootstrap.to_owned(),
-            dir,
-        }
-    }
-
-    /// SIGKILLs the broker (a crash) and waits until it is gone.
-    fn kill(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-9", &self.pid])
-            .stderr(Stdio::null())
-            .status();
-        // Bounded: a zombie nobody reaps would answer forever.
-        for _ in 0..100 {
-            let alive = Command::new("kill")
-                .args(["-0", &self.pid])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !alive {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for PrivateBroker {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 async fn get(url: &str) -> (u16, String) {
     match reqwest::get(url).await {
         Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
@@ -121,12 +48,8 @@ fn gauge(metrics: &str, name: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn stopped_broker_makes_the_figures_stale_and_the_exporter_unready() {
-    let mut broker = PrivateBroker::start();
-    let mut kafka = orderflow_testkit::kafka_config();
-    kafka
-        .set("bootstrap.servers", &broker.bootstrap)
-        .set("socket.connection.setup.timeout.ms", "1000")
-        .set("reconnect.backoff.max.ms", "500");
+    let mut broker = support::PrivateBroker::start();
+    let kafka = broker.client_config();
     let topic = orderflow_testkit::unique_name("lag-stale");
     let group = orderflow_testkit::unique_name("lag-stale-g");
     {

@@ -6,6 +6,7 @@ pub mod assignment;
 pub mod broker_connection;
 pub mod committed;
 pub mod committed_source;
+pub mod dlq_records;
 pub mod group_offsets;
 pub mod groups;
 pub mod log_offsets;

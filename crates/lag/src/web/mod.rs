@@ -35,6 +35,23 @@ struct HistoryQuery {
     since: Option<i64>,
 }
 
+/// Query of `/api/dlq`.
+#[derive(Debug, Deserialize)]
+struct DlqQuery {
+    /// A dead-letter topic the latest snapshot counts.
+    topic: String,
+    /// Most records read per partition ([`DLQ_DEFAULT_PER_PARTITION`], at most
+    /// [`DLQ_MAX_PER_PARTITION`]).
+    per_partition: Option<i64>,
+}
+
+/// Records `/api/dlq` reads per partition unless asked for fewer or more.
+const DLQ_DEFAULT_PER_PARTITION: i64 = 50;
+/// Most records `/api/dlq` reads per partition.
+const DLQ_MAX_PER_PARTITION: i64 = 500;
+/// Longest `/api/dlq` reads before answering with what it has.
+const DLQ_READ_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Body of `/api/history`.
 #[derive(Debug, Serialize)]
 struct HistoryBody {
@@ -48,6 +65,7 @@ pub fn router(state: Arc<SharedState>) -> Router {
         .route("/assets/{file}", get(assets::asset))
         .route("/api/groups", get(groups))
         .route("/api/history", get(history))
+        .route("/api/dlq", get(dlq))
         .with_state(state)
 }
 
@@ -74,4 +92,48 @@ async fn history(State(state): State<Arc<SharedState>>, Query(q): Query<HistoryQ
         points: state.history_since(q.since),
     })
     .into_response()
+}
+
+/// The newest records of a dead-letter topic, by error category and newest first. Only
+/// topics the engine counts as dead-letter topics are read, and only a bounded tail.
+async fn dlq(State(state): State<Arc<SharedState>>, Query(q): Query<DlqQuery>) -> Response {
+    let error = |status: StatusCode, message: String| {
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    };
+    let counted = state
+        .latest()
+        .is_some_and(|s| s.dlq.iter().any(|d| d.dlq_topic == q.topic));
+    if !counted {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("{} is not a dead-letter topic the exporter counts", q.topic),
+        );
+    }
+    let Some(kafka) = state.kafka().cloned() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this exporter reads no records".into(),
+        );
+    };
+    let Some(permit) = state.try_dlq_read() else {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "other dead-letter reads are running; try again in a few seconds".into(),
+        );
+    };
+    let per_partition = q
+        .per_partition
+        .unwrap_or(DLQ_DEFAULT_PER_PARTITION)
+        .clamp(1, DLQ_MAX_PER_PARTITION);
+    let topic = q.topic.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        crate::kafka::dlq_records::read_newest(&kafka, &topic, per_partition, DLQ_READ_BUDGET)
+    })
+    .await;
+    match read {
+        Ok(Ok(records)) => Json(records).into_response(),
+        Ok(Err(err)) => error(StatusCode::BAD_GATEWAY, err.to_string()),
+        Err(err) => error(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+    }
 }

@@ -58,8 +58,13 @@ pub fn commit(group: &str, topic: &str, offsets: &[(i32, i64)]) {
 
 /// An engine reading only `group`, with a `window` for status.
 pub fn engine(group: &str, window: Duration) -> LagEngine {
+    engine_of(&[group], window)
+}
+
+/// An engine reading only `groups`, with a `window` for status.
+pub fn engine_of(groups: &[&str], window: Duration) -> LagEngine {
     let config = EngineConfig {
-        groups: vec![group.to_owned()],
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
         window,
         request_timeout: Duration::from_secs(10),
         timestamp_timeout: Duration::from_secs(5),
@@ -115,11 +120,22 @@ impl IdleMember {
     /// member has been assigned a partition of `topic` and committed `commit`
     /// (partition, next offset) as a member.
     pub fn join(group: &str, topic: &str, protocol: &str, commit: &[(i32, i64)]) -> Self {
+        Self::join_as("lag-test-member", group, topic, protocol, commit)
+    }
+
+    /// As [`IdleMember::join`], with `client_id` as the consumer's `client.id`.
+    pub fn join_as(
+        client_id: &str,
+        group: &str,
+        topic: &str,
+        protocol: &str,
+        commit: &[(i32, i64)],
+    ) -> Self {
         use std::sync::atomic::{AtomicBool, Ordering};
         let consumer: BaseConsumer = orderflow_testkit::kafka_config()
             .set("group.id", group)
             .set("group.protocol", protocol)
-            .set("client.id", "lag-test-member")
+            .set("client.id", client_id)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "latest")
             .create()
@@ -164,5 +180,89 @@ impl Drop for IdleMember {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A single-node broker of this test's own (started by the project's script in a
+/// fresh directory), killed on drop: the shared broker must not be stopped.
+pub struct PrivateBroker {
+    pid: String,
+    /// Its bootstrap address.
+    pub bootstrap: String,
+    dir: std::path::PathBuf,
+}
+
+impl PrivateBroker {
+    /// Starts it and waits until it serves metadata.
+    pub fn start() -> Self {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = std::env::temp_dir().join(orderflow_testkit::unique_name("lag-private-kafka"));
+        std::fs::create_dir_all(&dir).expect("broker dir");
+        // Starts the JVM in the background, waits until it serves metadata, prints
+        // its pid and address.
+        let script = r#"set -euo pipefail
+ROOT="$(pwd)"
+source scripts/lib/log.sh; source scripts/lib/install.sh
+source scripts/lib/services.sh; source scripts/lib/kafka.sh
+log_init
+kafka_start_private "$1" >&2
+echo "$KAFKA_PRIVATE_PID $KAFKA_PRIVATE_BOOTSTRAP""#;
+        let out = std::process::Command::new("bash")
+            .args(["-c", script, "kafka-private"])
+            .arg(&dir)
+            .current_dir(&root)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("bash runs");
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let Some((pid, bootstrap)) = line.split_once(' ').filter(|_| out.status.success()) else {
+            let _ = std::fs::remove_dir_all(&dir);
+            panic!(
+                "a private broker did not start (scripts/lib/kafka.sh kafka_start_private): {line}"
+            );
+        };
+        Self {
+            pid: pid.to_owned(),
+            bootstrap: bootstrap.to_owned(),
+            dir,
+        }
+    }
+
+    /// A client configuration for it that gives up quickly once it is gone.
+    pub fn client_config(&self) -> rdkafka::ClientConfig {
+        let mut kafka = orderflow_testkit::kafka_config();
+        kafka
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("socket.connection.setup.timeout.ms", "1000")
+            .set("reconnect.backoff.max.ms", "500");
+        kafka
+    }
+
+    /// SIGKILLs the broker (a crash) and waits until it is gone.
+    pub fn kill(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &self.pid])
+            .stderr(std::process::Stdio::null())
+            .status();
+        // Bounded: a zombie nobody reaps would answer forever.
+        for _ in 0..100 {
+            let alive = std::process::Command::new("kill")
+                .args(["-0", &self.pid])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !alive {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
