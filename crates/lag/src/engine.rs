@@ -13,7 +13,7 @@ use crate::config::EngineConfig;
 use crate::error::{LagError, Result};
 use crate::kafka::committed::CommittedRead;
 use crate::kafka::committed_source::CommittedSource;
-use crate::kafka::groups::{ListedGroup, list_groups};
+use crate::kafka::groups::{CONSUMER_PROTOCOL_REASON, ListedGroup, list_groups};
 use crate::kafka::log_offsets::{LogOffsetReader, TopicPartition};
 use crate::kafka::timestamps::{FirstRecord, RecordKey, TimestampReader};
 use crate::kafka::{ClusterTopics, cluster_topics};
@@ -122,6 +122,7 @@ impl LagEngine {
             .map_err(|e| LagError::Task(e.to_string()))??;
 
         let (mut listed, listing_answered) = self.list_groups(&mut warnings).await;
+        self.describe_consumer_protocol_groups(&mut listed).await;
         self.apply_filter(&mut listed, listing_answered);
 
         let read_started = Instant::now();
@@ -309,6 +310,40 @@ impl LagEngine {
             }
         }
         stamps
+    }
+
+    /// Fills in the members of the consumer-protocol (KIP-848) groups that
+    /// DescribeGroups left unknown, through ConsumerGroupDescribe. A group it cannot
+    /// describe keeps its members unknown, with the reason.
+    async fn describe_consumer_protocol_groups(&self, listed: &mut [ListedGroup]) {
+        let unknown: Vec<String> = listed
+            .iter()
+            .filter(|g| {
+                matches!(&g.membership, Membership::Unknown { reason } if reason == CONSUMER_PROTOCOL_REASON)
+            })
+            .map(|g| g.group.clone())
+            .collect();
+        if unknown.is_empty() {
+            return;
+        }
+        let Some(mut described) = self
+            .committed
+            .describe_consumer_groups(&unknown, self.config.request_timeout)
+            .await
+        else {
+            return;
+        };
+        for group in listed.iter_mut() {
+            match described.remove(&group.group) {
+                Some(Ok(membership)) => group.membership = membership,
+                Some(Err(reason)) => {
+                    group.membership = Membership::Unknown {
+                        reason: format!("consumer-protocol group: {reason}"),
+                    }
+                }
+                None => {}
+            }
+        }
     }
 
     /// Groups with their members (ListGroups + DescribeGroups), the redrive group left

@@ -2,7 +2,7 @@
 //! broker on a plaintext cluster, librdkafka's per-group client pool when the cluster
 //! needs TLS or SASL (which the engine's own connections do not speak).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use rdkafka::ClientConfig;
 use super::committed::CommittedReader;
 use super::group_offsets::{GroupOffsetReader, GroupReads};
 use super::log_offsets::TopicPartition;
+use crate::model::Membership;
 
 /// Reader of the committed offsets of many groups.
 pub enum CommittedSource {
@@ -74,6 +75,21 @@ impl CommittedSource {
                     .collect()
                     .await
             }
+        }
+    }
+
+    /// Members of consumer-protocol (KIP-848) groups through ConsumerGroupDescribe; `None`
+    /// with TLS or SASL, where the engine has no connections of its own.
+    pub async fn describe_consumer_groups(
+        &self,
+        groups: &[String],
+        timeout: Duration,
+    ) -> Option<HashMap<String, Result<Membership, String>>> {
+        match self {
+            CommittedSource::Batched(reader) => {
+                Some(reader.describe_consumer_groups(groups, timeout).await)
+            }
+            CommittedSource::PerGroup { .. } => None,
         }
     }
 

@@ -13,8 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use kafka_protocol::messages::{
-    ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, OffsetFetchRequest,
-    OffsetFetchResponse, offset_fetch_request::OffsetFetchRequestGroup,
+    ApiKey, ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, GroupId, OffsetFetchRequest, OffsetFetchResponse,
+    offset_fetch_request::OffsetFetchRequestGroup,
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Mutex;
@@ -23,11 +24,14 @@ use super::broker_connection::{BrokerConnection, error_name};
 use super::committed::CommittedRead;
 use super::log_offsets::TopicPartition;
 use crate::error::{LagError, Result, protocol};
+use crate::model::{Member, Membership};
 
 /// Groups named in one OffsetFetch (bounds the size of an answer).
 pub const GROUPS_PER_REQUEST: usize = 200;
 
 const FIND_COORDINATOR_VERSION: i16 = 4;
+/// ConsumerGroupDescribe (KIP-848, Kafka 4.0+).
+const CONSUMER_GROUP_DESCRIBE_VERSION: i16 = 0;
 const OFFSET_FETCH_VERSION: i16 = 8;
 /// FindCoordinator key type of consumer groups.
 const GROUP_KEY_TYPE: i8 = 0;
@@ -181,6 +185,70 @@ impl GroupOffsetReader {
     }
 }
 
+impl GroupOffsetReader {
+    /// State and members of consumer-protocol (KIP-848) groups, which DescribeGroups
+    /// does not describe: one ConsumerGroupDescribe per coordinator. Each group gets its
+    /// membership or why it could not be read.
+    pub async fn describe_consumer_groups(
+        &self,
+        groups: &[String],
+        timeout: Duration,
+    ) -> HashMap<String, std::result::Result<Membership, String>> {
+        let mut state = self.state.lock().await;
+        let mut out = HashMap::new();
+        let unknown: Vec<String> = groups
+            .iter()
+            .filter(|g| !state.coordinators.contains_key(*g))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            match state
+                .find_coordinators(&self.bootstrap, &unknown, timeout)
+                .await
+            {
+                Ok(found) => {
+                    for (group, coordinator) in found {
+                        if let Ok(address) = coordinator {
+                            state.coordinators.insert(group, address);
+                        }
+                    }
+                }
+                Err(err) => {
+                    for group in unknown {
+                        out.insert(group, Err(err.to_string()));
+                    }
+                }
+            }
+        }
+        let mut by_coordinator: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for group in groups {
+            match state.coordinators.get(group) {
+                Some(address) => by_coordinator
+                    .entry(address.clone())
+                    .or_default()
+                    .push(group.clone()),
+                None => {
+                    out.entry(group.clone())
+                        .or_insert_with(|| Err("its coordinator is not known".into()));
+                }
+            }
+        }
+        for (address, groups) in by_coordinator {
+            match state.describe_at(&address, &groups, timeout).await {
+                Ok(described) => out.extend(described),
+                Err(err) => {
+                    state.connections.remove(&address);
+                    for group in groups {
+                        state.coordinators.remove(&group);
+                        out.insert(group, Err(err.to_string()));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 impl State {
     /// The connection to `address`, opened when there is none.
     async fn connection(
@@ -322,4 +390,70 @@ fn group_answers(answer: OffsetFetchResponse) -> HashMap<String, GroupAnswer> {
             (group, answer)
         })
         .collect()
+}
+
+impl State {
+    async fn describe_at(
+        &mut self,
+        address: &str,
+        groups: &[String],
+        timeout: Duration,
+    ) -> Result<HashMap<String, std::result::Result<Membership, String>>> {
+        let connection = self.connection(address, timeout).await?;
+        connection.require(
+            ApiKey::ConsumerGroupDescribe,
+            CONSUMER_GROUP_DESCRIBE_VERSION,
+        )?;
+        let request = ConsumerGroupDescribeRequest::default().with_group_ids(
+            groups
+                .iter()
+                .cloned()
+                .map(|g| GroupId(StrBytes::from_string(g)))
+                .collect(),
+        );
+        let answer: ConsumerGroupDescribeResponse = connection
+            .call(
+                ApiKey::ConsumerGroupDescribe,
+                request,
+                CONSUMER_GROUP_DESCRIBE_VERSION,
+                timeout,
+            )
+            .await?;
+        Ok(answer
+            .groups
+            .into_iter()
+            .map(|g| {
+                let membership = if g.error_code == 0 {
+                    Ok(Membership::Known {
+                        state: g.group_state.to_string(),
+                        members: g
+                            .members
+                            .into_iter()
+                            .map(|m| Member {
+                                member_id: m.member_id.to_string(),
+                                client_id: m.client_id.to_string(),
+                                client_host: m.client_host.to_string(),
+                                assignment: m
+                                    .assignment
+                                    .topic_partitions
+                                    .iter()
+                                    .flat_map(|tp| {
+                                        tp.partitions
+                                            .iter()
+                                            .map(|p| (tp.topic_name.to_string(), *p))
+                                    })
+                                    .collect(),
+                            })
+                            .collect(),
+                    })
+                } else {
+                    Err(format!(
+                        "ConsumerGroupDescribe answered {}",
+                        error_name(g.error_code)
+                    ))
+                };
+                (g.group_id.to_string(), membership)
+            })
+            .collect())
+    }
 }

@@ -5,7 +5,10 @@
 //! (KIP-848, `group.protocol=consumer`) is listed by ListGroups, but Kafka answers its
 //! DescribeGroups with state `Dead` and no members; only ConsumerGroupDescribe
 //! describes it, which rdkafka 0.39 does not expose. Such a group is kept with its
-//! members marked unknown rather than reported as a group without members.
+//! members marked unknown rather than reported as a group without members; the engine
+//! then describes it over its own connections
+//! ([`super::group_offsets::GroupOffsetReader::describe_consumer_groups`]), which speak
+//! plaintext only, so with TLS or SASL its members stay unknown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +25,7 @@ use crate::model::{Member, Membership};
 const DEAD: &str = "Dead";
 
 /// Why the members of a consumer-protocol group are unknown.
-pub const CONSUMER_PROTOCOL_REASON: &str = "DescribeGroups answers Dead: a consumer-protocol (KIP-848) group, described only by ConsumerGroupDescribe, which rdkafka 0.39 does not expose";
+pub const CONSUMER_PROTOCOL_REASON: &str = "DescribeGroups answers Dead: a consumer-protocol (KIP-848) group, described only by ConsumerGroupDescribe, which the engine sends on plaintext clusters only (rdkafka 0.39 does not expose it)";
 
 /// A group as listed by the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
