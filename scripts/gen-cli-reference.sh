@@ -36,6 +36,7 @@ COMMANDS=(
     "orderflow lag serve"
     "orderflow dlq list"
     "orderflow dlq redrive"
+    "orderflow verify"
 )
 
 {

@@ -1,4 +1,6 @@
-//! Library side of the `orderflow` ops CLI: topics as code and dead-letter inspection and redrive.
+//! Library side of the `orderflow` ops CLI: topics as code, dead-letter inspection and redrive,
+//! and the exactly-once ledger of `orderflow verify`.
 
 pub mod dead_letter;
 pub mod topics;
+pub mod verify;

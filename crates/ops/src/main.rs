@@ -30,6 +30,12 @@ enum Command {
     Dlq(commands::dlq::DlqArgs),
     /// List the order service's unsent outbox rows, or retry parked ones.
     Outbox(commands::outbox::OutboxArgs),
+    /// Check a consumer group's exactly-once ledger: every valid event of the topic
+    /// applied once or dead-lettered, every poison record in the DLQ with its reason,
+    /// the projection's counts matching, offsets committed to the log end. Prints a
+    /// JSON summary; one line per violation on stderr.
+    #[command(after_help = "Exit status: 0 every check held, 1 a violation or an error.")]
+    Verify(Box<commands::verify::VerifyArgs>),
 }
 
 #[tokio::main]
@@ -42,6 +48,7 @@ async fn main() -> ExitCode {
         Command::Lag(args) => commands::lag::run(*args).await,
         Command::Dlq(args) => commands::dlq::run(args).await,
         Command::Outbox(args) => commands::outbox::run(args).await,
+        Command::Verify(args) => commands::verify::run(*args).await,
     };
     match outcome {
         Ok(code) => code,

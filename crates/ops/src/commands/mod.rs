@@ -5,3 +5,4 @@ pub mod lag;
 pub mod outbox;
 pub mod registry;
 pub mod topics;
+pub mod verify;

@@ -1,0 +1,325 @@
+//! `orderflow verify`: reads the source topic, the dead-letter topic (both by assignment,
+//! from the start to the end offsets taken at start), the consumer's database and the
+//! group's committed offsets, and checks the exactly-once ledger
+//! ([`orderflow_ops::verify::check`]). Shares nothing with the consumer but the schema types.
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use orderflow_ops::verify::{AppliedRow, DeadLetter, Observed, SourceRecord, check};
+use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
+use orderflow_runtime::registry::RegistryArgs;
+use orderflow_schemas::OrderEventDeserializer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use sqlx::Row;
+use sqlx::postgres::PgPoolOptions;
+
+/// Metadata and offset requests.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Group id of the topic readers; they assign partitions and never commit.
+const READER_GROUP: &str = "orderflow-verify";
+
+/// Flags of `orderflow verify`.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Kafka connection.
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    /// Schema registry, to decode the source records.
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Source topic the consumer group read.
+    #[arg(long, env = "CONSUMER_TOPIC", default_value = "orders")]
+    topic: String,
+    /// Dead-letter topic [default: <topic>.dlq].
+    #[arg(long, env = "DLQ_TOPIC")]
+    dlq_topic: Option<String>,
+    /// Consumer group whose work is checked.
+    #[arg(long, env = "CONSUMER_GROUP", default_value = "order-projection")]
+    group: String,
+    /// PostgreSQL URL of the consumer's database (processed_events, orders).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    /// How long a partition may deliver nothing before its end offset is reached.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    stall_timeout: Duration,
+}
+
+/// Prints the JSON summary on stdout and one line per violation on stderr; exit 1 on any.
+pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let dlq_topic = args
+        .dlq_topic
+        .clone()
+        .unwrap_or_else(|| format!("{}.dlq", args.topic));
+    let base = args.kafka.client_config();
+
+    let (source, offsets) = {
+        let (base, topic, group, stall) = (
+            base.clone(),
+            args.topic.clone(),
+            args.group.clone(),
+            args.stall_timeout,
+        );
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let records = read_topic(&base, &topic, stall)?;
+            let offsets = committed_offsets(&base, &topic, &group)?;
+            Ok((records, offsets))
+        })
+        .await??
+    };
+    let dead_letters = {
+        let (base, topic, source_topic, stall) = (
+            base.clone(),
+            dlq_topic.clone(),
+            args.topic.clone(),
+            args.stall_timeout,
+        );
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let records = read_topic(&base, &topic, stall)?;
+            Ok(records
+                .into_iter()
+                .filter(|r| header(r, "dlq-source-topic").as_deref() == Some(&source_topic))
+                .map(|r| dead_letter(&r))
+                .collect::<Vec<_>>())
+        })
+        .await??
+    };
+
+    let deserializer = OrderEventDeserializer::new(
+        args.registry
+            .client(args.kafka.config_file.as_ref())
+            .context("schema registry settings")?,
+    );
+    let mut observed = Observed {
+        dead_letters,
+        offsets,
+        ..Observed::default()
+    };
+    for record in source {
+        let classified = classify(&deserializer, record.value.as_deref()).await?;
+        observed
+            .source
+            .insert((record.partition, record.offset), classified);
+    }
+
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&args.database_url)
+        .await
+        .context("connect to the consumer's database")?;
+    observed.applied =
+        sqlx::query("SELECT event_id FROM processed_events WHERE consumer_group = $1")
+            .bind(&args.group)
+            .fetch_all(&pool)
+            .await
+            .context("read processed_events")?
+            .into_iter()
+            .map(|row| {
+                row.try_get::<String, _>("event_id")
+                    .map(|event_id| AppliedRow { event_id })
+            })
+            .collect::<Result<_, _>>()?;
+    observed.projection = sqlx::query("SELECT order_id, events_applied FROM orders")
+        .fetch_all(&pool)
+        .await
+        .context("read orders")?
+        .into_iter()
+        .map(|row| {
+            Ok::<_, sqlx::Error>((
+                row.try_get::<String, _>("order_id")?,
+                i64::from(row.try_get::<i32, _>("events_applied")?),
+            ))
+        })
+        .collect::<Result<HashMap<_, _>, _>>()?;
+
+    let (summary, violations) = check(&observed);
+    println!("{}", serde_json::to_string(&summary)?);
+    for violation in &violations {
+        eprintln!("violation: {violation}");
+    }
+    Ok(if violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// A record as read, owned.
+struct Raw {
+    partition: i32,
+    offset: i64,
+    value: Option<Vec<u8>>,
+    headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+fn header(record: &Raw, name: &str) -> Option<String> {
+    record
+        .headers
+        .iter()
+        .rev()
+        .find(|(key, _)| key == name)
+        .and_then(|(_, value)| value.as_ref())
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+}
+
+fn dead_letter(record: &Raw) -> DeadLetter {
+    let partition = header(record, "dlq-source-partition").and_then(|p| p.parse().ok());
+    let offset = header(record, "dlq-source-offset").and_then(|o| o.parse().ok());
+    DeadLetter {
+        source: partition.zip(offset),
+        category: header(record, "dlq-error-category"),
+        message: header(record, "dlq-error-message"),
+    }
+}
+
+/// Poison unless the schema types decode and validate it. A registry that cannot be
+/// reached is an error, not poison.
+async fn classify(
+    deserializer: &OrderEventDeserializer,
+    value: Option<&[u8]>,
+) -> anyhow::Result<SourceRecord> {
+    let Some(value) = value else {
+        return Ok(SourceRecord::Poison {
+            why: "no value".into(),
+        });
+    };
+    match deserializer.deserialize(value).await {
+        Ok(event) => match event.validate() {
+            Ok(()) => Ok(SourceRecord::Event {
+                event_id: event.event_id.to_string(),
+                order_id: event.order_id,
+            }),
+            Err(error) => Ok(SourceRecord::Poison {
+                why: error.to_string(),
+            }),
+        },
+        Err(error) if error.is_transient() => Err(anyhow!(error)).context("decode a record"),
+        Err(error) => Ok(SourceRecord::Poison {
+            why: error.to_string(),
+        }),
+    }
+}
+
+fn reader(base: &ClientConfig) -> anyhow::Result<BaseConsumer> {
+    let mut config = base.clone();
+    config
+        .set("group.id", READER_GROUP)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
+        .set("allow.auto.create.topics", "false");
+    config.create().context("create a Kafka consumer")
+}
+
+fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<i32>> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        .with_context(|| format!("metadata of {topic}"))?;
+    let found = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        .ok_or_else(|| anyhow!("topic {topic} not found"))?;
+    Ok(found.partitions().iter().map(|p| p.id()).collect())
+}
+
+/// Every record of `topic` from the log start to the end offsets taken now.
+fn read_topic(base: &ClientConfig, topic: &str, stall: Duration) -> anyhow::Result<Vec<Raw>> {
+    let consumer = reader(base)?;
+    let mut pending: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for partition in partitions(&consumer, topic)? {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
+            .with_context(|| format!("offsets of {topic}[{partition}]"))?;
+        if low < high {
+            assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
+            pending.insert(partition, high);
+        }
+    }
+    let mut records = Vec::new();
+    if pending.is_empty() {
+        return Ok(records);
+    }
+    consumer.assign(&assignment)?;
+    let mut last_progress = Instant::now();
+    while !pending.is_empty() {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                last_progress = Instant::now();
+                let partition = message.partition();
+                let Some(&end) = pending.get(&partition) else {
+                    continue;
+                };
+                if message.offset() >= end {
+                    pending.remove(&partition);
+                    continue;
+                }
+                let headers = message
+                    .headers()
+                    .map(|headers| {
+                        headers
+                            .iter()
+                            .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                records.push(Raw {
+                    partition,
+                    offset: message.offset(),
+                    value: message.payload().map(<[u8]>::to_vec),
+                    headers,
+                });
+                if message.offset() + 1 >= end {
+                    pending.remove(&partition);
+                }
+            }
+            Some(Err(error)) => bail!("reading {topic}: {error}"),
+            None if last_progress.elapsed() > stall => {
+                bail!("reading {topic}: partitions {pending:?} stalled before their end offsets")
+            }
+            None => {}
+        }
+    }
+    Ok(records)
+}
+
+/// Per partition of `topic`: the offset `group` committed and the log end.
+fn committed_offsets(
+    base: &ClientConfig,
+    topic: &str,
+    group: &str,
+) -> anyhow::Result<BTreeMap<i32, (Option<i64>, i64)>> {
+    let mut config = base.clone();
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = config.create().context("create a Kafka consumer")?;
+    let mut list = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for partition in partitions(&consumer, topic)? {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
+            .with_context(|| format!("offsets of {topic}[{partition}]"))?;
+        ends.insert(partition, high);
+        list.add_partition(topic, partition);
+    }
+    let committed = consumer
+        .committed_offsets(list, REQUEST_TIMEOUT)
+        .with_context(|| format!("committed offsets of group {group}"))?;
+    let mut offsets = BTreeMap::new();
+    for (partition, end) in ends {
+        let committed = committed
+            .find_partition(topic, partition)
+            .and_then(|p| match p.offset() {
+                Offset::Offset(offset) => Some(offset),
+                _ => None,
+            });
+        offsets.insert(partition, (committed, end));
+    }
+    Ok(offsets)
+}
