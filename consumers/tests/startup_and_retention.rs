@@ -58,7 +58,34 @@ fn broker_owned_option_under_consumer_protocol_fails_with_one_line() {
     let line = stderr.lines().last().unwrap_or_default();
     assert!(
         line.starts_with(
-            "order-consumer: invalid configuration: --kafka-option session.timeout.ms is not supported with --group-protocol consumer"
+            "order-consumer: invalid configuration: --kafka-option sets session.timeout.ms, which the broker owns with --group-protocol consumer"
+        ),
+        "{stderr}"
+    );
+
+    // The same key from a client properties file (Confluent Cloud's carries it).
+    let dir = std::env::temp_dir().join(format!("orderflow-kip848-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("client.properties");
+    std::fs::write(
+        &file,
+        "bootstrap.servers=127.0.0.1:1\nsession.timeout.ms=45000\n",
+    )
+    .unwrap();
+    let (ok, stderr) = run_consumer(&[
+        "--database-url",
+        "postgres://u:p@127.0.0.1:1/db",
+        "--group-protocol",
+        "consumer",
+        "--kafka-config",
+        file.to_str().unwrap(),
+    ]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(!ok);
+    let line = stderr.lines().last().unwrap_or_default();
+    assert!(
+        line.starts_with(
+            "order-consumer: invalid configuration: --kafka-config sets session.timeout.ms"
         ),
         "{stderr}"
     );
