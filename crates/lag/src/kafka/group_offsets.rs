@@ -93,49 +93,9 @@ impl GroupOffsetReader {
         let mut out = GroupReads::new();
         let mut pending: Vec<String> = groups.to_vec();
         for attempt in 0..2 {
-            let unknown: Vec<String> = pending
-                .iter()
-                .filter(|g| !state.coordinators.contains_key(*g))
-                .cloned()
-                .collect();
-            if !unknown.is_empty() {
-                match state
-                    .find_coordinators(&self.bootstrap, &unknown, timeout)
-                    .await
-                {
-                    Ok(found) => {
-                        for (group, coordinator) in found {
-                            match coordinator {
-                                Ok(address) => {
-                                    state.coordinators.insert(group, address);
-                                }
-                                Err(reason) => {
-                                    out.insert(group, Err(reason));
-                                }
-                            }
-                        }
-                    }
-                    Err(err) => {
-                        for group in unknown {
-                            out.insert(group, Err(err.to_string()));
-                        }
-                    }
-                }
-            }
-            let mut by_coordinator: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for group in pending.drain(..) {
-                match state.coordinators.get(&group) {
-                    Some(address) => by_coordinator
-                        .entry(address.clone())
-                        .or_default()
-                        .push(group),
-                    None => {
-                        out.entry(group).or_insert_with(|| {
-                            Err("FindCoordinator did not answer for this group".into())
-                        });
-                    }
-                }
-            }
+            let by_coordinator = state
+                .by_coordinator(&self.bootstrap, pending.drain(..), timeout, &mut out)
+                .await;
             for (address, groups) in by_coordinator {
                 for chunk in groups.chunks(GROUPS_PER_REQUEST) {
                     match state.offset_fetch(&address, chunk, timeout).await {
@@ -196,43 +156,9 @@ impl GroupOffsetReader {
     ) -> HashMap<String, std::result::Result<Membership, String>> {
         let mut state = self.state.lock().await;
         let mut out = HashMap::new();
-        let unknown: Vec<String> = groups
-            .iter()
-            .filter(|g| !state.coordinators.contains_key(*g))
-            .cloned()
-            .collect();
-        if !unknown.is_empty() {
-            match state
-                .find_coordinators(&self.bootstrap, &unknown, timeout)
-                .await
-            {
-                Ok(found) => {
-                    for (group, coordinator) in found {
-                        if let Ok(address) = coordinator {
-                            state.coordinators.insert(group, address);
-                        }
-                    }
-                }
-                Err(err) => {
-                    for group in unknown {
-                        out.insert(group, Err(err.to_string()));
-                    }
-                }
-            }
-        }
-        let mut by_coordinator: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for group in groups {
-            match state.coordinators.get(group) {
-                Some(address) => by_coordinator
-                    .entry(address.clone())
-                    .or_default()
-                    .push(group.clone()),
-                None => {
-                    out.entry(group.clone())
-                        .or_insert_with(|| Err("its coordinator is not known".into()));
-                }
-            }
-        }
+        let by_coordinator = state
+            .by_coordinator(&self.bootstrap, groups.iter().cloned(), timeout, &mut out)
+            .await;
         for (address, groups) in by_coordinator {
             match state.describe_at(&address, &groups, timeout).await {
                 Ok(described) => out.extend(described),
@@ -250,6 +176,59 @@ impl GroupOffsetReader {
 }
 
 impl State {
+    /// `groups` by the address of their coordinator, looking up the ones not known
+    /// yet; a group whose coordinator cannot be found gets its reason in `failed`.
+    async fn by_coordinator<T>(
+        &mut self,
+        bootstrap: &[String],
+        groups: impl Iterator<Item = String>,
+        timeout: Duration,
+        failed: &mut HashMap<String, std::result::Result<T, String>>,
+    ) -> BTreeMap<String, Vec<String>> {
+        let groups: Vec<String> = groups.collect();
+        let unknown: Vec<String> = groups
+            .iter()
+            .filter(|g| !self.coordinators.contains_key(*g))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            match self.find_coordinators(bootstrap, &unknown, timeout).await {
+                Ok(found) => {
+                    for (group, coordinator) in found {
+                        match coordinator {
+                            Ok(address) => {
+                                self.coordinators.insert(group, address);
+                            }
+                            Err(reason) => {
+                                failed.insert(group, Err(reason));
+                            }
+                        }
+                    }
+                }
+                Err(err) => {
+                    for group in unknown {
+                        failed.insert(group, Err(err.to_string()));
+                    }
+                }
+            }
+        }
+        let mut by_coordinator: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for group in groups {
+            match self.coordinators.get(&group) {
+                Some(address) => by_coordinator
+                    .entry(address.clone())
+                    .or_default()
+                    .push(group),
+                None => {
+                    failed.entry(group).or_insert_with(|| {
+                        Err("FindCoordinator did not answer for this group".into())
+                    });
+                }
+            }
+        }
+        by_coordinator
+    }
+
     /// The connection to `address`, opened when there is none.
     async fn connection(
         &mut self,
