@@ -254,24 +254,34 @@ async fn a_leaderless_partition_holds_back_only_its_own_orders() {
         (paid.values().chain(shipped.values()).all(|&s| s)).then_some(())
     })
     .await;
+    let order_ids: Vec<String> = on_partition.into_keys().collect();
+    assert_placed_paid_shipped_once(&brokers, &topic, 2, &order_ids).await;
+    service.stop().await;
+}
+
+/// Every order of `order_ids` has exactly its three events in `topic` (of
+/// `partitions`), in order: created, paid, shipped.
+async fn assert_placed_paid_shipped_once(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    order_ids: &[String],
+) {
     let records = tokio::task::spawn_blocking({
-        let (brokers, topic, expected) = (brokers.clone(), topic.clone(), 3 * on_partition.len());
-        move || read_event_types(&brokers, &topic, 2, expected)
+        let (brokers, topic, expected) =
+            (brokers.to_owned(), topic.to_owned(), 3 * order_ids.len());
+        move || read_event_types(&brokers, &topic, partitions, expected)
     })
     .await
     .unwrap();
-    for order_id in on_partition.keys() {
+    let lifecycle = ["OrderCreated", "OrderPaid", "OrderShipped"].map(String::from);
+    for order_id in order_ids {
         assert_eq!(
             records.get(order_id).map(Vec::as_slice),
-            Some(
-                ["OrderCreated", "OrderPaid", "OrderShipped"]
-                    .map(String::from)
-                    .as_slice()
-            ),
+            Some(lifecycle.as_slice()),
             "{order_id}: each event once, in order"
         );
     }
-    service.stop().await;
 }
 
 /// The `event-type` header of every record of `topic`'s partitions, by key, in log
@@ -370,23 +380,7 @@ async fn two_services_on_one_database_publish_each_orders_events_once_and_in_ord
     });
     futures::future::join_all(lifecycles).await;
 
-    let records = tokio::task::spawn_blocking({
-        let (brokers, topic, expected) = (brokers.clone(), topic.clone(), 3 * order_ids.len());
-        move || read_event_types(&brokers, &topic, 3, expected)
-    })
-    .await
-    .unwrap();
-    for order_id in &order_ids {
-        assert_eq!(
-            records.get(order_id).map(Vec::as_slice),
-            Some(
-                ["OrderCreated", "OrderPaid", "OrderShipped"]
-                    .map(String::from)
-                    .as_slice()
-            ),
-            "{order_id}: each event once, in order"
-        );
-    }
+    assert_placed_paid_shipped_once(&brokers, &topic, 3, &order_ids).await;
     let unsent: i64 =
         sqlx::query_scalar("SELECT count(*) FROM order_service.outbox WHERE sent_at IS NULL")
             .fetch_one(&first.pool)

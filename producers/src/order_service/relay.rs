@@ -56,6 +56,10 @@ use crate::order_service::outbox::{self, OutboxRow};
 /// How long to wait before retrying a send when librdkafka's local queue is full.
 const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(2);
 
+/// How often the pending and parked gauges are counted: a count of the unsent rows
+/// after every round would scan the backlog hundreds of times a second.
+const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Failed rounds in a row after which the relay reports itself unhealthy.
 pub const UNHEALTHY_AFTER_FAILED_ROUNDS: u32 = 3;
 
@@ -126,7 +130,6 @@ fn is_fatal(error: &KafkaError) -> bool {
 
 /// The relay task's parts.
 pub struct Relay {
-    pool: PgPool,
     producer_config: ClientConfig,
     producer: FutureProducer,
     config: RelayConfig,
@@ -151,13 +154,12 @@ impl Relay {
         readiness: Readiness,
     ) -> Self {
         let recorder = Recorder {
-            pool: pool.clone(),
+            pool,
             backoff: config.backoff,
             max_attempts: config.max_attempts,
             metrics,
         };
         Self {
-            pool,
             producer_config,
             producer,
             config,
@@ -173,6 +175,7 @@ impl Relay {
     pub async fn run(mut self, token: CancellationToken) {
         tracing::info!(topic = %self.config.topic, batch_size = self.config.batch_size, "outbox relay started");
         let mut failed_rounds: u32 = 0;
+        let mut last_gauges: Option<tokio::time::Instant> = None;
         while !token.is_cancelled() {
             let pause = match self.round().await {
                 Ok(outcome) => {
@@ -213,7 +216,10 @@ impl Relay {
                 }
             };
             self.set_health(failed_rounds < UNHEALTHY_AFTER_FAILED_ROUNDS);
-            self.refresh_gauges().await;
+            if last_gauges.is_none_or(|at| at.elapsed() >= GAUGE_INTERVAL) {
+                self.refresh_gauges().await;
+                last_gauges = Some(tokio::time::Instant::now());
+            }
             if let Some(pause) = pause {
                 tokio::select! {
                     () = tokio::time::sleep(pause) => {}
@@ -268,7 +274,7 @@ impl Relay {
     }
 
     async fn refresh_gauges(&self) {
-        match outbox::count_unsent(&self.pool).await {
+        match outbox::count_unsent(&self.recorder.pool).await {
             Ok(unsent) => {
                 self.recorder.metrics.outbox_pending.set(unsent.pending);
                 self.recorder.metrics.outbox_parked.set(unsent.parked);
@@ -282,8 +288,12 @@ impl Relay {
     pub async fn round(&mut self) -> sqlx::Result<RoundOutcome> {
         while self.late_reports.try_join_next().is_some() {}
         let started = tokio::time::Instant::now();
-        let rows =
-            outbox::claim_batch(&self.pool, self.config.batch_size, self.config.lease).await?;
+        let rows = outbox::claim_batch(
+            &self.recorder.pool,
+            self.config.batch_size,
+            self.config.lease,
+        )
+        .await?;
         let claimed = started.elapsed();
         let claimed_rows = rows.len();
         let mut reports = FuturesUnordered::new();
