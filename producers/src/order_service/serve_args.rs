@@ -163,20 +163,12 @@ impl ServeArgs {
 
     /// The database URL: `--database-url` / `PRODUCER_DATABASE_URL`, else `DATABASE_URL`.
     pub fn resolved_database_url(&self) -> ServiceResult<String> {
-        self.database_url
-            .clone()
-            .filter(|url| !url.trim().is_empty())
-            .or_else(|| {
-                std::env::var(FALLBACK_DATABASE_URL_ENV)
-                    .ok()
-                    .filter(|url| !url.trim().is_empty())
-            })
-            .ok_or_else(|| {
-                ServiceError::Config(
-                    "no database: pass --database-url or set PRODUCER_DATABASE_URL or DATABASE_URL"
-                        .into(),
-                )
-            })
+        resolve_database_url(self.database_url.as_deref()).ok_or_else(|| {
+            ServiceError::Config(
+                "no database: pass --database-url or set PRODUCER_DATABASE_URL or DATABASE_URL"
+                    .into(),
+            )
+        })
     }
 
     /// The API tokens of --api-tokens-file and --api-tokens / ORDERFLOW_API_TOKENS.
@@ -247,6 +239,20 @@ impl ServeArgs {
         self.ops.address()?;
         Ok(())
     }
+}
+
+/// The order service's database URL: `explicit` (`--database-url` /
+/// `PRODUCER_DATABASE_URL`) when set, else [`FALLBACK_DATABASE_URL_ENV`]; blank values
+/// count as unset.
+pub fn resolve_database_url(explicit: Option<&str>) -> Option<String> {
+    explicit
+        .map(str::to_owned)
+        .filter(|url| !url.trim().is_empty())
+        .or_else(|| {
+            std::env::var(FALLBACK_DATABASE_URL_ENV)
+                .ok()
+                .filter(|url| !url.trim().is_empty())
+        })
 }
 
 #[cfg(test)]

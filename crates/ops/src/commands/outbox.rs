@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use order_producer::order_service::outbox::{self, OutboxEntry};
+use order_producer::order_service::serve_args::resolve_database_url;
 use orderflow_runtime::db;
 use sqlx::PgPool;
 
@@ -47,14 +48,9 @@ struct DatabaseArgs {
 
 impl DatabaseArgs {
     async fn connect(&self) -> anyhow::Result<PgPool> {
-        let url = self
-            .database_url
-            .clone()
-            .or_else(|| std::env::var("DATABASE_URL").ok())
-            .filter(|url| !url.trim().is_empty())
-            .context(
-                "no database: pass --database-url or set PRODUCER_DATABASE_URL or DATABASE_URL",
-            )?;
+        let url = resolve_database_url(self.database_url.as_deref()).context(
+            "no database: pass --database-url or set PRODUCER_DATABASE_URL or DATABASE_URL",
+        )?;
         Ok(db::connect(&url, 2, Duration::from_secs(10)).await?)
     }
 }
