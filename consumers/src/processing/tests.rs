@@ -1,6 +1,7 @@
 //! The worker with in-memory fakes of the decoder, the database and the DLQ:
 //! fencing of dead letters and per-key order of effects, without a broker.
 
+use crate::engine_state::DispatchedJob;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -163,14 +164,21 @@ fn record(partition: i32, offset: i64, key: &str, value: &str) -> OwnedMessage {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_poison_record_is_dead_lettered_once_and_then_committable() {
+/// Partition 0 owned, with one record (offset 5, key `o-1`) the fake decoder refuses,
+/// taken as ready jobs.
+fn one_poison_record() -> (Arc<Shared>, Vec<DispatchedJob>) {
     let shared = shared();
     shared.lock().assign(0);
     shared
         .lock()
         .accept(record(0, 5, "o-1", "poison"), Ordering::Key);
     let jobs = shared.lock().take_ready(10);
+    (shared, jobs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_is_dead_lettered_once_and_then_committable() {
+    let (shared, jobs) = one_poison_record();
     let sink = Arc::new(FakeSink::default());
     let decoder = FakeDecoder {
         on_decode: Box::new(|| {}),
@@ -189,12 +197,7 @@ async fn a_poison_record_is_dead_lettered_once_and_then_committable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_dead_letter_for_a_partition_no_longer_owned() {
-    let shared = shared();
-    shared.lock().assign(0);
-    shared
-        .lock()
-        .accept(record(0, 5, "o-1", "poison"), Ordering::Key);
-    let jobs = shared.lock().take_ready(10);
+    let (shared, jobs) = one_poison_record();
     let sink = Arc::new(FakeSink::default());
     // The partition is revoked (its drain timed out) while the record is
     // being judged: the new owner judges it again.
