@@ -4,9 +4,9 @@
 //! decisions: a record is poison when the schema types cannot decode or validate it,
 //! and everything else is judged by what ended up where.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A record position in the source topic.
 pub type Position = (i32, i64);
@@ -20,6 +20,8 @@ pub enum SourceRecord {
         event_id: String,
         /// Its order.
         order_id: String,
+        /// Its payload's record name (`OrderCreated`, `OrderPaid`, ...).
+        event_type: String,
     },
     /// Cannot be applied (undecodable, unknown schema, invalid); `why` says which.
     Poison {
@@ -46,6 +48,17 @@ pub struct AppliedRow {
     pub event_id: String,
 }
 
+/// A state change the order API answered with a 2xx, as the HTTP workload logged it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Acknowledged {
+    /// The order.
+    pub order_id: String,
+    /// The event id the answer named.
+    pub event_id: String,
+    /// The change's event type (`OrderCreated`, `OrderPaid`, ...).
+    pub event_type: String,
+}
+
 /// Everything the verifier read.
 #[derive(Debug, Default)]
 pub struct Observed {
@@ -59,6 +72,8 @@ pub struct Observed {
     pub projection: HashMap<String, i64>,
     /// Per source partition: (committed offset, log end offset); `None` = nothing committed.
     pub offsets: BTreeMap<i32, (Option<i64>, i64)>,
+    /// The order API's acknowledged changes (empty without an HTTP workload).
+    pub acknowledged: Vec<Acknowledged>,
 }
 
 /// The figures printed as JSON.
@@ -86,6 +101,19 @@ pub struct Summary {
     pub orders: u64,
     /// Every partition's committed offset equals its log end.
     pub committed_at_end: bool,
+    /// Changes the order API acknowledged with a 2xx.
+    pub http_acknowledged: u64,
+    /// Acknowledged changes whose event is not in the topic.
+    pub http_missing: u64,
+    /// Changes of acknowledged orders in the topic as more than one event (a second
+    /// effect of one request, or a change the API acknowledged twice).
+    pub http_changed_twice: u64,
+    /// Changes of those orders in the topic that no 2xx acknowledged (a request the
+    /// client gave up on took effect).
+    pub http_unacknowledged: u64,
+    /// Records of those orders beyond one per event: the relay sent an event again
+    /// (after a crash before it marked the row sent); the consumer's dedup absorbs them.
+    pub http_record_copies: u64,
 }
 
 /// The figures and one line per violation (empty: every promise held).
@@ -95,10 +123,23 @@ pub fn check(observed: &Observed) -> (Summary, Vec<String>) {
 
     let mut order_of: HashMap<&str, &str> = HashMap::new();
     let mut poison: BTreeMap<Position, &str> = BTreeMap::new();
+    // Per order and event type, the distinct events and how many records carry each.
+    let mut changes: HashMap<&str, BTreeMap<&str, BTreeMap<&str, u64>>> = HashMap::new();
     for (position, record) in &observed.source {
         match record {
-            SourceRecord::Event { event_id, order_id } => {
+            SourceRecord::Event {
+                event_id,
+                order_id,
+                event_type,
+            } => {
                 summary.events += 1;
+                *changes
+                    .entry(order_id)
+                    .or_default()
+                    .entry(event_type)
+                    .or_default()
+                    .entry(event_id)
+                    .or_default() += 1;
                 if let Some(other) = order_of.insert(event_id, order_id)
                     && other != order_id
                 {
@@ -231,7 +272,67 @@ pub fn check(observed: &Observed) -> (Summary, Vec<String>) {
     if observed.offsets.is_empty() {
         violations.push("the topic has no partitions".into());
     }
+    check_acknowledged(observed, &changes, &mut summary, &mut violations);
     (summary, violations)
+}
+
+/// Every change the order API acknowledged is in the topic as exactly one event, the
+/// one its answer named, and no acknowledged change has a second event.
+fn check_acknowledged(
+    observed: &Observed,
+    changes: &HashMap<&str, BTreeMap<&str, BTreeMap<&str, u64>>>,
+    summary: &mut Summary,
+    violations: &mut Vec<String>,
+) {
+    let mut acknowledged: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+    for ack in &observed.acknowledged {
+        summary.http_acknowledged += 1;
+        acknowledged
+            .entry((&ack.order_id, &ack.event_type))
+            .or_default()
+            .insert(&ack.event_id);
+    }
+    for ((order_id, event_type), answered) in &acknowledged {
+        if answered.len() > 1 {
+            summary.http_changed_twice += 1;
+            violations.push(format!(
+                "order {order_id}: {event_type} acknowledged as {} different events ({})",
+                answered.len(),
+                answered.iter().copied().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let in_topic = changes
+            .get(order_id)
+            .and_then(|types| types.get(event_type));
+        for event_id in answered {
+            if !in_topic.is_some_and(|events| events.contains_key(event_id)) {
+                summary.http_missing += 1;
+                violations.push(format!(
+                    "order {order_id}: acknowledged {event_type} (event {event_id}) is not in the topic"
+                ));
+            }
+        }
+        if let Some(events) = in_topic
+            && events.len() > 1
+            && answered.len() == 1
+        {
+            summary.http_changed_twice += 1;
+            violations.push(format!(
+                "order {order_id}: {event_type} is in the topic as {} events ({})",
+                events.len(),
+                events.keys().copied().collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    let orders: BTreeSet<&str> = acknowledged.keys().map(|(order, _)| *order).collect();
+    for order_id in orders {
+        for (event_type, events) in changes.get(order_id).into_iter().flatten() {
+            if !acknowledged.contains_key(&(order_id, event_type)) {
+                summary.http_unacknowledged += events.len() as u64;
+            }
+            summary.http_record_copies += events.values().map(|copies| copies - 1).sum::<u64>();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -239,9 +340,22 @@ mod tests {
     use super::*;
 
     fn event(id: &str, order: &str) -> SourceRecord {
+        typed(id, order, "OrderCreated")
+    }
+
+    fn typed(id: &str, order: &str, event_type: &str) -> SourceRecord {
         SourceRecord::Event {
             event_id: id.into(),
             order_id: order.into(),
+            event_type: event_type.into(),
+        }
+    }
+
+    fn ack(order: &str, id: &str, event_type: &str) -> Acknowledged {
+        Acknowledged {
+            order_id: order.into(),
+            event_id: id.into(),
+            event_type: event_type.into(),
         }
     }
 
@@ -297,6 +411,7 @@ mod tests {
                 dlq_valid_events: 0,
                 orders: 2,
                 committed_at_end: true,
+                ..Summary::default()
             }
         );
     }
@@ -356,5 +471,61 @@ mod tests {
                 .contains("e3 of order o2 was applied and dead-lettered"),
             "{violations:?}"
         );
+    }
+
+    /// o1 was created and paid through the API (its creation relayed twice); o3 was
+    /// created and paid, but its payment is in the topic as two events and its creation
+    /// not at all; o2 came from elsewhere.
+    fn with_http_orders() -> Observed {
+        let mut observed = clean();
+        observed
+            .source
+            .insert((0, 2), typed("e2", "o1", "OrderPaid"));
+        observed
+            .source
+            .insert((2, 0), typed("e4", "o3", "OrderPaid"));
+        observed
+            .source
+            .insert((2, 1), typed("e5", "o3", "OrderPaid"));
+        observed.applied.extend([applied("e4"), applied("e5")]);
+        observed.projection.insert("o3".into(), 2);
+        observed.offsets.insert(2, (Some(2), 2));
+        observed.acknowledged = vec![
+            ack("o1", "e1", "OrderCreated"),
+            ack("o1", "e2", "OrderPaid"),
+            ack("o3", "e6", "OrderCreated"),
+            ack("o3", "e4", "OrderPaid"),
+        ];
+        observed
+    }
+
+    #[test]
+    fn acknowledged_changes_are_checked_against_the_topic() {
+        let (summary, violations) = check(&with_http_orders());
+        assert_eq!(summary.http_acknowledged, 4);
+        assert_eq!(summary.http_missing, 1);
+        assert_eq!(summary.http_changed_twice, 1);
+        assert_eq!(summary.http_unacknowledged, 0);
+        assert_eq!(summary.http_record_copies, 1, "e1 is in the topic twice");
+        let text = violations.join("\n");
+        assert!(
+            text.contains("order o3: acknowledged OrderCreated (event e6) is not in the topic"),
+            "{text}"
+        );
+        assert!(
+            text.contains("order o3: OrderPaid is in the topic as 2 events (e4, e5)"),
+            "{text}"
+        );
+        assert_eq!(violations.len(), 2, "{text}");
+    }
+
+    #[test]
+    fn a_change_acknowledged_once_and_relayed_once_balances() {
+        let mut observed = with_http_orders();
+        observed.acknowledged.truncate(2);
+        let (summary, violations) = check(&observed);
+        assert!(violations.is_empty(), "{violations:?}");
+        assert_eq!(summary.http_acknowledged, 2);
+        assert_eq!(summary.http_record_copies, 1);
     }
 }

@@ -4,11 +4,12 @@
 //! ([`orderflow_ops::verify::check`]). Shares nothing with the consumer but the schema types.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use orderflow_ops::verify::{AppliedRow, DeadLetter, Observed, SourceRecord, check};
+use orderflow_ops::verify::{Acknowledged, AppliedRow, DeadLetter, Observed, SourceRecord, check};
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_runtime::registry::RegistryArgs;
 use orderflow_schemas::OrderEventDeserializer;
@@ -47,10 +48,20 @@ pub struct VerifyArgs {
     /// How long a partition may deliver nothing before its end offset is reached.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     stall_timeout: Duration,
+    /// JSON lines of the changes the order API acknowledged with a 2xx (`{"order_id",
+    /// "event_id", "event_type"}` each, as scripts/lib/chaos_http.py writes them): each
+    /// must be in the topic exactly once.
+    #[arg(long, value_name = "FILE")]
+    http_log: Option<PathBuf>,
 }
 
 /// Prints the JSON summary on stdout and one line per violation on stderr; exit 1 on any.
 pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    // A bad log file is the caller's mistake: say so before reading any topic.
+    let acknowledged = match &args.http_log {
+        Some(path) => read_http_log(path)?,
+        None => Vec::new(),
+    };
     let dlq_topic = args
         .dlq_topic
         .clone()
@@ -97,6 +108,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut observed = Observed {
         dead_letters,
         offsets,
+        acknowledged,
         ..Observed::default()
     };
     for record in source {
@@ -148,6 +160,20 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The acknowledged changes of `path`, one JSON object a line (blank lines skipped).
+fn read_http_log(path: &Path) -> anyhow::Result<Vec<Acknowledged>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("read --http-log {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| {
+            serde_json::from_str(line)
+                .with_context(|| format!("--http-log {} line {}", path.display(), n + 1))
+        })
+        .collect()
+}
+
 /// A record as read, owned.
 struct Raw {
     partition: i32,
@@ -191,6 +217,7 @@ async fn classify(
         Ok(event) => match event.validate() {
             Ok(()) => Ok(SourceRecord::Event {
                 event_id: event.event_id.to_string(),
+                event_type: event.event_type().to_string(),
                 order_id: event.order_id,
             }),
             Err(error) => Ok(SourceRecord::Poison {
