@@ -2,18 +2,25 @@
 # Chaos runs: order events through a 3-broker cluster (RF 3, min.insync.replicas=2) into
 # the consumer's projection while faults are injected, each run checked by the
 # independent verifier (`orderflow verify`). Per scenario: a fresh topic (12 partitions)
-# and DLQ, database and group; `order-producer generate` (--events, 1% duplicates, 0.5%
-# poison) runs alongside the consumer workers while the fault is injected; then it waits
-# until the group has committed the log end (at most --drain-timeout seconds), stops the
-# workers and runs the verifier. Prints a table; exits 1 on any violation.
+# and DLQ, database and group; two workloads at once: `order-producer generate` (--events,
+# 1% duplicates, 0.5% poison) and orders placed, paid, shipped or cancelled through the
+# HTTP order service (`order-producer serve`, its outbox relay publishing to the same
+# topic; events / 100 orders, each write retried with its Idempotency-Key until a 2xx,
+# scripts/lib/chaos_http.py); the consumer workers apply both while the fault is
+# injected; then it waits until the group has committed the log end (at most
+# --drain-timeout seconds), stops the workers and runs the verifier, which also checks
+# that every change the API acknowledged is in the topic exactly once. Prints a table;
+# exits 1 on any violation.
 #
-# Usage: scripts/chaos.sh [--events N] [--scenarios a,b,c,d] [--group-protocol classic|consumer]
+# Usage: scripts/chaos.sh [--events N] [--scenarios a,b,c,d,e,f] [--group-protocol classic|consumer]
 #                         [--workers N] [--rate R] [--cluster-dir D] [--drain-timeout S]
 #                         [--bin-dir D]
 #   a  kill -9 a random consumer worker every 5 s and start a new one (30 s)
 #   b  kill -9 the leader of the busiest partition, restart it 20 s later; three times
 #   c  stop PostgreSQL (pg_ctl stop -m fast) for 15 s, twice
 #   d  scale the workers 1 -> 4 -> 1 while producing
+#   e  kill -9 the order service (API and relay) and restart it 3 s later; twice
+#   f  a, b, c, d and e at once
 #   --rate         records per second of the producer [default: events / 40, at least 250]
 #   --cluster-dir  use the running cluster of `scripts/kafka-cluster.sh --dir D` instead
 #                  of starting one (scenario b kills and restarts its nodes)
@@ -22,7 +29,7 @@
 # PostgreSQL: a private cluster (initdb) on a free port under .scratch/, which scenario c
 # stops and starts; the machine's shared PostgreSQL is never touched. The registry:
 # SCHEMA_REGISTRY_URL when set, else a private Apicurio (scripts/apicurio.sh) storing in
-# the private PostgreSQL.
+# the private PostgreSQL (then scenario c stops the registry's storage too).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,8 +72,7 @@ PG_DATA="$WORK/pg"
 PG_PORT=""
 APICURIO_PID=""
 CLUSTER_STARTED=0
-WORKER_PIDS=()
-WORKER_COUNT=0
+API_TOKEN="chaos:$(head -c 24 /dev/urandom | base64 | tr -d '/+=' | head -c 32)"
 
 kafka_py() { "$PYTHON" "$ROOT/scripts/lib/chaos_kafka.py" "$BOOTSTRAP" "$@"; }
 cluster() { "$ROOT/scripts/kafka-cluster.sh" --dir "$CLUSTER_DIR" "$@"; }
@@ -76,7 +82,8 @@ pg_private_psql() { psql -X -q -At -v ON_ERROR_STOP=1 "$(pg_private_url postgres
 
 cleanup() {
     local pid
-    for pid in "${WORKER_PIDS[@]}" "${PRODUCER_PID:-}"; do
+    for pid in $(cat "${RUN:-/nonexistent}/workers.pids" 2>/dev/null) "${PRODUCER_PID:-}" \
+        "${HTTP_PID:-}" "$(cat "${RUN:-/nonexistent}/service.pid" 2>/dev/null)"; do
         if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
     done
     if [ -n "$APICURIO_PID" ]; then stop_pid "apicurio" "$APICURIO_PID"; fi
@@ -144,16 +151,19 @@ start_registry() {
     wait_for_http "apicurio" "$REGISTRY/subjects" 180 "$WORK/apicurio.log" "$APICURIO_PID"
 }
 
+# The pids of the workers are kept in $RUN/workers.pids, one a line, so that faults
+# running at once (scenario f, each in its own subshell) see each other's workers.
 # start_worker: one more order-consumer in the background, logging to its own file.
 start_worker() {
-    WORKER_COUNT=$((WORKER_COUNT + 1))
-    local log="$RUN/worker-$WORKER_COUNT.log" extra=()
+    local n log extra=()
+    n="$(wc -l <"$RUN/workers.pids")"
+    log="$RUN/worker-$((n + 1)).log"
     [ "$PROTOCOL" = classic ] && extra=(--session-timeout 10s)
     "$BIN/order-consumer" --brokers "$BOOTSTRAP" --schema-registry-url "$REGISTRY" \
         --topic "$TOPIC" --group "$GROUP" --database-url "$(pg_private_url "$DB")" \
         --group-protocol "$PROTOCOL" "${extra[@]}" --drain-timeout 5s \
         --dedup-retention forever --metrics-addr "" >"$log" 2>&1 &
-    WORKER_PIDS+=("$!")
+    echo "$!" >>"$RUN/workers.pids"
     # Killing workers is the point: no "Killed" job notices from bash.
     disown "$!"
 }
@@ -161,10 +171,25 @@ start_worker() {
 # live_workers: the pids still running, one a line.
 live_workers() {
     local pid
-    for pid in "${WORKER_PIDS[@]}"; do
+    while read -r pid; do
         [ -n "$pid" ] && pid_running "$pid" && printf '%s\n' "$pid"
-    done
+    done <"$RUN/workers.pids"
     return 0
+}
+
+# start_service: the order service (HTTP API and outbox relay) on $SERVICE_PORT, storing
+# in the scenario's database beside the consumer's tables, publishing to $TOPIC; waits
+# until the API answers. Its pid is kept in $RUN/service.pid.
+start_service() {
+    ORDERFLOW_API_TOKENS="$API_TOKEN" "$BIN/order-producer" serve \
+        --listen "127.0.0.1:$SERVICE_PORT" --brokers "$BOOTSTRAP" \
+        --schema-registry-url "$REGISTRY" --topic "$TOPIC" \
+        --database-url "$(pg_private_url "$DB")" --rate-limit-per-second 0 \
+        --metrics-addr "" >>"$RUN/service.log" 2>&1 &
+    echo "$!" >"$RUN/service.pid"
+    disown "$!"
+    wait_for_http "order service" "http://127.0.0.1:$SERVICE_PORT/openapi.json" 120 \
+        "$RUN/service.log" "$!"
 }
 
 # stop_these PID...: one SIGTERM each (a second one makes a worker exit without
@@ -185,7 +210,7 @@ stop_workers() {
     local pids
     mapfile -t pids < <(live_workers)
     stop_these "${pids[@]}"
-    WORKER_PIDS=()
+    : >"$RUN/workers.pids"
 }
 
 fault_a() {
@@ -239,6 +264,45 @@ fault_d() {
     echo "scaled to 1 worker" >>"$RUN/faults.log"
 }
 
+fault_e() {
+    local round pid
+    for round in 1 2; do
+        sleep 10
+        pid="$(cat "$RUN/service.pid")"
+        kill -KILL "$pid" 2>/dev/null || true
+        echo "round $round: killed the order service (pid $pid)" >>"$RUN/faults.log"
+        sleep 3
+        start_service
+        echo "round $round: order service restarted (pid $(cat "$RUN/service.pid"))" >>"$RUN/faults.log"
+    done
+}
+
+# fault_f: every fault at once, each in its own subshell; fails when one of them does.
+fault_f() {
+    local fault pids=() failed=0
+    for fault in a b c d e; do
+        "fault_$fault" &
+        pids+=("$!")
+    done
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    return "$failed"
+}
+
+# wait_for_outbox: until the relay has sent every outbox row, at most DRAIN_TIMEOUT s.
+wait_for_outbox() {
+    local deadline=$((SECONDS + DRAIN_TIMEOUT)) unsent
+    while :; do
+        unsent="$(psql -X -q -At "$(pg_private_url "$DB")" \
+            -c "SELECT count(*) FROM order_service.outbox WHERE sent_at IS NULL" 2>>"$RUN/drain.log" || echo "?")"
+        [ "$unsent" = 0 ] && return 0
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            warn "$unsent outbox rows still unsent after $DRAIN_TIMEOUT s"
+            return 1
+        fi
+        sleep 1
+    done
+}
+
 # wait_for_drain: until the group's lag is 0 (committed = log end), at most DRAIN_TIMEOUT s.
 wait_for_drain() {
     local deadline=$((SECONDS + DRAIN_TIMEOUT)) lag
@@ -264,39 +328,55 @@ run_scenario() {
     TOPIC="chaos-$scenario-$suffix"
     GROUP="chaos-$scenario-$suffix"
     DB="chaos_${scenario}_${suffix//-/_}"
-    WORKER_PIDS=()
+    : >"$RUN/workers.pids"
     step "scenario $scenario ($PROTOCOL): topic $TOPIC"
     kafka_py create "$TOPIC" 12
     pg_private_psql -c "CREATE DATABASE \"$DB\""
     local workers="$WORKERS"
-    [ "$scenario" = d ] && workers=1
+    case "$scenario" in d | f) workers=1 ;; esac
     for _ in $(seq "$workers"); do start_worker; done
+    SERVICE_PORT="$(find_free_port $((24000 + RANDOM % 5000)))"
+    start_service
 
     "$BIN/order-producer" generate --brokers "$BOOTSTRAP" --schema-registry-url "$REGISTRY" \
         --topic "$TOPIC" --count "$EVENTS" --rate "$RATE" --duplicate-ratio 0.01 \
         --poison-ratio 0.005 --metrics-addr "" --flush-timeout 120s \
         >"$RUN/producer.json" 2>"$RUN/producer.log" &
     PRODUCER_PID=$!
-    "fault_$scenario"
-    local produced=0
+    local orders=$((EVENTS / 100)) order_rate
+    order_rate="$(awk -v n="$orders" -v t="$((EVENTS / RATE))" 'BEGIN { r = n / (t > 0 ? t : 1); print (r < 1 ? 1 : r) }')"
+    "$PYTHON" "$ROOT/scripts/lib/chaos_http.py" "http://127.0.0.1:$SERVICE_PORT" \
+        "${API_TOKEN#*:}" "$orders" "$order_rate" "$RUN/http.jsonl" \
+        >"$RUN/http.json" 2>"$RUN/http.log" &
+    HTTP_PID=$!
+    local faulted=0
+    "fault_$scenario" || faulted=$?
+    local produced=0 placed=0
     wait "$PRODUCER_PID" || produced=$?
     PRODUCER_PID=""
     [ "$produced" = 0 ] || warn "order-producer exited $produced (see $RUN/producer.log)"
+    wait "$HTTP_PID" || placed=$?
+    HTTP_PID=""
+    [ "$placed" = 0 ] || warn "the HTTP workload exited $placed (see $RUN/http.log)"
+    [ "$faulted" = 0 ] || warn "the fault script of $scenario exited $faulted (see $RUN/faults.log)"
 
     local started=$SECONDS drained=1 drain
+    wait_for_outbox || drained=0
     wait_for_drain || drained=0
     drain=$((SECONDS - started))
     local rebalances
     rebalances="$(cat "$RUN"/worker-*.log | grep -c "partitions assigned" || true)"
     stop_workers
+    stop_these "$(cat "$RUN/service.pid")"
 
     local verified=0
     "$BIN/orderflow" verify --brokers "$BOOTSTRAP" --schema-registry-url "$REGISTRY" \
         --topic "$TOPIC" --group "$GROUP" --database-url "$(pg_private_url "$DB")" \
-        >"$RUN/verify.json" 2>"$RUN/verify.log" || verified=$?
-    if [ "$verified" != 0 ] || [ "$drained" = 0 ] || [ "$produced" != 0 ]; then
+        --http-log "$RUN/http.jsonl" >"$RUN/verify.json" 2>"$RUN/verify.log" || verified=$?
+    if [ "$verified" != 0 ] || [ "$drained" = 0 ] || [ "$produced" != 0 ] || [ "$placed" != 0 ] \
+        || [ "$faulted" != 0 ]; then
         FAILED=1
-        fail_line "scenario $scenario: produced exit $produced, drained $drained, verify exit $verified (logs in $RUN)"
+        fail_line "scenario $scenario: produced exit $produced, HTTP workload exit $placed, faults exit $faulted, drained $drained, verify exit $verified (logs in $RUN)"
         print_log_tail "$RUN/verify.log" 20
     else
         step_ok
@@ -311,6 +391,7 @@ except (OSError, ValueError):
     sys.exit()
 print(f"{scenario:<9} {s['events']:>8} {s['distinct']:>8} {s['lost']:>5} {s['applied_twice']:>13} "
       f"{s['dlq_expected']:>6}/{s['dlq_actual']:<6} {s['dlq_duplicates']:>8} "
+      f"{s['http_acknowledged']:>6}/{s['http_missing']}/{s['http_changed_twice']}/{s['http_record_copies']:<4} "
       f"{drain + ('s' if drained == '1' else 's!'):>7} {rebalances:>11} {'ok' if verified == '0' else 'VIOLATION'}")
 EOF
 )")
@@ -329,13 +410,15 @@ main() {
     info "cluster $BOOTSTRAP, registry $REGISTRY, $EVENTS events at $RATE/s, $WORKERS workers, protocol $PROTOCOL"
     local scenario
     for scenario in ${SCENARIOS//,/ }; do
-        case "$scenario" in a | b | c | d) run_scenario "$scenario" ;; *) die "unknown scenario $scenario" ;; esac
+        case "$scenario" in a | b | c | d | e | f) run_scenario "$scenario" ;; *) die "unknown scenario $scenario" ;; esac
     done
-    printf '\n%-9s %8s %8s %5s %13s %13s %8s %7s %11s %s\n' scenario events distinct lost applied_twice \
-        "dlq exp/act" dlq_dups drain assignments verdict
+    printf '\n%-9s %8s %8s %5s %13s %13s %8s %-16s %7s %11s %s\n' scenario events distinct lost applied_twice \
+        "dlq exp/act" dlq_dups "http ack/mis/2x/cp" drain assignments verdict
     printf '%s\n' "${ROWS[@]}"
-    printf '(events: valid records incl. duplicates; drain: from the producer'"'"'s end to lag 0;\n'
-    printf ' assignments: "partitions assigned" log lines over all workers; logs in %s)\n' "$WORK"
+    printf '(events: valid records incl. duplicates; http: changes the order API acknowledged /\n'
+    printf ' missing from the topic / in it as two events / records the relay sent again;\n'
+    printf ' drain: from the workloads'"'"' end to lag 0; assignments: "partitions assigned" log\n'
+    printf ' lines over all workers; logs in %s)\n' "$WORK"
     return "$FAILED"
 }
 
