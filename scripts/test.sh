@@ -13,11 +13,17 @@
 #  4. runs the whole suite (cargo nextest when installed, else cargo test) with
 #     KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL, KAFKA_CLUSTER_BROKERS and
 #     KAFKA_CLUSTER_DIR exported
-#  5. stops everything it started, deletes its broker data, and exits with the suite's code
+#  5. the chaos suite's short variant on the 3-broker cluster, once the suite no longer
+#     uses it: `scripts/chaos.sh --events 10000 --scenarios a,b,c` with the debug
+#     binaries (workers killed, brokers killed, PostgreSQL stopped; checked by
+#     `orderflow verify`); only on a whole run (no ARGS), about 4 minutes
+#  6. stops everything it started, deletes its broker data, and exits non-zero when the
+#     suite or the chaos run failed
 #
 # Usage: scripts/test.sh [--no-lint] [ARGS...]
 #   --no-lint  skip step 1 (quick local iterations; CI always lints)
-#   ARGS       passed to `cargo nextest run` (or `cargo test`), e.g. a test filter
+#   ARGS       passed to `cargo nextest run` (or `cargo test`), e.g. a test filter; a
+#              filtered run skips step 5
 #
 # Ports: the broker takes the first free port from 29100 + (pid % 400), the cluster
 # from 27100 + (pid % 300), the registry from 28100 + (pid % 400): away from a dev
@@ -226,4 +232,24 @@ if [ "$suite_rc" -eq 0 ]; then
 else
     fail_line "test suite exited with code $suite_rc; service logs in $LOG_DIR"
 fi
+
+# 5. Chaos, short variant: scenario b kills the cluster's brokers, so it runs after the
+# suite, which shares that cluster.
+chaos_rc=0
+if [ "${#SUITE_ARGS[@]}" -eq 0 ]; then
+    step "chaos suite, short variant (10,000 events; scenarios a, b, c)"
+    scripts/chaos.sh --events 10000 --scenarios a,b,c --cluster-dir "$CLUSTER_DIR" \
+        --bin-dir "$ROOT/target/debug" </dev/null &
+    SUITE_PID=$!
+    wait "$SUITE_PID" || chaos_rc=$?
+    SUITE_PID=""
+    if [ "$chaos_rc" -eq 0 ]; then
+        step_ok "0 lost, 0 applied twice, every poison record dead-lettered"
+    else
+        fail_line "scripts/chaos.sh exited with code $chaos_rc (its logs: .scratch/chaos-*)"
+    fi
+else
+    info "chaos short variant skipped: a filtered run (${SUITE_ARGS[*]})"
+fi
+[ "$suite_rc" -eq 0 ] && suite_rc="$chaos_rc"
 exit "$suite_rc"
