@@ -260,11 +260,21 @@ impl TestEnv {
 
     /// High watermarks of the source topic.
     pub fn end_offsets(&self) -> BTreeMap<i32, i64> {
+        self.end_offsets_of(&self.topic)
+    }
+
+    /// Records in the DLQ topic, by its high watermarks (final once the workers
+    /// that could write to it have stopped).
+    pub fn dlq_record_count(&self) -> i64 {
+        self.end_offsets_of(&self.dlq_topic).values().sum()
+    }
+
+    fn end_offsets_of(&self, topic: &str) -> BTreeMap<i32, i64> {
         let consumer: BaseConsumer = client_config(&self.brokers).create().expect("client");
         (0..self.partitions)
             .map(|p| {
                 let (_, high) = consumer
-                    .fetch_watermarks(&self.topic, p, Duration::from_secs(10))
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
                     .expect("watermarks");
                 (p, high)
             })
