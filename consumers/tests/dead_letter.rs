@@ -376,6 +376,7 @@ async fn a_poison_record_redelivered_to_the_next_owner_is_dead_lettered_once() {
         "the poison record is in the DLQ once: {summary_b:?}"
     );
     assert_eq!(summary_b.dead_lettered, 0, "{summary_b:?}");
+    assert_eq!(summary_b.dead_letter_skipped, 1, "{summary_b:?}");
     let dlq = env.dlq_records(1, Duration::from_secs(20));
     assert_eq!(dlq.len(), 1);
     assert_eq!(dlq[0].key(), Some(&b"poison"[..]));
