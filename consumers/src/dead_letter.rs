@@ -294,10 +294,7 @@ pub async fn hand_off(
     // Every permit the breaker grants is answered below (success or failure), so
     // a half-open breaker's probe is never left hanging.
     if !retry.wait_for_database(token).await {
-        return outcomes
-            .into_iter()
-            .map(|outcome| outcome.unwrap_or(HandOff::Failed))
-            .collect();
+        return failed_unless_settled(outcomes);
     }
     let claim = match ledger.claim(&shared.group, sources).await {
         Ok(claim) => {
@@ -308,10 +305,7 @@ pub async fn hand_off(
             ledger_failed(retry, &error);
             tracing::warn!(%error, records = records.len(),
                 "cannot claim records in the dead-letter ledger; nothing written, will retry");
-            return outcomes
-                .into_iter()
-                .map(|outcome| outcome.unwrap_or(HandOff::Failed))
-                .collect();
+            return failed_unless_settled(outcomes);
         }
     };
     for ((job, _), outcome) in records.iter().zip(outcomes.iter_mut()) {
@@ -363,6 +357,14 @@ fn fence(
             *outcome = Some(HandOff::Fenced);
         }
     }
+}
+
+/// The records not settled yet are to be handed off again.
+fn failed_unless_settled(outcomes: Vec<Option<HandOff>>) -> Vec<HandOff> {
+    outcomes
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or(HandOff::Failed))
+        .collect()
 }
 
 fn finished(outcomes: Vec<Option<HandOff>>) -> Vec<HandOff> {

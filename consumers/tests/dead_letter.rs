@@ -1,7 +1,8 @@
 //! Every kind of poison record lands in the dead-letter topic, on the same
 //! partition with the same key, the original bytes and headers, and every
 //! dlq-* header; the others are processed and the offsets move past all of them.
-//! A poison record redelivered to a new owner of its partition is not written again.
+//! A poison record redelivered to a new owner of its partition is not written again;
+//! replayed (a new offset), it is.
 
 mod support;
 
@@ -392,4 +393,29 @@ async fn a_poison_record_redelivered_to_the_next_owner_is_dead_lettered_once() {
     );
     assert_eq!(env.processed_count().await, 1);
     assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
+}
+
+/// What `orderflow dlq redrive` does, seen from the consumer: the replayed record
+/// has a new offset, so the ledger does not hold it, and a record that still
+/// fails is dead-lettered again (where the redrive count stops the loop).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_poison_record_is_dead_lettered_again() {
+    let env = TestEnv::new("dlq-replayed", 1).await;
+    env.send_raw(b"poison", b"this is not avro", "OrderCreated")
+        .await;
+    let first = env.run_until_idle(env.settings()).await;
+    assert_eq!(first.dead_lettered, 1, "{first:?}");
+    env.send_raw(b"poison", b"this is not avro", "OrderCreated")
+        .await;
+    let second = env.run_until_idle(env.settings()).await;
+    assert_eq!(second.dead_lettered, 1, "{second:?}");
+    assert_eq!(second.dead_letter_skipped, 0, "{second:?}");
+
+    assert_eq!(env.dlq_record_count(), 2);
+    let dlq = env.dlq_records(2, Duration::from_secs(20));
+    let offsets: Vec<Option<String>> = dlq
+        .iter()
+        .map(|record| header(record, headers::SOURCE_OFFSET))
+        .collect();
+    assert_eq!(offsets, vec![Some("0".to_owned()), Some("1".to_owned())]);
 }
