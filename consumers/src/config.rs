@@ -99,10 +99,11 @@ pub struct ConsumerArgs {
     /// How often done offsets are committed (asynchronously) while running.
     #[arg(long, env = "CONSUMER_COMMIT_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub commit_interval: Duration,
-    /// How long processed event ids are kept for deduplication, or `forever`. A row
-    /// is deleted only once it is this old and the group has committed past its
-    /// offset; start-up refuses a retention shorter than the topic's retention.ms
-    /// (a topic that keeps records forever needs `forever`).
+    /// How long processed event ids, and the records the group dead-lettered, are
+    /// kept for deduplication, or `forever`. A row is deleted only once it is this
+    /// old and the group has committed past its offset; start-up refuses a
+    /// retention shorter than the topic's retention.ms (a topic that keeps records
+    /// forever needs `forever`).
     #[arg(long, env = "CONSUMER_DEDUP_RETENTION", default_value = "7d", value_parser = crate::dedup_retention::parse_retention)]
     pub dedup_retention: Duration,
     /// How often the dedup retention cleanup runs.

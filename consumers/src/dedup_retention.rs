@@ -1,7 +1,8 @@
-//! When dedup rows may go: never before the source topic itself forgets the
-//! events (checked at start-up against the topic's `retention.ms`), and only rows
-//! the group has committed past (read from Kafka on every cleanup round), so no
-//! redelivery meets an event whose dedup row is gone.
+//! When dedup rows may go (`processed_events` and the dead-letter ledger, by the
+//! same rule): never before the source topic itself forgets the events (checked at
+//! start-up against the topic's `retention.ms`), and only rows the group has
+//! committed past (read from Kafka on every cleanup round), so no redelivery meets
+//! an event whose dedup row is gone, nor a dead-lettered record whose ledger row is.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::dedup_store;
+use crate::dedup_store::{self, DedupTable};
 use crate::error::{Error, Result};
 
 /// `--dedup-retention forever`: rows are never deleted. The only retention a topic
@@ -140,9 +141,10 @@ impl CommittedOffsets {
     }
 }
 
-/// Every `every` until cancelled, deletes the dedup rows older than `retention`
-/// that the group has committed past. Failures are logged and retried on the next
-/// round (retention is not urgent). Does nothing with [`KEEP_FOREVER`].
+/// Every `every` until cancelled, deletes the rows of every [`DedupTable`] older
+/// than `retention` that the group has committed past. Failures are logged and
+/// retried on the next round (retention is not urgent). Does nothing with
+/// [`KEEP_FOREVER`].
 pub async fn run(
     pool: PgPool,
     offsets: CommittedOffsets,
@@ -167,17 +169,29 @@ pub async fn run(
                 continue;
             }
         };
-        match dedup_store::delete_expired(&pool, &group, &offsets.topic, retention, &committed)
+        for table in DedupTable::ALL {
+            let table_name = table.name();
+            match dedup_store::delete_expired(
+                &pool,
+                table,
+                &group,
+                &offsets.topic,
+                retention,
+                &committed,
+            )
             .await
-        {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(
-                deleted,
-                group,
-                ?committed,
-                "dedup retention removed old rows"
-            ),
-            Err(error) => tracing::warn!(%error, group, "dedup retention failed; will retry"),
+            {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(
+                    deleted,
+                    table = table_name,
+                    group,
+                    ?committed,
+                    "dedup retention removed old rows"
+                ),
+                Err(error) => tracing::warn!(%error, table = table_name, group,
+                    "dedup retention failed; will retry"),
+            }
         }
     }
 }

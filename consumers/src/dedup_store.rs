@@ -1,13 +1,15 @@
 //! The dedup table `processed_events`: which events a consumer group already
 //! applied, written in the effect's transaction; migrations and the deletion of
-//! expired rows (when to delete: `dedup_retention`).
+//! expired rows of the dedup tables, `processed_events` and the dead-letter ledger
+//! (when to delete: `dedup_retention`).
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
-/// Embedded migrations for the consumer's database (processed_events, orders).
+/// Embedded migrations for the consumer's database (processed_events, orders,
+/// dead_lettered).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Where a processed event came from, stored beside its id.
@@ -63,13 +65,44 @@ pub async fn insert_processed(
     Ok(rows.len())
 }
 
-/// Deletes the dedup rows of `group` on `topic` that are older than `retention`
+/// A table of rows keyed by a record's source position that keep a redelivered
+/// record from being handled twice; retention deletes their rows by one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupTable {
+    /// `processed_events`: events applied.
+    ProcessedEvents,
+    /// `dead_lettered`: records written to the DLQ ([`crate::dead_letter_ledger`]).
+    DeadLettered,
+}
+
+impl DedupTable {
+    /// Every dedup table.
+    pub const ALL: [DedupTable; 2] = [DedupTable::ProcessedEvents, DedupTable::DeadLettered];
+
+    /// The table's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DedupTable::ProcessedEvents => "processed_events",
+            DedupTable::DeadLettered => "dead_lettered",
+        }
+    }
+
+    fn delete_expired_sql(self) -> &'static str {
+        match self {
+            DedupTable::ProcessedEvents => include_str!("../sql/delete_expired_processed.sql"),
+            DedupTable::DeadLettered => include_str!("../sql/delete_expired_dead_lettered.sql"),
+        }
+    }
+}
+
+/// Deletes the rows of `table` of `group` on `topic` that are older than `retention`
 /// and below the group's committed offset of their partition (`committed`: the
 /// first offset not yet done, per partition) -- no redelivery can bring those back
 /// short of a rewind. Works in small slices, so it never holds locks long enough
 /// to slow processing. Returns how many rows it removed.
 pub async fn delete_expired(
     pool: &PgPool,
+    table: DedupTable,
     group: &str,
     topic: &str,
     retention: Duration,
@@ -83,7 +116,7 @@ pub async fn delete_expired(
     let offsets: Vec<i64> = committed.iter().map(|(_, o)| *o).collect();
     let mut total = 0;
     loop {
-        let deleted = sqlx::query(include_str!("../sql/delete_expired_processed.sql"))
+        let deleted = sqlx::query(table.delete_expired_sql())
             .bind(group)
             .bind(topic)
             .bind(&partitions)

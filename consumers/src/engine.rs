@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::assignment::{self, Release, to_tpl};
 use crate::back_pressure::{self, HOLD_BACK_BEFORE_PAUSE};
 use crate::dead_letter::{self, DeadLetterWriter};
+use crate::dead_letter_ledger::PgDeadLetterLedger;
 use crate::dedup_retention::{self, CommittedOffsets};
 use crate::dispatch::{DispatchLimits, dispatch};
 use crate::effect_batch::PgEffectStore;
@@ -149,6 +150,7 @@ pub async fn run(
         effects: Box::new(PgEffectStore::new(deps.pool.clone())),
         decoder: Box::new(deps.decoder),
         dlq: Box::new(dlq),
+        ledger: Box::new(PgDeadLetterLedger::new(deps.pool.clone())),
         retry: RetryPolicy::new(
             settings.retry_backoff,
             settings.max_attempts,

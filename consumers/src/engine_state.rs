@@ -68,6 +68,8 @@ pub struct Stats {
     pub duplicates: AtomicU64,
     /// Records dead-lettered.
     pub dead_lettered: AtomicU64,
+    /// Records not dead-lettered again: the group had written them before.
+    pub dead_letter_skipped: AtomicU64,
     /// Retries.
     pub retried: AtomicU64,
 }
@@ -81,6 +83,8 @@ pub enum Done {
     Duplicate,
     /// DLQ write acked.
     DeadLettered,
+    /// Dead-lettered before by this group (a redelivery): not written again.
+    AlreadyDeadLettered,
 }
 
 /// Everything the loop, the callbacks and the workers share.
@@ -279,6 +283,10 @@ impl Shared {
                 Done::Processed => (&self.stats.processed, &self.metrics.processed),
                 Done::Duplicate => (&self.stats.duplicates, &self.metrics.duplicates),
                 Done::DeadLettered => (&self.stats.dead_lettered, &self.metrics.dead_lettered),
+                Done::AlreadyDeadLettered => (
+                    &self.stats.dead_letter_skipped,
+                    &self.metrics.dead_letter_skipped,
+                ),
             };
             counter.fetch_add(1, AtomicOrdering::Relaxed);
             metric.inc();

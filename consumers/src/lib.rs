@@ -10,6 +10,7 @@ pub mod back_pressure;
 pub mod circuit_breaker;
 pub mod config;
 pub mod dead_letter;
+pub mod dead_letter_ledger;
 pub mod dedup_retention;
 pub mod dedup_store;
 pub mod dispatch;

@@ -24,6 +24,8 @@ pub struct ConsumerMetrics {
     pub duplicates: IntCounter,
     /// Records dead-lettered.
     pub dead_lettered: IntCounter,
+    /// Redelivered records not dead-lettered again (the ledger had them).
+    pub dead_letter_skipped: IntCounter,
     /// Retries (each new attempt of a record after a failure).
     pub retries: IntCounter,
     /// Dead-letter writes that failed (and are retried).
@@ -113,6 +115,10 @@ impl ConsumerMetrics {
             processed: records.with_label_values(&[group, topic, outcome::PROCESSED]),
             duplicates: records.with_label_values(&[group, topic, outcome::DUPLICATE]),
             dead_lettered: records.with_label_values(&[group, topic, outcome::DEAD_LETTERED]),
+            dead_letter_skipped: counter(
+                "orderflow_consumer_dead_letter_skipped_total",
+                "Redelivered records the group had dead-lettered before, not written to the DLQ again.",
+            ),
             retries: counter(
                 "orderflow_consumer_retries_total",
                 "New attempts of a record after a failure.",

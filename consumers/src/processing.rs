@@ -1,7 +1,8 @@
 //! The worker side: a batch of records (at most one per key) goes round by round
 //! through decoding, one transaction in the [`EffectStore`], and settling each
 //! record; what failed is judged by the [`RetryPolicy`] and poison is handed to
-//! the DLQ ([`dead_letter::hand_off`]), until every record is done or fenced.
+//! the DLQ ([`dead_letter::hand_off`], once per record through the ledger), until
+//! every record is done or fenced.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +16,7 @@ use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
 
 use crate::dead_letter::{self, DeadLetterSink, DlqCategory, FailureReport, HandOff};
+use crate::dead_letter_ledger::DeadLetterLedger;
 use crate::effect_batch::{BatchEntry, BatchFailure, EffectStore, EntryOutcome};
 use crate::engine_state::{DispatchedJob, Done, Shared};
 use crate::event_decoder::{DecodeFailure, RecordDecoder};
@@ -32,6 +34,8 @@ pub struct Processor {
     pub decoder: Box<dyn RecordDecoder>,
     /// Where dead letters go.
     pub dlq: Box<dyn DeadLetterSink>,
+    /// Which records the group dead-lettered already.
+    pub ledger: Box<dyn DeadLetterLedger>,
     /// When to try again, and whose failure it was.
     pub retry: RetryPolicy,
     /// Bench only: simulated I/O per event (the events of a batch wait concurrently).
@@ -340,7 +344,15 @@ impl Processor {
             .iter()
             .map(|work| (&work.job, work.dead_letter.as_ref().expect("report")))
             .collect();
-        let outcomes = dead_letter::hand_off(&self.shared, self.dlq.as_ref(), &records).await;
+        let outcomes = dead_letter::hand_off(
+            &self.shared,
+            &self.retry,
+            &self.token,
+            self.ledger.as_ref(),
+            self.dlq.as_ref(),
+            &records,
+        )
+        .await;
         for (work, outcome) in to_write.iter_mut().zip(outcomes) {
             work.finished = outcome != HandOff::Failed;
         }

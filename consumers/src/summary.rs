@@ -35,6 +35,8 @@ pub struct Summary {
     pub duplicates: u64,
     /// Records dead-lettered.
     pub dead_lettered: u64,
+    /// Redelivered records not dead-lettered again (written before by the group).
+    pub dead_letter_skipped: u64,
     /// Retries made.
     pub retried: u64,
     /// Seconds from the first record received to the last record done.
@@ -56,6 +58,7 @@ impl Summary {
             processed: load(&shared.stats.processed),
             duplicates: load(&shared.stats.duplicates),
             dead_lettered: load(&shared.stats.dead_lettered),
+            dead_letter_skipped: load(&shared.stats.dead_letter_skipped),
             retried: load(&shared.stats.retried),
             active_secs,
             committed_offsets: state.assignment().committed_offsets().clone(),

@@ -2,7 +2,9 @@
 //! PostgreSQL cannot be stopped, so this test's database alone refuses connections
 //! (`ALTER DATABASE .. ALLOW_CONNECTIONS false` plus terminating its backends),
 //! which is what clients see when the server is down. Expected: no DLQ records,
-//! no commit past unprocessed work, full recovery afterwards.
+//! no commit past unprocessed work, full recovery afterwards. A poison record
+//! waits for the database too (its dead-letter ledger lives there), then is
+//! dead-lettered once.
 
 mod support;
 
@@ -11,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use order_consumer::Summary;
 use sqlx::{Connection, Executor, PgConnection, Row};
-use support::{TestEnv, lifecycle, wait_until};
+use support::{TestEnv, counter_total, lifecycle, wait_until};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -198,4 +200,47 @@ async fn error_shared_by_every_record_is_a_database_failure() {
 
     let summary = recovered(&env, engine, 20).await;
     assert!(summary.retried > 0, "{summary:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_record_waits_for_the_database_then_is_dead_lettered_once() {
+    let env = TestEnv::new("db-outage-dlq", 1).await;
+    let database = database_name(&env);
+    let mut admin = PgConnection::connect(&orderflow_testkit::database_url())
+        .await
+        .expect("admin connection");
+    set_allow_connections(&mut admin, &database, false).await;
+    env.send_raw(b"poison", b"this is not avro", "OrderCreated")
+        .await;
+
+    let metrics = prometheus::Registry::new();
+    let mut settings = env.settings();
+    settings.exit_when_idle = Some(Duration::from_secs(3));
+    let engine = env.spawn_engine_observed(settings, CancellationToken::new(), metrics.clone());
+    // Each retry round follows a dead-letter attempt that found no ledger.
+    wait_until(
+        Duration::from_secs(60),
+        "the dead-letter step retried while the database is down",
+        || async { counter_total(&metrics, "orderflow_consumer_retries_total") >= 3.0 },
+    )
+    .await;
+    assert_eq!(
+        env.dlq_record_count(),
+        0,
+        "nothing is dead-lettered without the ledger"
+    );
+    assert!(
+        env.committed_offsets().get(&0).is_none_or(|&o| o == 0),
+        "nothing committed past the record"
+    );
+
+    set_allow_connections(&mut admin, &database, true).await;
+    let summary = tokio::time::timeout(Duration::from_secs(90), engine)
+        .await
+        .expect("engine recovers and exits when idle")
+        .expect("engine task")
+        .expect("engine run");
+    assert_eq!(summary.dead_lettered, 1, "{summary:?}");
+    assert_eq!(env.dlq_record_count(), 1, "{summary:?}");
+    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
 }

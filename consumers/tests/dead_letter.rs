@@ -1,6 +1,8 @@
 //! Every kind of poison record lands in the dead-letter topic, on the same
 //! partition with the same key, the original bytes and headers, and every
 //! dlq-* header; the others are processed and the offsets move past all of them.
+//! A poison record redelivered to a new owner of its partition is not written again;
+//! replayed (a new offset), it is.
 
 mod support;
 
@@ -9,7 +11,9 @@ use std::time::Duration;
 use order_consumer::dead_letter::headers;
 use orderflow_schemas::{OrderEvent, OrderPaid, OrderPayload, wire};
 use rdkafka::Message;
-use support::{TestEnv, header, lifecycle};
+use sqlx::{Connection, PgConnection, Row};
+use support::{TestEnv, header, lifecycle, wait_until};
+use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_poison_kind_is_dead_lettered_with_every_header() {
@@ -278,4 +282,140 @@ async fn dead_letter_write_that_can_never_succeed_stops_the_process_loudly() {
         env.committed_offsets().get(&0).is_none_or(|&o| o == 0),
         "nothing committed past the record"
     );
+}
+
+/// The chaos suite's DLQ duplicates, made deterministic: worker A dead-letters a
+/// poison record (offset 1) while a record of another order below it (offset 0)
+/// is stuck behind a row lock, so A's commit cannot pass offset 0. A stops; the
+/// next owner, B, reads from offset 0 again and meets the poison record a second
+/// time. The DLQ must still hold it once, and the stuck event is applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_poison_record_redelivered_to_the_next_owner_is_dead_lettered_once() {
+    let env = TestEnv::new("dlq-once", 1).await;
+    // The order exists; its paid event is the record that gets stuck.
+    sqlx::query(
+        "INSERT INTO orders (order_id, status, customer_id, currency, total_cents, item_count, \
+         events_applied, last_event_id, last_event_at) \
+         VALUES ('stuck-order', 'created', 'cust-stuck', 'EUR', 1500, 3, 1, 'seed', now())",
+    )
+    .execute(&env.pool)
+    .await
+    .expect("seed the order");
+    let paid = lifecycle("stuck-order", false).remove(1);
+    env.send_event(&paid).await;
+    let (_, poison_offset) = env
+        .send_raw(b"poison", b"this is not avro", "OrderCreated")
+        .await;
+    assert_eq!(
+        poison_offset, 1,
+        "the poison record sits above the stuck one"
+    );
+
+    // Hold the order's row: the engine locks it (FOR UPDATE) before applying.
+    let mut blocker = PgConnection::connect(&env.db_url)
+        .await
+        .expect("blocker connection");
+    sqlx::raw_sql("BEGIN; SELECT 1 FROM orders WHERE order_id = 'stuck-order' FOR UPDATE")
+        .execute(&mut blocker)
+        .await
+        .expect("lock the order");
+
+    let first = CancellationToken::new();
+    let mut settings = env.settings();
+    settings.batch_size = 1; // the two records in separate transactions
+    settings.drain_timeout = Duration::from_secs(1);
+    settings.exit_when_idle = None;
+    let worker_a = env.spawn_engine(settings, first.clone());
+    wait_until(
+        Duration::from_secs(60),
+        "worker A dead-letters the poison record",
+        || async { env.dlq_record_count() >= 1 },
+    )
+    .await;
+    wait_until(
+        Duration::from_secs(60),
+        "worker A's transaction waits for the order's lock",
+        || async {
+            sqlx::query(
+                "SELECT count(*) AS n FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&env.pool)
+            .await
+            .expect("pg_stat_activity")
+            .get::<i64, _>("n")
+                >= 1
+        },
+    )
+    .await;
+
+    // A graceful stop: the drain gives up on offset 0, so nothing is committed past it.
+    first.cancel();
+    let summary_a = tokio::time::timeout(Duration::from_secs(60), worker_a)
+        .await
+        .expect("worker A stops")
+        .expect("worker A task")
+        .expect("worker A run");
+    assert_eq!(summary_a.dead_lettered, 1, "{summary_a:?}");
+    assert_eq!(summary_a.processed, 0, "{summary_a:?}");
+    assert!(
+        env.committed_offsets().get(&0).is_none_or(|&o| o == 0),
+        "A committed nothing past the stuck record: {:?}",
+        env.committed_offsets()
+    );
+
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .expect("release the order");
+    let summary_b = env.run_until_idle(env.settings()).await;
+
+    // B has stopped and A before it: the DLQ's end offset is final.
+    assert_eq!(
+        env.dlq_record_count(),
+        1,
+        "the poison record is in the DLQ once: {summary_b:?}"
+    );
+    assert_eq!(summary_b.dead_lettered, 0, "{summary_b:?}");
+    assert_eq!(summary_b.dead_letter_skipped, 1, "{summary_b:?}");
+    let dlq = env.dlq_records(1, Duration::from_secs(20));
+    assert_eq!(dlq.len(), 1);
+    assert_eq!(dlq[0].key(), Some(&b"poison"[..]));
+    assert_eq!(
+        header(&dlq[0], headers::SOURCE_OFFSET).as_deref(),
+        Some("1")
+    );
+    let orders = env.orders().await;
+    assert_eq!(
+        orders["stuck-order"],
+        ("paid".to_owned(), 2),
+        "applied once"
+    );
+    assert_eq!(env.processed_count().await, 1);
+    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
+}
+
+/// What `orderflow dlq redrive` does, seen from the consumer: the replayed record
+/// has a new offset, so the ledger does not hold it, and a record that still
+/// fails is dead-lettered again (where the redrive count stops the loop).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_poison_record_is_dead_lettered_again() {
+    let env = TestEnv::new("dlq-replayed", 1).await;
+    env.send_raw(b"poison", b"this is not avro", "OrderCreated")
+        .await;
+    let first = env.run_until_idle(env.settings()).await;
+    assert_eq!(first.dead_lettered, 1, "{first:?}");
+    env.send_raw(b"poison", b"this is not avro", "OrderCreated")
+        .await;
+    let second = env.run_until_idle(env.settings()).await;
+    assert_eq!(second.dead_lettered, 1, "{second:?}");
+    assert_eq!(second.dead_letter_skipped, 0, "{second:?}");
+
+    assert_eq!(env.dlq_record_count(), 2);
+    let dlq = env.dlq_records(2, Duration::from_secs(20));
+    let offsets: Vec<Option<String>> = dlq
+        .iter()
+        .map(|record| header(record, headers::SOURCE_OFFSET))
+        .collect();
+    assert_eq!(offsets, vec![Some("0".to_owned()), Some("1".to_owned())]);
 }

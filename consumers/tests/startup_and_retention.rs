@@ -7,6 +7,7 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
+use order_consumer::dedup_store::DedupTable;
 use order_consumer::{Error, dedup_store};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -122,10 +123,16 @@ async fn dedup_retention_removes_only_expired_rows() {
     .await
     .unwrap();
     // Every row is below the group's committed offset.
-    let deleted =
-        dedup_store::delete_expired(&pool, "g", "t", Duration::from_secs(7 * 86_400), &[(0, 2)])
-            .await
-            .unwrap();
+    let deleted = dedup_store::delete_expired(
+        &pool,
+        DedupTable::ProcessedEvents,
+        "g",
+        "t",
+        Duration::from_secs(7 * 86_400),
+        &[(0, 2)],
+    )
+    .await
+    .unwrap();
     assert_eq!(deleted, 1);
     let left: Vec<(String, String)> =
         sqlx::query("SELECT consumer_group, event_id FROM processed_events ORDER BY 1, 2")
@@ -138,6 +145,54 @@ async fn dedup_retention_removes_only_expired_rows() {
     assert_eq!(
         left,
         vec![("g".into(), "new".into()), ("other".into(), "old".into())]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letter_ledger_rows_expire_by_the_dedup_rule() {
+    let (_url, pool) = orderflow_testkit::fresh_database().await;
+    dedup_store::MIGRATOR.run(&pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO dead_lettered (consumer_group, topic, \"partition\", \"offset\", dead_lettered_at) VALUES \
+         ('g', 't', 0, 0, now() - interval '8 days'), \
+         ('g', 't', 0, 1, now() - interval '1 day'), \
+         ('g', 't', 0, 5, now() - interval '8 days'), \
+         ('g', 't', 1, 0, now() - interval '8 days'), \
+         ('other', 't', 0, 0, now() - interval '8 days')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // Partition 0 is committed up to offset 2; partition 1 has no commit.
+    let deleted = dedup_store::delete_expired(
+        &pool,
+        DedupTable::DeadLettered,
+        "g",
+        "t",
+        Duration::from_secs(7 * 86_400),
+        &[(0, 2)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(deleted, 1);
+    let left: Vec<(String, i32, i64)> = sqlx::query(
+        "SELECT consumer_group, \"partition\", \"offset\" FROM dead_lettered ORDER BY 1, 2, 3",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect();
+    assert_eq!(
+        left,
+        vec![
+            ("g".into(), 0, 1),
+            ("g".into(), 0, 5),
+            ("g".into(), 1, 0),
+            ("other".into(), 0, 0)
+        ],
+        "only the old row below the committed offset goes"
     );
 }
 

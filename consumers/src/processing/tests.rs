@@ -1,8 +1,9 @@
-//! The worker with in-memory fakes of the decoder, the database and the DLQ:
-//! fencing of dead letters and per-key order of effects, without a broker.
+//! The worker with in-memory fakes of the decoder, the database, the DLQ and its
+//! ledger: fencing of dead letters, one write per record, and per-key order of
+//! effects, without a broker.
 
 use crate::engine_state::DispatchedJob;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use chrono::Utc;
@@ -14,6 +15,7 @@ use rdkafka::message::OwnedMessage;
 
 use super::*;
 use crate::dead_letter::DlqWriteError;
+use crate::dead_letter_ledger::{LedgerClaim, LedgerError, SourcePosition};
 use crate::dispatch::{DispatchLimits, dispatch};
 use crate::engine_state::Ordering;
 use crate::error::FailureKind;
@@ -119,6 +121,89 @@ impl DeadLetterSink for Arc<FakeSink> {
     }
 }
 
+/// The ledger in memory: the records settled as written. The first `failures`
+/// claims fail as the database's failure.
+#[derive(Debug, Default)]
+struct FakeLedger {
+    written: Mutex<HashSet<SourcePosition>>,
+    failures: Mutex<u32>,
+}
+
+impl FakeLedger {
+    fn holding(topic: &str, partition: i32, offset: i64) -> Arc<Self> {
+        let ledger = Arc::new(Self::default());
+        ledger.written.lock().unwrap().insert(SourcePosition {
+            topic: topic.into(),
+            partition,
+            offset,
+        });
+        ledger
+    }
+
+    fn offsets(&self) -> Vec<(i32, i64)> {
+        let mut offsets: Vec<(i32, i64)> = self
+            .written
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| (s.partition, s.offset))
+            .collect();
+        offsets.sort_unstable();
+        offsets
+    }
+}
+
+struct FakeClaim {
+    ledger: Arc<FakeLedger>,
+    new: HashSet<SourcePosition>,
+}
+
+impl DeadLetterLedger for Arc<FakeLedger> {
+    fn claim<'a>(
+        &'a self,
+        _group: &'a str,
+        sources: Vec<SourcePosition>,
+    ) -> BoxFuture<'a, Result<Box<dyn LedgerClaim>, LedgerError>> {
+        let mut failures = self.failures.lock().unwrap();
+        let result = if *failures > 0 {
+            *failures -= 1;
+            Err(LedgerError {
+                kind: FailureKind::Transient,
+                message: "connection refused".into(),
+            })
+        } else {
+            let written = self.written.lock().unwrap();
+            let new = sources
+                .into_iter()
+                .filter(|s| !written.contains(s))
+                .collect();
+            Ok(Box::new(FakeClaim {
+                ledger: Arc::clone(self),
+                new,
+            }) as Box<dyn LedgerClaim>)
+        };
+        futures::future::ready(result).boxed()
+    }
+}
+
+impl LedgerClaim for FakeClaim {
+    fn is_new(&self, source: &SourcePosition) -> bool {
+        self.new.contains(source)
+    }
+
+    fn settle<'a>(
+        self: Box<Self>,
+        written: &'a [SourcePosition],
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        self.ledger
+            .written
+            .lock()
+            .unwrap()
+            .extend(written.iter().cloned());
+        futures::future::ready(Ok(())).boxed()
+    }
+}
+
 fn shared() -> Arc<Shared> {
     let registry = prometheus::Registry::new();
     Shared::new(
@@ -134,6 +219,7 @@ fn processor(
     decoder: FakeDecoder,
     store: Arc<FakeStore>,
     sink: Arc<FakeSink>,
+    ledger: Arc<FakeLedger>,
 ) -> Arc<Processor> {
     let backoff = Backoff {
         initial: Duration::from_millis(1),
@@ -146,6 +232,7 @@ fn processor(
         effects: Box::new(store),
         decoder: Box::new(decoder),
         dlq: Box::new(sink),
+        ledger: Box::new(ledger),
         retry: RetryPolicy::new(backoff, 3, 100, gauge, "g".into()),
         effect_delay: Duration::ZERO,
         token: CancellationToken::new(),
@@ -184,15 +271,83 @@ async fn a_poison_record_is_dead_lettered_once_and_then_committable() {
         on_decode: Box::new(|| {}),
     };
     let store = Arc::new(FakeStore::default());
-    processor(&shared, decoder, store, Arc::clone(&sink))
-        .run_batch(jobs)
-        .await;
+    let ledger = Arc::new(FakeLedger::default());
+    processor(
+        &shared,
+        decoder,
+        store,
+        Arc::clone(&sink),
+        Arc::clone(&ledger),
+    )
+    .run_batch(jobs)
+    .await;
     assert_eq!(
         *sink.written.lock().unwrap(),
         vec![(0, 5, DlqCategory::Deserialization)]
     );
+    assert_eq!(ledger.offsets(), vec![(0, 5)], "the ledger holds it");
     let commits = shared.lock().assignment_mut().take_commits(None, false);
     assert_eq!(commits, vec![(0, 6)], "the dead letter is done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_the_group_dead_lettered_before_is_not_written_again() {
+    let (shared, jobs) = one_poison_record();
+    let sink = Arc::new(FakeSink::default());
+    let decoder = FakeDecoder {
+        on_decode: Box::new(|| {}),
+    };
+    let store = Arc::new(FakeStore::default());
+    // A former owner wrote it, but its commit stayed below it: a redelivery.
+    let ledger = FakeLedger::holding("orders", 0, 5);
+    processor(&shared, decoder, store, Arc::clone(&sink), ledger)
+        .run_batch(jobs)
+        .await;
+    assert!(
+        sink.written.lock().unwrap().is_empty(),
+        "no second DLQ write"
+    );
+    assert_eq!(shared.stats.dead_lettered.load(AtomicOrdering::Relaxed), 0);
+    assert_eq!(
+        shared
+            .stats
+            .dead_letter_skipped
+            .load(AtomicOrdering::Relaxed),
+        1
+    );
+    assert_eq!(shared.metrics.dead_letter_skipped.get(), 1);
+    let commits = shared.lock().assignment_mut().take_commits(None, false);
+    assert_eq!(commits, vec![(0, 6)], "the skipped record is done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_dead_lettered_while_the_ledger_is_unreachable() {
+    let (shared, jobs) = one_poison_record();
+    let sink = Arc::new(FakeSink::default());
+    let decoder = FakeDecoder {
+        on_decode: Box::new(|| {}),
+    };
+    let store = Arc::new(FakeStore::default());
+    let ledger = Arc::new(FakeLedger::default());
+    *ledger.failures.lock().unwrap() = 3;
+    processor(
+        &shared,
+        decoder,
+        store,
+        Arc::clone(&sink),
+        Arc::clone(&ledger),
+    )
+    .run_batch(jobs)
+    .await;
+    assert_eq!(
+        *sink.written.lock().unwrap(),
+        vec![(0, 5, DlqCategory::Deserialization)],
+        "written once, after the ledger came back"
+    );
+    assert_eq!(shared.stats.retried.load(AtomicOrdering::Relaxed), 3);
+    assert_eq!(ledger.offsets(), vec![(0, 5)]);
+    let commits = shared.lock().assignment_mut().take_commits(None, false);
+    assert_eq!(commits, vec![(0, 6)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,10 +361,21 @@ async fn no_dead_letter_for_a_partition_no_longer_owned() {
         on_decode: Box::new(move || revoking.lock().forget(0)),
     };
     let store = Arc::new(FakeStore::default());
-    processor(&shared, decoder, store, Arc::clone(&sink))
-        .run_batch(jobs)
-        .await;
+    let ledger = Arc::new(FakeLedger::default());
+    processor(
+        &shared,
+        decoder,
+        store,
+        Arc::clone(&sink),
+        Arc::clone(&ledger),
+    )
+    .run_batch(jobs)
+    .await;
     assert!(sink.written.lock().unwrap().is_empty(), "no DLQ write");
+    assert!(
+        ledger.offsets().is_empty(),
+        "nothing claimed for the new owner"
+    );
     assert_eq!(shared.stats.dead_lettered.load(AtomicOrdering::Relaxed), 0);
     shared.lock().assign(0);
     assert!(
@@ -244,7 +410,8 @@ async fn effects_of_one_key_are_applied_in_offset_order() {
         on_decode: Box::new(|| {}),
     };
     let sink = Arc::new(FakeSink::default());
-    let processor = processor(&shared, decoder, Arc::clone(&store), sink);
+    let ledger = Arc::new(FakeLedger::default());
+    let processor = processor(&shared, decoder, Arc::clone(&store), sink, ledger);
     let limits = DispatchLimits {
         max_in_flight: 8,
         batch_size: 4,

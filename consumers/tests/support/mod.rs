@@ -144,10 +144,21 @@ impl TestEnv {
         settings: EngineSettings,
         token: CancellationToken,
     ) -> JoinHandle<order_consumer::Result<Summary>> {
+        self.spawn_engine_observed(settings, token, prometheus::Registry::new())
+    }
+
+    /// [`TestEnv::spawn_engine`] with the engine's metrics registered in `metrics`,
+    /// for a test to watch while it runs.
+    pub fn spawn_engine_observed(
+        &self,
+        settings: EngineSettings,
+        token: CancellationToken,
+        metrics: prometheus::Registry,
+    ) -> JoinHandle<order_consumer::Result<Summary>> {
         let deps = EngineDeps {
             pool: self.pool.clone(),
             decoder: EventDecoder::new(OrderEventDeserializer::new(self.registry.clone())),
-            registry: prometheus::Registry::new(),
+            registry: metrics,
             readiness: Readiness::default(),
         };
         tokio::spawn(run(settings, deps, token))
@@ -260,11 +271,21 @@ impl TestEnv {
 
     /// High watermarks of the source topic.
     pub fn end_offsets(&self) -> BTreeMap<i32, i64> {
+        self.end_offsets_of(&self.topic)
+    }
+
+    /// Records in the DLQ topic, by its high watermarks (final once the workers
+    /// that could write to it have stopped).
+    pub fn dlq_record_count(&self) -> i64 {
+        self.end_offsets_of(&self.dlq_topic).values().sum()
+    }
+
+    fn end_offsets_of(&self, topic: &str) -> BTreeMap<i32, i64> {
         let consumer: BaseConsumer = client_config(&self.brokers).create().expect("client");
         (0..self.partitions)
             .map(|p| {
                 let (_, high) = consumer
-                    .fetch_watermarks(&self.topic, p, Duration::from_secs(10))
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
                     .expect("watermarks");
                 (p, high)
             })
@@ -333,6 +354,17 @@ pub fn committed_offsets(
             _ => None,
         })
         .collect()
+}
+
+/// The sum over every label set of counter `name` in `metrics` (0 when absent).
+pub fn counter_total(metrics: &prometheus::Registry, name: &str) -> f64 {
+    metrics
+        .gather()
+        .iter()
+        .filter(|family| family.name() == name)
+        .flat_map(|family| family.get_metric())
+        .map(|metric| metric.get_counter().get_value())
+        .sum()
 }
 
 /// The value of header `name`, as text.
