@@ -23,9 +23,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use orderflow_schemas::{
-    LineItem, OrderCancelled, OrderCreated, OrderPaid, OrderPayload, OrderShipped,
-};
+use orderflow_schemas::OrderPayload;
 use tokio::sync::Notify;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -215,35 +213,7 @@ async fn create_order(
     body: JsonBody<CreateOrderRequest>,
 ) -> Result<Response, ApiError> {
     let idempotency = idempotency_of(&headers, &method, &uri, &body.raw)?;
-    let request = body.value;
-    request.check()?;
-    let mut total_cents: i64 = 0;
-    for (index, item) in request.items.iter().enumerate() {
-        total_cents = item
-            .unit_price_cents
-            .checked_mul(i64::from(item.quantity))
-            .and_then(|line| total_cents.checked_add(line))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    format!("items[{index}]"),
-                    "the order total overflows a 64-bit cent amount",
-                )
-            })?;
-    }
-    let created = OrderCreated {
-        customer_id: request.customer_id,
-        currency: request.currency,
-        items: request
-            .items
-            .into_iter()
-            .map(|item| LineItem {
-                sku: item.sku,
-                quantity: item.quantity,
-                unit_price_cents: item.unit_price_cents,
-            })
-            .collect(),
-        total_cents,
-    };
+    let created = body.value.into_created()?;
     let order_id = format!("ord-{}", uuid::Uuid::new_v4());
     let context = WriteContext {
         traceparent: &traceparent_of(&headers),
@@ -312,11 +282,7 @@ async fn pay_order(
     headers: HeaderMap,
     body: JsonBody<PayRequest>,
 ) -> Result<Response, ApiError> {
-    body.value.check()?;
-    let payload = OrderPayload::Paid(OrderPaid {
-        payment_id: body.value.payment_id,
-        amount_cents: body.value.amount_cents,
-    });
+    let payload = body.value.into_payload()?;
     let request = TransitionRequest {
         order_id,
         method,
@@ -352,11 +318,7 @@ async fn ship_order(
     headers: HeaderMap,
     body: JsonBody<ShipRequest>,
 ) -> Result<Response, ApiError> {
-    body.value.check()?;
-    let payload = OrderPayload::Shipped(OrderShipped {
-        carrier: body.value.carrier,
-        tracking_number: body.value.tracking_number,
-    });
+    let payload = body.value.into_payload()?;
     let request = TransitionRequest {
         order_id,
         method,
@@ -392,10 +354,7 @@ async fn cancel_order(
     headers: HeaderMap,
     body: JsonBody<CancelRequest>,
 ) -> Result<Response, ApiError> {
-    body.value.check()?;
-    let payload = OrderPayload::Cancelled(OrderCancelled {
-        reason: body.value.reason,
-    });
+    let payload = body.value.into_payload()?;
     let request = TransitionRequest {
         order_id,
         method,

@@ -6,6 +6,9 @@
 //! The limits keep any valid order's event far below Kafka's record size; the service
 //! still checks each encoded event against it (see `OrderStore`).
 
+use orderflow_schemas::{
+    LineItem, OrderCancelled, OrderCreated, OrderPaid, OrderPayload, OrderShipped,
+};
 use serde::Deserialize;
 
 use crate::order_service::api_error::ApiError;
@@ -112,10 +115,54 @@ impl CreateOrderRequest {
     }
 }
 
+impl CreateOrderRequest {
+    /// The order's `OrderCreated` payload, its total computed from the lines, after the
+    /// limits (the event's business rules are checked when the event is written).
+    pub fn into_created(self) -> Result<OrderCreated, ApiError> {
+        self.check()?;
+        let mut total_cents: i64 = 0;
+        for (index, item) in self.items.iter().enumerate() {
+            total_cents = item
+                .unit_price_cents
+                .checked_mul(i64::from(item.quantity))
+                .and_then(|line| total_cents.checked_add(line))
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        format!("items[{index}]"),
+                        "the order total overflows a 64-bit cent amount",
+                    )
+                })?;
+        }
+        Ok(OrderCreated {
+            customer_id: self.customer_id,
+            currency: self.currency,
+            items: self
+                .items
+                .into_iter()
+                .map(|item| LineItem {
+                    sku: item.sku,
+                    quantity: item.quantity,
+                    unit_price_cents: item.unit_price_cents,
+                })
+                .collect(),
+            total_cents,
+        })
+    }
+}
+
 impl PayRequest {
     /// Checks the limits.
     pub fn check(&self) -> Result<(), ApiError> {
         check_text("payment_id", &self.payment_id, MAX_REFERENCE_CHARS)
+    }
+
+    /// The `OrderPaid` payload, after the limits.
+    pub fn into_payload(self) -> Result<OrderPayload, ApiError> {
+        self.check()?;
+        Ok(OrderPayload::Paid(OrderPaid {
+            payment_id: self.payment_id,
+            amount_cents: self.amount_cents,
+        }))
     }
 }
 
@@ -129,12 +176,29 @@ impl ShipRequest {
             MAX_REFERENCE_CHARS,
         )
     }
+
+    /// The `OrderShipped` payload, after the limits.
+    pub fn into_payload(self) -> Result<OrderPayload, ApiError> {
+        self.check()?;
+        Ok(OrderPayload::Shipped(OrderShipped {
+            carrier: self.carrier,
+            tracking_number: self.tracking_number,
+        }))
+    }
 }
 
 impl CancelRequest {
     /// Checks the limits.
     pub fn check(&self) -> Result<(), ApiError> {
         check_text("reason", &self.reason, MAX_REASON_CHARS)
+    }
+
+    /// The `OrderCancelled` payload, after the limits.
+    pub fn into_payload(self) -> Result<OrderPayload, ApiError> {
+        self.check()?;
+        Ok(OrderPayload::Cancelled(OrderCancelled {
+            reason: self.reason,
+        }))
     }
 }
 
