@@ -118,7 +118,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-/// 404 for an id no order can have (a NUL, or too long), without asking the database.
+/// 404 for an id no order can have (blank, a NUL, or too long), without asking the database.
 fn check_order_id(order_id: &str) -> Result<(), ApiError> {
     if requests::is_possible_order_id(order_id) {
         Ok(())
@@ -196,7 +196,7 @@ const IDEMPOTENT_REPLAYED_HEADER_NAME: header::HeaderName =
     path = "/orders",
     tag = "orders",
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409."),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
     ),
     request_body(content = CreateOrderRequest, content_type = "application/json"),
     responses(
@@ -264,7 +264,7 @@ async fn transition(
     tag = "orders",
     params(
         ("id" = String, Path, description = "The order id, as returned when it was placed"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409."),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
     ),
     request_body(content = PayRequest, content_type = "application/json"),
     responses(
@@ -300,7 +300,7 @@ async fn pay_order(
     tag = "orders",
     params(
         ("id" = String, Path, description = "The order id, as returned when it was placed"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409."),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
     ),
     request_body(content = ShipRequest, content_type = "application/json"),
     responses(
@@ -336,7 +336,7 @@ async fn ship_order(
     tag = "orders",
     params(
         ("id" = String, Path, description = "The order id, as returned when it was placed"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409."),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
     ),
     request_body(content = CancelRequest, content_type = "application/json"),
     responses(
