@@ -58,10 +58,12 @@ fuzz_summary() {
     rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)"
     crashes="$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)"
     inputs="$(find "$corpus" -type f | wc -l)"
-    bytes="$(du -sk "$corpus" | cut -f1)"
-    printf '%s: %s execs (%s/s) in %s min; corpus %s inputs (%s KiB); %s; crashes %s (%s)\n' \
+    bytes="$(du -sk --apparent-size "$corpus" | cut -f1)"
+    # libFuzzer's corp: is the corpus it keeps after reductions; the directory also holds
+    # inputs it has since replaced.
+    printf '%s: %s execs (%s/s) in %s min; corpus dir %s files (%s KiB); libFuzzer %s; crashes %s (%s)\n' \
         "$target" "${execs:-?}" "${rate:-?}" "$MINUTES" "$inputs" "$bytes" \
-        "$(grep -oE 'cov: [0-9]+ ft: [0-9]+' <<<"$status" || echo 'cov: ?')" "$crashes" "$artifacts"
+        "$(grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[a-zA-Z]*' <<<"$status" || echo 'cov: ?')" "$crashes" "$artifacts"
 }
 
 run_fuzz_targets() {
@@ -147,7 +149,7 @@ run_api_fuzz() {
         schemathesis "${args[@]}" </dev/null | tee "$work/schemathesis.log" || rc=$?
     # The service's own count of the requests it answered, by status.
     info "$(curl -s "http://127.0.0.1:$ops_port/metrics" | awk -F'status="' '
-        /^orderflow_order_api_requests_total[{]/ { split($2, a, "\""); n[a[1]] += $NF; t += $NF }
+        /^orderflow_order_api_requests_total[{]/ { split($2, a, "\""); v = $0; sub(/.* /, "", v); n[a[1]] += v; t += v }
         END { printf "service answered %d requests, by status:", t; for (s in n) printf " %s=%d", s, n[s] }')"
     if [ "$rc" -ne 0 ]; then
         fail_line "schemathesis found failures (exit code $rc); see above"
