@@ -231,7 +231,7 @@ where
         (None, Some(float))
             if float.fract() == 0.0 && float >= -(2f64.powi(63)) && float < 2f64.powi(63) =>
         {
-            #[allow(clippy::cast_possible_truncation)]
+            // In range and whole: the cast is exact.
             Some(float as i64)
         }
         _ => None,
