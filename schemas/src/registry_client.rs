@@ -189,9 +189,10 @@ impl RegistryClient {
         result
     }
 
-    /// Puts a schema into the id cache, as if fetched (tests of the no-network fast path).
-    #[cfg(test)]
-    pub(crate) fn insert_cached(&self, id: u32, schema: Arc<Schema>) {
+    /// Puts a schema into the id cache, as if fetched: lookups of `id` then never touch the
+    /// network. For callers that know their writer schemas up front (offline decoding in
+    /// tests and the fuzz targets). A schema already cached under `id` is kept.
+    pub fn insert_cached(&self, id: u32, schema: Arc<Schema>) {
         let _ = self.cell(id).set(schema);
     }
 

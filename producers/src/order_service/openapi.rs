@@ -59,11 +59,46 @@ impl Modify for BearerAuth {
     }
 }
 
+/// What the request limits call text: at least one character that is not white space
+/// (Rust's `char::is_whitespace`, spelt out because a regex `\s` differs from it) and no
+/// NUL, which PostgreSQL text cannot store.
+pub const TEXT_PATTERN: &str = r"^[^\u0000]*[^\u0000\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$";
+
+/// Gives every text field of a request body without a pattern of its own
+/// [`TEXT_PATTERN`], so the document refuses what the limits refuse.
+struct TextRules;
+
+impl Modify for TextRules {
+    fn modify(&self, document: &mut Document) {
+        let Some(components) = document.components.as_mut() else {
+            return;
+        };
+        let requests = components
+            .schemas
+            .iter_mut()
+            .filter(|(name, _)| name.ends_with("Request"));
+        for (_, schema) in requests {
+            let RefOr::T(Schema::Object(object)) = schema else {
+                continue;
+            };
+            for property in object.properties.values_mut() {
+                if let RefOr::T(Schema::Object(field)) = property
+                    && field.schema_type == Type::String.into()
+                    && field.pattern.is_none()
+                {
+                    field.pattern = Some(TEXT_PATTERN.to_string());
+                }
+            }
+        }
+    }
+}
+
 /// The document.
 pub fn document() -> Document {
     let (_, described) = order_api::routes().split_for_parts();
     let mut document = ApiDoc::openapi();
     document.merge(described);
+    TextRules.modify(&mut document);
     document
 }
 
@@ -164,3 +199,101 @@ pub enum WriteAnswers {
 #[derive(IntoResponses)]
 #[response(status = 404, description = "No order has this id")]
 pub struct UnknownOrder(pub ApiError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::order_service::api_error::parse_json;
+    use crate::order_service::requests::{
+        CancelRequest, CreateOrderRequest, PayRequest, ShipRequest,
+    };
+    use axum::http::StatusCode;
+    use orderflow_schemas::{OrderEvent, OrderPayload};
+    use serde_json::{Value, json};
+
+    fn field(document: &Value, schema: &str, name: &str) -> Value {
+        document["components"]["schemas"][schema]["properties"][name].clone()
+    }
+
+    /// The API's answer to a body, as the write handlers compute it before the database.
+    fn answer(payload: Result<OrderPayload, ApiError>) -> StatusCode {
+        let event = match payload {
+            Ok(payload) => OrderEvent::new("ord-1", "test", payload),
+            Err(error) => return error.status,
+        };
+        event
+            .validate()
+            .map_or_else(|e| ApiError::from(e).status, |()| StatusCode::OK)
+    }
+
+    /// Schemathesis (ST202, "schema-valid request rejected") sent these exact bodies: the
+    /// document allowed them and the API answered 422. The document now states the limits.
+    #[test]
+    fn bodies_the_api_refuses_are_outside_the_document() {
+        let document: Value = serde_json::from_str(&document_json()).unwrap();
+        let text = json!(TEXT_PATTERN);
+
+        let body = br#"{"currency": "", "customer_id": "", "items": []}"#;
+        let created = parse_json::<CreateOrderRequest>(body).unwrap();
+        let status = answer(created.into_created().map(OrderPayload::Created));
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let customer_id = field(&document, "CreateOrderRequest", "customer_id");
+        assert_eq!(customer_id["minLength"], 1);
+        assert_eq!(customer_id["pattern"], text);
+        let currency = field(&document, "CreateOrderRequest", "currency");
+        assert_eq!(currency["pattern"], "^[A-Z]{3}$");
+        assert_eq!(
+            field(&document, "CreateOrderRequest", "items")["minItems"],
+            1
+        );
+
+        let body = br#"{"amount_cents": 0, "payment_id": ""}"#;
+        let status = answer(parse_json::<PayRequest>(body).unwrap().into_payload());
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            field(&document, "PayRequest", "payment_id")["pattern"],
+            text
+        );
+        assert_eq!(field(&document, "PayRequest", "amount_cents")["minimum"], 1);
+
+        let body = br#"{"carrier": "", "tracking_number": ""}"#;
+        let status = answer(parse_json::<ShipRequest>(body).unwrap().into_payload());
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(field(&document, "ShipRequest", "carrier")["pattern"], text);
+        assert_eq!(
+            field(&document, "ShipRequest", "tracking_number")["pattern"],
+            text
+        );
+
+        let body = br#"{"reason": ""}"#;
+        let status = answer(parse_json::<CancelRequest>(body).unwrap().into_payload());
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(field(&document, "CancelRequest", "reason")["pattern"], text);
+        assert_eq!(
+            field(&document, "CancelRequest", "reason")["maxLength"],
+            500
+        );
+        let sku = field(&document, "LineItemRequest", "sku");
+        assert_eq!((&sku["maxLength"], &sku["pattern"]), (&json!(64), &text));
+
+        // A key the document allowed was answered 400 (Schemathesis filtered the key it
+        // sent): the header now has the server's rule, 1 to 255 printable ASCII
+        // characters, without the spaces HTTP strips from either end.
+        for path in [
+            "/orders",
+            "/orders/{id}/pay",
+            "/orders/{id}/ship",
+            "/orders/{id}/cancel",
+        ] {
+            let parameters = document["paths"][path]["post"]["parameters"]
+                .as_array()
+                .unwrap();
+            let key = parameters
+                .iter()
+                .find(|p| p["name"] == "Idempotency-Key")
+                .unwrap();
+            assert_eq!(key["schema"]["maxLength"], 255, "{path}");
+            assert!(key["schema"]["pattern"].is_string(), "{path}");
+        }
+    }
+}

@@ -23,9 +23,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use orderflow_schemas::{
-    LineItem, OrderCancelled, OrderCreated, OrderPaid, OrderPayload, OrderShipped,
-};
+use orderflow_schemas::OrderPayload;
 use tokio::sync::Notify;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -120,7 +118,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-/// 404 for an id no order can have (a NUL, or too long), without asking the database.
+/// 404 for an id no order can have (blank, a NUL, or too long), without asking the database.
 fn check_order_id(order_id: &str) -> Result<(), ApiError> {
     if requests::is_possible_order_id(order_id) {
         Ok(())
@@ -198,7 +196,7 @@ const IDEMPOTENT_REPLAYED_HEADER_NAME: header::HeaderName =
     path = "/orders",
     tag = "orders",
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409."),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
     ),
     request_body(content = CreateOrderRequest, content_type = "application/json"),
     responses(
@@ -215,35 +213,7 @@ async fn create_order(
     body: JsonBody<CreateOrderRequest>,
 ) -> Result<Response, ApiError> {
     let idempotency = idempotency_of(&headers, &method, &uri, &body.raw)?;
-    let request = body.value;
-    request.check()?;
-    let mut total_cents: i64 = 0;
-    for (index, item) in request.items.iter().enumerate() {
-        total_cents = item
-            .unit_price_cents
-            .checked_mul(i64::from(item.quantity))
-            .and_then(|line| total_cents.checked_add(line))
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    format!("items[{index}]"),
-                    "the order total overflows a 64-bit cent amount",
-                )
-            })?;
-    }
-    let created = OrderCreated {
-        customer_id: request.customer_id,
-        currency: request.currency,
-        items: request
-            .items
-            .into_iter()
-            .map(|item| LineItem {
-                sku: item.sku,
-                quantity: item.quantity,
-                unit_price_cents: item.unit_price_cents,
-            })
-            .collect(),
-        total_cents,
-    };
+    let created = body.value.into_created()?;
     let order_id = format!("ord-{}", uuid::Uuid::new_v4());
     let context = WriteContext {
         traceparent: &traceparent_of(&headers),
@@ -294,7 +264,7 @@ async fn transition(
     tag = "orders",
     params(
         ("id" = String, Path, description = "The order id, as returned when it was placed"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409."),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
     ),
     request_body(content = PayRequest, content_type = "application/json"),
     responses(
@@ -312,11 +282,7 @@ async fn pay_order(
     headers: HeaderMap,
     body: JsonBody<PayRequest>,
 ) -> Result<Response, ApiError> {
-    body.value.check()?;
-    let payload = OrderPayload::Paid(OrderPaid {
-        payment_id: body.value.payment_id,
-        amount_cents: body.value.amount_cents,
-    });
+    let payload = body.value.into_payload()?;
     let request = TransitionRequest {
         order_id,
         method,
@@ -334,7 +300,7 @@ async fn pay_order(
     tag = "orders",
     params(
         ("id" = String, Path, description = "The order id, as returned when it was placed"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409."),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
     ),
     request_body(content = ShipRequest, content_type = "application/json"),
     responses(
@@ -352,11 +318,7 @@ async fn ship_order(
     headers: HeaderMap,
     body: JsonBody<ShipRequest>,
 ) -> Result<Response, ApiError> {
-    body.value.check()?;
-    let payload = OrderPayload::Shipped(OrderShipped {
-        carrier: body.value.carrier,
-        tracking_number: body.value.tracking_number,
-    });
+    let payload = body.value.into_payload()?;
     let request = TransitionRequest {
         order_id,
         method,
@@ -374,7 +336,7 @@ async fn ship_order(
     tag = "orders",
     params(
         ("id" = String, Path, description = "The order id, as returned when it was placed"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409."),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
     ),
     request_body(content = CancelRequest, content_type = "application/json"),
     responses(
@@ -392,10 +354,7 @@ async fn cancel_order(
     headers: HeaderMap,
     body: JsonBody<CancelRequest>,
 ) -> Result<Response, ApiError> {
-    body.value.check()?;
-    let payload = OrderPayload::Cancelled(OrderCancelled {
-        reason: body.value.reason,
-    });
+    let payload = body.value.into_payload()?;
     let request = TransitionRequest {
         order_id,
         method,
