@@ -6,28 +6,11 @@
 //! Input layout (see `fuzz/src/decode_record.rs`): byte 0 is the key length (255: no
 //! key), then the key, then the record value.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use order_consumer::dead_letter::DlqCategory;
 use order_consumer::event_decoder::{DecodeFailure, EventDecoder};
 use orderflow_schemas::{OrderEventDeserializer, RegistryClient, schema_v1, schema_v2, wire};
-
-fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/decode_record");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect()
-}
 
 fn split_input(data: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
     let (&len, rest) = data.split_first()?;
@@ -46,7 +29,7 @@ async fn every_corpus_input_decodes_or_is_dead_lettered_with_a_reason() {
     client.insert_cached(1, Arc::new(schema_v1().clone()));
     client.insert_cached(2, Arc::new(schema_v2().clone()));
     let decoder = EventDecoder::new(OrderEventDeserializer::new(client.clone()));
-    let corpus = corpus();
+    let corpus = orderflow_testkit::fuzz_corpus("decode_record");
     assert!(
         corpus.len() >= 20,
         "the seeds are committed: {}",

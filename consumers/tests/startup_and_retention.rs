@@ -109,31 +109,40 @@ fn unreachable_database_fails_with_one_line_naming_it_without_password() {
     assert!(!stderr.contains("secret"), "password leaked: {stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dedup_retention_removes_only_expired_rows() {
+/// A fresh database with the consumer's tables, holding the rows `insert` adds.
+async fn database_with(insert: &'static str) -> sqlx::PgPool {
     let (_url, pool) = orderflow_testkit::fresh_database().await;
     dedup_store::MIGRATOR.run(&pool).await.unwrap();
-    sqlx::query(
-        "INSERT INTO processed_events (consumer_group, event_id, topic, \"partition\", \"offset\", processed_at) VALUES \
-         ('g', 'old', 't', 0, 0, now() - interval '8 days'), \
-         ('g', 'new', 't', 0, 1, now() - interval '1 day'), \
-         ('other', 'old', 't', 0, 0, now() - interval '8 days')",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    // Every row is below the group's committed offset.
-    let deleted = dedup_store::delete_expired(
-        &pool,
-        DedupTable::ProcessedEvents,
+    sqlx::query(insert).execute(&pool).await.unwrap();
+    pool
+}
+
+/// Retention of 7 days over `table` for group `g` of topic `t`, whose partition 0 is
+/// committed up to offset 2 (partition 1 not at all); the number of rows deleted.
+async fn expire_a_week(pool: &sqlx::PgPool, table: DedupTable) -> u64 {
+    dedup_store::delete_expired(
+        pool,
+        table,
         "g",
         "t",
         Duration::from_secs(7 * 86_400),
         &[(0, 2)],
     )
     .await
-    .unwrap();
-    assert_eq!(deleted, 1);
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedup_retention_removes_only_expired_rows() {
+    let pool = database_with(
+        "INSERT INTO processed_events (consumer_group, event_id, topic, \"partition\", \"offset\", processed_at) VALUES \
+         ('g', 'old', 't', 0, 0, now() - interval '8 days'), \
+         ('g', 'new', 't', 0, 1, now() - interval '1 day'), \
+         ('other', 'old', 't', 0, 0, now() - interval '8 days')",
+    )
+    .await;
+    // Every row is below the group's committed offset.
+    assert_eq!(expire_a_week(&pool, DedupTable::ProcessedEvents).await, 1);
     let left: Vec<(String, String)> =
         sqlx::query("SELECT consumer_group, event_id FROM processed_events ORDER BY 1, 2")
             .fetch_all(&pool)
@@ -150,9 +159,7 @@ async fn dedup_retention_removes_only_expired_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letter_ledger_rows_expire_by_the_dedup_rule() {
-    let (_url, pool) = orderflow_testkit::fresh_database().await;
-    dedup_store::MIGRATOR.run(&pool).await.unwrap();
-    sqlx::query(
+    let pool = database_with(
         "INSERT INTO dead_lettered (consumer_group, topic, \"partition\", \"offset\", dead_lettered_at) VALUES \
          ('g', 't', 0, 0, now() - interval '8 days'), \
          ('g', 't', 0, 1, now() - interval '1 day'), \
@@ -160,21 +167,9 @@ async fn dead_letter_ledger_rows_expire_by_the_dedup_rule() {
          ('g', 't', 1, 0, now() - interval '8 days'), \
          ('other', 't', 0, 0, now() - interval '8 days')",
     )
-    .execute(&pool)
-    .await
-    .unwrap();
+    .await;
     // Partition 0 is committed up to offset 2; partition 1 has no commit.
-    let deleted = dedup_store::delete_expired(
-        &pool,
-        DedupTable::DeadLettered,
-        "g",
-        "t",
-        Duration::from_secs(7 * 86_400),
-        &[(0, 2)],
-    )
-    .await
-    .unwrap();
-    assert_eq!(deleted, 1);
+    assert_eq!(expire_a_week(&pool, DedupTable::DeadLettered).await, 1);
     let left: Vec<(String, i32, i64)> = sqlx::query(
         "SELECT consumer_group, \"partition\", \"offset\" FROM dead_lettered ORDER BY 1, 2, 3",
     )

@@ -7,8 +7,6 @@
 //! create, pay, ship, cancel), the rest is the body. Seeds are named `NN-<event type>`
 //! and are requests a client really sends; every other file is bad input.
 
-use std::path::{Path, PathBuf};
-
 use order_producer::order_service::api_error::{ApiError, parse_json};
 use order_producer::order_service::requests::{
     CancelRequest, CreateOrderRequest, PayRequest, ShipRequest,
@@ -16,22 +14,6 @@ use order_producer::order_service::requests::{
 use orderflow_schemas::{
     OrderEvent, OrderEventSerializer, OrderPayload, current_schema, decode_body, wire,
 };
-
-fn corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/order_request");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).unwrap())
-        })
-        .collect()
-}
 
 /// The event the handler would write for `body` on `route`, or its answer.
 fn event_of(route: u8, body: &[u8]) -> Result<OrderEvent, ApiError> {
@@ -50,7 +32,7 @@ fn event_of(route: u8, body: &[u8]) -> Result<OrderEvent, ApiError> {
 
 #[test]
 fn seeds_are_accepted_and_bad_bodies_are_client_errors() {
-    let corpus = corpus();
+    let corpus = orderflow_testkit::fuzz_corpus("order_request");
     assert!(
         corpus.len() >= 16,
         "the seeds are committed: {}",

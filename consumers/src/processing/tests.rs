@@ -263,24 +263,34 @@ fn one_poison_record() -> (Arc<Shared>, Vec<DispatchedJob>) {
     (shared, jobs)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_poison_record_is_dead_lettered_once_and_then_committable() {
+/// Runs [`one_poison_record`] through a processor with `ledger`; with `revoke`, the
+/// partition is revoked (its drain timed out) while the record is being judged.
+/// Returns the shared state and what the sink was given.
+async fn dead_letter_one_poison_record(
+    ledger: Arc<FakeLedger>,
+    revoke: bool,
+) -> (Arc<Shared>, Arc<FakeSink>) {
     let (shared, jobs) = one_poison_record();
     let sink = Arc::new(FakeSink::default());
+    let revoking = Arc::clone(&shared);
     let decoder = FakeDecoder {
-        on_decode: Box::new(|| {}),
+        on_decode: Box::new(move || {
+            if revoke {
+                revoking.lock().forget(0);
+            }
+        }),
     };
     let store = Arc::new(FakeStore::default());
+    processor(&shared, decoder, store, Arc::clone(&sink), ledger)
+        .run_batch(jobs)
+        .await;
+    (shared, sink)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_is_dead_lettered_once_and_then_committable() {
     let ledger = Arc::new(FakeLedger::default());
-    processor(
-        &shared,
-        decoder,
-        store,
-        Arc::clone(&sink),
-        Arc::clone(&ledger),
-    )
-    .run_batch(jobs)
-    .await;
+    let (shared, sink) = dead_letter_one_poison_record(Arc::clone(&ledger), false).await;
     assert_eq!(
         *sink.written.lock().unwrap(),
         vec![(0, 5, DlqCategory::Deserialization)]
@@ -292,17 +302,9 @@ async fn a_poison_record_is_dead_lettered_once_and_then_committable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_record_the_group_dead_lettered_before_is_not_written_again() {
-    let (shared, jobs) = one_poison_record();
-    let sink = Arc::new(FakeSink::default());
-    let decoder = FakeDecoder {
-        on_decode: Box::new(|| {}),
-    };
-    let store = Arc::new(FakeStore::default());
     // A former owner wrote it, but its commit stayed below it: a redelivery.
     let ledger = FakeLedger::holding("orders", 0, 5);
-    processor(&shared, decoder, store, Arc::clone(&sink), ledger)
-        .run_batch(jobs)
-        .await;
+    let (shared, sink) = dead_letter_one_poison_record(ledger, false).await;
     assert!(
         sink.written.lock().unwrap().is_empty(),
         "no second DLQ write"
@@ -322,23 +324,9 @@ async fn a_poison_record_the_group_dead_lettered_before_is_not_written_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_dead_lettered_while_the_ledger_is_unreachable() {
-    let (shared, jobs) = one_poison_record();
-    let sink = Arc::new(FakeSink::default());
-    let decoder = FakeDecoder {
-        on_decode: Box::new(|| {}),
-    };
-    let store = Arc::new(FakeStore::default());
     let ledger = Arc::new(FakeLedger::default());
     *ledger.failures.lock().unwrap() = 3;
-    processor(
-        &shared,
-        decoder,
-        store,
-        Arc::clone(&sink),
-        Arc::clone(&ledger),
-    )
-    .run_batch(jobs)
-    .await;
+    let (shared, sink) = dead_letter_one_poison_record(Arc::clone(&ledger), false).await;
     assert_eq!(
         *sink.written.lock().unwrap(),
         vec![(0, 5, DlqCategory::Deserialization)],
@@ -352,25 +340,9 @@ async fn nothing_is_dead_lettered_while_the_ledger_is_unreachable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_dead_letter_for_a_partition_no_longer_owned() {
-    let (shared, jobs) = one_poison_record();
-    let sink = Arc::new(FakeSink::default());
-    // The partition is revoked (its drain timed out) while the record is
-    // being judged: the new owner judges it again.
-    let revoking = Arc::clone(&shared);
-    let decoder = FakeDecoder {
-        on_decode: Box::new(move || revoking.lock().forget(0)),
-    };
-    let store = Arc::new(FakeStore::default());
+    // Revoked while the record is being judged: the new owner judges it again.
     let ledger = Arc::new(FakeLedger::default());
-    processor(
-        &shared,
-        decoder,
-        store,
-        Arc::clone(&sink),
-        Arc::clone(&ledger),
-    )
-    .run_batch(jobs)
-    .await;
+    let (shared, sink) = dead_letter_one_poison_record(Arc::clone(&ledger), true).await;
     assert!(sink.written.lock().unwrap().is_empty(), "no DLQ write");
     assert!(
         ledger.offsets().is_empty(),
