@@ -164,6 +164,30 @@ impl Assignment {
         commits
     }
 
+    /// Committable offsets of owned partitions that the broker has not acknowledged yet,
+    /// each recorded as handed to a commit. An async commit whose result never comes
+    /// (seen after the group coordinator's broker was killed and restarted: no error, no
+    /// success, and no newer offset to send because the partition was done) would
+    /// otherwise hold the group's committed offset back until the next record.
+    pub fn take_unacknowledged(&mut self) -> Vec<(i32, i64)> {
+        let mut commits = Vec::new();
+        for (partition, state) in self.partitions.iter_mut() {
+            let Some(offset) = state.tracker.committable() else {
+                continue;
+            };
+            if self
+                .committed
+                .get(partition)
+                .is_some_and(|&acked| acked >= offset)
+            {
+                continue;
+            }
+            state.tracker.record_commit(offset);
+            commits.push((*partition, offset));
+        }
+        commits
+    }
+
     /// A commit of these partitions failed: the next round sends them again.
     pub fn commit_failed(&mut self, commits: &[(i32, i64)]) {
         for (partition, _) in commits {
@@ -319,10 +343,31 @@ fn drain(shared: &Shared, partitions: &[i32], timeout: Duration) -> bool {
     }
 }
 
-/// Sends the offsets that moved since the last commit without waiting; the
-/// result arrives in the consumer context's commit callback.
-pub fn commit_async<C: Consumer<X>, X: ConsumerContext>(consumer: &C, shared: &Shared) {
-    let commits = shared.lock().assignment_mut().take_commits(None, true);
+/// Which offsets an asynchronous commit sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitScope {
+    /// Those that moved since the last commit (every commit interval).
+    Changed,
+    /// Those the broker has not acknowledged yet (now and then: a commit whose result
+    /// never came is sent again).
+    Unacknowledged,
+}
+
+/// Sends the offsets of `scope` without waiting; the result arrives in the consumer
+/// context's commit callback.
+pub fn commit_async<C: Consumer<X>, X: ConsumerContext>(
+    consumer: &C,
+    shared: &Shared,
+    scope: CommitScope,
+) {
+    let commits = {
+        let mut state = shared.lock();
+        let assignment = state.assignment_mut();
+        match scope {
+            CommitScope::Changed => assignment.take_commits(None, true),
+            CommitScope::Unacknowledged => assignment.take_unacknowledged(),
+        }
+    };
     if commits.is_empty() {
         return;
     }
@@ -458,6 +503,22 @@ mod tests {
         assert_eq!(assignment.take_commits(None, true), vec![(3, 2)]);
         assignment.commit_failed(&[(3, 2)]);
         assert_eq!(assignment.take_commits(None, true), vec![(3, 2)], "resent");
+    }
+
+    #[test]
+    fn offsets_the_broker_never_acknowledged_are_sent_again() {
+        let mut assignment = Assignment::new();
+        assignment.assign(2);
+        let epoch = assignment.track(2, 4).unwrap();
+        assignment.started(2);
+        assert!(assignment.finished(2, epoch, 4, true));
+        assert_eq!(assignment.take_commits(None, true), vec![(2, 5)]);
+        // The async commit's result never comes: nothing changed, so nothing is sent...
+        assert_eq!(assignment.take_commits(None, true), vec![]);
+        // ...except to the resend of unacknowledged offsets.
+        assert_eq!(assignment.take_unacknowledged(), vec![(2, 5)]);
+        assignment.committed(&[(2, 5)]);
+        assert_eq!(assignment.take_unacknowledged(), vec![], "acknowledged");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use rdkafka::{ClientConfig, Offset};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::assignment::{self, Release, to_tpl};
+use crate::assignment::{self, CommitScope, Release, to_tpl};
 use crate::back_pressure::{self, HOLD_BACK_BEFORE_PAUSE};
 use crate::dead_letter::{self, DeadLetterWriter};
 use crate::dead_letter_ledger::PgDeadLetterLedger;
@@ -32,6 +32,10 @@ use crate::processing::Processor;
 use crate::rebalance::EngineContext;
 use crate::retry::RetryPolicy;
 use crate::summary::{ExitReason, Summary};
+
+/// How often offsets the broker has not acknowledged are committed again (see
+/// [`assignment::Assignment::take_unacknowledged`]).
+const UNACKNOWLEDGED_RESEND_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Everything the engine needs to know, independent of how it was configured.
 #[derive(Debug, Clone)]
@@ -202,6 +206,7 @@ async fn poll_loop(
 ) -> ExitReason {
     let mut housekeeping = tokio::time::interval(Duration::from_millis(100));
     let mut last_commit = Instant::now();
+    let mut last_resend = Instant::now();
     let mut full_since: Option<Instant> = None;
     loop {
         if shared.fatal().is_some() {
@@ -246,8 +251,12 @@ async fn poll_loop(
             _ = shared.wake.notified() => {}
             _ = housekeeping.tick() => {
                 if last_commit.elapsed() >= settings.commit_interval {
-                    assignment::commit_async(consumer.as_ref(), shared);
+                    assignment::commit_async(consumer.as_ref(), shared, CommitScope::Changed);
                     last_commit = Instant::now();
+                }
+                if last_resend.elapsed() >= UNACKNOWLEDGED_RESEND_INTERVAL {
+                    assignment::commit_async(consumer.as_ref(), shared, CommitScope::Unacknowledged);
+                    last_resend = Instant::now();
                 }
                 update_gauges(shared);
                 if let Some(idle) = settings.exit_when_idle
