@@ -288,33 +288,26 @@ fault_f() {
     return "$failed"
 }
 
-# wait_for_outbox: until the relay has sent every outbox row, at most DRAIN_TIMEOUT s.
-wait_for_outbox() {
-    local deadline=$((SECONDS + DRAIN_TIMEOUT)) unsent
+# wait_for_zero WHAT COMMAND...: until COMMAND prints 0, at most DRAIN_TIMEOUT s; WHAT
+# names the figure in the warning when it does not get there.
+wait_for_zero() {
+    local what="$1" deadline=$((SECONDS + DRAIN_TIMEOUT)) value
+    shift
     while :; do
-        unsent="$(psql -X -q -At "$(pg_private_url "$DB")" \
-            -c "SELECT count(*) FROM order_service.outbox WHERE sent_at IS NULL" 2>>"$RUN/drain.log" || echo "?")"
-        [ "$unsent" = 0 ] && return 0
+        value="$("$@" 2>>"$RUN/drain.log" || echo "?")"
+        [ "$value" = 0 ] && return 0
         if [ "$SECONDS" -ge "$deadline" ]; then
-            warn "$unsent outbox rows still unsent after $DRAIN_TIMEOUT s"
+            warn "$what still $value after $DRAIN_TIMEOUT s"
             return 1
         fi
         sleep 1
     done
 }
 
-# wait_for_drain: until the group's lag is 0 (committed = log end), at most DRAIN_TIMEOUT s.
-wait_for_drain() {
-    local deadline=$((SECONDS + DRAIN_TIMEOUT)) lag
-    while :; do
-        lag="$(kafka_py lag "$TOPIC" "$GROUP" 2>>"$RUN/drain.log" || echo "?")"
-        [ "$lag" = 0 ] && return 0
-        if [ "$SECONDS" -ge "$deadline" ]; then
-            warn "lag still $lag after $DRAIN_TIMEOUT s"
-            return 1
-        fi
-        sleep 1
-    done
+# unsent_outbox_rows: how many outbox rows the relay has not sent yet.
+unsent_outbox_rows() {
+    psql -X -q -At "$(pg_private_url "$DB")" \
+        -c "SELECT count(*) FROM order_service.outbox WHERE sent_at IS NULL"
 }
 
 ROWS=()
@@ -361,8 +354,9 @@ run_scenario() {
     [ "$faulted" = 0 ] || warn "the fault script of $scenario exited $faulted (see $RUN/faults.log)"
 
     local started=$SECONDS drained=1 drain
-    wait_for_outbox || drained=0
-    wait_for_drain || drained=0
+    # The relay has sent every outbox row, then the group committed the log end.
+    wait_for_zero "unsent outbox rows" unsent_outbox_rows || drained=0
+    wait_for_zero "lag" kafka_py lag "$TOPIC" "$GROUP" || drained=0
     drain=$((SECONDS - started))
     local rebalances
     rebalances="$(cat "$RUN"/worker-*.log | grep -c "partitions assigned" || true)"
