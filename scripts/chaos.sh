@@ -375,18 +375,29 @@ run_scenario() {
     else
         step_ok
     fi
-    ROWS+=("$("$PYTHON" - "$scenario" "$RUN/verify.json" "$drain" "$rebalances" "$drained" "$verified" <<'EOF'
+    # Records in batches the workers retried after a database failure (their logs outlive
+    # kill -9, their metrics do not).
+    local db_retries
+    db_retries="$(cat "$RUN"/worker-*.log | sed -n 's/.*batch will be retried records=\([0-9]*\).*/\1/p' \
+        | awk '{ n += $1 } END { print n + 0 }')"
+    ROWS+=("$("$PYTHON" - "$scenario" "$RUN/verify.json" "$drain" "$rebalances" "$drained" "$verified" \
+        "$db_retries" "$RUN/http.json" <<'EOF'
 import json, sys
-scenario, path, drain, rebalances, drained, verified = sys.argv[1:]
+scenario, path, drain, rebalances, drained, verified, db_retries, http_path = sys.argv[1:]
 try:
     s = json.load(open(path))
 except (OSError, ValueError):
     print(f"{scenario:<9} verifier failed (exit {verified})")
     sys.exit()
+try:
+    http_retries = json.load(open(http_path))["retries"]
+except (OSError, ValueError, KeyError):
+    http_retries = "?"
 print(f"{scenario:<9} {s['events']:>8} {s['distinct']:>8} {s['lost']:>5} {s['applied_twice']:>13} "
       f"{s['dlq_expected']:>6}/{s['dlq_actual']:<6} {s['dlq_duplicates']:>8} "
       f"{s['http_acknowledged']:>6}/{s['http_missing']}/{s['http_changed_twice']}/{s['http_record_copies']:<4} "
-      f"{drain + ('s' if drained == '1' else 's!'):>7} {rebalances:>11} {'ok' if verified == '0' else 'VIOLATION'}")
+      f"{drain + ('s' if drained == '1' else 's!'):>7} {rebalances:>11} "
+      f"{db_retries:>7}/{http_retries:<5} {'ok' if verified == '0' else 'VIOLATION'}")
 EOF
 )")
 }
@@ -406,13 +417,14 @@ main() {
     for scenario in ${SCENARIOS//,/ }; do
         case "$scenario" in a | b | c | d | e | f) run_scenario "$scenario" ;; *) die "unknown scenario $scenario" ;; esac
     done
-    printf '\n%-9s %8s %8s %5s %13s %13s %8s %-16s %7s %11s %s\n' scenario events distinct lost applied_twice \
-        "dlq exp/act" dlq_dups "http ack/mis/2x/cp" drain assignments verdict
+    printf '\n%-9s %8s %8s %5s %13s %13s %8s %-16s %7s %11s %13s %s\n' scenario events distinct lost applied_twice \
+        "dlq exp/act" dlq_dups "http ack/mis/2x/cp" drain assignments "retries db/http" verdict
     printf '%s\n' "${ROWS[@]}"
     printf '(events: valid records incl. duplicates; http: changes the order API acknowledged /\n'
     printf ' missing from the topic / in it as two events / records the relay sent again;\n'
     printf ' drain: from the workloads'"'"' end to lag 0; assignments: "partitions assigned" log\n'
-    printf ' lines over all workers; logs in %s)\n' "$WORK"
+    printf ' lines over all workers; retries: records the workers retried after a database\n'
+    printf ' failure / HTTP requests the client sent again; logs in %s)\n' "$WORK"
     return "$FAILED"
 }
 
