@@ -14,7 +14,7 @@ pub mod metrics;
 pub mod order_service;
 pub mod partition;
 pub mod producer_settings;
-pub mod topic_check;
+pub(crate) mod topic_check;
 pub mod trace_context;
 
 pub use generator::{GenerateArgs, ProducerError, Result, Summary, generate, run_command};

@@ -8,7 +8,7 @@ pub mod generate;
 pub mod generate_args;
 pub mod lifecycle;
 pub mod poison;
-pub mod progress;
+pub(crate) mod progress;
 pub mod summary;
 
 pub use error::{ProducerError, Result};

@@ -10,11 +10,11 @@
 
 pub mod housekeeping;
 pub mod http;
-pub mod relay;
+pub(crate) mod relay;
 pub mod serve_args;
-pub mod service;
+pub(crate) mod service;
 pub mod service_error;
-pub mod store;
+pub(crate) mod store;
 
 pub use serve_args::ServeArgs;
 pub use service::{RunningService, start};

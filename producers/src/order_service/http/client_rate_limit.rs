@@ -105,6 +105,7 @@ impl ClientRateLimit {
         })
     }
 
+    #[cfg(test)]
     /// Clients tracked now.
     pub fn tracked_clients(&self) -> usize {
         self.limiter.len()

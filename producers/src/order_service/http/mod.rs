@@ -2,14 +2,14 @@
 //! answers they give, admission and load limits, and the OpenAPI document. It calls the
 //! [`store`](super::store); the store never calls it.
 
-pub mod admission;
-pub mod answers;
+pub(crate) mod admission;
+pub(crate) mod answers;
 pub mod api_error;
-pub mod api_tokens;
-pub mod client_rate_limit;
-pub mod load_limits;
+pub(crate) mod api_tokens;
+pub(crate) mod client_rate_limit;
+pub(crate) mod load_limits;
 pub mod openapi;
-pub mod order_api;
+pub(crate) mod order_api;
 pub mod requests;
-pub mod router;
+pub(crate) mod router;
 pub mod security_headers;

@@ -82,11 +82,6 @@ impl IdempotentRequest {
             fingerprint: fingerprint(method, path, body),
         }))
     }
-
-    /// The key as sent.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
 }
 
 /// What a response stored under a key holds.
