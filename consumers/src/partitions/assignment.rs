@@ -18,8 +18,9 @@ struct Partition {
     tracker: OffsetTracker,
     /// Records of this partition being processed now.
     in_flight: usize,
-    /// Whether the consumer paused fetching it.
-    paused: bool,
+    /// Whether the consumer paused fetching it; `None` until back-pressure has
+    /// told the consumer either way since the partition was assigned.
+    paused: Option<bool>,
 }
 
 /// Every partition this worker owns, and the offsets it committed.
@@ -60,8 +61,9 @@ impl Assignment {
                 tracker: OffsetTracker::new(),
                 in_flight: 0,
                 // Unknown: a partition paused before a revocation may come back
-                // paused; back-pressure reconciles by resuming it explicitly.
-                paused: true,
+                // paused, a new one is fetched; back-pressure settles it by pausing
+                // or resuming it explicitly.
+                paused: None,
             },
         );
         self.last_change = Some(Instant::now());
@@ -230,14 +232,17 @@ impl Assignment {
     pub(crate) fn set_paused(&mut self, partitions: &[i32], paused: bool) {
         for partition in partitions {
             if let Some(p) = self.partitions.get_mut(partition) {
-                p.paused = paused;
+                p.paused = Some(paused);
             }
         }
     }
 
-    /// Owned partitions paused now.
+    /// Owned partitions paused now, or not yet paused or resumed since assigned.
     pub(crate) fn paused_count(&self) -> usize {
-        self.partitions.values().filter(|p| p.paused).count()
+        self.partitions
+            .values()
+            .filter(|p| p.paused != Some(false))
+            .count()
     }
 }
 
