@@ -19,6 +19,7 @@ use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Timestamp};
 
+use self::possibly_written::PossiblyWritten;
 use crate::error::{Error, Result};
 
 /// Header names added to a dead-lettered record.
@@ -128,6 +129,7 @@ pub(crate) struct DeadLetterWriter {
     producer: FutureProducer,
     topic: String,
     group: String,
+    possibly_written: std::sync::Arc<PossiblyWritten>,
 }
 
 impl std::fmt::Debug for DeadLetterWriter {
@@ -176,10 +178,12 @@ impl DeadLetterWriter {
                 "message.timeout.ms",
                 delivery_timeout.as_millis().to_string(),
             );
+        let group = group.into();
         Ok(Self {
             producer: config.create()?,
+            possibly_written: std::sync::Arc::new(PossiblyWritten::new(base, &group)?),
             topic: topic.into(),
-            group: group.into(),
+            group,
         })
     }
 
@@ -192,6 +196,47 @@ impl DeadLetterWriter {
     /// A record too large for the DLQ with every header is written again with less
     /// ([`Fit`]): a poison record must not stop the group.
     pub(crate) async fn write(
+        &self,
+        record: &OwnedMessage,
+        report: &FailureReport,
+    ) -> Result<(), DlqWriteError> {
+        if let Some(since) = self.possibly_written.since(record) {
+            match self
+                .possibly_written
+                .find(&self.topic, &self.group, record, since)
+                .await
+            {
+                Ok(true) => {
+                    tracing::info!(topic = record.topic(), partition = record.partition(),
+                        offset = record.offset(), dlq_topic = %self.topic,
+                        "dead-letter write that timed out was persisted; not written again");
+                    self.possibly_written.forget(record);
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    return Err(DlqWriteError {
+                        topic: self.topic.clone(),
+                        reason: format!(
+                            "cannot tell whether an earlier attempt was persisted: {error}"
+                        ),
+                        permanent: false,
+                    });
+                }
+            }
+        }
+        let started = Utc::now().timestamp_millis();
+        let result = self.write_fitting(record, report).await;
+        match &result {
+            Ok(()) => self.possibly_written.forget(record),
+            Err(error) if !error.permanent => self.possibly_written.remember(record, started),
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Writes `record`, with less of it when the DLQ refuses it for its size.
+    async fn write_fitting(
         &self,
         record: &OwnedMessage,
         report: &FailureReport,
@@ -423,6 +468,10 @@ pub(crate) fn dead_letter_write_is_permanent(error: &KafkaError) -> bool {
         )
     )
 }
+
+mod possibly_written;
+#[cfg(test)]
+mod possibly_written_tests;
 
 #[cfg(test)]
 mod tests {
