@@ -19,6 +19,7 @@ use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Timestamp};
 
+use self::possibly_written::PossiblyWritten;
 use crate::error::{Error, Result};
 
 /// Header names added to a dead-lettered record.
@@ -64,6 +65,10 @@ pub enum DlqCategory {
     Processing,
     /// A handler error of unknown kind that stayed after `--max-attempts`.
     RetriesExhausted,
+    /// Poison too large for the dead-letter topic with every header: written with
+    /// its original headers (and, if still too large, its value) cut; the message
+    /// header starts with the category it had.
+    Oversized,
 }
 
 impl DlqCategory {
@@ -75,6 +80,7 @@ impl DlqCategory {
             DlqCategory::Validation => "validation",
             DlqCategory::Processing => "processing",
             DlqCategory::RetriesExhausted => "retries-exhausted",
+            DlqCategory::Oversized => "oversized",
         }
     }
 
@@ -123,6 +129,7 @@ pub(crate) struct DeadLetterWriter {
     producer: FutureProducer,
     topic: String,
     group: String,
+    possibly_written: std::sync::Arc<PossiblyWritten>,
 }
 
 impl std::fmt::Debug for DeadLetterWriter {
@@ -156,6 +163,13 @@ impl DeadLetterWriter {
         delivery_timeout: Duration,
     ) -> rdkafka::error::KafkaResult<Self> {
         let mut config = base.clone();
+        // librdkafka refuses records over 1000000 bytes itself, below Kafka's own
+        // topic limit (1048588): a source record near 1 MB would fail here once the
+        // dlq-* headers are added although the DLQ topic takes it. The topic's
+        // limit is the broker's to apply; what it refuses is cut to fit (`Fit`).
+        if config.get("message.max.bytes").is_none() {
+            config.set("message.max.bytes", DLQ_PRODUCER_MAX_BYTES.to_string());
+        }
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -164,10 +178,12 @@ impl DeadLetterWriter {
                 "message.timeout.ms",
                 delivery_timeout.as_millis().to_string(),
             );
+        let group = group.into();
         Ok(Self {
             producer: config.create()?,
+            possibly_written: std::sync::Arc::new(PossiblyWritten::new(base, &group)?),
             topic: topic.into(),
-            group: group.into(),
+            group,
         })
     }
 
@@ -177,32 +193,144 @@ impl DeadLetterWriter {
     }
 
     /// Writes `record` to the same partition number of the DLQ and waits for the ack.
+    /// A record too large for the DLQ with every header is written again with less
+    /// ([`Fit`]): a poison record must not stop the group.
     pub(crate) async fn write(
         &self,
         record: &OwnedMessage,
         report: &FailureReport,
     ) -> Result<(), DlqWriteError> {
-        let headers = dlq_headers(record, report, &self.group);
+        if let Some(since) = self.possibly_written.since(record) {
+            match self
+                .possibly_written
+                .find(&self.topic, &self.group, record, since)
+                .await
+            {
+                Ok(true) => {
+                    tracing::info!(topic = record.topic(), partition = record.partition(),
+                        offset = record.offset(), dlq_topic = %self.topic,
+                        "dead-letter write that timed out was persisted; not written again");
+                    self.possibly_written.forget(record);
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    return Err(DlqWriteError {
+                        topic: self.topic.clone(),
+                        reason: format!(
+                            "cannot tell whether an earlier attempt was persisted: {error}"
+                        ),
+                        permanent: false,
+                    });
+                }
+            }
+        }
+        let started = Utc::now().timestamp_millis();
+        let result = self.write_fitting(record, report).await;
+        match &result {
+            Ok(()) => self.possibly_written.forget(record),
+            Err(error) if !error.permanent => self.possibly_written.remember(record, started),
+            Err(_) => {}
+        }
+        result
+    }
+
+    /// Writes `record`, with less of it when the DLQ refuses it for its size.
+    async fn write_fitting(
+        &self,
+        record: &OwnedMessage,
+        report: &FailureReport,
+    ) -> Result<(), DlqWriteError> {
+        let mut fit = Fit::Whole;
+        loop {
+            let error = match self.send(record, report, fit).await {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            match fit.smaller() {
+                Some(smaller) if is_too_large(&error) => {
+                    tracing::warn!(topic = record.topic(), partition = record.partition(),
+                        offset = record.offset(), dlq_topic = %self.topic, %error, fit = ?smaller,
+                        "dead-letter record too large; writing it with less");
+                    fit = smaller;
+                }
+                _ => {
+                    return Err(DlqWriteError {
+                        topic: self.topic.clone(),
+                        reason: error.to_string(),
+                        permanent: dead_letter_write_is_permanent(&error),
+                    });
+                }
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        record: &OwnedMessage,
+        report: &FailureReport,
+        fit: Fit,
+    ) -> Result<(), KafkaError> {
+        let headers = dlq_headers(record, report, &self.group, fit);
         let mut future = FutureRecord::<[u8], [u8]>::to(&self.topic)
             .partition(record.partition())
             .headers(headers);
         if let Some(key) = record.key() {
             future = future.key(key);
         }
-        if let Some(payload) = record.payload() {
+        if let Some(payload) = record.payload()
+            && fit != Fit::ValueDropped
+        {
             future = future.payload(payload);
         }
         self.producer
             .send(future, Duration::from_secs(5))
             .await
             .map(|_| ())
-            .map_err(|(error, _)| DlqWriteError {
-                topic: self.topic.clone(),
-                reason: error.to_string(),
-                permanent: dead_letter_write_is_permanent(&error),
-            })
+            .map_err(|(error, _)| error)
     }
 }
+
+/// How much of a record a dead-letter write carries. A record near the size limit
+/// fits its own topic but not the DLQ once the dlq-* headers are added; it is then
+/// written with less rather than never (never would stop the group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fit {
+    /// The original headers, the value and every dlq-* header.
+    Whole,
+    /// The original headers cut (but the redrive count, which stops redrive
+    /// loops), the message shortened, the category [`DlqCategory::Oversized`];
+    /// the value untouched.
+    HeadersCut,
+    /// The value dropped too: it stays in the source topic at the position the
+    /// headers name, until the topic's retention removes it.
+    ValueDropped,
+}
+
+impl Fit {
+    fn smaller(self) -> Option<Fit> {
+        match self {
+            Fit::Whole => Some(Fit::HeadersCut),
+            Fit::HeadersCut => Some(Fit::ValueDropped),
+            Fit::ValueDropped => None,
+        }
+    }
+}
+
+/// Whether the producer or the broker refused a record for its size.
+fn is_too_large(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge)
+    )
+}
+
+/// The dead-letter producer's own size limit: far above any topic's, so the
+/// topic's `max.message.bytes` decides.
+const DLQ_PRODUCER_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// Characters of the error message kept when a record's headers are cut.
+const CUT_MESSAGE_CHARS: usize = 512;
 
 impl DeadLetterSink for DeadLetterWriter {
     fn topic(&self) -> &str {
@@ -247,20 +375,47 @@ pub(crate) async fn check_topic(kafka: &KafkaArgs, topic: &str, dlq_topic: &str)
 }
 
 /// The original headers, untouched and in order, followed by the dlq-* headers.
+/// With a [`Fit`] smaller than whole, the original headers but the redrive count
+/// are left out and the category is [`DlqCategory::Oversized`].
 pub(crate) fn dlq_headers(
     record: &OwnedMessage,
     report: &FailureReport,
     group: &str,
+    fit: Fit,
 ) -> OwnedHeaders {
     let mut out = OwnedHeaders::new();
     if let Some(original) = record.headers() {
         for header in original.iter() {
+            if fit != Fit::Whole && header.key != headers::REDRIVE_COUNT {
+                continue;
+            }
             out = out.insert(Header {
                 key: header.key,
                 value: header.value,
             });
         }
     }
+    let (category, message) = match fit {
+        Fit::Whole => (report.category, report.message.clone()),
+        Fit::HeadersCut | Fit::ValueDropped => {
+            let cut = if fit == Fit::HeadersCut {
+                "its original headers".to_owned()
+            } else {
+                let bytes = record.payload().map_or(0, <[u8]>::len);
+                format!(
+                    "its original headers and its value ({bytes} bytes; read it at the source position)"
+                )
+            };
+            let message: String = report.message.chars().take(CUT_MESSAGE_CHARS).collect();
+            (
+                DlqCategory::Oversized,
+                format!(
+                    "{}: {message} (too large for the dead-letter topic: {cut} cut)",
+                    report.category.as_str()
+                ),
+            )
+        }
+    };
     let timestamp = match record.timestamp() {
         Timestamp::CreateTime(ms) | Timestamp::LogAppendTime(ms) => ms.to_string(),
         Timestamp::NotAvailable => String::new(),
@@ -271,8 +426,8 @@ pub(crate) fn dlq_headers(
         (headers::SOURCE_OFFSET, record.offset().to_string()),
         (headers::SOURCE_TIMESTAMP, timestamp),
         (headers::CONSUMER_GROUP, group.to_owned()),
-        (headers::ERROR_CATEGORY, report.category.as_str().to_owned()),
-        (headers::ERROR_MESSAGE, report.message.clone()),
+        (headers::ERROR_CATEGORY, category.as_str().to_owned()),
+        (headers::ERROR_MESSAGE, message),
         (headers::ATTEMPTS, report.attempts.to_string()),
         (
             headers::FIRST_FAILURE_AT,
@@ -314,6 +469,10 @@ pub(crate) fn dead_letter_write_is_permanent(error: &KafkaError) -> bool {
     )
 }
 
+mod possibly_written;
+#[cfg(test)]
+mod possibly_written_tests;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,7 +505,7 @@ mod tests {
             first_failure_at: now,
             last_failure_at: now,
         };
-        let headers = dlq_headers(&record, &report, "g");
+        let headers = dlq_headers(&record, &report, "g", Fit::Whole);
         let pairs: Vec<(String, String)> = headers
             .iter()
             .map(|h| {
@@ -365,6 +524,51 @@ mod tests {
         assert_eq!(get(headers::ERROR_CATEGORY), "retries-exhausted");
         assert_eq!(get(headers::ATTEMPTS), "5");
         assert_eq!(pairs.len(), 13);
+    }
+
+    #[test]
+    fn cut_headers_keep_the_redrive_count_and_say_why() {
+        let original = OwnedHeaders::new()
+            .insert(Header {
+                key: "big",
+                value: Some(&[b'h'; 4096][..]),
+            })
+            .insert(Header {
+                key: headers::REDRIVE_COUNT,
+                value: Some("2"),
+            });
+        let record = OwnedMessage::new(
+            Some(b"payload".to_vec()),
+            Some(b"order-1".to_vec()),
+            "orders".into(),
+            Timestamp::NotAvailable,
+            0,
+            7,
+            Some(original),
+        );
+        let now = Utc::now();
+        let report = FailureReport {
+            category: DlqCategory::Validation,
+            message: "m".repeat(10_000),
+            attempts: 1,
+            first_failure_at: now,
+            last_failure_at: now,
+        };
+        for fit in [Fit::HeadersCut, Fit::ValueDropped] {
+            let headers = dlq_headers(&record, &report, "g", fit);
+            let get = |k: &str| {
+                headers
+                    .iter()
+                    .find(|h| h.key == k)
+                    .map(|h| String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())
+            };
+            assert_eq!(get("big"), None);
+            assert_eq!(get(headers::REDRIVE_COUNT).as_deref(), Some("2"));
+            assert_eq!(get(headers::ERROR_CATEGORY).as_deref(), Some("oversized"));
+            let message = get(headers::ERROR_MESSAGE).unwrap();
+            assert!(message.starts_with("validation: "), "{message}");
+            assert!(message.len() < 1_000, "{}", message.len());
+        }
     }
 
     #[test]

@@ -109,3 +109,132 @@ async fn a_stuck_partition_is_paused_alone() {
     assert_eq!(orders_like(&env, "p0-").await, 100);
     assert_eq!(env.committed_offsets(), env.end_offsets());
 }
+
+/// Stops new connections to the test's database and ends its sessions: what the
+/// engine sees while PostgreSQL is down (the shared server keeps running).
+async fn database_reachable(env: &TestEnv, reachable: bool) {
+    let database = env.db_url.rsplit('/').next().unwrap();
+    let database = database.split('?').next().unwrap();
+    let mut admin =
+        <sqlx::PgConnection as sqlx::Connection>::connect(&orderflow_testkit::database_url())
+            .await
+            .expect("admin connection");
+    sqlx::Executor::execute(
+        &mut admin,
+        sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {database} ALLOW_CONNECTIONS {reachable}"
+        )),
+    )
+    .await
+    .expect("alter database");
+    if !reachable {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(database)
+            .execute(&mut admin)
+            .await
+            .expect("terminate backends");
+    }
+}
+
+/// PostgreSQL is down and a worker leaves: the remaining worker, its breaker open,
+/// is assigned the leaver's partition and its backlog. The partition must be
+/// paused like the ones it already had, so the buffer stays within
+/// `--max-buffered` instead of filling with the whole backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_partition_assigned_while_the_breaker_is_open_is_paused() {
+    let env = TestEnv::new("bp-breaker-assign", 2).await;
+    const MAX_BUFFERED: usize = 50;
+    let settings = EngineSettings {
+        max_buffered: MAX_BUFFERED,
+        batch_size: 10,
+        breaker_threshold: 1,
+        // The first opening of the breaker lasts the backoff's initial ceiling:
+        // long enough to cover the hand-over below.
+        retry_backoff: orderflow_runtime::backoff::Backoff {
+            initial: Duration::from_secs(30),
+            max: Duration::from_secs(30),
+            multiplier: 1.0,
+        },
+        drain_timeout: Duration::from_secs(1),
+        exit_when_idle: None,
+        ..env.settings()
+    };
+    let (stays, leaves) = (prometheus::Registry::new(), prometheus::Registry::new());
+    let stays_token = tokio_util::sync::CancellationToken::new();
+    let leaves_token = tokio_util::sync::CancellationToken::new();
+    let stayer = env.spawn_engine_observed(settings.clone(), stays_token.clone(), stays.clone());
+    let leaver = env.spawn_engine_observed(settings, leaves_token.clone(), leaves.clone());
+    let assigned = |metrics: &prometheus::Registry| {
+        metrics
+            .gather()
+            .iter()
+            .filter(|f| f.name() == "orderflow_consumer_rebalances_total")
+            .flat_map(|f| f.get_metric())
+            .filter(|m| m.get_label().iter().any(|l| l.value() == "assign"))
+            .map(|m| m.get_counter().get_value())
+            .sum::<f64>()
+    };
+    // One order per partition, applied: each worker owns one partition.
+    send_to(&env, 0, &created("warm-0")).await;
+    send_to(&env, 1, &created("warm-1")).await;
+    wait_until(
+        Duration::from_secs(60),
+        "both workers own a partition",
+        || async {
+            assigned(&stays) >= 1.0
+                && assigned(&leaves) >= 1.0
+                && orders_like(&env, "warm-").await == 2
+        },
+    )
+    .await;
+
+    database_reachable(&env, false).await;
+    for partition in 0..2 {
+        send_to(&env, partition, &created(&format!("down-{partition}"))).await;
+    }
+    wait_until(Duration::from_secs(60), "both breakers open", || async {
+        support::gauge_total(&stays, "orderflow_consumer_circuit_breaker_state") == 1.0
+            && support::gauge_total(&leaves, "orderflow_consumer_circuit_breaker_state") == 1.0
+            && support::gauge_total(&stays, "orderflow_consumer_paused_partitions") == 1.0
+    })
+    .await;
+    // A backlog on both partitions; the stayer's own partition is paused.
+    for i in 0..1_000 {
+        send_to(&env, i % 2, &created(&format!("backlog-{i:04}"))).await;
+    }
+    let assigned_before = assigned(&stays);
+    leaves_token.cancel();
+    leaver.await.expect("leaver task").expect("leaver run");
+    wait_until(
+        Duration::from_secs(60),
+        "the leaver's partition assigned",
+        || async { assigned(&stays) > assigned_before },
+    )
+    .await;
+    let mut most = 0.0f64;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        most = most.max(support::gauge_total(
+            &stays,
+            "orderflow_consumer_buffered_records",
+        ));
+    }
+    assert_eq!(
+        support::gauge_total(&stays, "orderflow_consumer_circuit_breaker_state"),
+        1.0,
+        "the breaker stayed open while buffered records were sampled"
+    );
+    assert!(
+        most <= MAX_BUFFERED as f64,
+        "{most} records buffered with the breaker open, more than --max-buffered {MAX_BUFFERED}"
+    );
+
+    database_reachable(&env, true).await;
+    wait_until(Duration::from_secs(120), "every order applied", || async {
+        orders_like(&env, "").await == 1_004
+    })
+    .await;
+    stays_token.cancel();
+    stayer.await.expect("stayer task").expect("stayer run");
+    assert_eq!(env.committed_offsets(), env.end_offsets());
+}

@@ -202,6 +202,37 @@ async fn error_shared_by_every_record_is_a_database_failure() {
     assert!(summary.retried > 0, "{summary:?}");
 }
 
+/// The same database-wide error at low traffic: every batch holds one record, so
+/// "every record of the batch failed alike" can never be seen. The error must still
+/// be judged the database's (by probing it), not each record's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lone_record_under_a_database_wide_error_is_not_dead_lettered() {
+    let env = TestEnv::new("db-wide-lone", 1).await;
+    sqlx::raw_sql(
+        "CREATE FUNCTION frozen() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'projection frozen'; END $$; \
+         CREATE TRIGGER frozen BEFORE INSERT OR UPDATE ON orders \
+         FOR EACH ROW EXECUTE FUNCTION frozen();",
+    )
+    .execute(&env.pool)
+    .await
+    .expect("install trigger");
+    env.send_lifecycles(&lifecycles("lone", 3)).await;
+    let mut settings = env.settings();
+    settings.batch_size = 1;
+    settings.exit_when_idle = Some(Duration::from_secs(3));
+    let engine = env.spawn_engine(settings, CancellationToken::new());
+    // Long enough for --max-attempts (3) to run out many times over.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    sqlx::raw_sql("DROP TRIGGER frozen ON orders")
+        .execute(&env.pool)
+        .await
+        .expect("drop trigger");
+
+    let summary = recovered(&env, engine, 3).await;
+    assert!(summary.retried > 0, "{summary:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_poison_record_waits_for_the_database_then_is_dead_lettered_once() {
     let env = TestEnv::new("db-outage-dlq", 1).await;

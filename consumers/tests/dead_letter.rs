@@ -244,14 +244,16 @@ async fn keyless_record_is_dead_lettered_as_validation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dead_letter_write_that_can_never_succeed_stops_the_process_loudly() {
     let env = TestEnv::new("dlq-too-large", 1).await;
-    // The DLQ accepts at most 1 KiB; the poison record is 8 KiB.
+    // The DLQ accepts at most 64 bytes: not even the record's position fits once
+    // its headers and value are cut. (A DLQ too small for the whole record only
+    // cuts it: an_oversized_poison_record_is_dead_lettered_with_its_headers_cut.)
     let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
         support::client_config(&env.brokers)
             .create()
             .expect("admin client");
     let config =
         rdkafka::admin::AlterConfig::new(rdkafka::admin::ResourceSpecifier::Topic(&env.dlq_topic))
-            .set("max.message.bytes", "1024");
+            .set("max.message.bytes", "64");
     let altered = admin
         .alter_configs(&[config], &rdkafka::admin::AdminOptions::new())
         .await
@@ -282,6 +284,85 @@ async fn dead_letter_write_that_can_never_succeed_stops_the_process_loudly() {
         env.committed_offsets().get(&0).is_none_or(|&o| o == 0),
         "nothing committed past the record"
     );
+}
+
+/// Poison records near the 1 MB limit fit their topic but not the dead-letter
+/// write once the dlq-* headers are added. Neither may stop the group: one sent by
+/// a producer at librdkafka's default limit is dead-lettered whole (the DLQ topic
+/// takes what its broker takes); one that fills the topic's limit with a large
+/// original header is dead-lettered with its value untouched, the original headers
+/// cut and a category saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversized_poison_record_is_dead_lettered_with_its_headers_cut() {
+    let env = TestEnv::new("dlq-oversized", 1).await;
+    let near_limit = vec![b'x'; 999_800];
+    let (_, near_offset) = env
+        .send_raw(b"near-limit", &near_limit, "OrderCreated")
+        .await;
+    // Kafka's topic limit is 1048588 bytes a batch; a Java producer sends up to
+    // 1 MiB. The original header fills the record up to that limit.
+    let big_producer: rdkafka::producer::FutureProducer = support::client_config(&env.brokers)
+        .set("message.max.bytes", "1048576")
+        .create()
+        .expect("producer");
+    let filled = vec![b'y'; 1_007_000];
+    let big_header = "z".repeat(41_300);
+    let delivery = big_producer
+        .send(
+            rdkafka::producer::FutureRecord::to(&env.topic)
+                .key(&b"filled"[..])
+                .payload(&filled[..])
+                .headers(
+                    rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+                        key: "big",
+                        value: Some(&big_header),
+                    }),
+                ),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("a record the topic takes");
+    let good = lifecycle("after-oversized", false);
+    env.send_lifecycles(std::slice::from_ref(&good)).await;
+
+    let summary = env.run_until_idle(env.settings()).await;
+    assert_eq!(summary.dead_lettered, 2, "{summary:?}");
+    assert_eq!(summary.processed, 3, "{summary:?}");
+    assert_eq!(env.committed_offsets(), env.non_empty_end_offsets());
+    let dlq = env.dlq_records(2, Duration::from_secs(20));
+    assert_eq!(dlq.len(), 2);
+    let whole = &dlq[0];
+    assert_eq!(whole.payload(), Some(&near_limit[..]), "value untouched");
+    assert_eq!(
+        header(whole, headers::ERROR_CATEGORY).as_deref(),
+        Some("deserialization")
+    );
+    assert_eq!(
+        header(whole, headers::SOURCE_OFFSET),
+        Some(near_offset.to_string())
+    );
+    assert!(
+        header(whole, "traceparent").is_some(),
+        "original headers kept"
+    );
+
+    let cut = &dlq[1];
+    assert_eq!(cut.payload(), Some(&filled[..]), "value untouched");
+    assert_eq!(cut.key(), Some(&b"filled"[..]));
+    assert_eq!(
+        header(cut, headers::ERROR_CATEGORY).as_deref(),
+        Some("oversized")
+    );
+    assert_eq!(
+        header(cut, headers::SOURCE_OFFSET),
+        Some(delivery.offset.to_string())
+    );
+    assert!(
+        header(cut, headers::ERROR_MESSAGE).is_some_and(|m| m.starts_with("deserialization")),
+        "the message keeps the original category: {:?}",
+        header(cut, headers::ERROR_MESSAGE)
+    );
+    assert_eq!(header(cut, "big"), None, "original headers cut");
 }
 
 /// The chaos suite's DLQ duplicates, made deterministic: worker A dead-letters a

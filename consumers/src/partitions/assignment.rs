@@ -18,8 +18,9 @@ struct Partition {
     tracker: OffsetTracker,
     /// Records of this partition being processed now.
     in_flight: usize,
-    /// Whether the consumer paused fetching it.
-    paused: bool,
+    /// Whether the consumer paused fetching it; `None` until back-pressure has
+    /// told the consumer either way since the partition was assigned.
+    paused: Option<bool>,
 }
 
 /// Every partition this worker owns, and the offsets it committed.
@@ -28,6 +29,10 @@ pub(crate) struct Assignment {
     partitions: BTreeMap<i32, Partition>,
     /// Offsets committed successfully (kept after a partition is released, for the summary).
     committed: BTreeMap<i32, i64>,
+    /// Per owned partition, the offset of the commit acknowledged last. Not the
+    /// highest: librdkafka retries a failed commit itself, so an older commit can
+    /// land after a newer one, both succeed, and the broker keeps the older.
+    last_acked: BTreeMap<i32, i64>,
     next_epoch: u64,
     last_change: Option<Instant>,
 }
@@ -37,6 +42,7 @@ impl Default for Assignment {
         Self {
             partitions: BTreeMap::new(),
             committed: BTreeMap::new(),
+            last_acked: BTreeMap::new(),
             next_epoch: 1,
             last_change: None,
         }
@@ -60,8 +66,9 @@ impl Assignment {
                 tracker: OffsetTracker::new(),
                 in_flight: 0,
                 // Unknown: a partition paused before a revocation may come back
-                // paused; back-pressure reconciles by resuming it explicitly.
-                paused: true,
+                // paused, a new one is fetched; back-pressure settles it by pausing
+                // or resuming it explicitly.
+                paused: None,
             },
         );
         self.last_change = Some(Instant::now());
@@ -70,6 +77,7 @@ impl Assignment {
     /// Stops owning `partition`: late completions of its work are fenced.
     pub(crate) fn forget(&mut self, partition: i32) {
         self.partitions.remove(&partition);
+        self.last_acked.remove(&partition);
         self.last_change = Some(Instant::now());
     }
 
@@ -171,7 +179,7 @@ impl Assignment {
                 continue;
             };
             if self
-                .committed
+                .last_acked
                 .get(partition)
                 .is_some_and(|&acked| acked >= offset)
             {
@@ -192,11 +200,14 @@ impl Assignment {
         }
     }
 
-    /// Remembers offsets the broker accepted.
+    /// Remembers offsets the broker accepted, in the order it acknowledged them.
     pub(crate) fn committed(&mut self, commits: &[(i32, i64)]) {
         for &(partition, offset) in commits {
             let entry = self.committed.entry(partition).or_insert(offset);
             *entry = (*entry).max(offset);
+            if self.partitions.contains_key(&partition) {
+                self.last_acked.insert(partition, offset);
+            }
         }
     }
 
@@ -230,14 +241,17 @@ impl Assignment {
     pub(crate) fn set_paused(&mut self, partitions: &[i32], paused: bool) {
         for partition in partitions {
             if let Some(p) = self.partitions.get_mut(partition) {
-                p.paused = paused;
+                p.paused = Some(paused);
             }
         }
     }
 
-    /// Owned partitions paused now.
+    /// Owned partitions paused now, or not yet paused or resumed since assigned.
     pub(crate) fn paused_count(&self) -> usize {
-        self.partitions.values().filter(|p| p.paused).count()
+        self.partitions
+            .values()
+            .filter(|p| p.paused != Some(false))
+            .count()
     }
 }
 
@@ -291,6 +305,26 @@ mod tests {
         assert_eq!(assignment.take_unacknowledged(), vec![(2, 5)]);
         assignment.committed(&[(2, 5)]);
         assert_eq!(assignment.take_unacknowledged(), vec![], "acknowledged");
+    }
+
+    #[test]
+    fn an_older_commit_acknowledged_last_is_sent_again() {
+        let mut assignment = Assignment::new();
+        assignment.assign(2);
+        let epoch = assignment.track(2, 4).unwrap();
+        assignment.started(2);
+        assert!(assignment.finished(2, epoch, 4, true));
+        assert_eq!(assignment.take_commits(None, true), vec![(2, 5)]);
+        let epoch = assignment.track(2, 9).unwrap();
+        assignment.started(2);
+        assert!(assignment.finished(2, epoch, 9, true));
+        assert_eq!(assignment.take_commits(None, true), vec![(2, 10)]);
+        // librdkafka retried the commit of 5 itself: it landed after 10's.
+        assignment.committed(&[(2, 10)]);
+        assignment.committed(&[(2, 5)]);
+        assert_eq!(assignment.take_unacknowledged(), vec![(2, 10)]);
+        assignment.committed(&[(2, 10)]);
+        assert_eq!(assignment.take_unacknowledged(), vec![]);
     }
 
     #[test]

@@ -17,8 +17,9 @@ pub(crate) struct PartitionLoad {
     pub(crate) partition: i32,
     /// Its records received and not finished.
     pub(crate) buffered: usize,
-    /// Whether it is paused now.
-    pub(crate) paused: bool,
+    /// Whether it is paused now; `None`: assigned and not paused or resumed since,
+    /// so whether librdkafka fetches it is unknown.
+    pub(crate) paused: Option<bool>,
 }
 
 /// Partitions to pause and to resume.
@@ -46,14 +47,16 @@ pub(crate) fn decide(
     for load in loads {
         let want_paused = if breaker_open {
             true
-        } else if load.paused {
+        } else if load.paused != Some(false) {
             load.buffered > share / 2
         } else {
             held_back && load.buffered >= share
         };
+        // A partition of unknown state is told either way: recording it as paused
+        // without pausing it would let librdkafka fetch its whole backlog.
         match (load.paused, want_paused) {
-            (false, true) => changes.pause.push(load.partition),
-            (true, false) => changes.resume.push(load.partition),
+            (Some(false) | None, true) => changes.pause.push(load.partition),
+            (Some(true) | None, false) => changes.resume.push(load.partition),
             _ => {}
         }
     }
@@ -68,8 +71,39 @@ mod tests {
         PartitionLoad {
             partition,
             buffered,
-            paused,
+            paused: Some(paused),
         }
+    }
+
+    fn just_assigned(partition: i32) -> PartitionLoad {
+        PartitionLoad {
+            partition,
+            buffered: 0,
+            paused: None,
+        }
+    }
+
+    #[test]
+    fn a_partition_assigned_while_the_breaker_is_open_is_paused() {
+        let loads = [load(0, 5, true), just_assigned(1)];
+        assert_eq!(
+            decide(&loads, 100, true, false),
+            Changes {
+                pause: vec![1],
+                resume: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn a_partition_assigned_with_the_breaker_closed_is_resumed() {
+        assert_eq!(
+            decide(&[just_assigned(4)], 100, false, false),
+            Changes {
+                pause: vec![],
+                resume: vec![4]
+            }
+        );
     }
 
     #[test]

@@ -66,6 +66,13 @@ pub(crate) trait EffectStore: Send + Sync + std::fmt::Debug {
         group: &'a str,
         entries: &'a [BatchEntry<'a>],
     ) -> BoxFuture<'a, Result<Vec<EntryOutcome>, BatchFailure>>;
+
+    /// Runs the statements of an apply on a new order of its own and rolls them
+    /// back: whether the database takes a write that nothing in a record can have
+    /// made fail ([`probe`]). Stores without a database of their own succeed.
+    fn probe<'a>(&'a self, _group: &'a str) -> BoxFuture<'a, Result<(), BatchFailure>> {
+        futures::future::ready(Ok(())).boxed()
+    }
 }
 
 /// The projection database.
@@ -89,6 +96,57 @@ impl EffectStore for PgEffectStore {
     ) -> BoxFuture<'a, Result<Vec<EntryOutcome>, BatchFailure>> {
         apply_batch(&self.pool, group, entries).boxed()
     }
+
+    fn probe<'a>(&'a self, group: &'a str) -> BoxFuture<'a, Result<(), BatchFailure>> {
+        probe(&self.pool, group).boxed()
+    }
+}
+
+/// Runs the dedup insert and the order writes for a made-up order placed now, in a
+/// transaction that is rolled back. A failure here is the database's, whatever its
+/// SQLSTATE: a trigger that raises, a column a rolling migration renamed, a
+/// missing privilege fail this write as they fail every record's.
+pub(crate) async fn probe(pool: &PgPool, group: &str) -> Result<(), BatchFailure> {
+    let id = format!("orderflow-probe-{}", uuid::Uuid::new_v4());
+    let event = ProjectionEvent {
+        event_id: id.clone(),
+        order_id: id,
+        occurred_at: chrono::Utc::now(),
+        effect: projection::Effect::Created {
+            customer_id: "orderflow-probe".into(),
+            currency: "EUR".into(),
+            total_cents: 100,
+            item_count: 1,
+        },
+    };
+    let entry = BatchEntry {
+        event: &event,
+        topic: "orderflow-probe",
+        partition: -1,
+        offset: -1,
+    };
+    let mut tx = begin(pool).await?;
+    let written = write_batch(&mut tx, group, std::slice::from_ref(&entry)).await;
+    tx.rollback().await?;
+    match written?.as_slice() {
+        [EntryOutcome::Applied] => Ok(()),
+        other => Err(BatchFailure {
+            kind: FailureKind::Unknown,
+            message: format!("the probe write was not applied: {other:?}"),
+            sqlstate: None,
+        }),
+    }
+}
+
+/// A transaction; any failure to get a connection means the database is
+/// unavailable to us (down, refusing connections, pool exhausted): transient
+/// whatever its code.
+async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, BatchFailure> {
+    pool.begin().await.map_err(|error| BatchFailure {
+        kind: FailureKind::Transient,
+        message: format!("cannot start a transaction: {error}"),
+        sqlstate: None,
+    })
 }
 
 /// Applies the entries in order in one transaction. Entries of the same order
@@ -100,23 +158,27 @@ pub async fn apply_batch(
     group: &str,
     entries: &[BatchEntry<'_>],
 ) -> Result<Vec<EntryOutcome>, BatchFailure> {
-    // Any failure to get a connection means the database is unavailable to us
-    // (down, refusing connections, pool exhausted): transient whatever its code.
-    let mut tx = pool.begin().await.map_err(|error| BatchFailure {
-        kind: FailureKind::Transient,
-        message: format!("cannot start a transaction: {error}"),
-        sqlstate: None,
-    })?;
+    let mut tx = begin(pool).await?;
+    let outcomes = write_batch(&mut tx, group, entries).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// The writes of [`apply_batch`] inside `tx`, which the caller commits or rolls back.
+async fn write_batch(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    group: &str,
+    entries: &[BatchEntry<'_>],
+) -> Result<Vec<EntryOutcome>, BatchFailure> {
     let mut order_ids: Vec<String> = entries.iter().map(|e| e.event.order_id.clone()).collect();
     order_ids.sort_unstable();
     order_ids.dedup();
-    let mut orders: HashMap<String, OrderRow> =
-        projection::lock_orders(&mut tx, &order_ids).await?;
+    let mut orders: HashMap<String, OrderRow> = projection::lock_orders(tx, &order_ids).await?;
     // Only now, holding the orders' locks: under READ COMMITTED, a dedup read
     // taken before waiting for a lock would miss an event another owner applied
     // meanwhile, and the order's new state would make it look like a violation.
     let event_ids: Vec<String> = entries.iter().map(|e| e.event.event_id.clone()).collect();
-    let mut seen = dedup_store::already_processed(&mut tx, group, &event_ids).await?;
+    let mut seen = dedup_store::already_processed(tx, group, &event_ids).await?;
     let read_applied: HashMap<String, i32> = orders
         .iter()
         .map(|(id, row)| (id.clone(), row.events_applied))
@@ -151,7 +213,7 @@ pub async fn apply_batch(
         }
     }
 
-    let inserted = dedup_store::insert_processed(&mut tx, group, &new_events).await?;
+    let inserted = dedup_store::insert_processed(tx, group, &new_events).await?;
     if inserted != new_events.len() {
         // Another worker (a fenced former owner of the partition) committed one
         // of these events between our check and our insert: start over.
@@ -162,8 +224,7 @@ pub async fn apply_batch(
         });
     }
     let rows: Vec<&OrderRow> = changed.iter().filter_map(|id| orders.get(id)).collect();
-    let stored =
-        projection::store_orders(&mut tx, &rows, |id| read_applied.get(id).copied()).await?;
+    let stored = projection::store_orders(tx, &rows, |id| read_applied.get(id).copied()).await?;
     if !stored {
         // A new order was created concurrently (a keyless record, or a former
         // owner of the partition): never merge the two, start over and see it.
@@ -173,6 +234,5 @@ pub async fn apply_batch(
             sqlstate: None,
         });
     }
-    tx.commit().await?;
     Ok(outcomes)
 }

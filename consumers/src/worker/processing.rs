@@ -219,6 +219,11 @@ impl Processor {
             }
             Verdict::Split => self.apply_one_by_one(pending, &ready).await,
             Verdict::RetryRecord | Verdict::Record => {
+                // One record proves nothing about the database: ask it.
+                if !self.database_takes_writes(&failure).await {
+                    self.database_failed(pending, &ready, &failure);
+                    return None;
+                }
                 // The database answered, so the breaker sees a success.
                 self.retry.database_answered();
                 self.record_failed(&mut pending[ready[0]], &failure);
@@ -273,6 +278,11 @@ impl Processor {
                 return None;
             }
         };
+        if verdicts.contains(&Verdict::Record) && !self.database_takes_writes(&failed[0].1).await {
+            let indices: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
+            self.database_failed(pending, &indices, &failed[0].1);
+            return None;
+        }
         self.retry.database_answered();
         let mut split = Vec::new();
         for ((i, failure), verdict) in failed.iter().zip(verdicts).rev() {
@@ -284,6 +294,22 @@ impl Processor {
             split.push(pending.swap_remove(*i));
         }
         (!split.is_empty()).then_some(split)
+    }
+
+    /// Whether the database takes a write no record can have made fail (the
+    /// [`EffectStore::probe`]), after `failure` was judged a record's own: a
+    /// persistent error that fails every write (a raising trigger, a column a
+    /// rolling migration renamed) is the database's, however few records it hit.
+    async fn database_takes_writes(&self, failure: &BatchFailure) -> bool {
+        match self.effects.probe(&self.shared.group).await {
+            Ok(()) => true,
+            Err(probe) => {
+                tracing::warn!(sqlstate = failure.sqlstate.as_deref(), error = %failure.message,
+                    probe_sqlstate = probe.sqlstate.as_deref(), probe_error = %probe.message,
+                    "a probe write failed too; treating the failure as the database's");
+                false
+            }
+        }
     }
 
     /// The database failed as a whole: the breaker hears of it and the records

@@ -367,6 +367,17 @@ pub fn counter_total(metrics: &prometheus::Registry, name: &str) -> f64 {
         .sum()
 }
 
+/// The sum over every label set of gauge `name` in `metrics` (0 when absent).
+pub fn gauge_total(metrics: &prometheus::Registry, name: &str) -> f64 {
+    metrics
+        .gather()
+        .iter()
+        .filter(|family| family.name() == name)
+        .flat_map(|family| family.get_metric())
+        .map(|metric| metric.get_gauge().get_value())
+        .sum()
+}
+
 /// The value of header `name`, as text.
 pub fn header(record: &OwnedMessage, name: &str) -> Option<String> {
     record.headers().and_then(|headers| {

@@ -13,6 +13,7 @@ pub fn known_categories() -> Vec<&'static str> {
         DlqCategory::Validation,
         DlqCategory::Processing,
         DlqCategory::RetriesExhausted,
+        DlqCategory::Oversized,
     ]
     .into_iter()
     .map(DlqCategory::as_str)
