@@ -161,12 +161,19 @@ pub struct Unsent {
     pub pending: i64,
     /// Parked after permanent failures.
     pub parked: i64,
+    /// When the oldest unsent row (of either kind) was written; `None` when none is.
+    pub oldest_written_at: Option<DateTime<Utc>>,
 }
 
 /// Counts the unsent rows.
 pub async fn count_unsent(pool: &PgPool) -> sqlx::Result<Unsent> {
-    let (pending, parked) = sqlx::query_as(COUNT_OUTBOX_UNSENT).fetch_one(pool).await?;
-    Ok(Unsent { pending, parked })
+    let (pending, parked, oldest_written_at) =
+        sqlx::query_as(COUNT_OUTBOX_UNSENT).fetch_one(pool).await?;
+    Ok(Unsent {
+        pending,
+        parked,
+        oldest_written_at,
+    })
 }
 
 /// Deletes up to `limit` rows sent more than `retention` ago; returns how many.

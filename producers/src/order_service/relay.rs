@@ -25,9 +25,10 @@
 //! order. A row whose delivery fails permanently (a record too large for the topic, an
 //! invalid record) is parked after `--relay-max-attempts` attempts: it is never tried
 //! again until `orderflow outbox retry` says so, its order's later events stay behind it,
-//! and every other order flows on. The relay is unhealthy (`/readyz` answers 503) after
-//! [`UNHEALTHY_AFTER_FAILED_ROUNDS`] rounds in a row that published nothing because of
-//! database or broker failures. After a fatal error of the idempotent producer the relay
+//! and every other order flows on. The relay is unhealthy (`/relayz` answers 503, see
+//! [`relay_health`](super::relay_health)) after [`UNHEALTHY_AFTER_FAILED_ROUNDS`] rounds
+//! in a row that published nothing because of database or broker failures; the API's
+//! `/readyz` follows the database only, so writes go on while Kafka is away. After a fatal error of the idempotent producer the relay
 //! builds a new producer.
 //!
 //! Delivery is at least once: a crash between the broker's ack and its record leaves the
@@ -40,7 +41,6 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
 use orderflow_runtime::backoff::Backoff;
-use orderflow_runtime::ops_server::Readiness;
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
@@ -51,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::generator::generate::record_headers;
 use crate::metrics::OrderServiceMetrics;
+use crate::order_service::relay_health::RelayHealth;
 use orderflow_outbox::{OutboxRow, queries as outbox};
 
 /// How long to wait before retrying a send when librdkafka's local queue is full.
@@ -137,13 +138,12 @@ pub struct Relay {
     /// Tasks recording the reports a round stopped waiting for.
     late_reports: JoinSet<()>,
     wake: Arc<Notify>,
-    readiness: Readiness,
 }
 
 impl Relay {
     /// A relay publishing from `pool`'s outbox with `producer` (built from
     /// `producer_config`, which builds its replacement after a fatal error); `wake` cuts
-    /// the poll sleep short; `readiness` follows the relay's health.
+    /// the poll sleep short; `health` follows the relay's.
     pub fn new(
         pool: PgPool,
         producer_config: ClientConfig,
@@ -151,13 +151,14 @@ impl Relay {
         config: RelayConfig,
         metrics: OrderServiceMetrics,
         wake: Arc<Notify>,
-        readiness: Readiness,
+        health: RelayHealth,
     ) -> Self {
         let recorder = Recorder {
             pool,
             backoff: config.backoff,
             max_attempts: config.max_attempts,
             metrics,
+            health,
         };
         Self {
             producer_config,
@@ -166,7 +167,6 @@ impl Relay {
             recorder,
             late_reports: JoinSet::new(),
             wake,
-            readiness,
         }
     }
 
@@ -177,6 +177,7 @@ impl Relay {
         let mut failed_rounds: u32 = 0;
         let mut last_gauges: Option<tokio::time::Instant> = None;
         while !token.is_cancelled() {
+            let mut last_error = None;
             let pause = match self.round().await {
                 Ok(outcome) => {
                     if outcome.parked > 0 {
@@ -191,6 +192,7 @@ impl Relay {
                     }
                     if outcome.failed > 0 && outcome.published == 0 {
                         failed_rounds = failed_rounds.saturating_add(1);
+                        last_error.clone_from(&outcome.first_error);
                         let delay = self.config.backoff.delay(failed_rounds);
                         tracing::warn!(
                             failed = outcome.failed,
@@ -210,12 +212,13 @@ impl Relay {
                 }
                 Err(error) => {
                     failed_rounds = failed_rounds.saturating_add(1);
+                    last_error = Some(format!("database: {error}"));
                     let delay = self.config.backoff.delay(failed_rounds);
                     tracing::warn!(%error, retry_in = ?delay, "outbox relay round failed on the database");
                     Some(delay)
                 }
             };
-            self.set_health(failed_rounds < UNHEALTHY_AFTER_FAILED_ROUNDS);
+            self.set_health(failed_rounds < UNHEALTHY_AFTER_FAILED_ROUNDS, last_error);
             if last_gauges.is_none_or(|at| at.elapsed() >= GAUGE_INTERVAL) {
                 self.refresh_gauges().await;
                 last_gauges = Some(tokio::time::Instant::now());
@@ -247,18 +250,20 @@ impl Relay {
         }
     }
 
-    fn set_health(&self, healthy: bool) {
-        if healthy != self.readiness.is_ready() {
+    fn set_health(&self, healthy: bool, error: Option<String>) {
+        let health = &self.recorder.health;
+        if healthy != health.report().0 {
             if healthy {
-                tracing::info!("outbox relay healthy again; ready");
+                tracing::info!("outbox relay healthy again");
             } else {
                 tracing::error!(
                     failed_rounds = UNHEALTHY_AFTER_FAILED_ROUNDS,
-                    "outbox relay cannot publish; not ready"
+                    error = error.as_deref().unwrap_or("unknown"),
+                    "outbox relay cannot publish; the API goes on taking writes"
                 );
             }
-            self.readiness.set_ready(healthy);
         }
+        health.set_failing(!healthy, error);
     }
 
     fn replace_producer(&mut self) {
@@ -276,8 +281,11 @@ impl Relay {
     async fn refresh_gauges(&self) {
         match outbox::count_unsent(&self.recorder.pool).await {
             Ok(unsent) => {
-                self.recorder.metrics.outbox_pending.set(unsent.pending);
-                self.recorder.metrics.outbox_parked.set(unsent.parked);
+                let metrics = &self.recorder.metrics;
+                metrics.outbox_pending.set(unsent.pending);
+                metrics.outbox_parked.set(unsent.parked);
+                let age = self.recorder.health.counted(&unsent, chrono::Utc::now());
+                metrics.outbox_oldest_unsent_age.set(age);
             }
             Err(error) => tracing::debug!(%error, "cannot count unsent outbox rows"),
         }
@@ -399,6 +407,7 @@ struct Recorder {
     backoff: Backoff,
     max_attempts: u32,
     metrics: OrderServiceMetrics,
+    health: RelayHealth,
 }
 
 impl Recorder {
@@ -438,6 +447,13 @@ impl Recorder {
             outcome.first_error.get_or_insert(message);
         }
         outbox::mark_sent(&self.pool, &sent, &sent_orders).await?;
+        if !sent.is_empty() {
+            let now = chrono::Utc::now();
+            self.health.sent(now);
+            self.metrics
+                .outbox_last_send
+                .set(now.timestamp_millis() as f64 / 1000.0);
+        }
         outcome.published += sent.len();
         outcome.failed += failed;
         outcome.parked += parked;
