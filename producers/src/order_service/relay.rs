@@ -61,6 +61,11 @@ const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(2);
 /// after every round would scan the backlog hundreds of times a second.
 const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often the relay promotes orders whose oldest unsent row waits behind nothing
+/// (see `orderflow_outbox::queries::sweep_stranded`): such rows come only from hand
+/// repairs or older binaries, so seldom is enough.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Failed rounds in a row after which the relay reports itself unhealthy.
 pub const UNHEALTHY_AFTER_FAILED_ROUNDS: u32 = 3;
 
@@ -176,6 +181,7 @@ impl Relay {
         tracing::info!(topic = %self.config.topic, batch_size = self.config.batch_size, "outbox relay started");
         let mut failed_rounds: u32 = 0;
         let mut last_gauges: Option<tokio::time::Instant> = None;
+        let mut last_sweep: Option<tokio::time::Instant> = None;
         while !token.is_cancelled() {
             let mut last_error = None;
             let pause = match self.round().await {
@@ -222,6 +228,10 @@ impl Relay {
             if last_gauges.is_none_or(|at| at.elapsed() >= GAUGE_INTERVAL) {
                 self.refresh_gauges().await;
                 last_gauges = Some(tokio::time::Instant::now());
+            }
+            if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_INTERVAL) {
+                self.sweep().await;
+                last_sweep = Some(tokio::time::Instant::now());
             }
             if let Some(pause) = pause {
                 tokio::select! {
@@ -275,6 +285,18 @@ impl Relay {
             Err(error) => {
                 tracing::error!(%error, "the relay's producer hit a fatal error and cannot be replaced");
             }
+        }
+    }
+
+    async fn sweep(&self) {
+        match outbox::sweep_stranded(&self.recorder.pool).await {
+            Ok(promoted) if !promoted.is_empty() => tracing::warn!(
+                rows = promoted.len(),
+                first_id = promoted[0],
+                "outbox rows waited behind no unsent row of their order; made them pending"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "cannot sweep stranded outbox rows"),
         }
     }
 
