@@ -1,6 +1,8 @@
 //! The producer's Prometheus metrics, named once here.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 /// Metric name: records whose delivery report came back, by topic, event type and result.
 pub const RECORDS_TOTAL: &str = "orderflow_producer_records_total";
@@ -13,6 +15,10 @@ pub const OUTBOX_PENDING: &str = "orderflow_outbox_pending";
 pub const OUTBOX_PUBLISHED_TOTAL: &str = "orderflow_outbox_published_total";
 /// Metric name: outbox rows parked after permanent delivery failures (order service).
 pub const OUTBOX_PARKED: &str = "orderflow_outbox_parked";
+/// Metric name: age of the oldest unsent outbox row, in seconds (order service).
+pub const OUTBOX_OLDEST_UNSENT_AGE_SECONDS: &str = "orderflow_outbox_oldest_unsent_age_seconds";
+/// Metric name: when the relay last had a row acknowledged, as a Unix time (order service).
+pub const OUTBOX_LAST_SEND_TIMESTAMP_SECONDS: &str = "orderflow_outbox_last_send_timestamp_seconds";
 /// Metric name: outbox rows the relay parked (order service).
 pub const OUTBOX_PARKED_TOTAL: &str = "orderflow_outbox_parked_total";
 /// Metric name: outbox rows whose delivery failed and will be retried (order service).
@@ -100,6 +106,10 @@ pub struct OrderServiceMetrics {
     pub outbox_pending: IntGauge,
     /// Parked outbox rows, refreshed by the relay after every round.
     pub outbox_parked: IntGauge,
+    /// Age of the oldest unsent row (0 when none), refreshed by the relay every second.
+    pub outbox_oldest_unsent_age: Gauge,
+    /// When the relay last had a row acknowledged and marked sent (Unix seconds).
+    pub outbox_last_send: Gauge,
     /// Outbox rows the relay parked.
     pub outbox_parked_rows: IntCounter,
     /// Outbox rows published and marked sent.
@@ -123,6 +133,14 @@ impl OrderServiceMetrics {
         let outbox_parked = IntGauge::new(
             OUTBOX_PARKED,
             "Outbox rows parked after permanent delivery failures; their orders' later events wait behind them.",
+        )?;
+        let outbox_oldest_unsent_age = Gauge::new(
+            OUTBOX_OLDEST_UNSENT_AGE_SECONDS,
+            "Age of the oldest outbox row not yet acknowledged by the broker (0 when none): how late the next event to leave already is.",
+        )?;
+        let outbox_last_send = Gauge::new(
+            OUTBOX_LAST_SEND_TIMESTAMP_SECONDS,
+            "When the relay last had an outbox row acknowledged and marked sent, as a Unix time (0 before the first).",
         )?;
         let outbox_parked_rows = IntCounter::new(
             OUTBOX_PARKED_TOTAL,
@@ -152,6 +170,8 @@ impl OrderServiceMetrics {
         )?;
         registry.register(Box::new(outbox_pending.clone()))?;
         registry.register(Box::new(outbox_parked.clone()))?;
+        registry.register(Box::new(outbox_oldest_unsent_age.clone()))?;
+        registry.register(Box::new(outbox_last_send.clone()))?;
         registry.register(Box::new(outbox_parked_rows.clone()))?;
         registry.register(Box::new(outbox_published.clone()))?;
         registry.register(Box::new(outbox_publish_failures.clone()))?;
@@ -160,6 +180,8 @@ impl OrderServiceMetrics {
         Ok(Self {
             outbox_pending,
             outbox_parked,
+            outbox_oldest_unsent_age,
+            outbox_last_send,
             outbox_parked_rows,
             outbox_published,
             outbox_publish_failures,

@@ -1,6 +1,6 @@
 //! The outbox relay never stalls: a row that cannot be published is parked after its
 //! attempts and blocks only its own order; a leaderless partition holds back only its own
-//! orders; /readyz follows the relay's health; sent rows are deleted after the retention.
+//! orders; /relayz follows the relay's health and /readyz the database; sent rows are deleted after the retention.
 
 mod support;
 
@@ -99,30 +99,57 @@ async fn a_row_that_cannot_be_published_is_parked_and_blocks_only_its_own_order(
     })
     .await;
 
-    // A parked row does not make the relay unhealthy; a relay that cannot work does.
-    let readyz = || async {
-        reqwest::get(format!("{ops}/readyz"))
-            .await
-            .expect("readyz")
-            .status()
+    // A parked row does not make the relay unhealthy; a relay that cannot work does,
+    // and says why on /relayz, while the API's /readyz follows its database and stays
+    // ready: it can still take writes.
+    let status = |path: &'static str| {
+        let url = format!("{ops}{path}");
+        async move { reqwest::get(url).await.expect(path).status() }
     };
-    assert_eq!(readyz().await, StatusCode::OK);
+    assert_eq!(status("/readyz").await, StatusCode::OK);
+    assert_eq!(status("/relayz").await, StatusCode::OK);
     sqlx::query("ALTER TABLE order_service.outbox RENAME TO outbox_away")
         .execute(&service.pool)
         .await
         .unwrap();
-    eventually("/readyz unready while the relay fails", || async {
-        (readyz().await == StatusCode::SERVICE_UNAVAILABLE).then_some(())
+    eventually("/relayz unhealthy while the relay fails", || async {
+        (status("/relayz").await == StatusCode::SERVICE_UNAVAILABLE).then_some(())
     })
     .await;
+    let report: serde_json::Value = reqwest::get(format!("{ops}/relayz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["status"], "failing", "{report}");
+    assert!(
+        report["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("outbox")),
+        "/relayz says why: {report}"
+    );
+    assert_eq!(
+        status("/readyz").await,
+        StatusCode::OK,
+        "the API stays ready while its database answers"
+    );
     sqlx::query("ALTER TABLE order_service.outbox_away RENAME TO outbox")
         .execute(&service.pool)
         .await
         .unwrap();
-    eventually("/readyz ready again once the relay works", || async {
-        (readyz().await == StatusCode::OK).then_some(())
+    eventually("/relayz healthy again once the relay works", || async {
+        (status("/relayz").await == StatusCode::OK).then_some(())
     })
     .await;
+    assert!(
+        service.metric("orderflow_outbox_last_send_timestamp_seconds") > Some(0.0),
+        "the last successful send is exported"
+    );
+    assert!(
+        service.metric("orderflow_outbox_oldest_unsent_age_seconds") > Some(0.0),
+        "the parked row is the oldest unsent one, and it ages"
+    );
 
     // Housekeeping deletes sent rows past the retention, never unsent or parked ones.
     sqlx::query(

@@ -122,3 +122,101 @@ async fn a_database_without_the_outbox_is_named_in_one_line() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("no order service outbox"), "{stderr}");
 }
+
+/// The state of each row of `order_id`, in outbox order.
+async fn states(pool: &PgPool, order_id: &str) -> Vec<(i64, String)> {
+    sqlx::query_as("SELECT id, state FROM order_service.outbox WHERE order_id = $1 ORDER BY id")
+        .bind(order_id)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn skipping_or_discarding_a_parked_row_lets_its_orders_later_events_move() {
+    let (database_url, pool) = orderflow_testkit::fresh_database().await;
+    migrations::migrator().run(&pool).await.unwrap();
+    let reason = "Broker: Message size too large";
+    let skipped = outbox_row(&pool, "ord-s", "parked", Some(reason)).await;
+    let after_skipped = outbox_row(&pool, "ord-s", "waiting", None).await;
+    let discarded = outbox_row(&pool, "ord-d", "parked", Some(reason)).await;
+    let after_discarded = outbox_row(&pool, "ord-d", "waiting", None).await;
+
+    let skip = orderflow(
+        &database_url,
+        &[
+            "outbox",
+            "skip",
+            "--id",
+            &format!("{skipped},{after_skipped}"),
+        ],
+    );
+    assert_eq!(
+        skip.status.code(),
+        Some(1),
+        "a waiting id is not parked: {skip:?}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout(&skip).trim()).unwrap();
+    assert_eq!(summary["skipped"], serde_json::json!([skipped]));
+    assert_eq!(summary["not_parked"], serde_json::json!([after_skipped]));
+    // Kept for the record, never published; the order's next event is the relay's now.
+    assert_eq!(
+        states(&pool, "ord-s").await,
+        [
+            (skipped, "skipped".into()),
+            (after_skipped, "pending".into())
+        ]
+    );
+
+    let discard = orderflow(
+        &database_url,
+        &["outbox", "discard", "--id", &discarded.to_string()],
+    );
+    assert!(discard.status.success(), "{discard:?}");
+    assert_eq!(
+        states(&pool, "ord-d").await,
+        [(after_discarded, "pending".into())]
+    );
+    let unsent = orderflow_outbox::queries::count_unsent(&pool)
+        .await
+        .unwrap();
+    assert_eq!((unsent.pending, unsent.parked), (2, 0));
+}
+
+#[tokio::test]
+async fn the_sweep_promotes_an_order_whose_oldest_unsent_row_waits_for_nothing() {
+    let (_database_url, pool) = orderflow_testkit::fresh_database().await;
+    migrations::migrator().run(&pool).await.unwrap();
+    // As an operator marking a parked head sent by hand leaves it: the next row waits
+    // behind a row that is no longer unsent, and nothing would ever promote it.
+    let head = outbox_row(&pool, "ord-x", "parked", Some("fixed by hand")).await;
+    let stranded = outbox_row(&pool, "ord-x", "waiting", None).await;
+    let behind = outbox_row(&pool, "ord-x", "waiting", None).await;
+    sqlx::query("UPDATE order_service.outbox SET state = 'sent', sent_at = now() WHERE id = $1")
+        .bind(head)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let healthy_head = outbox_row(&pool, "ord-y", "pending", None).await;
+    let healthy_behind = outbox_row(&pool, "ord-y", "waiting", None).await;
+
+    let promoted = orderflow_outbox::queries::sweep_stranded(&pool)
+        .await
+        .unwrap();
+    assert_eq!(promoted, [stranded]);
+    assert_eq!(
+        states(&pool, "ord-x").await,
+        [
+            (head, "sent".into()),
+            (stranded, "pending".into()),
+            (behind, "waiting".into())
+        ]
+    );
+    assert_eq!(
+        states(&pool, "ord-y").await,
+        [
+            (healthy_head, "pending".into()),
+            (healthy_behind, "waiting".into())
+        ]
+    );
+}

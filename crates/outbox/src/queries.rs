@@ -18,6 +18,10 @@ const COUNT_OUTBOX_UNSENT: &str = include_str!("../sql/count_outbox_unsent.sql")
 const DELETE_SENT_OUTBOX: &str = include_str!("../sql/delete_sent_outbox.sql");
 const LIST_OUTBOX: &str = include_str!("../sql/list_outbox.sql");
 const RETRY_PARKED_OUTBOX: &str = include_str!("../sql/retry_parked_outbox.sql");
+const PARKED_ORDERS: &str = include_str!("../sql/parked_orders.sql");
+const SKIP_PARKED_OUTBOX: &str = include_str!("../sql/skip_parked_outbox.sql");
+const DISCARD_PARKED_OUTBOX: &str = include_str!("../sql/discard_parked_outbox.sql");
+const SWEEP_STRANDED_OUTBOX: &str = include_str!("../sql/sweep_stranded_outbox.sql");
 
 /// Every statement this crate runs on the outbox, by the name of its file in `sql/`:
 /// a test plans each against a table with a long history and refuses a full scan.
@@ -33,6 +37,10 @@ pub const STATEMENTS: &[(&str, &str)] = &[
     ("delete_sent_outbox", DELETE_SENT_OUTBOX),
     ("list_outbox", LIST_OUTBOX),
     ("retry_parked_outbox", RETRY_PARKED_OUTBOX),
+    ("parked_orders", PARKED_ORDERS),
+    ("skip_parked_outbox", SKIP_PARKED_OUTBOX),
+    ("discard_parked_outbox", DISCARD_PARKED_OUTBOX),
+    ("sweep_stranded_outbox", SWEEP_STRANDED_OUTBOX),
 ];
 
 /// An event to append to the outbox.
@@ -161,12 +169,19 @@ pub struct Unsent {
     pub pending: i64,
     /// Parked after permanent failures.
     pub parked: i64,
+    /// When the oldest unsent row (of either kind) was written; `None` when none is.
+    pub oldest_written_at: Option<DateTime<Utc>>,
 }
 
 /// Counts the unsent rows.
 pub async fn count_unsent(pool: &PgPool) -> sqlx::Result<Unsent> {
-    let (pending, parked) = sqlx::query_as(COUNT_OUTBOX_UNSENT).fetch_one(pool).await?;
-    Ok(Unsent { pending, parked })
+    let (pending, parked, oldest_written_at) =
+        sqlx::query_as(COUNT_OUTBOX_UNSENT).fetch_one(pool).await?;
+    Ok(Unsent {
+        pending,
+        parked,
+        oldest_written_at,
+    })
 }
 
 /// Deletes up to `limit` rows sent more than `retention` ago; returns how many.
@@ -229,4 +244,54 @@ pub async fn retry_parked(pool: &PgPool, ids: Option<&[i64]>) -> sqlx::Result<Ve
         .await?;
     retried.sort_unstable();
     Ok(retried)
+}
+
+/// What to do with a parked row that will never be published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Keep it, marked `skipped`, until the retention deletes it like a sent row.
+    Skip,
+    /// Delete it now.
+    Discard,
+}
+
+/// Takes the parked rows among `ids` out of the queue unpublished, and makes each of
+/// their orders' next row pending, in one transaction that holds the orders' locks (as
+/// the API does while it adds rows). Returns the ids removed, in order; ids that are not
+/// parked are left alone.
+pub async fn remove_parked(pool: &PgPool, ids: &[i64], removal: Removal) -> sqlx::Result<Vec<i64>> {
+    let mut tx = pool.begin().await?;
+    let order_ids: Vec<String> = sqlx::query_scalar(PARKED_ORDERS)
+        .bind(ids)
+        .fetch_all(&mut *tx)
+        .await?;
+    sqlx::query(LOCK_ORDERS)
+        .bind(&order_ids)
+        .execute(&mut *tx)
+        .await?;
+    let statement = match removal {
+        Removal::Skip => SKIP_PARKED_OUTBOX,
+        Removal::Discard => DISCARD_PARKED_OUTBOX,
+    };
+    let mut removed: Vec<i64> = sqlx::query_scalar(statement)
+        .bind(ids)
+        .fetch_all(&mut *tx)
+        .await?;
+    sqlx::query(PROMOTE_WAITING_OUTBOX)
+        .bind(&order_ids)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    removed.sort_unstable();
+    Ok(removed)
+}
+
+/// Makes pending every order's oldest unsent row that waits behind nothing (see
+/// `sql/sweep_stranded_outbox.sql`); returns the ids promoted, in order.
+pub async fn sweep_stranded(pool: &PgPool) -> sqlx::Result<Vec<i64>> {
+    let mut promoted: Vec<i64> = sqlx::query_scalar(SWEEP_STRANDED_OUTBOX)
+        .fetch_all(pool)
+        .await?;
+    promoted.sort_unstable();
+    Ok(promoted)
 }

@@ -8,9 +8,12 @@
 //! event is on the topic if and only if its order change committed (at least once; the
 //! `event_id` lets consumers drop the rare duplicate after a crash between ack and mark).
 
+pub(crate) mod database_readiness;
 pub mod housekeeping;
 pub mod http;
 pub(crate) mod relay;
+pub(crate) mod relay_guarantee;
+pub(crate) mod relay_health;
 pub mod serve_args;
 pub(crate) mod service;
 pub mod service_error;

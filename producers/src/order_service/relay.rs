@@ -25,9 +25,10 @@
 //! order. A row whose delivery fails permanently (a record too large for the topic, an
 //! invalid record) is parked after `--relay-max-attempts` attempts: it is never tried
 //! again until `orderflow outbox retry` says so, its order's later events stay behind it,
-//! and every other order flows on. The relay is unhealthy (`/readyz` answers 503) after
-//! [`UNHEALTHY_AFTER_FAILED_ROUNDS`] rounds in a row that published nothing because of
-//! database or broker failures. After a fatal error of the idempotent producer the relay
+//! and every other order flows on. The relay is unhealthy (`/relayz` answers 503, see
+//! [`relay_health`](super::relay_health)) after [`UNHEALTHY_AFTER_FAILED_ROUNDS`] rounds
+//! in a row that published nothing because of database or broker failures; the API's
+//! `/readyz` follows the database only, so writes go on while Kafka is away. After a fatal error of the idempotent producer the relay
 //! builds a new producer.
 //!
 //! Delivery is at least once: a crash between the broker's ack and its record leaves the
@@ -40,7 +41,6 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
 use orderflow_runtime::backoff::Backoff;
-use orderflow_runtime::ops_server::Readiness;
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
@@ -51,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::generator::generate::record_headers;
 use crate::metrics::OrderServiceMetrics;
+use crate::order_service::relay_health::RelayHealth;
 use orderflow_outbox::{OutboxRow, queries as outbox};
 
 /// How long to wait before retrying a send when librdkafka's local queue is full.
@@ -59,6 +60,11 @@ const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(2);
 /// How often the pending and parked gauges are counted: a count of the unsent rows
 /// after every round would scan the backlog hundreds of times a second.
 const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often the relay promotes orders whose oldest unsent row waits behind nothing
+/// (see `orderflow_outbox::queries::sweep_stranded`): such rows come only from hand
+/// repairs or older binaries, so seldom is enough.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Failed rounds in a row after which the relay reports itself unhealthy.
 pub const UNHEALTHY_AFTER_FAILED_ROUNDS: u32 = 3;
@@ -137,13 +143,12 @@ pub struct Relay {
     /// Tasks recording the reports a round stopped waiting for.
     late_reports: JoinSet<()>,
     wake: Arc<Notify>,
-    readiness: Readiness,
 }
 
 impl Relay {
     /// A relay publishing from `pool`'s outbox with `producer` (built from
     /// `producer_config`, which builds its replacement after a fatal error); `wake` cuts
-    /// the poll sleep short; `readiness` follows the relay's health.
+    /// the poll sleep short; `health` follows the relay's.
     pub fn new(
         pool: PgPool,
         producer_config: ClientConfig,
@@ -151,13 +156,14 @@ impl Relay {
         config: RelayConfig,
         metrics: OrderServiceMetrics,
         wake: Arc<Notify>,
-        readiness: Readiness,
+        health: RelayHealth,
     ) -> Self {
         let recorder = Recorder {
             pool,
             backoff: config.backoff,
             max_attempts: config.max_attempts,
             metrics,
+            health,
         };
         Self {
             producer_config,
@@ -166,7 +172,6 @@ impl Relay {
             recorder,
             late_reports: JoinSet::new(),
             wake,
-            readiness,
         }
     }
 
@@ -176,7 +181,9 @@ impl Relay {
         tracing::info!(topic = %self.config.topic, batch_size = self.config.batch_size, "outbox relay started");
         let mut failed_rounds: u32 = 0;
         let mut last_gauges: Option<tokio::time::Instant> = None;
+        let mut last_sweep: Option<tokio::time::Instant> = None;
         while !token.is_cancelled() {
+            let mut last_error = None;
             let pause = match self.round().await {
                 Ok(outcome) => {
                     if outcome.parked > 0 {
@@ -191,6 +198,7 @@ impl Relay {
                     }
                     if outcome.failed > 0 && outcome.published == 0 {
                         failed_rounds = failed_rounds.saturating_add(1);
+                        last_error.clone_from(&outcome.first_error);
                         let delay = self.config.backoff.delay(failed_rounds);
                         tracing::warn!(
                             failed = outcome.failed,
@@ -210,15 +218,20 @@ impl Relay {
                 }
                 Err(error) => {
                     failed_rounds = failed_rounds.saturating_add(1);
+                    last_error = Some(format!("database: {error}"));
                     let delay = self.config.backoff.delay(failed_rounds);
                     tracing::warn!(%error, retry_in = ?delay, "outbox relay round failed on the database");
                     Some(delay)
                 }
             };
-            self.set_health(failed_rounds < UNHEALTHY_AFTER_FAILED_ROUNDS);
+            self.set_health(failed_rounds < UNHEALTHY_AFTER_FAILED_ROUNDS, last_error);
             if last_gauges.is_none_or(|at| at.elapsed() >= GAUGE_INTERVAL) {
                 self.refresh_gauges().await;
                 last_gauges = Some(tokio::time::Instant::now());
+            }
+            if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_INTERVAL) {
+                self.sweep().await;
+                last_sweep = Some(tokio::time::Instant::now());
             }
             if let Some(pause) = pause {
                 tokio::select! {
@@ -247,18 +260,20 @@ impl Relay {
         }
     }
 
-    fn set_health(&self, healthy: bool) {
-        if healthy != self.readiness.is_ready() {
+    fn set_health(&self, healthy: bool, error: Option<String>) {
+        let health = &self.recorder.health;
+        if healthy != health.report().0 {
             if healthy {
-                tracing::info!("outbox relay healthy again; ready");
+                tracing::info!("outbox relay healthy again");
             } else {
                 tracing::error!(
                     failed_rounds = UNHEALTHY_AFTER_FAILED_ROUNDS,
-                    "outbox relay cannot publish; not ready"
+                    error = error.as_deref().unwrap_or("unknown"),
+                    "outbox relay cannot publish; the API goes on taking writes"
                 );
             }
-            self.readiness.set_ready(healthy);
         }
+        health.set_failing(!healthy, error);
     }
 
     fn replace_producer(&mut self) {
@@ -273,11 +288,26 @@ impl Relay {
         }
     }
 
+    async fn sweep(&self) {
+        match outbox::sweep_stranded(&self.recorder.pool).await {
+            Ok(promoted) if !promoted.is_empty() => tracing::warn!(
+                rows = promoted.len(),
+                first_id = promoted[0],
+                "outbox rows waited behind no unsent row of their order; made them pending"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "cannot sweep stranded outbox rows"),
+        }
+    }
+
     async fn refresh_gauges(&self) {
         match outbox::count_unsent(&self.recorder.pool).await {
             Ok(unsent) => {
-                self.recorder.metrics.outbox_pending.set(unsent.pending);
-                self.recorder.metrics.outbox_parked.set(unsent.parked);
+                let metrics = &self.recorder.metrics;
+                metrics.outbox_pending.set(unsent.pending);
+                metrics.outbox_parked.set(unsent.parked);
+                let age = self.recorder.health.counted(&unsent, chrono::Utc::now());
+                metrics.outbox_oldest_unsent_age.set(age);
             }
             Err(error) => tracing::debug!(%error, "cannot count unsent outbox rows"),
         }
@@ -399,6 +429,7 @@ struct Recorder {
     backoff: Backoff,
     max_attempts: u32,
     metrics: OrderServiceMetrics,
+    health: RelayHealth,
 }
 
 impl Recorder {
@@ -438,6 +469,13 @@ impl Recorder {
             outcome.first_error.get_or_insert(message);
         }
         outbox::mark_sent(&self.pool, &sent, &sent_orders).await?;
+        if !sent.is_empty() {
+            let now = chrono::Utc::now();
+            self.health.sent(now);
+            self.metrics
+                .outbox_last_send
+                .set(now.timestamp_millis() as f64 / 1000.0);
+        }
         outcome.published += sent.len();
         outcome.failed += failed;
         outcome.parked += parked;

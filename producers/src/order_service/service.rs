@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use orderflow_runtime::db;
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
@@ -16,15 +15,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::OrderServiceMetrics;
-use crate::order_service::housekeeping;
 use crate::order_service::http::admission::Admission;
 use crate::order_service::http::client_rate_limit::ClientRateLimit;
 use crate::order_service::http::order_api::{ApiAccess, ApiState};
 use crate::order_service::http::router;
 use crate::order_service::relay::{RELAY_BACKOFF, Relay, RelayConfig};
+use crate::order_service::relay_guarantee::DeliveryGuarantee;
+use crate::order_service::relay_health::{self, RelayHealth};
 use crate::order_service::serve_args::ServeArgs;
 use crate::order_service::service_error::{ServiceError, ServiceResult};
 use crate::order_service::store::order_store::OrderStore;
+use crate::order_service::{database_readiness, housekeeping};
 use crate::topic_check;
 use orderflow_outbox::schema as migrations;
 
@@ -62,15 +63,20 @@ pub async fn start(
     token: CancellationToken,
 ) -> ServiceResult<RunningService> {
     args.validate()?;
+    // The producer's effective settings, checked before anything is contacted.
+    let guarantee =
+        DeliveryGuarantee::of(&relay_producer_config(args)).map_err(ServiceError::Config)?;
     let metrics = OrderServiceMetrics::register(registry)
         .map_err(|error| ServiceError::Config(format!("metrics: {error}")))?;
     let access = api_access(args, &metrics)?;
     let readiness = Readiness::default();
+    let relay_health = RelayHealth::default();
     let mut tasks = Vec::new();
     let metrics_addr = match args.ops.address()? {
         Some(address) => {
             let (bound, handle) = OpsServer::new(address, registry.clone())
                 .with_readiness(readiness.clone())
+                .with_routes(relay_health::routes(relay_health.clone()))
                 .spawn(token.child_token())
                 .await?;
             tasks.push(handle);
@@ -128,8 +134,13 @@ pub async fn start(
         }
     }));
 
-    // Ready from here on; the relay withdraws readiness while it cannot publish.
+    // Ready from here on, while the database answers: the relay's health is its own.
     readiness.set_ready(true);
+    tasks.push(tokio::spawn(database_readiness::run(
+        pool.clone(),
+        readiness.clone(),
+        token.child_token(),
+    )));
     let relay = Relay::new(
         relay_pool,
         producer_config,
@@ -141,11 +152,11 @@ pub async fn start(
             backoff: RELAY_BACKOFF,
             max_attempts: args.relay_max_attempts,
             round_wait: args.relay_round_wait,
-            lease: args.producer.delivery_timeout + LEASE_MARGIN,
+            lease: guarantee.lease(),
         },
         metrics,
         wake,
-        readiness.clone(),
+        relay_health,
     );
     tasks.push(tokio::spawn(relay.run(token.child_token())));
     tasks.push(tokio::spawn(housekeeping::run(
@@ -163,11 +174,6 @@ pub async fn start(
         tasks,
     })
 }
-
-/// How much longer than the producer's delivery timeout a relay keeps a claimed row:
-/// its delivery report (success or timeout) arrives within the timeout, and recording it
-/// takes a database round trip.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// Connections of the relay: a round's claim and its records, and the task recording
 /// late delivery reports.
@@ -225,6 +231,15 @@ struct Connected {
     max_record_bytes: usize,
 }
 
+/// The relay producer's configuration: the producer settings, then the user's
+/// `client.properties` and `--kafka-option`s.
+fn relay_producer_config(args: &ServeArgs) -> ClientConfig {
+    let mut config = args.producer.client_config(&args.kafka);
+    config.set("client.id", "order-service-relay");
+    args.kafka.apply_overrides(&mut config);
+    config
+}
+
 async fn connect(args: &ServeArgs) -> ServiceResult<Connected> {
     let url = args.resolved_database_url()?;
     let pool = db::connect(
@@ -237,9 +252,7 @@ async fn connect(args: &ServeArgs) -> ServiceResult<Connected> {
     let relay_pool = db::connect(&url, RELAY_CONNECTIONS, args.database_connect_timeout).await?;
 
     args.kafka.wait_for_brokers().await?;
-    let mut config = args.producer.client_config(&args.kafka);
-    config.set("client.id", "order-service-relay");
-    args.kafka.apply_overrides(&mut config);
+    let config = relay_producer_config(args);
     let producer: FutureProducer = config.create()?;
     if topic_check::partition_count(&producer, &args.topic)
         .await?

@@ -1,5 +1,6 @@
-//! `orderflow outbox list|retry`: the order service's unsent outbox rows, and parked rows
-//! made pending again once their cause is fixed. Talks to the order service's database
+//! `orderflow outbox list|retry|skip|discard`: the order service's unsent outbox rows,
+//! parked rows made pending again once their cause is fixed, or taken out of the queue
+//! unpublished so that their orders' later events move on. Talks to the order service's database
 //! only; the running relay publishes what `retry` releases.
 
 use std::io::Write;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use orderflow_outbox::database_url::resolve_database_url;
+use orderflow_outbox::queries::Removal;
 use orderflow_outbox::{OutboxEntry, queries as outbox};
 use orderflow_runtime::db;
 use sqlx::PgPool;
@@ -36,6 +38,23 @@ enum OutboxCommand {
                       error such as an unreachable database."
     )]
     Retry(RetryArgs),
+    /// Take parked rows out of the queue without publishing them, keeping them (state
+    /// `skipped`, with the reason they were parked) until the retention deletes them like
+    /// sent rows; each order's next event is published next. Consumers never see the
+    /// skipped events: use it for events that can never be published. Prints a JSON
+    /// summary.
+    #[command(
+        after_help = "Exit status: 0 every chosen row was parked and is skipped, 1 an id \
+                      given is not a parked row (the others are skipped), or an error."
+    )]
+    Skip(RemoveArgs),
+    /// Delete parked rows without publishing them; each order's next event is published
+    /// next. Like `skip`, without keeping the row. Prints a JSON summary.
+    #[command(
+        after_help = "Exit status: 0 every chosen row was parked and is deleted, 1 an id \
+                      given is not a parked row (the others are deleted), or an error."
+    )]
+    Discard(RemoveArgs),
 }
 
 /// The order service's database.
@@ -94,11 +113,23 @@ struct RetryArgs {
     all_parked: bool,
 }
 
+/// Flags of `orderflow outbox skip|discard`.
+#[derive(Debug, Args)]
+struct RemoveArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Ids of the parked rows (as `list` prints them; comma separated or repeated).
+    #[arg(long, value_delimiter = ',', required = true)]
+    id: Vec<i64>,
+}
+
 /// Runs `orderflow outbox`.
 pub async fn run(args: OutboxArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         OutboxCommand::List(args) => list(args).await,
         OutboxCommand::Retry(args) => retry(args).await,
+        OutboxCommand::Skip(args) => remove(args, Removal::Skip).await,
+        OutboxCommand::Discard(args) => remove(args, Removal::Discard).await,
     }
 }
 
@@ -139,6 +170,33 @@ async fn retry(args: RetryArgs) -> anyhow::Result<ExitCode> {
     println!(
         "{}",
         serde_json::json!({ "retried": retried, "not_parked": not_parked })
+    );
+    if not_parked.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("orderflow: rows {not_parked:?} are not parked (see orderflow outbox list)");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+async fn remove(args: RemoveArgs, removal: Removal) -> anyhow::Result<ExitCode> {
+    let pool = args.database.connect().await?;
+    let removed = outbox::remove_parked(&pool, &args.id, removal)
+        .await
+        .map_err(explain)?;
+    let not_parked: Vec<i64> = args
+        .id
+        .iter()
+        .copied()
+        .filter(|id| !removed.contains(id))
+        .collect();
+    let verb = match removal {
+        Removal::Skip => "skipped",
+        Removal::Discard => "discarded",
+    };
+    println!(
+        "{}",
+        serde_json::json!({ verb: removed, "not_parked": not_parked })
     );
     if not_parked.is_empty() {
         Ok(ExitCode::SUCCESS)
