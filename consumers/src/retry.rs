@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
+use orderflow_contracts::produce_error::ProduceFailure;
 use orderflow_runtime::backoff::Backoff;
 use prometheus::IntGauge;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use tokio_util::sync::CancellationToken;
 
 use crate::circuit_breaker::{BreakerState, CircuitBreaker, Permit, Transition};
@@ -228,25 +229,16 @@ fn is_transient_sqlstate(code: &str) -> bool {
 }
 
 /// Whether a dead-letter write failed in a way retrying cannot help: the
-/// record can never be dead-lettered.
+/// record can never be dead-lettered (the shared classification, where the
+/// record or the destination is at fault or the producer is fatal).
 pub fn dead_letter_write_is_permanent(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::InvalidMessageSize
-                | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::UnknownPartition
-                | RDKafkaErrorCode::UnknownTopic
-                | RDKafkaErrorCode::TopicAuthorizationFailed
-                | RDKafkaErrorCode::InvalidArgument
-                | RDKafkaErrorCode::Fatal
-        )
-    )
+    !ProduceFailure::of(error).retry_can_help()
 }
 
 #[cfg(test)]
 mod tests {
+    use rdkafka::error::RDKafkaErrorCode;
+
     use super::*;
 
     fn failure(kind: FailureKind, code: Option<&str>) -> BatchFailure {

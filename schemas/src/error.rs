@@ -29,6 +29,17 @@ impl ErrorCategory {
     }
 }
 
+impl From<ErrorCategory> for orderflow_contracts::dead_letter::DlqCategory {
+    fn from(category: ErrorCategory) -> Self {
+        use orderflow_contracts::dead_letter::DlqCategory;
+        match category {
+            ErrorCategory::Deserialization => DlqCategory::Deserialization,
+            ErrorCategory::Schema => DlqCategory::Schema,
+            ErrorCategory::Validation => DlqCategory::Validation,
+        }
+    }
+}
+
 impl fmt::Display for ErrorCategory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -27,6 +27,7 @@ mod deserializer;
 mod error;
 mod order_event;
 mod order_status;
+mod registry_args;
 mod registry_client;
 mod registry_settings;
 mod serializer;
@@ -44,6 +45,7 @@ pub use order_event::{
     OrderShipped,
 };
 pub use order_status::{LifecycleStep, OrderStatus};
+pub use registry_args::RegistryArgs;
 pub use registry_client::{DEFAULT_REGISTRY_URL, DEFAULT_REQUEST_TIMEOUT, RegistryClient};
 pub use registry_settings::{RegistryAuth, RegistrySettings};
 pub use serializer::{DEFAULT_STARTUP_TIMEOUT, OrderEventSerializer};

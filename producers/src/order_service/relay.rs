@@ -39,6 +39,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
+use orderflow_contracts::produce_error::ProduceFailure;
 use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::ops_server::Readiness;
 use rdkafka::ClientConfig;
@@ -110,22 +111,13 @@ pub struct RoundOutcome {
 }
 
 /// Whether a delivery error is the record's own fault (retrying cannot help) or the
-/// broker's or the network's (it may).
+/// broker's, the network's or the destination's (it may, or an operator's fix will).
 fn is_permanent(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::MessageBatchTooLarge
-                | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::InvalidMessage
-                | RDKafkaErrorCode::InvalidMessageSize
-        )
-    )
+    ProduceFailure::of(error) == ProduceFailure::Record
 }
 
 fn is_fatal(error: &KafkaError) -> bool {
-    error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal)
+    ProduceFailure::of(error) == ProduceFailure::Fatal
 }
 
 /// The relay task's parts.

@@ -33,7 +33,7 @@ enum RegistryCommand {
 struct RegisterArgs {
     /// Schema registry connection (Apicurio Registry: its `/apis/ccompat/v7` API).
     #[command(flatten)]
-    registry: orderflow_runtime::registry::RegistryArgs,
+    registry: orderflow_schemas::RegistryArgs,
     /// Subject to register under, e.g. orders-value (`<topic>-value`).
     #[arg(long)]
     subject: String,
