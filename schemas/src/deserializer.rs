@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
-use apache_avro::schema::ResolvedSchema;
+use apache_avro::schema::{NamesRef, ResolvedSchema};
 use apache_avro::types::Value;
 
 use crate::avro_binary::decode_event;
@@ -15,6 +15,7 @@ use crate::avro_value::event_from_value;
 use crate::error::{DecodeError, RegistryError};
 use crate::order_event::OrderEvent;
 use crate::registry_client::RegistryClient;
+use crate::resolution::Resolver;
 use crate::wire;
 
 /// Decodes framed values into [`OrderEvent`]s, fetching each writer schema from the registry
@@ -121,13 +122,11 @@ impl WriterKind {
         if std::ptr::eq(writer, schema_v1()) {
             return WriterKind::V1;
         }
-        // Parsing canonical form: equal forms mean identical binary encodings.
-        static CURRENT_FORM: OnceLock<String> = OnceLock::new();
-        static V1_FORM: OnceLock<String> = OnceLock::new();
-        let form = writer.canonical_form();
-        if form == *CURRENT_FORM.get_or_init(|| current_schema().canonical_form()) {
+        // Not Parsing Canonical Form: it drops logical types, and a `timestamp-micros` writer
+        // has the current schema's form. apache-avro's equality compares them too.
+        if writer == current_schema() {
             WriterKind::Current
-        } else if form == *V1_FORM.get_or_init(|| schema_v1().canonical_form()) {
+        } else if writer == schema_v1() {
             WriterKind::V1
         } else {
             WriterKind::Other
@@ -158,11 +157,10 @@ impl WriterPlan {
                     &value,
                     value.validate_with_names(schema_v1(), v1.names.get_names()),
                 )?;
-                value
+                resolve_to_current(schema_id, schema_v1(), v1.names.get_names(), value)?
             }
             WriterPlan::Other(writer) => return decode_other(schema_id, writer, body),
         };
-        let value = resolve_to_current(schema_id, value)?;
         event_from_value(value).map_err(|reason| DecodeError::InvalidBody { schema_id, reason })
     }
 }
@@ -178,7 +176,11 @@ fn decode_other(schema_id: u32, writer: &Schema, body: &[u8]) -> Result<OrderEve
             })?;
     let value = read_datum(schema_id, &reader, body)?;
     require_valid(schema_id, &value, value.validate(writer))?;
-    let value = resolve_to_current(schema_id, value)?;
+    let names = ResolvedSchema::try_from(writer).map_err(|e| DecodeError::SchemaMismatch {
+        schema_id,
+        reason: e.to_string(),
+    })?;
+    let value = resolve_to_current(schema_id, writer, names.get_names(), value)?;
     event_from_value(value).map_err(|reason| DecodeError::InvalidBody { schema_id, reason })
 }
 
@@ -240,17 +242,25 @@ fn require_valid(schema_id: u32, value: &Value, valid: bool) -> Result<(), Decod
     Err(DecodeError::InvalidBody { schema_id, reason })
 }
 
-fn resolve_to_current(schema_id: u32, value: Value) -> Result<Value, DecodeError> {
+/// `value`, decoded with `writer`, resolved to the current schema as the Avro specification
+/// says ([`crate::resolution`]): what this reader cannot read is a schema mismatch naming it.
+fn resolve_to_current(
+    schema_id: u32,
+    writer: &Schema,
+    writer_names: &NamesRef<'_>,
+    value: Value,
+) -> Result<Value, DecodeError> {
     static NAMES: OnceLock<ResolvedSchema<'static>> = OnceLock::new();
     let names = NAMES.get_or_init(|| {
         ResolvedSchema::try_from(current_schema()).expect("embedded schemas resolve (unit-tested)")
     });
-    value
-        .resolve_with_names(current_schema(), names.get_names())
-        .map_err(|e| DecodeError::SchemaMismatch {
-            schema_id,
-            reason: e.to_string(),
-        })
+    let resolver = Resolver {
+        writer_names,
+        reader_names: names.get_names(),
+    };
+    resolver
+        .resolve(value, writer, current_schema())
+        .map_err(|reason| DecodeError::SchemaMismatch { schema_id, reason })
 }
 
 #[cfg(test)]

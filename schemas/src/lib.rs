@@ -30,6 +30,7 @@ mod order_status;
 mod registry_args;
 mod registry_client;
 mod registry_settings;
+mod resolution;
 mod serializer;
 mod validation;
 pub mod wire;
