@@ -27,6 +27,7 @@ mod deserializer;
 mod error;
 mod order_event;
 mod order_status;
+mod reader_check;
 mod registry_args;
 mod registry_client;
 mod registry_settings;
@@ -46,6 +47,7 @@ pub use order_event::{
     OrderShipped,
 };
 pub use order_status::{LifecycleStep, OrderStatus};
+pub use reader_check::reader_problems;
 pub use registry_args::RegistryArgs;
 pub use registry_client::{DEFAULT_REGISTRY_URL, DEFAULT_REQUEST_TIMEOUT, RegistryClient};
 pub use registry_settings::{RegistryAuth, RegistrySettings};

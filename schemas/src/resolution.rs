@@ -218,7 +218,7 @@ impl Resolver<'_> {
 }
 
 /// A reference resolved to the schema it names.
-fn deref<'s>(
+pub(crate) fn deref<'s>(
     schema: &'s Schema,
     names: &'s NamesRef<'s>,
     path: &str,
@@ -234,7 +234,7 @@ fn deref<'s>(
 
 /// Named types resolve when their unqualified names are equal or the reader's aliases name
 /// the writer's type.
-fn names_match(
+pub(crate) fn names_match(
     writer: &Name,
     reader: &Name,
     reader_aliases: Option<&[apache_avro::schema::Alias]>,
@@ -255,7 +255,7 @@ fn names_match(
 }
 
 /// Whether a value of unnamed type `writer` can be read as `reader`.
-fn scalar_readable(writer: &Schema, reader: &Schema) -> bool {
+pub(crate) fn scalar_readable(writer: &Schema, reader: &Schema) -> bool {
     convert_scalar(sample(writer), writer, reader).is_some()
 }
 
@@ -376,7 +376,7 @@ fn convert_scalar(value: Value, writer: &Schema, reader: &Schema) -> Option<Valu
 }
 
 /// A schema as an error message names it.
-fn describe(schema: &Schema) -> String {
+pub(crate) fn describe(schema: &Schema) -> String {
     match schema {
         Schema::Record(r) => format!("record {}", r.name.name()),
         Schema::Enum(e) => format!("enum {}", e.name.name()),
