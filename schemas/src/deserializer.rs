@@ -2,7 +2,9 @@
 //! schema, read as the current [`OrderEvent`] through Avro schema resolution.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::collections::hash_map::Entry;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
@@ -24,15 +26,39 @@ use crate::wire;
 pub struct OrderEventDeserializer {
     client: RegistryClient,
     plans: Arc<RwLock<HashMap<u32, WriterPlan>>>,
+    /// When each id the registry did not know was first looked up.
+    not_found_since: Arc<Mutex<HashMap<u32, Instant>>>,
+    not_found_grace: Duration,
 }
 
+/// A grace period long enough for a follower registry node to replicate a new schema
+/// (seconds, normally): the value a consumer's flag should default to.
+pub const DEFAULT_NOT_FOUND_GRACE: Duration = Duration::from_secs(60);
+
+/// Most unknown ids whose first lookup is remembered.
+const MAX_NOT_FOUND_IDS: usize = 10_000;
+
 impl OrderEventDeserializer {
-    /// A deserializer that looks writer schemas up through `client`.
+    /// A deserializer that looks writer schemas up through `client`; an id the registry
+    /// does not know is poison at once until [`with_not_found_grace`](Self::with_not_found_grace).
     pub fn new(client: RegistryClient) -> Self {
         Self {
             client,
             plans: Arc::default(),
+            not_found_since: Arc::default(),
+            not_found_grace: Duration::ZERO,
         }
+    }
+
+    /// Treats a 404 for a schema id as transient ([`RetryAdvice::UntilItAnswers`]) for
+    /// `grace` after the id was first looked up, then as poison
+    /// ([`DecodeError::UnknownSchemaId`]): a follower registry node that has not seen a new
+    /// schema yet, or one restored from an older backup, costs no event.
+    ///
+    /// [`RetryAdvice::UntilItAnswers`]: crate::RetryAdvice::UntilItAnswers
+    pub fn with_not_found_grace(mut self, grace: Duration) -> Self {
+        self.not_found_grace = grace;
+        self
     }
 
     /// The registry client in use.
@@ -57,7 +83,7 @@ impl OrderEventDeserializer {
                     .client
                     .schema_by_id(schema_id)
                     .await
-                    .map_err(|e| registry_failure(schema_id, e))?;
+                    .map_err(|e| self.registry_failure(schema_id, e))?;
                 let plan = WriterPlan::for_schema(writer);
                 self.plans
                     .write()
@@ -67,6 +93,36 @@ impl OrderEventDeserializer {
             }
         };
         plan.decode(schema_id, body)
+    }
+
+    /// A failed lookup as a decode error; a 404 stays transient within the grace period.
+    fn registry_failure(&self, schema_id: u32, error: RegistryError) -> DecodeError {
+        if matches!(error, RegistryError::NotFound { .. }) && !self.not_found_grace.is_zero() {
+            let mut since = self
+                .not_found_since
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Garbage ids in a hostile topic must not grow the map without bound.
+            if since.len() >= MAX_NOT_FOUND_IDS && !since.contains_key(&schema_id) {
+                since.clear();
+            }
+            let first = match since.entry(schema_id) {
+                Entry::Occupied(entry) => *entry.get(),
+                Entry::Vacant(entry) => {
+                    // One line per schema id, not per record.
+                    tracing::warn!(schema_id, grace = ?self.not_found_grace,
+                        "schema id not found in the registry; its records are retried until the grace period ends");
+                    *entry.insert(Instant::now())
+                }
+            };
+            if first.elapsed() < self.not_found_grace {
+                return DecodeError::RegistryUnavailable {
+                    schema_id,
+                    source: error,
+                };
+            }
+        }
+        registry_failure(schema_id, error)
     }
 }
 

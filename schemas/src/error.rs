@@ -88,7 +88,35 @@ pub enum DecodeError {
     },
 }
 
+/// How retrying a failed decode can help: what decides retry, retry within a budget, or
+/// dead-letter now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAdvice {
+    /// Retrying cannot help: dead-letter the record now.
+    Never,
+    /// The registry is down, overloaded or has not seen the id yet (a 404 within the
+    /// deserializer's grace period): retry with backoff; it comes back on its own.
+    UntilItAnswers,
+    /// The registry answered something retrying may not fix (401/403, a TLS failure, an
+    /// answer that does not parse, another 4xx): retry within a budget, then dead-letter
+    /// the record as a registry failure.
+    WithinBudget,
+}
+
 impl DecodeError {
+    /// How retrying can help; [`DecodeError::is_transient`] is true for both retry advices.
+    pub fn retry_advice(&self) -> RetryAdvice {
+        match self {
+            DecodeError::RegistryUnavailable { source, .. } => match source {
+                RegistryError::Unreachable { .. } | RegistryError::NotFound { .. } => {
+                    RetryAdvice::UntilItAnswers
+                }
+                _ => RetryAdvice::WithinBudget,
+            },
+            _ => RetryAdvice::Never,
+        }
+    }
+
     /// True when retrying later can succeed (only [`DecodeError::RegistryUnavailable`]).
     pub fn is_transient(&self) -> bool {
         matches!(self, DecodeError::RegistryUnavailable { .. })

@@ -40,8 +40,9 @@ pub use avro_schema::{
     CURRENT_SCHEMA_JSON, SCHEMA_HISTORY, SCHEMA_V1_JSON, SCHEMA_V2_JSON, current_schema, schema_v1,
     schema_v2, value_subject,
 };
+pub use deserializer::DEFAULT_NOT_FOUND_GRACE;
 pub use deserializer::{OrderEventDeserializer, decode_body};
-pub use error::{DecodeError, Error, ErrorCategory, RegistryError, Result};
+pub use error::{DecodeError, Error, ErrorCategory, RegistryError, Result, RetryAdvice};
 pub use order_event::{
     EVENT_TYPES, LineItem, OrderCancelled, OrderCreated, OrderEvent, OrderPaid, OrderPayload,
     OrderShipped,
