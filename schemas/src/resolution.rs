@@ -402,3 +402,7 @@ pub(crate) fn describe(schema: &Schema) -> String {
 fn shown(path: &str) -> &str {
     if path.is_empty() { "the record" } else { path }
 }
+
+#[cfg(test)]
+#[path = "resolution_tests.rs"]
+mod tests;
