@@ -32,6 +32,7 @@ COMMANDS=(
     "orderflow topics diff"
     "orderflow topics apply"
     "orderflow registry register"
+    "orderflow registry check"
     "orderflow lag"
     "orderflow lag serve"
     "orderflow dlq list"

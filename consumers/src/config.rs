@@ -7,8 +7,8 @@ use clap::Parser;
 use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_runtime::ops_server::OpsArgs;
-use orderflow_runtime::registry::RegistryArgs;
 use orderflow_runtime::telemetry::LogArgs;
+use orderflow_schemas::RegistryArgs;
 
 use crate::engine::EngineSettings;
 use crate::error::{Error, Result};
@@ -130,7 +130,7 @@ impl ConsumerArgs {
     pub fn dlq_topic(&self) -> String {
         self.dlq_topic
             .clone()
-            .unwrap_or_else(|| format!("{}.dlq", self.topic))
+            .unwrap_or_else(|| orderflow_contracts::dead_letter::dlq_topic(&self.topic))
     }
 
     /// Cross-field checks; the error is one line naming the flags.

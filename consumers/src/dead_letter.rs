@@ -10,8 +10,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use orderflow_contracts::dead_letter::DeadLetterHeaders;
+use orderflow_contracts::produce_error::ProduceFailure;
 use orderflow_runtime::kafka::KafkaArgs;
-use orderflow_schemas::ErrorCategory;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -22,77 +23,7 @@ use rdkafka::{Message, Timestamp};
 use self::possibly_written::PossiblyWritten;
 use crate::error::{Error, Result};
 
-/// Header names added to a dead-lettered record.
-pub mod headers {
-    /// Source topic.
-    pub const SOURCE_TOPIC: &str = "dlq-source-topic";
-    /// Source partition (decimal).
-    pub const SOURCE_PARTITION: &str = "dlq-source-partition";
-    /// Source offset (decimal).
-    pub const SOURCE_OFFSET: &str = "dlq-source-offset";
-    /// Source record timestamp, milliseconds since the epoch (empty when unknown).
-    pub const SOURCE_TIMESTAMP: &str = "dlq-source-timestamp";
-    /// Consumer group that gave up on the record.
-    pub const CONSUMER_GROUP: &str = "dlq-consumer-group";
-    /// One of deserialization, schema, validation, processing, retries-exhausted.
-    pub const ERROR_CATEGORY: &str = "dlq-error-category";
-    /// Human-readable reason.
-    pub const ERROR_MESSAGE: &str = "dlq-error-message";
-    /// Attempts made (decimal).
-    pub const ATTEMPTS: &str = "dlq-attempts";
-    /// First failure, RFC 3339.
-    pub const FIRST_FAILURE_AT: &str = "dlq-first-failure-at";
-    /// Last failure, RFC 3339.
-    pub const LAST_FAILURE_AT: &str = "dlq-last-failure-at";
-    /// Version of order-consumer that wrote it.
-    pub const SERVICE_VERSION: &str = "dlq-service-version";
-    /// Times `orderflow dlq redrive` replayed the record (decimal). Redrive sets it on
-    /// the replayed record; the consumer keeps it, as every original header, when the
-    /// record is dead-lettered again, which is what stops endless redrive loops.
-    pub const REDRIVE_COUNT: &str = "dlq-redrive-count";
-}
-
-/// Why a record was dead-lettered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DlqCategory {
-    /// Not decodable (not wire format, bad Avro body, no value).
-    Deserialization,
-    /// Unknown schema id or a writer schema that cannot be read.
-    Schema,
-    /// Decoded but breaks a business or lifecycle rule.
-    Validation,
-    /// A handler error known to be permanent.
-    Processing,
-    /// A handler error of unknown kind that stayed after `--max-attempts`.
-    RetriesExhausted,
-    /// Poison too large for the dead-letter topic with every header: written with
-    /// its original headers (and, if still too large, its value) cut; the message
-    /// header starts with the category it had.
-    Oversized,
-}
-
-impl DlqCategory {
-    /// The header value and metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DlqCategory::Deserialization => "deserialization",
-            DlqCategory::Schema => "schema",
-            DlqCategory::Validation => "validation",
-            DlqCategory::Processing => "processing",
-            DlqCategory::RetriesExhausted => "retries-exhausted",
-            DlqCategory::Oversized => "oversized",
-        }
-    }
-
-    /// Maps the schema crate's category.
-    pub fn from_schema_category(category: ErrorCategory) -> Self {
-        match category {
-            ErrorCategory::Deserialization => DlqCategory::Deserialization,
-            ErrorCategory::Schema => DlqCategory::Schema,
-            ErrorCategory::Validation => DlqCategory::Validation,
-        }
-    }
-}
+pub use orderflow_contracts::dead_letter::{DlqCategory, headers};
 
 /// The failure history of a record on its way to the DLQ.
 #[derive(Debug, Clone)]
@@ -416,57 +347,30 @@ pub(crate) fn dlq_headers(
             )
         }
     };
-    let timestamp = match record.timestamp() {
-        Timestamp::CreateTime(ms) | Timestamp::LogAppendTime(ms) => ms.to_string(),
-        Timestamp::NotAvailable => String::new(),
+    let added = DeadLetterHeaders {
+        source_topic: Some(record.topic().to_owned()),
+        source_partition: Some(record.partition()),
+        source_offset: Some(record.offset()),
+        source_timestamp_ms: match record.timestamp() {
+            Timestamp::CreateTime(ms) | Timestamp::LogAppendTime(ms) => Some(ms),
+            Timestamp::NotAvailable => None,
+        },
+        consumer_group: Some(group.to_owned()),
+        category: Some(category.as_str().to_owned()),
+        message: Some(message),
+        attempts: Some(report.attempts),
+        first_failure_at: Some(report.first_failure_at),
+        last_failure_at: Some(report.last_failure_at),
+        service_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+        redrive_count: None,
     };
-    let added = [
-        (headers::SOURCE_TOPIC, record.topic().to_owned()),
-        (headers::SOURCE_PARTITION, record.partition().to_string()),
-        (headers::SOURCE_OFFSET, record.offset().to_string()),
-        (headers::SOURCE_TIMESTAMP, timestamp),
-        (headers::CONSUMER_GROUP, group.to_owned()),
-        (headers::ERROR_CATEGORY, category.as_str().to_owned()),
-        (headers::ERROR_MESSAGE, message),
-        (headers::ATTEMPTS, report.attempts.to_string()),
-        (
-            headers::FIRST_FAILURE_AT,
-            report.first_failure_at.to_rfc3339(),
-        ),
-        (
-            headers::LAST_FAILURE_AT,
-            report.last_failure_at.to_rfc3339(),
-        ),
-        (
-            headers::SERVICE_VERSION,
-            env!("CARGO_PKG_VERSION").to_owned(),
-        ),
-    ];
-    for (key, value) in added {
-        out = out.insert(Header {
-            key,
-            value: Some(value.as_bytes()),
-        });
-    }
-    out
+    added.write_to(out)
 }
 
 /// Whether a dead-letter write failed in a way retrying cannot help: the
 /// record can never be dead-lettered.
 pub(crate) fn dead_letter_write_is_permanent(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::InvalidMessageSize
-                | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::UnknownPartition
-                | RDKafkaErrorCode::UnknownTopic
-                | RDKafkaErrorCode::TopicAuthorizationFailed
-                | RDKafkaErrorCode::InvalidArgument
-                | RDKafkaErrorCode::Fatal
-        )
-    )
+    !ProduceFailure::of(error).retry_can_help()
 }
 
 mod possibly_written;

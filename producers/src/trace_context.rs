@@ -2,8 +2,7 @@
 
 use rand::Rng;
 
-/// Header name carrying the W3C trace context.
-pub const TRACEPARENT_HEADER: &str = "traceparent";
+pub use orderflow_contracts::record::TRACEPARENT_HEADER;
 
 /// Length of a `traceparent` value: `00-` + 32 hex + `-` + 16 hex + `-01`.
 pub const TRACEPARENT_LEN: usize = 55;

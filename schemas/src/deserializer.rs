@@ -2,11 +2,13 @@
 //! schema, read as the current [`OrderEvent`] through Avro schema resolution.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::collections::hash_map::Entry;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
-use apache_avro::schema::ResolvedSchema;
+use apache_avro::schema::{NamesRef, ResolvedSchema};
 use apache_avro::types::Value;
 
 use crate::avro_binary::decode_event;
@@ -15,6 +17,7 @@ use crate::avro_value::event_from_value;
 use crate::error::{DecodeError, RegistryError};
 use crate::order_event::OrderEvent;
 use crate::registry_client::RegistryClient;
+use crate::resolution::Resolver;
 use crate::wire;
 
 /// Decodes framed values into [`OrderEvent`]s, fetching each writer schema from the registry
@@ -23,15 +26,39 @@ use crate::wire;
 pub struct OrderEventDeserializer {
     client: RegistryClient,
     plans: Arc<RwLock<HashMap<u32, WriterPlan>>>,
+    /// When each id the registry did not know was first looked up.
+    not_found_since: Arc<Mutex<HashMap<u32, Instant>>>,
+    not_found_grace: Duration,
 }
 
+/// A grace period long enough for a follower registry node to replicate a new schema
+/// (seconds, normally): the value a consumer's flag should default to.
+pub const DEFAULT_NOT_FOUND_GRACE: Duration = Duration::from_secs(60);
+
+/// Most unknown ids whose first lookup is remembered.
+const MAX_NOT_FOUND_IDS: usize = 10_000;
+
 impl OrderEventDeserializer {
-    /// A deserializer that looks writer schemas up through `client`.
+    /// A deserializer that looks writer schemas up through `client`; an id the registry
+    /// does not know is poison at once until [`with_not_found_grace`](Self::with_not_found_grace).
     pub fn new(client: RegistryClient) -> Self {
         Self {
             client,
             plans: Arc::default(),
+            not_found_since: Arc::default(),
+            not_found_grace: Duration::ZERO,
         }
+    }
+
+    /// Treats a 404 for a schema id as transient ([`RetryAdvice::UntilItAnswers`]) for
+    /// `grace` after the id was first looked up, then as poison
+    /// ([`DecodeError::UnknownSchemaId`]): a follower registry node that has not seen a new
+    /// schema yet, or one restored from an older backup, costs no event.
+    ///
+    /// [`RetryAdvice::UntilItAnswers`]: crate::RetryAdvice::UntilItAnswers
+    pub fn with_not_found_grace(mut self, grace: Duration) -> Self {
+        self.not_found_grace = grace;
+        self
     }
 
     /// The registry client in use.
@@ -56,7 +83,7 @@ impl OrderEventDeserializer {
                     .client
                     .schema_by_id(schema_id)
                     .await
-                    .map_err(|e| registry_failure(schema_id, e))?;
+                    .map_err(|e| self.registry_failure(schema_id, e))?;
                 let plan = WriterPlan::for_schema(writer);
                 self.plans
                     .write()
@@ -66,6 +93,36 @@ impl OrderEventDeserializer {
             }
         };
         plan.decode(schema_id, body)
+    }
+
+    /// A failed lookup as a decode error; a 404 stays transient within the grace period.
+    fn registry_failure(&self, schema_id: u32, error: RegistryError) -> DecodeError {
+        if matches!(error, RegistryError::NotFound { .. }) && !self.not_found_grace.is_zero() {
+            let mut since = self
+                .not_found_since
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Garbage ids in a hostile topic must not grow the map without bound.
+            if since.len() >= MAX_NOT_FOUND_IDS && !since.contains_key(&schema_id) {
+                since.clear();
+            }
+            let first = match since.entry(schema_id) {
+                Entry::Occupied(entry) => *entry.get(),
+                Entry::Vacant(entry) => {
+                    // One line per schema id, not per record.
+                    tracing::warn!(schema_id, grace = ?self.not_found_grace,
+                        "schema id not found in the registry; its records are retried until the grace period ends");
+                    *entry.insert(Instant::now())
+                }
+            };
+            if first.elapsed() < self.not_found_grace {
+                return DecodeError::RegistryUnavailable {
+                    schema_id,
+                    source: error,
+                };
+            }
+        }
+        registry_failure(schema_id, error)
     }
 }
 
@@ -121,13 +178,11 @@ impl WriterKind {
         if std::ptr::eq(writer, schema_v1()) {
             return WriterKind::V1;
         }
-        // Parsing canonical form: equal forms mean identical binary encodings.
-        static CURRENT_FORM: OnceLock<String> = OnceLock::new();
-        static V1_FORM: OnceLock<String> = OnceLock::new();
-        let form = writer.canonical_form();
-        if form == *CURRENT_FORM.get_or_init(|| current_schema().canonical_form()) {
+        // Not Parsing Canonical Form: it drops logical types, and a `timestamp-micros` writer
+        // has the current schema's form. apache-avro's equality compares them too.
+        if writer == current_schema() {
             WriterKind::Current
-        } else if form == *V1_FORM.get_or_init(|| schema_v1().canonical_form()) {
+        } else if writer == schema_v1() {
             WriterKind::V1
         } else {
             WriterKind::Other
@@ -158,11 +213,10 @@ impl WriterPlan {
                     &value,
                     value.validate_with_names(schema_v1(), v1.names.get_names()),
                 )?;
-                value
+                resolve_to_current(schema_id, schema_v1(), v1.names.get_names(), value)?
             }
             WriterPlan::Other(writer) => return decode_other(schema_id, writer, body),
         };
-        let value = resolve_to_current(schema_id, value)?;
         event_from_value(value).map_err(|reason| DecodeError::InvalidBody { schema_id, reason })
     }
 }
@@ -178,7 +232,11 @@ fn decode_other(schema_id: u32, writer: &Schema, body: &[u8]) -> Result<OrderEve
             })?;
     let value = read_datum(schema_id, &reader, body)?;
     require_valid(schema_id, &value, value.validate(writer))?;
-    let value = resolve_to_current(schema_id, value)?;
+    let names = ResolvedSchema::try_from(writer).map_err(|e| DecodeError::SchemaMismatch {
+        schema_id,
+        reason: e.to_string(),
+    })?;
+    let value = resolve_to_current(schema_id, writer, names.get_names(), value)?;
     event_from_value(value).map_err(|reason| DecodeError::InvalidBody { schema_id, reason })
 }
 
@@ -240,17 +298,25 @@ fn require_valid(schema_id: u32, value: &Value, valid: bool) -> Result<(), Decod
     Err(DecodeError::InvalidBody { schema_id, reason })
 }
 
-fn resolve_to_current(schema_id: u32, value: Value) -> Result<Value, DecodeError> {
+/// `value`, decoded with `writer`, resolved to the current schema as the Avro specification
+/// says ([`crate::resolution`]): what this reader cannot read is a schema mismatch naming it.
+fn resolve_to_current(
+    schema_id: u32,
+    writer: &Schema,
+    writer_names: &NamesRef<'_>,
+    value: Value,
+) -> Result<Value, DecodeError> {
     static NAMES: OnceLock<ResolvedSchema<'static>> = OnceLock::new();
     let names = NAMES.get_or_init(|| {
         ResolvedSchema::try_from(current_schema()).expect("embedded schemas resolve (unit-tested)")
     });
-    value
-        .resolve_with_names(current_schema(), names.get_names())
-        .map_err(|e| DecodeError::SchemaMismatch {
-            schema_id,
-            reason: e.to_string(),
-        })
+    let resolver = Resolver {
+        writer_names,
+        reader_names: names.get_names(),
+    };
+    resolver
+        .resolve(value, writer, current_schema())
+        .map_err(|reason| DecodeError::SchemaMismatch { schema_id, reason })
 }
 
 #[cfg(test)]

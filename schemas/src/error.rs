@@ -29,6 +29,17 @@ impl ErrorCategory {
     }
 }
 
+impl From<ErrorCategory> for orderflow_contracts::dead_letter::DlqCategory {
+    fn from(category: ErrorCategory) -> Self {
+        use orderflow_contracts::dead_letter::DlqCategory;
+        match category {
+            ErrorCategory::Deserialization => DlqCategory::Deserialization,
+            ErrorCategory::Schema => DlqCategory::Schema,
+            ErrorCategory::Validation => DlqCategory::Validation,
+        }
+    }
+}
+
 impl fmt::Display for ErrorCategory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -77,7 +88,35 @@ pub enum DecodeError {
     },
 }
 
+/// How retrying a failed decode can help: what decides retry, retry within a budget, or
+/// dead-letter now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAdvice {
+    /// Retrying cannot help: dead-letter the record now.
+    Never,
+    /// The registry is down, overloaded or has not seen the id yet (a 404 within the
+    /// deserializer's grace period): retry with backoff; it comes back on its own.
+    UntilItAnswers,
+    /// The registry answered something retrying may not fix (401/403, a TLS failure, an
+    /// answer that does not parse, another 4xx): retry within a budget, then dead-letter
+    /// the record as a registry failure.
+    WithinBudget,
+}
+
 impl DecodeError {
+    /// How retrying can help; [`DecodeError::is_transient`] is true for both retry advices.
+    pub fn retry_advice(&self) -> RetryAdvice {
+        match self {
+            DecodeError::RegistryUnavailable { source, .. } => match source {
+                RegistryError::Unreachable { .. } | RegistryError::NotFound { .. } => {
+                    RetryAdvice::UntilItAnswers
+                }
+                _ => RetryAdvice::WithinBudget,
+            },
+            _ => RetryAdvice::Never,
+        }
+    }
+
     /// True when retrying later can succeed (only [`DecodeError::RegistryUnavailable`]).
     pub fn is_transient(&self) -> bool {
         matches!(self, DecodeError::RegistryUnavailable { .. })

@@ -27,8 +27,11 @@ mod deserializer;
 mod error;
 mod order_event;
 mod order_status;
+mod reader_check;
+mod registry_args;
 mod registry_client;
 mod registry_settings;
+mod resolution;
 mod serializer;
 mod validation;
 pub mod wire;
@@ -37,13 +40,16 @@ pub use avro_schema::{
     CURRENT_SCHEMA_JSON, SCHEMA_HISTORY, SCHEMA_V1_JSON, SCHEMA_V2_JSON, current_schema, schema_v1,
     schema_v2, value_subject,
 };
+pub use deserializer::DEFAULT_NOT_FOUND_GRACE;
 pub use deserializer::{OrderEventDeserializer, decode_body};
-pub use error::{DecodeError, Error, ErrorCategory, RegistryError, Result};
+pub use error::{DecodeError, Error, ErrorCategory, RegistryError, Result, RetryAdvice};
 pub use order_event::{
     EVENT_TYPES, LineItem, OrderCancelled, OrderCreated, OrderEvent, OrderPaid, OrderPayload,
     OrderShipped,
 };
 pub use order_status::{LifecycleStep, OrderStatus};
+pub use reader_check::reader_problems;
+pub use registry_args::RegistryArgs;
 pub use registry_client::{DEFAULT_REGISTRY_URL, DEFAULT_REQUEST_TIMEOUT, RegistryClient};
 pub use registry_settings::{RegistryAuth, RegistrySettings};
 pub use serializer::{DEFAULT_STARTUP_TIMEOUT, OrderEventSerializer};

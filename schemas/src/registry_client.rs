@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use apache_avro::Schema;
 use rand::Rng;
 use schema_registry_converter::async_impl::schema_registry::{
-    SrSettings, get_schema_by_id, post_schema,
+    SrSettings, get_schema_by_id, get_schema_by_subject_and_version, post_schema,
 };
 use schema_registry_converter::error::SRCError;
 use schema_registry_converter::schema_registry_common::{RawError, SchemaType, SuppliedSchema};
@@ -160,6 +160,22 @@ impl RegistryClient {
             }
         })
         .await
+    }
+
+    /// The latest version registered under `subject`: its id and its schema (not cached:
+    /// the latest version changes).
+    pub async fn latest_schema(&self, subject: &str) -> Result<(u32, Schema), RegistryError> {
+        let what = format!("the latest version of subject {subject}");
+        let registered = get_schema_by_subject_and_version(&self.inner.settings, subject, None)
+            .await
+            .map_err(|e| self.classify(&what, e))?;
+        let schema =
+            Schema::parse_str(&registered.schema).map_err(|e| RegistryError::InvalidSchema {
+                url: self.url().to_owned(),
+                what,
+                reason: e.to_string(),
+            })?;
+        Ok((registered.id, schema))
     }
 
     /// The schema with `id` if it is already cached (no network).

@@ -73,7 +73,7 @@ impl EventDecoder {
                 return Err(DecodeFailure::Transient(error.to_string()));
             }
             Err(error) => {
-                let category = DlqCategory::from_schema_category(error.category());
+                let category = DlqCategory::from(error.category());
                 return Err(DecodeFailure::Poison(category, error.to_string()));
             }
         };

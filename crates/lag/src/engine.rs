@@ -22,7 +22,7 @@ use crate::produce_timeline::ProduceTimeline;
 use crate::window::{PartitionWindow, Sample};
 
 /// Suffix naming dead-letter topics.
-pub const DLQ_SUFFIX: &str = ".dlq";
+pub use orderflow_contracts::dead_letter::DLQ_SUFFIX;
 
 /// Group under which `orderflow dlq redrive` commits, per dead-letter partition, the
 /// offset up to which it has gone over the records. Read for the DLQ count; not a

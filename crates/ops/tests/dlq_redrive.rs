@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use order_consumer::dead_letter::headers;
+use orderflow_contracts::dead_letter::headers;
 use orderflow_lag::{EngineConfig, LagEngine};
 use orderflow_ops::dead_letter::REDRIVE_COUNT_HEADER;
 use rdkafka::admin::{AdminClient, AdminOptions};

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use apicurio::Apicurio;
 use orderflow_runtime::client_properties::ClientProperties;
-use orderflow_runtime::registry::RegistryArgs;
+use orderflow_schemas::RegistryArgs;
 use orderflow_schemas::{
     OrderCancelled, OrderEvent, OrderEventDeserializer, OrderEventSerializer, OrderPayload,
     RegistryClient, value_subject,

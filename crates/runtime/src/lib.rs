@@ -1,14 +1,13 @@
 //! Shared runtime pieces of every orderflow binary: Kafka client settings, the shutdown
-//! tree, the metrics and health HTTP server, backoff, logging, database connections and
-//! schema registry settings.
+//! tree, the metrics and health HTTP server, backoff, logging, database connections.
 
 pub mod backoff;
+pub mod bounded_read;
 pub mod client_properties;
 pub mod db;
 mod error;
 pub mod kafka;
 pub mod ops_server;
-pub mod registry;
 pub mod shutdown;
 pub mod telemetry;
 

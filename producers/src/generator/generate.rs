@@ -13,7 +13,6 @@ use orderflow_runtime::ops_server::{OpsServer, Readiness};
 use orderflow_schemas::{EVENT_TYPES, OrderEventSerializer};
 use rand::rngs::{SmallRng, StdRng};
 use rand::{Rng, SeedableRng};
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, PurgeConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -28,14 +27,11 @@ use crate::generator::progress;
 use crate::generator::summary::Summary;
 use crate::metrics::ProducerMetrics;
 use crate::topic_check;
-use crate::trace_context::{TRACEPARENT_HEADER, new_traceparent, write_traceparent};
+use crate::trace_context::{new_traceparent, write_traceparent};
 
-/// Header naming the event type of a record (`OrderCreated`, ...).
-pub const EVENT_TYPE_HEADER: &str = "event-type";
-/// Header naming the value's media type.
-pub const CONTENT_TYPE_HEADER: &str = "content-type";
-/// Media type of the values written.
-pub const CONTENT_TYPE: &str = "application/vnd.orderflow.order-event+avro";
+pub use orderflow_contracts::record::{
+    CONTENT_TYPE, CONTENT_TYPE_HEADER, EVENT_TYPE_HEADER, record_headers,
+};
 
 /// Random seeds stay below 2^53 so the summary's JSON number survives tools that read
 /// numbers as doubles (jq, JavaScript).
@@ -345,23 +341,6 @@ impl<'a> Run<'a> {
         self.sent.store(self.summary.sent, Ordering::Relaxed);
         Ok(true)
     }
-}
-
-/// The headers of every record: W3C `traceparent`, `event-type` and `content-type`.
-pub fn record_headers(traceparent: &str, event_type: &str) -> OwnedHeaders {
-    OwnedHeaders::new_with_capacity(3)
-        .insert(Header {
-            key: TRACEPARENT_HEADER,
-            value: Some(traceparent),
-        })
-        .insert(Header {
-            key: EVENT_TYPE_HEADER,
-            value: Some(event_type),
-        })
-        .insert(Header {
-            key: CONTENT_TYPE_HEADER,
-            value: Some(CONTENT_TYPE),
-        })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
-use orderflow_runtime::registry::RegistryArgs;
+use orderflow_schemas::RegistryArgs;
 
 use crate::generator::error::{ProducerError, Result};
 use crate::producer_settings::ProducerSettings;

@@ -40,6 +40,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::stream::{FuturesUnordered, StreamExt};
+use orderflow_contracts::produce_error::ProduceFailure;
 use orderflow_runtime::backoff::Backoff;
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -116,22 +117,13 @@ pub struct RoundOutcome {
 }
 
 /// Whether a delivery error is the record's own fault (retrying cannot help) or the
-/// broker's or the network's (it may).
+/// broker's, the network's or the destination's (it may, or an operator's fix will).
 fn is_permanent(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::MessageBatchTooLarge
-                | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::InvalidMessage
-                | RDKafkaErrorCode::InvalidMessageSize
-        )
-    )
+    ProduceFailure::of(error) == ProduceFailure::Record
 }
 
 fn is_fatal(error: &KafkaError) -> bool {
-    error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal)
+    ProduceFailure::of(error) == ProduceFailure::Fatal
 }
 
 /// The relay task's parts.

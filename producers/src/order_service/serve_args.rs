@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_runtime::ops_server::OpsArgs;
-use orderflow_runtime::registry::RegistryArgs;
+use orderflow_schemas::RegistryArgs;
 
 use crate::order_service::http::api_tokens::{API_TOKENS_ENV, ApiTokens, SecretString};
 use crate::order_service::http::load_limits::LoadLimits;

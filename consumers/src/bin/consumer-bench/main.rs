@@ -274,7 +274,7 @@ async fn seed(
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()?;
-    let dlq = format!("{topic}.dlq");
+    let dlq = orderflow_contracts::dead_letter::dlq_topic(topic);
     let topics = [
         NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
         NewTopic::new(&dlq, partitions, TopicReplication::Fixed(1)),

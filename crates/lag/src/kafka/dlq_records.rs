@@ -1,30 +1,20 @@
 //! The newest records of a dead-letter topic with their error category, for the
 //! dashboard's DLQ panel. Bounded: at most a given number of records per partition,
-//! read backwards from the high watermark by a group-less consumer within a time budget.
+//! read up to the end offsets taken at start within a time budget.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use orderflow_contracts::dead_letter::DeadLetterHeaders;
+use orderflow_runtime::bounded_read::{BoundedReadError, BoundedReader, ReadScope};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::{ClientConfig, Message};
 use serde::Serialize;
 
 use crate::error::{LagError, Result};
 
-/// Headers written by order-consumer on a dead-lettered record (its
-/// `dead_letter::headers`; this crate does not depend on the consumer).
-mod header {
-    pub const CATEGORY: &str = "dlq-error-category";
-    pub const MESSAGE: &str = "dlq-error-message";
-    pub const SOURCE_TOPIC: &str = "dlq-source-topic";
-    pub const SOURCE_PARTITION: &str = "dlq-source-partition";
-    pub const SOURCE_OFFSET: &str = "dlq-source-offset";
-    pub const CONSUMER_GROUP: &str = "dlq-consumer-group";
-    pub const ATTEMPTS: &str = "dlq-attempts";
-}
+/// Group id the reader names without joining or committing (librdkafka requires one).
+const READER_GROUP: &str = "orderflow-lag-dlq-reader";
 
 /// Category shown for a record without the category header.
 pub const NO_CATEGORY: &str = "(none)";
@@ -79,77 +69,41 @@ pub struct DlqRecords {
 }
 
 /// Reads up to `per_partition` records from the end of each partition of `topic`,
-/// giving up after `budget`. Blocking.
+/// giving up after `budget`. Blocking: call it from a blocking task of a tokio runtime.
 pub fn read_newest(
     base: &ClientConfig,
     topic: &str,
     per_partition: i64,
     budget: Duration,
 ) -> Result<DlqRecords> {
-    let deadline = Instant::now() + budget;
-    let consumer: BaseConsumer = base
-        .clone()
-        // librdkafka wants a group id to assign partitions; nothing joins or commits.
-        .set("group.id", "orderflow-lag-dlq-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true")
-        .create()
-        .map_err(|e| LagError::kafka("creating the DLQ reader", e))?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), budget)
-        .map_err(|e| LagError::kafka("DLQ topic metadata", e))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    let mut tpl = TopicPartitionList::new();
-    // Per partition, the offset one past the last record to read.
-    let mut pending: HashMap<i32, i64> = HashMap::new();
-    for partition in partitions {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let (low, high) = consumer
-            .fetch_watermarks(topic, partition, left)
-            .map_err(|e| LagError::kafka("DLQ watermarks", e))?;
-        let start = low.max(high - per_partition);
-        if start < high {
-            tpl.add_partition_offset(topic, partition, Offset::Offset(start))
-                .map_err(|e| LagError::kafka("DLQ assignment", e))?;
-            pending.insert(partition, high);
-        }
-    }
+    let scope = ReadScope {
+        newest: Some(per_partition),
+        ..ReadScope::default()
+    };
+    let mut reader = match BoundedReader::open(base, READER_GROUP, topic, &scope, budget, entry) {
+        Ok(reader) => Some(reader),
+        // A topic nobody dead-lettered to yet has no records to show.
+        Err(BoundedReadError::TopicNotFound { .. }) => None,
+        Err(error) => return Err(read_error(error)),
+    };
     let mut records = Vec::new();
-    if !pending.is_empty() {
-        consumer
-            .assign(&tpl)
-            .map_err(|e| LagError::kafka("assigning the DLQ topic", e))?;
-    }
-    while !pending.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        match consumer.poll(left.min(Duration::from_millis(200))) {
-            None => {}
-            Some(Ok(message)) => {
-                let partition = message.partition();
-                if pending
-                    .get(&partition)
-                    .is_some_and(|end| message.offset() + 1 >= *end)
-                {
-                    pending.remove(&partition);
+    let mut complete = true;
+    if let Some(reader) = reader.as_mut() {
+        let deadline = tokio::time::Instant::now() + budget;
+        tokio::runtime::Handle::current().block_on(async {
+            loop {
+                match tokio::time::timeout_at(deadline, reader.next()).await {
+                    Ok(Ok(Some(record))) => records.push(record),
+                    Ok(Ok(None)) => return Ok(()),
+                    // The budget ran out: show what was read.
+                    Err(_) | Ok(Err(BoundedReadError::Stalled { .. })) => {
+                        complete = false;
+                        return Ok(());
+                    }
+                    Ok(Err(error)) => return Err(read_error(error)),
                 }
-                records.push(entry(&message));
             }
-            // The end of a partition whose last offsets are transaction markers.
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                pending.remove(&partition);
-            }
-            Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::OffsetOutOfRange))) => {}
-            Some(Err(e)) => return Err(LagError::kafka("reading the DLQ topic", e)),
-        }
+        })?;
     }
     records.sort_by_key(|r| std::cmp::Reverse((r.timestamp_ms, r.offset, r.partition)));
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -168,33 +122,33 @@ pub fn read_newest(
         dlq_topic: topic.to_owned(),
         per_partition,
         by_category,
-        complete: pending.is_empty(),
+        complete,
         records,
     })
 }
 
-fn entry(message: &impl Message) -> DlqEntry {
-    let header = |name: &str| {
-        message.headers().and_then(|headers| {
-            headers
-                .iter()
-                .filter(|h| h.key == name)
-                .last()
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        })
-    };
-    let number = |name: &str| header(name).and_then(|v| v.trim().parse::<i64>().ok());
+fn read_error(error: BoundedReadError) -> LagError {
+    match error {
+        BoundedReadError::Kafka { context, source } => LagError::kafka(context, source),
+        other => crate::error::protocol("reading the DLQ topic", other),
+    }
+}
+
+fn entry(message: &BorrowedMessage<'_>) -> DlqEntry {
+    let headers = message
+        .headers()
+        .map(DeadLetterHeaders::from_kafka)
+        .unwrap_or_default();
     DlqEntry {
         partition: message.partition(),
         offset: message.offset(),
         timestamp_ms: message.timestamp().to_millis(),
-        category: header(header::CATEGORY).unwrap_or_else(|| NO_CATEGORY.to_owned()),
-        error: header(header::MESSAGE),
-        source_topic: header(header::SOURCE_TOPIC),
-        source_partition: number(header::SOURCE_PARTITION).and_then(|p| i32::try_from(p).ok()),
-        source_offset: number(header::SOURCE_OFFSET),
-        consumer_group: header(header::CONSUMER_GROUP),
-        attempts: number(header::ATTEMPTS).and_then(|a| u32::try_from(a).ok()),
+        category: headers.category.unwrap_or_else(|| NO_CATEGORY.to_owned()),
+        error: headers.message,
+        source_topic: headers.source_topic,
+        source_partition: headers.source_partition,
+        source_offset: headers.source_offset,
+        consumer_group: headers.consumer_group,
+        attempts: headers.attempts,
     }
 }

@@ -92,6 +92,7 @@ impl SelectArgs {
             partition: self.partition,
             from_offset: self.from_offset,
             to_offset: self.to_offset,
+            ..ReadScope::default()
         };
         let reader = DlqReader::open(
             &self.kafka.client_config(),

@@ -1,5 +1,6 @@
 //! `orderflow registry register`: register an Avro schema file with any Confluent-compatible
-//! registry (Confluent's, or Apicurio's `/apis/ccompat/v7`). The calls go through the same
+//! registry (Confluent's, or Apicurio's `/apis/ccompat/v7`); `orderflow registry check`:
+//! whether this build's reader reads every branch of a candidate writer schema. The calls go through the same
 //! cached client the producers and consumers use, `orderflow_schemas::RegistryClient`.
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,28 @@ enum RegistryCommand {
                             compatibility rule refuses, an unreachable registry)."
     )]
     Register(RegisterArgs),
+    /// Check that this build's reader can read every branch of a candidate writer schema
+    /// (a file, or the latest version of a subject) and print the verdict as JSON: the
+    /// step a producer team runs in its CI before registering a new version.
+    #[command(
+        after_help = "Exit status: 0 readable, 2 not readable (each problem on stderr, one a \
+                            line), 1 error (unreadable file, unreachable registry)."
+    )]
+    Check(CheckArgs),
+}
+
+/// Flags of `orderflow registry check`.
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// Schema registry connection, for --subject.
+    #[command(flatten)]
+    registry: orderflow_schemas::RegistryArgs,
+    /// Candidate writer schema file (.avsc); no network call.
+    #[arg(long, conflicts_with = "subject", required_unless_present = "subject")]
+    schema: Option<PathBuf>,
+    /// Subject whose latest registered version is the candidate, e.g. orders-value.
+    #[arg(long)]
+    subject: Option<String>,
 }
 
 /// Flags of `orderflow registry register`.
@@ -33,7 +56,7 @@ enum RegistryCommand {
 struct RegisterArgs {
     /// Schema registry connection (Apicurio Registry: its `/apis/ccompat/v7` API).
     #[command(flatten)]
-    registry: orderflow_runtime::registry::RegistryArgs,
+    registry: orderflow_schemas::RegistryArgs,
     /// Subject to register under, e.g. orders-value (`<topic>-value`).
     #[arg(long)]
     subject: String,
@@ -49,7 +72,44 @@ struct RegisterArgs {
 pub async fn run(args: RegistryArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         RegistryCommand::Register(args) => register(args).await,
+        RegistryCommand::Check(args) => check(args).await,
     }
+}
+
+/// Exit status of a candidate this reader cannot read.
+const NOT_READABLE: u8 = 2;
+
+async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let (candidate, schema) = match (&args.schema, &args.subject) {
+        (Some(path), _) => {
+            let text = read_schema_file(path)?;
+            let schema = apache_avro::Schema::parse_str(&text)?;
+            (serde_json::json!({ "file": path }), schema)
+        }
+        (None, Some(subject)) => {
+            let client = args.registry.client(None)?;
+            let (id, schema) = client.latest_schema(subject).await?;
+            (serde_json::json!({ "subject": subject, "id": id }), schema)
+        }
+        (None, None) => anyhow::bail!("give --schema FILE or --subject SUBJECT"),
+    };
+    let problems = orderflow_schemas::reader_problems(&schema);
+    println!(
+        "{}",
+        serde_json::json!({
+            "candidate": candidate,
+            "readable": problems.is_empty(),
+            "problems": problems,
+        })
+    );
+    for problem in &problems {
+        eprintln!("not readable: {problem}");
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(NOT_READABLE)
+    })
 }
 
 async fn register(args: RegisterArgs) -> anyhow::Result<ExitCode> {

@@ -1,20 +1,22 @@
-//! `orderflow verify`: reads the source topic, the dead-letter topic (both by assignment,
-//! from the start to the end offsets taken at start), the consumer's database and the
+//! `orderflow verify`: reads the source topic, the dead-letter topic (both with the shared
+//! bounded reader, from the start to the end offsets taken at start), the consumer's database and the
 //! group's committed offsets, and checks the exactly-once ledger
 //! ([`orderflow_ops::verify::check`]). Shares nothing with the consumer but the schema types.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
+use orderflow_contracts::dead_letter::{DeadLetterHeaders, dlq_topic};
 use orderflow_ops::verify::{Acknowledged, AppliedRow, DeadLetter, Observed, SourceRecord, check};
+use orderflow_runtime::bounded_read::{BoundedReader, ReadScope};
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
-use orderflow_runtime::registry::RegistryArgs;
 use orderflow_schemas::OrderEventDeserializer;
+use orderflow_schemas::RegistryArgs;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Headers;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use sqlx::Row;
 use sqlx::postgres::PgPoolOptions;
@@ -65,40 +67,20 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let dlq_topic = args
         .dlq_topic
         .clone()
-        .unwrap_or_else(|| format!("{}.dlq", args.topic));
+        .unwrap_or_else(|| dlq_topic(&args.topic));
     let base = args.kafka.client_config();
 
-    let (source, offsets) = {
-        let (base, topic, group, stall) = (
-            base.clone(),
-            args.topic.clone(),
-            args.group.clone(),
-            args.stall_timeout,
-        );
-        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let records = read_topic(&base, &topic, stall)?;
-            let offsets = committed_offsets(&base, &topic, &group)?;
-            Ok((records, offsets))
-        })
-        .await??
+    let source = read_topic(&base, &args.topic, args.stall_timeout).await?;
+    let offsets = {
+        let (base, topic, group) = (base.clone(), args.topic.clone(), args.group.clone());
+        tokio::task::spawn_blocking(move || committed_offsets(&base, &topic, &group)).await??
     };
-    let dead_letters = {
-        let (base, topic, source_topic, stall) = (
-            base.clone(),
-            dlq_topic.clone(),
-            args.topic.clone(),
-            args.stall_timeout,
-        );
-        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let records = read_topic(&base, &topic, stall)?;
-            Ok(records
-                .into_iter()
-                .filter(|r| header(r, "dlq-source-topic").as_deref() == Some(&source_topic))
-                .map(|r| dead_letter(&r))
-                .collect::<Vec<_>>())
-        })
-        .await??
-    };
+    let dead_letters = read_topic(&base, &dlq_topic, args.stall_timeout)
+        .await?
+        .into_iter()
+        .filter(|r| r.dead_letter.source_topic.as_deref() == Some(args.topic.as_str()))
+        .map(|r| dead_letter(&r))
+        .collect::<Vec<_>>();
 
     let deserializer = OrderEventDeserializer::new(
         args.registry
@@ -174,31 +156,31 @@ fn read_http_log(path: &Path) -> anyhow::Result<Vec<Acknowledged>> {
         .collect()
 }
 
-/// A record as read, owned.
+/// A record as read, owned: what the verifier needs of it.
 struct Raw {
     partition: i32,
     offset: i64,
     value: Option<Vec<u8>>,
-    headers: Vec<(String, Option<Vec<u8>>)>,
+    dead_letter: DeadLetterHeaders,
 }
 
-fn header(record: &Raw, name: &str) -> Option<String> {
-    record
-        .headers
-        .iter()
-        .rev()
-        .find(|(key, _)| key == name)
-        .and_then(|(_, value)| value.as_ref())
-        .map(|value| String::from_utf8_lossy(value).into_owned())
+fn raw(message: &BorrowedMessage<'_>) -> Raw {
+    Raw {
+        partition: message.partition(),
+        offset: message.offset(),
+        value: message.payload().map(<[u8]>::to_vec),
+        dead_letter: message
+            .headers()
+            .map(DeadLetterHeaders::from_kafka)
+            .unwrap_or_default(),
+    }
 }
 
 fn dead_letter(record: &Raw) -> DeadLetter {
-    let partition = header(record, "dlq-source-partition").and_then(|p| p.parse().ok());
-    let offset = header(record, "dlq-source-offset").and_then(|o| o.parse().ok());
     DeadLetter {
-        source: partition.zip(offset),
-        category: header(record, "dlq-error-category"),
-        message: header(record, "dlq-error-message"),
+        source: record.dead_letter.source_position(),
+        category: record.dead_letter.category.clone(),
+        message: record.dead_letter.message.clone(),
     }
 }
 
@@ -231,17 +213,6 @@ async fn classify(
     }
 }
 
-fn reader(base: &ClientConfig) -> anyhow::Result<BaseConsumer> {
-    let mut config = base.clone();
-    config
-        .set("group.id", READER_GROUP)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false")
-        .set("allow.auto.create.topics", "false");
-    config.create().context("create a Kafka consumer")
-}
-
 fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<i32>> {
     let metadata = consumer
         .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
@@ -255,64 +226,13 @@ fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<i32>> 
 }
 
 /// Every record of `topic` from the log start to the end offsets taken now.
-fn read_topic(base: &ClientConfig, topic: &str, stall: Duration) -> anyhow::Result<Vec<Raw>> {
-    let consumer = reader(base)?;
-    let mut pending: BTreeMap<i32, i64> = BTreeMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for partition in partitions(&consumer, topic)? {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
-            .with_context(|| format!("offsets of {topic}[{partition}]"))?;
-        if low < high {
-            assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
-            pending.insert(partition, high);
-        }
-    }
-    let mut records = Vec::new();
-    if pending.is_empty() {
-        return Ok(records);
-    }
-    consumer.assign(&assignment)?;
-    let mut last_progress = Instant::now();
-    while !pending.is_empty() {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(message)) => {
-                last_progress = Instant::now();
-                let partition = message.partition();
-                let Some(&end) = pending.get(&partition) else {
-                    continue;
-                };
-                if message.offset() >= end {
-                    pending.remove(&partition);
-                    continue;
-                }
-                let headers = message
-                    .headers()
-                    .map(|headers| {
-                        headers
-                            .iter()
-                            .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                records.push(Raw {
-                    partition,
-                    offset: message.offset(),
-                    value: message.payload().map(<[u8]>::to_vec),
-                    headers,
-                });
-                if message.offset() + 1 >= end {
-                    pending.remove(&partition);
-                }
-            }
-            Some(Err(error)) => bail!("reading {topic}: {error}"),
-            None if last_progress.elapsed() > stall => {
-                bail!("reading {topic}: partitions {pending:?} stalled before their end offsets")
-            }
-            None => {}
-        }
-    }
-    Ok(records)
+async fn read_topic(base: &ClientConfig, topic: &str, stall: Duration) -> anyhow::Result<Vec<Raw>> {
+    let reader = BoundedReader::open(base, READER_GROUP, topic, &ReadScope::default(), stall, raw)
+        .with_context(|| format!("open a reader of {topic}"))?;
+    reader
+        .collect()
+        .await
+        .with_context(|| format!("read {topic}"))
 }
 
 /// Per partition of `topic`: the offset `group` committed and the log end.

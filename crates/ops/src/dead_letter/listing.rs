@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::record::DlqRecord;
 use super::redrive_plan::{is_bookkeeping, redrive_count};
-use order_consumer::dead_letter::headers;
+use orderflow_contracts::dead_letter::headers;
 
 /// Longest error message shown on a text line, in characters.
 pub const MESSAGE_WIDTH: usize = 80;

@@ -2,7 +2,8 @@
 //! and replay them to their source topic with a redrive count that stops endless loops.
 //!
 //! The record layout (original key, value and headers plus `dlq-*` headers) is written
-//! by `order_consumer::dead_letter`; this module reads the same header constants.
+//! by the consumer with the shared contract (`orderflow_contracts::dead_letter`), which
+//! this module reads through.
 
 pub mod error;
 pub mod listing;

@@ -1,7 +1,7 @@
 //! One dead-letter record as read from the DLQ topic, with typed access to the
 //! `dlq-*` headers the consumer wrote.
 
-use order_consumer::dead_letter::headers;
+use orderflow_contracts::dead_letter::DeadLetterHeaders;
 use rdkafka::Message;
 use rdkafka::message::Headers;
 
@@ -74,35 +74,45 @@ impl DlqRecord {
             .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
     }
 
+    /// The `dlq-*` headers, typed (the last of a repeated name wins).
+    pub fn dead_letter_headers(&self) -> DeadLetterHeaders {
+        DeadLetterHeaders::read(
+            self.headers
+                .iter()
+                .map(|header| (header.key.as_str(), header.value.as_deref())),
+        )
+    }
+
     /// `dlq-source-topic`, if present and non-empty.
     pub fn source_topic(&self) -> Option<String> {
-        self.header(headers::SOURCE_TOPIC)
+        self.dead_letter_headers()
+            .source_topic
             .filter(|topic| !topic.trim().is_empty())
     }
 
     /// `dlq-source-partition`, if present and a number.
     pub fn source_partition(&self) -> Option<i32> {
-        self.header(headers::SOURCE_PARTITION)?.trim().parse().ok()
+        self.dead_letter_headers().source_partition
     }
 
     /// `dlq-source-offset`, if present and a number.
     pub fn source_offset(&self) -> Option<i64> {
-        self.header(headers::SOURCE_OFFSET)?.trim().parse().ok()
+        self.dead_letter_headers().source_offset
     }
 
     /// `dlq-error-category`, if present.
     pub fn category(&self) -> Option<String> {
-        self.header(headers::ERROR_CATEGORY)
+        self.dead_letter_headers().category
     }
 
     /// `dlq-error-message`, if present.
     pub fn error_message(&self) -> Option<String> {
-        self.header(headers::ERROR_MESSAGE)
+        self.dead_letter_headers().message
     }
 
     /// `dlq-attempts`, if present and a number.
     pub fn attempts(&self) -> Option<u32> {
-        self.header(headers::ATTEMPTS)?.trim().parse().ok()
+        self.dead_letter_headers().attempts
     }
 
     /// The key as text (order IDs are UTF-8), lossy.
@@ -115,6 +125,7 @@ impl DlqRecord {
 
 #[cfg(test)]
 mod tests {
+    use orderflow_contracts::dead_letter::headers;
     use rdkafka::Timestamp;
     use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
 

@@ -1,13 +1,13 @@
 //! What replaying one DLQ record means: where it goes, which headers it carries, and
 //! whether it has been replayed too often already.
 
-use order_consumer::dead_letter::headers;
+use orderflow_contracts::dead_letter::headers;
 
 use super::record::{DlqRecord, RecordHeader};
 
 /// How many times a record has been replayed from a DLQ; named with the consumer's
-/// other dead-letter headers ([`order_consumer::dead_letter::headers::REDRIVE_COUNT`]).
-pub const REDRIVE_COUNT_HEADER: &str = order_consumer::dead_letter::headers::REDRIVE_COUNT;
+/// other dead-letter headers ([`orderflow_contracts::dead_letter::headers::REDRIVE_COUNT`]).
+pub const REDRIVE_COUNT_HEADER: &str = orderflow_contracts::dead_letter::headers::REDRIVE_COUNT;
 
 /// The bookkeeping headers the consumer adds when it dead-letters a record.
 const CONSUMER_BOOKKEEPING: [&str; 11] = [
@@ -25,7 +25,7 @@ const CONSUMER_BOOKKEEPING: [&str; 11] = [
 ];
 
 /// Prefix shared by every DLQ header; a header the consumer adds later is stripped too.
-const DLQ_HEADER_PREFIX: &str = "dlq-";
+const DLQ_HEADER_PREFIX: &str = headers::PREFIX;
 
 /// Whether `name` is DLQ bookkeeping (dropped when replaying) rather than an original header.
 pub fn is_bookkeeping(name: &str) -> bool {

@@ -1,23 +1,16 @@
 //! Which DLQ records a command acts on: partition, offset range and error category.
 
-use order_consumer::dead_letter::DlqCategory;
+use orderflow_contracts::dead_letter::DlqCategory;
 
 use super::error::{DeadLetterError, Result};
 use super::record::DlqRecord;
 
 /// The categories the consumer writes, from its own enum so a rename follows.
 pub fn known_categories() -> Vec<&'static str> {
-    [
-        DlqCategory::Deserialization,
-        DlqCategory::Schema,
-        DlqCategory::Validation,
-        DlqCategory::Processing,
-        DlqCategory::RetriesExhausted,
-        DlqCategory::Oversized,
-    ]
-    .into_iter()
-    .map(DlqCategory::as_str)
-    .collect()
+    DlqCategory::ALL
+        .into_iter()
+        .map(DlqCategory::as_str)
+        .collect()
 }
 
 /// Checks `--category` against the categories the consumer writes, so a typo is an
@@ -94,7 +87,7 @@ impl Selection {
 
 #[cfg(test)]
 mod tests {
-    use order_consumer::dead_letter::headers;
+    use orderflow_contracts::dead_letter::headers;
 
     use super::*;
     use crate::dead_letter::record::RecordHeader;

@@ -89,7 +89,7 @@ impl RedriveSummary {
 
 #[cfg(test)]
 mod tests {
-    use order_consumer::dead_letter::headers;
+    use orderflow_contracts::dead_letter::headers;
 
     use super::*;
     use crate::dead_letter::record::RecordHeader;

@@ -6,10 +6,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use orderflow_schemas::{DEFAULT_REGISTRY_URL, RegistryClient, RegistrySettings};
+use orderflow_runtime::client_properties::{ClientProperties, REDACTED};
+use orderflow_runtime::{Error, Result};
 
-use crate::client_properties::{ClientProperties, REDACTED};
-use crate::{Error, Result};
+use crate::{DEFAULT_REGISTRY_URL, RegistryClient, RegistrySettings};
 
 /// Schema registry connection flags (their ids are prefixed: `KafkaArgs` sits beside them).
 #[derive(Clone, Default, clap::Args)]
@@ -202,7 +202,7 @@ fn pem_truststore<'a>(file_value: &impl Fn(&[&str]) -> Option<&'a str>) -> Optio
         .map(PathBuf::from)
 }
 
-fn config_error(error: orderflow_schemas::RegistryError) -> Error {
+fn config_error(error: crate::RegistryError) -> Error {
     Error::Config(error.to_string())
 }
 
@@ -224,7 +224,7 @@ fn parse_properties_file(raw: &str) -> std::result::Result<ClientProperties, Str
 
 #[cfg(test)]
 mod tests {
-    use orderflow_schemas::RegistryAuth;
+    use crate::RegistryAuth;
 
     use super::*;
 
@@ -337,7 +337,7 @@ mod tests {
         #[derive(Parser)]
         struct Both {
             #[command(flatten)]
-            kafka: crate::kafka::KafkaArgs,
+            kafka: orderflow_runtime::kafka::KafkaArgs,
             #[command(flatten)]
             registry: RegistryArgs,
         }
