@@ -1,0 +1,30 @@
+//! `orderflow-chaos`: parse flags, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use orderflow_chaos::args::{Cli, Commands};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Commands::Run(args) => orderflow_chaos::run::run(args).await,
+        Commands::Verify(args) => orderflow_chaos::run::verify(args).await,
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("orderflow-chaos: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
