@@ -8,7 +8,8 @@
 #
 # Usage: scripts/chaos.sh [--events N] [--scenarios a,b,c,d,e,f,g,h] [--group-protocol classic|consumer]
 #                         [--workers N] [--rate R] [--cluster-dir D] [--drain-timeout S]
-#                         [--bin-dir D] [--lane-poison N] [--max-buffered N] [--report FILE]
+#                         [--bin-dir D] [--lane-poison N] [--max-buffered N] [--rss-bound-mib M]
+#                         [--report FILE]
 #   a  kill -9 a random consumer worker every 5 s and start a new one (30 s)
 #   b  kill -9 the leader of the busiest partition, restart it 20 s later; three times
 #   c  stop PostgreSQL (pg_ctl stop -m fast) for 15 s, twice
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
         --bin-dir) BIN="${2:-}"; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         --events | --scenarios | --group-protocol | --workers | --rate | --cluster-dir | \
-            --drain-timeout | --lane-poison | --max-buffered | --report)
+            --drain-timeout | --lane-poison | --max-buffered | --rss-bound-mib | --report)
             [ $# -ge 2 ] || { usage >&2; exit 2; }
             ARGS+=("$1" "$2"); shift 2 ;;
         *) usage >&2; exit 2 ;;

@@ -74,6 +74,10 @@ pub struct RunArgs {
     /// `--max-buffered` (and `--max-in-flight`) of the workers [default: theirs; 1000 in h].
     #[arg(long, env = "CHAOS_MAX_BUFFERED")]
     pub max_buffered: Option<usize>,
+    /// Most resident memory (VmRSS, sampled each second) a worker may reach, in MiB; above
+    /// it the scenario fails.
+    #[arg(long, env = "CHAOS_RSS_BOUND_MIB", default_value_t = 256)]
+    pub rss_bound_mib: u64,
     /// Where the JSON report goes [default: <work dir>/report.json].
     #[arg(long, env = "CHAOS_REPORT")]
     pub report: Option<PathBuf>,

@@ -120,7 +120,7 @@ async fn kill_leaders(ctx: &FaultContext) -> anyhow::Result<()> {
     for round in 1..=3 {
         sleep(Duration::from_secs(5)).await;
         // The partition with most lag, then most records.
-        let reading = lag.read().await?;
+        let reading = read_lag_patiently(&mut lag).await?;
         let Some(&(partition, _, _)) = reading
             .partitions
             .iter()
@@ -143,6 +143,23 @@ async fn kill_leaders(ctx: &FaultContext) -> anyhow::Result<()> {
         ctx.note(&format!("round {round}: restarted broker {leader}"));
     }
     Ok(())
+}
+
+/// A lag reading, retried for up to 30 s: a broker killed a moment ago answers with
+/// errors (a fenced leader epoch) until the metadata settles.
+async fn read_lag_patiently(lag: &mut LagReader) -> anyhow::Result<crate::kafka_admin::LagReading> {
+    let mut tries = 0;
+    loop {
+        match lag.read().await {
+            Ok(reading) => return Ok(reading),
+            Err(error) if tries < 30 => {
+                tries += 1;
+                tracing::debug!(%error, "lag not readable yet");
+                sleep(Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 async fn stop_postgres(ctx: &FaultContext) -> anyhow::Result<()> {

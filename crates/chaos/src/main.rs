@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LOG_LEVEL")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| "warn,orderflow_chaos=info".into()),
         )
         .init();
     let cli = Cli::parse();

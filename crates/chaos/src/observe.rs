@@ -29,7 +29,12 @@ pub fn read_log(path: &Path, into: &mut LogFigures) {
         let Ok(value) = serde_json::from_str::<Value>(line) else {
             continue;
         };
-        let fields = &value["fields"];
+        // tracing's JSON puts the fields under "fields", or at the top with flattening.
+        let fields = if value["fields"].is_object() {
+            &value["fields"]
+        } else {
+            &value
+        };
         let message = fields["message"].as_str().unwrap_or("");
         if message == "partitions assigned" {
             into.assignments += 1;
@@ -81,7 +86,7 @@ mod tests {
                 r#"{"level":"INFO","fields":{"message":"partitions assigned","partitions":"[1]"}}"#, "\n",
                 r#"{"level":"WARN","fields":{"message":"database failed transiently; batch will be retried","records":12}}"#, "\n",
                 "thread 'main' panicked\n",
-                r#"{"level":"WARN","fields":{"message":"database failed transiently; batch will be retried","records":3}}"#, "\n",
+                r#"{"level":"WARN","message":"database failed transiently; batch will be retried","records":3}"#, "\n",
             ),
         )
         .unwrap();

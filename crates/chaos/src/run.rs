@@ -81,6 +81,7 @@ async fn scenarios(
             drain_timeout: Duration::from_secs(args.drain_timeout),
             lane_poison: args.lane_poison,
             max_buffered: args.max_buffered,
+            rss_bound_mib: args.rss_bound_mib,
         };
         let mut outcomes: Vec<Outcome> = Vec::new();
         let mut failed = false;

@@ -51,6 +51,8 @@ pub struct Run {
     pub lane_poison: u64,
     /// `--max-buffered` of the workers, when set.
     pub max_buffered: Option<usize>,
+    /// Most resident memory a worker may reach, MiB.
+    pub rss_bound_mib: u64,
 }
 
 /// The outcome of one scenario, as the report holds it.
@@ -284,6 +286,7 @@ pub async fn run(run: &Run, scenario: char) -> anyhow::Result<Outcome> {
     }
     sampler.abort();
     let memory = workers.lock().await.memory();
+    check_memory(&memory, max_buffered, run.rss_bound_mib, &mut errors);
 
     let (verify, verify_exit) =
         old_verifier(run, &dir, &brokers, &topic, &group, &database_url).await;
@@ -331,6 +334,33 @@ pub async fn run(run: &Run, scenario: char) -> anyhow::Result<Outcome> {
         ok,
         dir,
     })
+}
+
+/// Each worker's peak buffered records stay within `--max-buffered` (when the run set
+/// it), and its peak RSS within `rss_bound_mib`.
+fn check_memory(
+    memory: &[WorkerMemory],
+    max_buffered: Option<usize>,
+    rss_bound_mib: u64,
+    errors: &mut Vec<String>,
+) {
+    for worker in memory {
+        if let Some(max) = max_buffered
+            && worker.peak_buffered > max as f64
+        {
+            errors.push(format!(
+                "worker {} buffered {} records, above --max-buffered {max}",
+                worker.worker, worker.peak_buffered
+            ));
+        }
+        if worker.peak_rss_kib > rss_bound_mib * 1024 {
+            errors.push(format!(
+                "worker {} reached {} MiB resident, above the bound of {rss_bound_mib} MiB",
+                worker.worker,
+                worker.peak_rss_kib / 1024
+            ));
+        }
+    }
 }
 
 /// Waits for unsent outbox rows, then lag, to reach 0 (each at most `limit`).

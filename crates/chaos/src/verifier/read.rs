@@ -44,6 +44,7 @@ fn client(brokers: &str, group: &str) -> anyhow::Result<BaseConsumer> {
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false")
         .set("allow.auto.create.topics", "false")
         .create()
         .context("create a Kafka consumer")
