@@ -21,6 +21,22 @@ pub enum Commands {
     Run(RunArgs),
     /// Verify one topic, group and database with the independent verifier.
     Verify(VerifyArgs),
+    /// The relay's end-to-end delay (scripts/bench-order-api.sh).
+    RelayDelay(RelayDelayArgs),
+}
+
+/// Flags of `orderflow-chaos relay-delay`.
+#[derive(Debug, clap::Args)]
+pub struct RelayDelayArgs {
+    /// Bootstrap brokers.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// The topic the relay published to (LogAppendTime).
+    #[arg(long)]
+    pub topic: String,
+    /// `order_id,epoch_seconds` of every outbox row, one a line.
+    #[arg(long)]
+    pub created_csv: PathBuf,
 }
 
 /// Flags of `orderflow-chaos run` (those of scripts/chaos.sh, plus a few).

@@ -51,7 +51,7 @@ pub async fn run(
     let mut n = 0u64;
     while let Some(order_id) = created.recv().await {
         n += 1;
-        if every == 0 || n % every != 0 {
+        if every == 0 || !n.is_multiple_of(every) {
             continue;
         }
         let kind = (n / every) % 3;

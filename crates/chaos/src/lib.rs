@@ -10,6 +10,7 @@ pub mod infra;
 pub mod kafka_admin;
 pub mod lane_poison;
 pub mod observe;
+pub mod relay_delay;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -139,7 +139,10 @@ pub fn violations(outcomes: &[Outcome], limit: usize) -> String {
         }
         if let Some(v) = &o.independent {
             for line in v.tolerated.iter().take(limit) {
-                out.push_str(&format!("scenario {} tolerated (crash window): {line}\n", o.scenario));
+                out.push_str(&format!(
+                    "scenario {} tolerated (crash window): {line}\n",
+                    o.scenario
+                ));
             }
             for line in v.violations.iter().take(limit) {
                 out.push_str(&format!("scenario {} independent: {line}\n", o.scenario));

@@ -20,8 +20,12 @@ pub struct RawRecord {
     pub partition: i32,
     /// Offset.
     pub offset: i64,
+    /// Key bytes.
+    pub key: Option<Vec<u8>>,
     /// Value bytes.
     pub value: Option<Vec<u8>>,
+    /// The record's timestamp, ms since the epoch (`None`: the record has none).
+    pub timestamp_ms: Option<i64>,
     /// Headers, in order.
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
@@ -102,7 +106,9 @@ pub fn read_topic(brokers: &str, topic: &str, stall: Duration) -> anyhow::Result
                     records.push(RawRecord {
                         partition,
                         offset: message.offset(),
+                        key: message.key().map(<[u8]>::to_vec),
                         value: message.payload().map(<[u8]>::to_vec),
+                        timestamp_ms: message.timestamp().to_millis(),
                         headers,
                     });
                 }
