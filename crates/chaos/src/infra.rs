@@ -229,6 +229,24 @@ impl PrivatePostgres {
     }
 }
 
+impl Drop for PrivatePostgres {
+    /// A run interrupted between scenarios must not leave its server running: stop it
+    /// at once (nothing in it is kept).
+    fn drop(&mut self) {
+        if self.data.join("postmaster.pid").exists() {
+            let _ = std::process::Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(self.bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(&self.data)
+                .args(["-m", "immediate", "-w", "stop"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
 /// The registry: `SCHEMA_REGISTRY_URL` when given, else a private Apicurio storing in
 /// the private PostgreSQL (then scenario c stops the registry's storage too).
 pub struct Registry {
