@@ -239,3 +239,94 @@ fn created(payload: &HashMap<String, Value>) -> Result<Change, String> {
         item_count,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use apache_avro::types::Value;
+
+    use super::*;
+
+    const V2: &str = include_str!("../../../../schemas/avro/order_event.v2.avsc");
+
+    fn decoder() -> Decoder {
+        let mut decoder = Decoder::new("http://127.0.0.1:1/unused");
+        let schema = Schema::parse_str(V2).expect("v2 parses");
+        decoder.schemas.insert(7, Some(Arc::new(schema)));
+        decoder.schemas.insert(8, None);
+        decoder
+    }
+
+    fn frame(total_cents: i64, quantity: i32) -> Vec<u8> {
+        let schema = Schema::parse_str(V2).unwrap();
+        let item = Value::Record(vec![
+            ("sku".into(), Value::String("SKU-1".into())),
+            ("quantity".into(), Value::Int(quantity)),
+            ("unit_price_cents".into(), Value::Long(250)),
+        ]);
+        let created = Value::Record(vec![
+            ("customer_id".into(), Value::String("c-1".into())),
+            ("items".into(), Value::Array(vec![item])),
+            ("currency".into(), Value::String("EUR".into())),
+            ("total_cents".into(), Value::Long(total_cents)),
+        ]);
+        let event = Value::Record(vec![
+            ("event_id".into(), Value::Uuid(uuid::Uuid::from_u128(42))),
+            ("order_id".into(), Value::String("o-1".into())),
+            (
+                "occurred_at".into(),
+                Value::TimestampMillis(1_700_000_000_000),
+            ),
+            ("producer".into(), Value::String("test".into())),
+            ("payload".into(), Value::Union(0, Box::new(created))),
+            (
+                "sales_channel".into(),
+                Value::Union(0, Box::new(Value::Null)),
+            ),
+        ]);
+        let mut bytes = vec![0, 0, 0, 0, 7];
+        bytes.extend(apache_avro::to_avro_datum(&schema, event).expect("encodes"));
+        bytes
+    }
+
+    #[tokio::test]
+    async fn a_valid_creation_decodes_with_its_totals() {
+        let decoded = decoder().decode(Some(&frame(500, 2))).await.unwrap();
+        let Decoded::Event(event) = decoded else {
+            panic!("{decoded:?}")
+        };
+        assert_eq!(event.order_id, "o-1");
+        assert_eq!(
+            event.change,
+            Change::Created {
+                customer_id: "c-1".into(),
+                currency: "EUR".into(),
+                total_cents: 500,
+                item_count: 2,
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn broken_records_are_poison_with_a_reason() {
+        let mut decoder = decoder();
+        let why = |d: Decoded| match d {
+            Decoded::Poison { why } => why,
+            other => panic!("{other:?}"),
+        };
+        let wrong_total = why(decoder.decode(Some(&frame(501, 2))).await.unwrap());
+        assert!(
+            wrong_total.contains("total_cents 501, items sum to 500"),
+            "{wrong_total}"
+        );
+        let mut trailing = frame(500, 2);
+        trailing.push(0);
+        let trailing = why(decoder.decode(Some(&trailing)).await.unwrap());
+        assert!(trailing.contains("after the Avro body"), "{trailing}");
+        let mut unknown = frame(500, 2);
+        unknown[4] = 8;
+        let unknown = why(decoder.decode(Some(&unknown)).await.unwrap());
+        assert!(unknown.contains("unknown"), "{unknown}");
+        let not_wire = why(decoder.decode(Some(b"{\"json\": 1}")).await.unwrap());
+        assert!(not_wire.contains("wire format"), "{not_wire}");
+    }
+}
