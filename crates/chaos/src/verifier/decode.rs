@@ -284,7 +284,10 @@ mod tests {
             ),
         ]);
         let mut bytes = vec![0, 0, 0, 0, 7];
-        bytes.extend(apache_avro::to_avro_datum(&schema, event).expect("encodes"));
+        let writer = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+            .build()
+            .expect("a writer for v2");
+        bytes.extend(writer.write_value_to_vec(event).expect("encodes"));
         bytes
     }
 
