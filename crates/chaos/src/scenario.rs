@@ -378,7 +378,7 @@ async fn drain(
     loop {
         let unsent = match sqlx::PgPool::connect(database_url).await {
             Ok(pool) => {
-                let unsent = order_producer::order_service::outbox::count_unsent(&pool).await;
+                let unsent = orderflow_outbox::queries::count_unsent(&pool).await;
                 pool.close().await;
                 unsent.map_err(anyhow::Error::from)
             }

@@ -1,0 +1,130 @@
+//! The dedup table `processed_events`: which events a consumer group already
+//! applied, written in the effect's transaction; and the deletion of expired rows
+//! of the dedup tables, `processed_events` and the dead-letter ledger (when to
+//! delete: `dedup_retention`). The migrations are the store's ([`super::MIGRATOR`]).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use sqlx::{PgPool, Postgres, Row, Transaction};
+
+/// Where a processed event came from, stored beside its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessedEvent {
+    /// Event id (dedup key within the group).
+    pub event_id: String,
+    /// Source topic.
+    pub topic: String,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+}
+
+/// The event ids among `event_ids` this group already processed.
+pub async fn already_processed(
+    tx: &mut Transaction<'_, Postgres>,
+    group: &str,
+    event_ids: &[String],
+) -> Result<HashSet<String>, sqlx::Error> {
+    let rows = sqlx::query(include_str!("../../sql/select_processed.sql"))
+        .bind(group)
+        .bind(event_ids)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter().map(|row| row.try_get("event_id")).collect()
+}
+
+/// Inserts dedup rows; returns how many were new (a concurrent writer of the
+/// same event makes this smaller than `events.len()`).
+pub async fn insert_processed(
+    tx: &mut Transaction<'_, Postgres>,
+    group: &str,
+    events: &[ProcessedEvent],
+) -> Result<usize, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let rows = sqlx::query(include_str!("../../sql/insert_processed.sql"))
+        .bind(group)
+        .bind(
+            events
+                .iter()
+                .map(|e| e.event_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(events.iter().map(|e| e.topic.clone()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.partition).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.offset).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.len())
+}
+
+/// A table of rows keyed by a record's source position that keep a redelivered
+/// record from being handled twice; retention deletes their rows by one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupTable {
+    /// `processed_events`: events applied.
+    ProcessedEvents,
+    /// `dead_lettered`: records written to the DLQ ([`crate::store::dead_letter_ledger`]).
+    DeadLettered,
+}
+
+impl DedupTable {
+    /// Every dedup table.
+    pub const ALL: [DedupTable; 2] = [DedupTable::ProcessedEvents, DedupTable::DeadLettered];
+
+    /// The table's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DedupTable::ProcessedEvents => "processed_events",
+            DedupTable::DeadLettered => "dead_lettered",
+        }
+    }
+
+    fn delete_expired_sql(self) -> &'static str {
+        match self {
+            DedupTable::ProcessedEvents => include_str!("../../sql/delete_expired_processed.sql"),
+            DedupTable::DeadLettered => include_str!("../../sql/delete_expired_dead_lettered.sql"),
+        }
+    }
+}
+
+/// Deletes the rows of `table` of `group` on `topic` that are older than `retention`
+/// and below the group's committed offset of their partition (`committed`: the
+/// first offset not yet done, per partition) -- no redelivery can bring those back
+/// short of a rewind. Works in small slices, so it never holds locks long enough
+/// to slow processing. Returns how many rows it removed.
+pub async fn delete_expired(
+    pool: &PgPool,
+    table: DedupTable,
+    group: &str,
+    topic: &str,
+    retention: Duration,
+    committed: &[(i32, i64)],
+) -> Result<u64, sqlx::Error> {
+    const SLICE: i64 = 5_000;
+    if committed.is_empty() {
+        return Ok(0);
+    }
+    let partitions: Vec<i32> = committed.iter().map(|(p, _)| *p).collect();
+    let offsets: Vec<i64> = committed.iter().map(|(_, o)| *o).collect();
+    let mut total = 0;
+    loop {
+        let deleted = sqlx::query(table.delete_expired_sql())
+            .bind(group)
+            .bind(topic)
+            .bind(&partitions)
+            .bind(&offsets)
+            .bind(retention.as_secs_f64())
+            .bind(SLICE)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        total += deleted;
+        if deleted < SLICE as u64 {
+            return Ok(total);
+        }
+    }
+}
