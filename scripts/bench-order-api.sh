@@ -32,7 +32,7 @@ SECS="${1:-20}"
 CONNECTIONS="${BENCH_CONNECTIONS:-32}"
 log_init
 ensure_command wrk wrk
-cargo build --release --quiet -p order-producer -p orderflow-ops --bins
+cargo build --release --quiet -p order-producer -p orderflow-ops -p orderflow-chaos --bins
 BIN="$ROOT/target/release"
 
 RUN_ID="$(date +%s)$$"
@@ -99,7 +99,7 @@ drain() { # waits until the relay has published every outbox row (120 s bound)
 last_id() { psql -Atq "$DB_URL" -c "SELECT coalesce(max(id), 0) FROM order_service.outbox"; }
 delay_since() { # delay_since ID: relay delay of the rows after outbox id ID
     psql -Atq -F, "$DB_URL" -c "SELECT order_id, extract(epoch FROM created_at) FROM order_service.outbox WHERE id > $1" >"$WORK/created.csv"
-    python3 scripts/lib/relay_delay.py "$BROKERS" "$TOPIC" "$WORK/created.csv"
+    "$BIN/orderflow-chaos" relay-delay --brokers "$BROKERS" --topic "$TOPIC" --created-csv "$WORK/created.csv"
 }
 relay_rate_since() { # relay_rate_since ID: rows after ID / (last sent - first created)
     psql -Atq "$DB_URL" -c "SELECT round(count(*) / greatest(extract(epoch FROM max(sent_at) - min(created_at)), 0.001)) FROM order_service.outbox WHERE id > $1"

@@ -51,7 +51,7 @@ pub struct VerifyArgs {
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     stall_timeout: Duration,
     /// JSON lines of the changes the order API acknowledged with a 2xx (`{"order_id",
-    /// "event_id", "event_type"}` each, as scripts/lib/chaos_http.py writes them): each
+    /// "event_id", "event_type"}` each, as the chaos harness's HTTP workload writes them): each
     /// must be in the topic exactly once.
     #[arg(long, value_name = "FILE")]
     http_log: Option<PathBuf>,
