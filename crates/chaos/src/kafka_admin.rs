@@ -22,7 +22,7 @@ pub async fn create_topics(brokers: &str, topic: &str, partitions: i32) -> anyho
             ConfigValue::new("false"),
         ),
     ]);
-    let desired = [topic.to_string(), format!("{topic}.dlq")]
+    let desired = [topic.to_string(), orderflow_contracts::dead_letter::dlq_topic(&topic)]
         .into_iter()
         .map(|name| {
             Ok(DesiredTopic {

@@ -129,7 +129,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<bool> {
         registry: args.schema_registry_url,
         dlq_topic: args
             .dlq_topic
-            .unwrap_or_else(|| format!("{}.dlq", args.topic)),
+            .unwrap_or_else(|| orderflow_contracts::dead_letter::dlq_topic(&args.topic)),
         topic: args.topic,
         group: args.group,
         database_url: args.database_url,

@@ -293,7 +293,7 @@ pub async fn run(run: &Run, scenario: char) -> anyhow::Result<Outcome> {
     let target = Target {
         brokers,
         registry: run.registry.clone(),
-        dlq_topic: format!("{topic}.dlq"),
+        dlq_topic: orderflow_contracts::dead_letter::dlq_topic(&topic),
         topic,
         group,
         database_url,
