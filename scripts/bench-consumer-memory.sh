@@ -35,7 +35,7 @@ for padding in ${PADDING//,/ }; do
     topic="bench-mem-$padding-$RUN_ID"
     bench_seed "$topic" 12 "$ORDERS" --padding "$padding" >/dev/null
     for buffered in ${BUFFERED//,/ }; do
-        read -r rate _ _ rss <<<"$(bench_engine "$topic" "$(bench_fresh_db "m${padding}_$buffered")" --max-buffered "$buffered")"
+        read -r rate _ _ rss _ <<<"$(bench_engine "$topic" "$(bench_fresh_db "m${padding}_$buffered")" --max-buffered "$buffered")"
         row "$padding" "$buffered" "$rate" "$rss" "$(bench_loadavg)"
         echo "record +$padding B,$buffered,$rss" >>"$CSV"
     done

@@ -62,13 +62,14 @@ bench_json_field() { # FIELD JSON
 }
 
 # bench_engine TOPIC DB_URL [ENGINE FLAGS...]: one order-consumer run on a fresh group.
-# Prints "records_per_sec records active_secs peak_rss_mib".
+# Prints "records_per_sec records active_secs peak_rss_mib wall_secs" (wall: the whole
+# process, start-up, group join and the idle wait included).
 bench_engine() {
     local topic="$1" db="$2" rss_file summary
     shift 2
     rss_file="$(mktemp)"
     # shellcheck disable=SC2086 # ENGINE_ARGS is a list of flags
-    summary="$(/usr/bin/time -f %M -o "$rss_file" "$BIN/order-consumer" --topic "$topic" \
+    summary="$(/usr/bin/time -f "%M %e" -o "$rss_file" "$BIN/order-consumer" --topic "$topic" \
         --group "bench-$RUN_ID-$RANDOM$RANDOM" --database-url "$db" --metrics-addr "" \
         --exit-when-idle 2 --log-level warn ${ENGINE_ARGS:-} "$@")"
     python3 - "$summary" "$(tail -1 "$rss_file")" <<'PY'
@@ -76,7 +77,8 @@ import json, sys
 s = json.loads(sys.argv[1])
 done = s["processed"] + s["duplicates"] + s["dead_lettered"] + s["dead_letter_skipped"]
 secs = max(s["active_secs"], 1e-9)
-print(f"{done / secs:.0f} {done} {secs:.2f} {int(sys.argv[2]) / 1024:.0f}")
+rss, wall = sys.argv[2].split()
+print(f"{done / secs:.0f} {done} {secs:.2f} {int(rss) / 1024:.0f} {wall}")
 PY
     rm -f "$rss_file"
 }
@@ -91,7 +93,7 @@ bench_java() {
     local option
     for option in ${KAFKA_OPTIONS//,/ }; do kafka_opts+=(--kafka-option "$option"); done
     # shellcheck disable=SC2086 # JAVA_OPTS is a list of flags
-    summary="$(/usr/bin/time -f %M -o "$rss_file" java ${JAVA_OPTS:-} \
+    summary="$(/usr/bin/time -f "%M %e" -o "$rss_file" java ${JAVA_OPTS:-} \
         -cp "$BENCH_JAVA_DIR/target/classes:$BENCH_JAVA_DIR/target/lib/*" \
         io.orderflow.bench.BaselineConsumer --topic "$topic" --group "bench-java-$RUN_ID-$RANDOM$RANDOM" \
         --database-url "$db" --registry-url "$SCHEMA_REGISTRY_URL" --brokers "$KAFKA_BROKERS" \
@@ -99,7 +101,8 @@ bench_java() {
     python3 - "$summary" "$(tail -1 "$rss_file")" <<'PY'
 import json, sys
 s = json.loads(sys.argv[1])
-print(f"{s['records_per_sec']} {s['records']} {s['active_secs']:.2f} {int(sys.argv[2]) / 1024:.0f}")
+rss, wall = sys.argv[2].split()
+print(f"{s['records_per_sec']} {s['records']} {s['active_secs']:.2f} {int(rss) / 1024:.0f} {wall}")
 PY
     rm -f "$rss_file"
 }
