@@ -91,13 +91,13 @@ bench_java() {
     rss_file="$(mktemp)"
     local kafka_opts=()
     local option
-    for option in ${KAFKA_OPTIONS//,/ }; do kafka_opts+=(--kafka-option "$option"); done
+    for option in ${KAFKA_OPTIONS:+${KAFKA_OPTIONS//,/ }}; do kafka_opts+=(--kafka-option "$option"); done
     # shellcheck disable=SC2086 # JAVA_OPTS is a list of flags
     summary="$(/usr/bin/time -f "%M %e" -o "$rss_file" java ${JAVA_OPTS:-} \
         -cp "$BENCH_JAVA_DIR/target/classes:$BENCH_JAVA_DIR/target/lib/*" \
         io.orderflow.bench.BaselineConsumer --topic "$topic" --group "bench-java-$RUN_ID-$RANDOM$RANDOM" \
         --database-url "$db" --registry-url "$SCHEMA_REGISTRY_URL" --brokers "$KAFKA_BROKERS" \
-        --expect "$records" "${kafka_opts[@]}" "$@" 2>/dev/null)"
+        --expect "$records" ${kafka_opts[@]+"${kafka_opts[@]}"} "$@" 2>/dev/null)"
     python3 - "$summary" "$(tail -1 "$rss_file")" <<'PY'
 import json, sys
 s = json.loads(sys.argv[1])
