@@ -1,119 +1,118 @@
 #!/usr/bin/env bash
-# Consumer benchmarks (not timed tests). Each comparison runs in one go on the
-# same broker and database and prints a table:
-#   1. exactly-once engine vs PostgreSQL alone applying the same events with the
-#      same SQL, batch size and concurrency, from a staging table (consumer-bench
-#      pg-limit: the physical limit; target >= 0.7x), and vs plain consumption of
-#      the same records (no processing)
-#   2. exactly-once engine vs the naive consumer: one transaction and one
-#      synchronous commit per record (target >= 10x)
-#   3. slow effect (5 ms simulated I/O per event, 1,000 keys, 12 partitions):
-#      key-level concurrency vs partition-sequential processing (target >= 10x)
-# Each row also shows the 1-minute load average right after its run.
+# Consumer benchmark. The headline: the exactly-once engine (order-consumer) against
+# a plain Java consumer written the way a capable team would (bench/java-consumer:
+# kafka-clients + JDBC, one transaction per poll batch of up to 5,000 records, then
+# commitSync), on the same topic, broker and database server, each run with a fresh
+# group and a fresh database, alternating which goes first. Prints every run, the
+# medians and engine / Java; fails if the two projections differ in any row.
+#
+# --full adds the older comparisons: PostgreSQL alone applying the same events with
+# the engine's SQL (consumer-bench pg-limit), plain consumption, the naive consumer
+# (one transaction and one synchronous commit per record), and a slow effect (5 ms
+# per event) with key-level concurrency vs partition-sequential processing.
 #
 # Needs a running stack (scripts/dev-up.sh prints the variables):
 #   SCHEMA_REGISTRY_URL, DATABASE_URL (a role that may CREATE DATABASE)
 # By default it starts a private Apache Kafka broker (fresh data in a temp dir, free
-# port from 19100) and stops it afterwards, so no earlier run's data shares the disk
-# and page cache. BENCH_KAFKA_BROKERS=host:port uses that broker instead. Every
-# contender uses the same fetch settings (librdkafka's defaults;
-# KAFKA_OPTIONS=key=value,... overrides them for all of them).
-# Usage: scripts/bench-consumer.sh [ORDERS]   (ORDERS lifecycles of 3 events, default 10000)
+# port from 19100) and stops it afterwards. BENCH_KAFKA_BROKERS=host:port uses that
+# broker instead. KAFKA_OPTIONS=key=value,... is given to both contenders' consumers,
+# ENGINE_ARGS to order-consumer, JAVA_OPTS to the JVM.
+# Figures depend on the machine's load: the load average is printed with every run;
+# re-run the same command on a quiet machine to refresh them.
+#
+# Usage: scripts/bench-consumer.sh [--runs N] [--orders N] [--partitions N] [--full]
+#   --runs N        pairs of runs (default 5)
+#   --orders N      order lifecycles of 3 events (default 20000: 60,000 events)
+#   --partitions N  partitions of the topic (default 12)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # shellcheck source=scripts/lib/all.sh
 source "$ROOT/scripts/lib/all.sh"
-: "${SCHEMA_REGISTRY_URL:=http://127.0.0.1:8081/apis/ccompat/v7}"
-: "${DATABASE_URL:?DATABASE_URL must point at PostgreSQL (admin role); run scripts/dev-up.sh}"
-export SCHEMA_REGISTRY_URL DATABASE_URL
-ORDERS="${1:-10000}"
-NAIVE_RECORDS="${NAIVE_RECORDS:-3000}"
+# shellcheck source=scripts/lib/bench_consumer.sh
+source "$ROOT/scripts/lib/bench_consumer.sh"
 
-cargo build --release --quiet -p order-consumer --bins
-BIN="$ROOT/target/release"
+RUNS=5
+ORDERS=20000
+PARTITIONS=12
+FULL=0
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --runs) RUNS="$2"; shift 2 ;;
+        --orders) ORDERS="$2"; shift 2 ;;
+        --partitions) PARTITIONS="$2"; shift 2 ;;
+        --full) FULL=1; shift ;;
+        *) echo "usage: $0 [--runs N] [--orders N] [--partitions N] [--full]" >&2; exit 2 ;;
+    esac
+done
 
-KAFKA_PRIVATE_PID=""
-DATA_DIR=""
-RUN_ID="$(date +%s)$$"
-cleanup() {
-    # The run's fresh databases live on a shared server: drop them.
-    "$BIN/consumer-bench" drop-dbs --prefix "bench_consumer_${RUN_ID}_" || true
-    if [[ -n "$KAFKA_PRIVATE_PID" ]]; then kill "$KAFKA_PRIVATE_PID" 2>/dev/null || true; wait "$KAFKA_PRIVATE_PID" 2>/dev/null || true; fi
-    if [[ -n "$DATA_DIR" ]]; then rm -rf "$DATA_DIR"; fi
-}
-trap cleanup EXIT
-
-if [[ -n "${BENCH_KAFKA_BROKERS:-}" ]]; then
-    export KAFKA_BROKERS="$BENCH_KAFKA_BROKERS"
-    BROKER="$KAFKA_BROKERS"
-else
-    log_init
-    DATA_DIR="$(mktemp -d /tmp/bench-consumer-kafka.XXXXXX)"
-    kafka_start_private "$DATA_DIR"
-    export KAFKA_BROKERS="$KAFKA_PRIVATE_BOOTSTRAP"
-    BROKER="Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_RUNTIME_POM") (fresh, private) on $KAFKA_BROKERS"
-fi
-echo "machine: $(nproc) CPUs, $(awk '/model name/ {sub(/^.*: /, ""); print; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GiB RAM"
-echo "broker: $BROKER"
-echo "start: $(date -u +%FT%TZ), $(uptime)"
-
-json_field() { # json_field FIELD JSON
-    python3 -c 'import json,sys; print(json.loads(sys.argv[2])[sys.argv[1]])' "$1" "$2"
-}
-
-fresh_db() { "$BIN/consumer-bench" fresh-db --name "bench_consumer_${RUN_ID}_$1"; }
-
-engine() { # engine TOPIC DB_URL EXTRA... -> records/s from the JSON summary
-    local topic="$1" db="$2"
-    shift 2
-    local summary
-    summary="$("$BIN/order-consumer" --topic "$topic" --group "bench-$RUN_ID-$RANDOM" \
-        --database-url "$db" --metrics-addr "" --exit-when-idle 2 --log-level warn "$@")"
-    local processed secs
-    processed="$(json_field processed "$summary")"
-    secs="$(json_field active_secs "$summary")"
-    python3 -c 'import sys; p,s=float(sys.argv[1]),float(sys.argv[2]); print(f"{p/s:.0f} {p:.0f} {s:.2f}")' "$processed" "$secs"
-}
-
-row() { printf '| %-44s | %10s | %8s | %-22s | %5s |\n' "$@"; }
-load() { cut -d' ' -f1 /proc/loadavg; }
-
-echo "seeding: $ORDERS orders x 3 events, 12 partitions"
+bench_init
 TOPIC="bench-orders-$RUN_ID"
-"$BIN/consumer-bench" seed --topic "$TOPIC" --partitions 12 --orders "$ORDERS" >/dev/null
-RECORDS=$((ORDERS * 3))
-
-read -r EO_RATE EO_N _ <<<"$(engine "$TOPIC" "$(fresh_db eo)")"
-EO_LOAD="$(load)"
-LIMIT="$("$BIN/consumer-bench" pg-limit --topic "$TOPIC" --count "$RECORDS" --database-url "$(fresh_db limit)")"
-LIMIT_RATE="$(json_field records_per_sec "$LIMIT")"
-LIMIT_LOAD="$(load)"
-PLAIN="$("$BIN/consumer-bench" plain --topic "$TOPIC" --count "$RECORDS")"
-PLAIN_RATE="$(json_field records_per_sec "$PLAIN")"
-PLAIN_LOAD="$(load)"
-NAIVE="$("$BIN/consumer-bench" naive --topic "$TOPIC" --count "$NAIVE_RECORDS" --database-url "$(fresh_db naive)")"
-NAIVE_RATE="$(json_field records_per_sec "$NAIVE")"
-NAIVE_LOAD="$(load)"
-
-echo "seeding: 1000 orders x 3 events, 12 partitions (slow effect)"
-SLOW_TOPIC="bench-slow-$RUN_ID"
-"$BIN/consumer-bench" seed --topic "$SLOW_TOPIC" --partitions 12 --orders 1000 >/dev/null
-read -r KEY_RATE KEY_N _ <<<"$(engine "$SLOW_TOPIC" "$(fresh_db key)" --bench-effect-delay-ms 5 --ordering key --max-in-flight 1000)"
-KEY_LOAD="$(load)"
-read -r PART_RATE PART_N _ <<<"$(engine "$SLOW_TOPIC" "$(fresh_db part)" --bench-effect-delay-ms 5 --ordering partition --db-concurrency 12)"
-PART_LOAD="$(load)"
-
-ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}x")' "$1" "$2"; }
+RECORDS="$(bench_seed "$TOPIC" "$PARTITIONS" "$ORDERS")"
+echo "topic: $TOPIC, $RECORDS events of $ORDERS orders, $PARTITIONS partitions"
 echo
-row "run" "records/s" "records" "ratio" "load"
-row "--------------------------------------------" "----------" "--------" "----------------------" "-----"
-row "PostgreSQL alone (physical limit)" "$LIMIT_RATE" "$RECORDS" "" "$LIMIT_LOAD"
-row "exactly-once engine (key order, batched tx)" "$EO_RATE" "$EO_N" "$(ratio "$EO_RATE" "$LIMIT_RATE") of the limit" "$EO_LOAD"
-row "plain consumption (no processing)" "$PLAIN_RATE" "$RECORDS" "engine $(ratio "$EO_RATE" "$PLAIN_RATE") of plain" "$PLAIN_LOAD"
-row "naive: 1 tx + 1 sync commit per record" "$NAIVE_RATE" "$NAIVE_RECORDS" "engine $(ratio "$EO_RATE" "$NAIVE_RATE")" "$NAIVE_LOAD"
-row "slow 5 ms effect, key-level concurrency" "$KEY_RATE" "$KEY_N" "" "$KEY_LOAD"
-row "slow 5 ms effect, partition-sequential" "$PART_RATE" "$PART_N" "key-level $(ratio "$KEY_RATE" "$PART_RATE")" "$PART_LOAD"
-echo "pg-limit: $LIMIT"
-echo "end: $(date -u +%FT%TZ), $(uptime)"
+
+# secs: first record received to last record done (the rate's span); wall: the whole
+# process (start-up, group join, and for the engine the --exit-when-idle 2 wait and
+# its caught-up check; the Java baseline stops on its record count).
+row() { printf '| %3s | %-8s | %10s | %8s | %7s | %7s | %8s | %-14s |\n' "$@"; }
+row "run" "consumer" "records/s" "records" "secs" "wall" "RSS MiB" "load 1/5/15"
+row "---" "--------" "----------" "--------" "-------" "-------" "--------" "--------------"
+ENGINE_RATES=()
+JAVA_RATES=()
+FIRST_ENGINE_DB=""
+FIRST_JAVA_DB=""
+run_engine() {
+    local db rate n secs rss wall
+    db="$(bench_fresh_db "engine$1")"
+    read -r rate n secs rss wall <<<"$(bench_engine "$TOPIC" "$db")"
+    [[ "$n" == "$RECORDS" ]] || die "engine run $1 did $n of $RECORDS records"
+    ENGINE_RATES+=("$rate")
+    FIRST_ENGINE_DB="${FIRST_ENGINE_DB:-$db}"
+    row "$1" "engine" "$rate" "$n" "$secs" "$wall" "$rss" "$(bench_loadavg)"
+}
+run_java() {
+    local db rate n secs rss wall
+    db="$(bench_fresh_db "java$1")"
+    read -r rate n secs rss wall <<<"$(bench_java "$TOPIC" "$db" "$RECORDS")"
+    [[ "$n" == "$RECORDS" ]] || die "Java run $1 did $n of $RECORDS records"
+    JAVA_RATES+=("$rate")
+    FIRST_JAVA_DB="${FIRST_JAVA_DB:-$db}"
+    row "$1" "java" "$rate" "$n" "$secs" "$wall" "$rss" "$(bench_loadavg)"
+}
+for ((i = 1; i <= RUNS; i++)); do
+    # Alternate who goes first, so neither always gets the warmer page cache.
+    if ((i % 2 == 1)); then run_engine "$i"; run_java "$i"; else run_java "$i"; run_engine "$i"; fi
+done
+ENGINE_MEDIAN="$(bench_median "${ENGINE_RATES[@]}")"
+JAVA_MEDIAN="$(bench_median "${JAVA_RATES[@]}")"
+echo
+echo "median records/s: engine $ENGINE_MEDIAN, Java $JAVA_MEDIAN"
+WINS=0
+for ((i = 0; i < RUNS; i++)); do
+    if python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= 1.5 * float(sys.argv[2]) else 1)' \
+        "${ENGINE_RATES[$i]}" "${JAVA_RATES[$i]}"; then WINS=$((WINS + 1)); fi
+done
+echo "engine / Java: $(bench_ratio "$ENGINE_MEDIAN" "$JAVA_MEDIAN")x (medians); run pairs at >= 1.5x: $WINS of $RUNS"
+read -r ORDER_ROWS DEDUP_ROWS <<<"$(bench_compare "$FIRST_ENGINE_DB" "$FIRST_JAVA_DB")" ||
+    die "the engine's and the Java baseline's projections differ"
+echo "projection: identical row for row ($ORDER_ROWS orders, $DEDUP_ROWS dedup rows)"
+
+if ((FULL)); then
+    echo
+    NAIVE_RECORDS="${NAIVE_RECORDS:-3000}"
+    LIMIT="$("$BIN/consumer-bench" pg-limit --topic "$TOPIC" --count "$RECORDS" --database-url "$(bench_fresh_db limit)")"
+    LIMIT_RATE="$(bench_json_field records_per_sec "$LIMIT")"
+    echo "PostgreSQL alone, engine's SQL and batch cut: $LIMIT_RATE records/s (engine $(bench_ratio "$ENGINE_MEDIAN" "$LIMIT_RATE")x), load $(bench_loadavg)"
+    PLAIN_RATE="$(bench_json_field records_per_sec "$("$BIN/consumer-bench" plain --topic "$TOPIC" --count "$RECORDS")")"
+    echo "plain consumption (no processing): $PLAIN_RATE records/s, load $(bench_loadavg)"
+    NAIVE_RATE="$(bench_json_field records_per_sec "$("$BIN/consumer-bench" naive --topic "$TOPIC" --count "$NAIVE_RECORDS" --database-url "$(bench_fresh_db naive)")")"
+    echo "naive, 1 tx + 1 sync commit per record: $NAIVE_RATE records/s (engine $(bench_ratio "$ENGINE_MEDIAN" "$NAIVE_RATE")x), load $(bench_loadavg)"
+    SLOW_TOPIC="bench-slow-$RUN_ID"
+    bench_seed "$SLOW_TOPIC" 12 1000 >/dev/null
+    read -r KEY_RATE _ <<<"$(bench_engine "$SLOW_TOPIC" "$(bench_fresh_db key)" --bench-effect-delay-ms 5 --ordering key --max-in-flight 1000)"
+    read -r PART_RATE _ <<<"$(bench_engine "$SLOW_TOPIC" "$(bench_fresh_db part)" --bench-effect-delay-ms 5 --ordering partition --db-concurrency 12)"
+    echo "slow 5 ms effect: key-level $KEY_RATE records/s vs partition-sequential $PART_RATE ($(bench_ratio "$KEY_RATE" "$PART_RATE")x), load $(bench_loadavg)"
+fi
+echo "end: $(date -u +%FT%TZ), load average $(bench_loadavg)"

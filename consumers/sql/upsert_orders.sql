@@ -14,8 +14,10 @@ ON CONFLICT (order_id) DO UPDATE SET
     updated_at = EXCLUDED.updated_at
 -- Optimistic check: only overwrite the row this transaction read (and locked).
 -- A row that appeared since (a concurrent creation) is left alone, the caller
--- sees fewer rows written and retries.
-WHERE orders.events_applied = (
-    SELECT e.expected FROM UNNEST($1::text[], $10::int[]) AS e (order_id, expected)
-    WHERE e.order_id = orders.order_id
+-- sees fewer rows written and retries. An uncorrelated IN, so PostgreSQL builds
+-- one hash of the expected pairs: a subquery correlated on order_id scanned the
+-- whole array once per conflicting row, quadratic in the batch (5,000 orders:
+-- 15 s against 0.4 s).
+WHERE (orders.order_id, orders.events_applied) IN (
+    SELECT e.order_id, e.expected FROM UNNEST($1::text[], $10::int[]) AS e (order_id, expected)
 )

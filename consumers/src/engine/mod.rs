@@ -10,13 +10,14 @@ use futures::FutureExt;
 use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_runtime::ops_server::Readiness;
+use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::{ClientConfig, Offset};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use self::commits::{CommitScope, Release, to_tpl};
+use self::commits::{CommitScope, Release};
+use self::idle_check::IdleCheck;
 use self::rebalance::EngineContext;
 use self::summary::{ExitReason, Summary};
 use crate::dead_letter::{self, DeadLetterWriter};
@@ -34,6 +35,7 @@ use crate::worker::processing::Processor;
 use crate::worker::retry::RetryPolicy;
 
 pub(crate) mod commits;
+mod idle_check;
 pub(crate) mod rebalance;
 pub mod summary;
 
@@ -185,7 +187,14 @@ pub async fn run(
         ordering = ?settings.ordering, group_protocol = ?settings.group_protocol,
         max_in_flight = settings.max_in_flight, "consuming");
 
-    let exit_reason = poll_loop(&settings, &consumer, &shared, &processor, &token).await;
+    let idle_check = settings
+        .exit_when_idle
+        .map(|idle| IdleCheck::new(&settings, idle))
+        .transpose()?;
+    let exit_reason = poll_loop(
+        &settings, &consumer, &shared, &processor, &token, idle_check,
+    )
+    .await;
 
     deps.readiness.set_ready(false);
     shut_down(&consumer, &shared, &workers);
@@ -207,6 +216,7 @@ async fn poll_loop(
     shared: &Arc<Shared>,
     processor: &Arc<Processor>,
     token: &CancellationToken,
+    mut idle_check: Option<IdleCheck>,
 ) -> ExitReason {
     let mut housekeeping = tokio::time::interval(Duration::from_millis(100));
     let mut last_commit = Instant::now();
@@ -263,11 +273,10 @@ async fn poll_loop(
                     last_resend = Instant::now();
                 }
                 update_gauges(shared);
-                if let Some(idle) = settings.exit_when_idle
-                    && idle_and_caught_up(consumer, shared, idle).await
+                if let Some(check) = idle_check.as_mut()
+                    && check.poll(shared)
                 {
-                    tracing::info!(group = %settings.group, idle_secs = idle.as_secs(),
-                        "caught up and idle; exiting");
+                    tracing::info!(group = %settings.group, "caught up and idle; exiting");
                     return ExitReason::Idle;
                 }
             }
@@ -358,74 +367,6 @@ fn update_gauges(shared: &Shared) {
     let state = shared.lock();
     shared.metrics.in_flight.set(state.in_flight() as i64);
     shared.metrics.buffered.set(state.buffered() as i64);
-}
-
-/// True when nothing happened for `idle`, nothing is buffered and the group has
-/// read every partition of the topic up to its high watermark: the assigned ones
-/// by this worker's done offsets, the others by the group's committed offsets. A
-/// worker left with part of the partitions while a rebalance is still handing out
-/// the rest therefore does not exit with their records unread.
-async fn idle_and_caught_up(
-    consumer: &Arc<EngineConsumer>,
-    shared: &Shared,
-    idle: Duration,
-) -> bool {
-    let own: Vec<(i32, i64)> = {
-        let state = shared.lock();
-        if state.buffered() > 0 || state.last_activity().elapsed() < idle {
-            return false;
-        }
-        match state.assignment().last_change() {
-            Some(at) if at.elapsed() >= idle => {}
-            _ => return false,
-        }
-        state.assignment().done_up_to()
-    };
-    let topic = shared.topic.clone();
-    let consumer = Arc::clone(consumer);
-    tokio::task::spawn_blocking(move || {
-        let timeout = Duration::from_secs(5);
-        let metadata = consumer.fetch_metadata(Some(&topic), timeout).ok()?;
-        let all: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)?
-            .partitions()
-            .iter()
-            .map(|p| p.id())
-            .collect();
-        let others: Vec<(i32, i64)> = all
-            .iter()
-            .filter(|p| !own.iter().any(|(o, _)| o == *p))
-            .map(|p| (*p, 0))
-            .collect();
-        let mut read = own;
-        if !others.is_empty() {
-            let committed = consumer
-                .committed_offsets(to_tpl(&topic, &others).ok()?, timeout)
-                .ok()?;
-            read.extend(
-                committed
-                    .elements()
-                    .iter()
-                    .filter_map(|e| match e.offset() {
-                        Offset::Offset(o) => Some((e.partition(), o)),
-                        _ => None,
-                    }),
-            );
-        }
-        Some(all.iter().all(|partition| {
-            let Ok((low, high)) = consumer.fetch_watermarks(&topic, *partition, timeout) else {
-                return false;
-            };
-            let read = read.iter().find(|(p, _)| p == partition).map(|(_, o)| *o);
-            high <= low || read.is_some_and(|read| read >= high)
-        }))
-    })
-    .await
-    .ok()
-    .flatten()
-    .unwrap_or(false)
 }
 
 /// Stops fetching, releases every partition (drains in-flight work within the

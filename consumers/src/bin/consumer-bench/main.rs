@@ -4,24 +4,19 @@
 //! per record) and PostgreSQL applying the same events alone (pg_limit.rs).
 
 mod pg_limit;
+mod seed;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Parser, Subcommand};
 use order_consumer::MIGRATOR;
 use order_consumer::store::dedup_store::{self, ProcessedEvent};
 use order_consumer::store::projection;
 use order_consumer::worker::decode::EventDecoder;
 use orderflow_runtime::kafka::parse_option;
-use orderflow_schemas::{
-    LineItem, OrderCreated, OrderEvent, OrderEventDeserializer, OrderEventSerializer, OrderPaid,
-    OrderPayload, OrderShipped, RegistryClient,
-};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use orderflow_schemas::{OrderEventDeserializer, RegistryClient};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Message};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
@@ -40,7 +35,8 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create TOPIC and TOPIC.dlq and fill TOPIC with ORDERS lifecycles (3 events each).
+    /// Create TOPIC and TOPIC.dlq and fill TOPIC with ORDERS lifecycles (3 events
+    /// each) plus EXTRA copies of written events spread by SKEW; print the count.
     Seed {
         #[arg(long)]
         topic: String,
@@ -48,8 +44,25 @@ enum Command {
         partitions: i32,
         #[arg(long)]
         orders: usize,
+        /// Extra copies of already written events (redeliveries), spread by --skew.
+        #[arg(long, default_value_t = 0)]
+        extra: usize,
+        /// Which orders get the extra copies.
+        #[arg(long, value_enum, default_value = "uniform")]
+        skew: seed::Skew,
+        /// Bytes of padding in every event (the record-size curve).
+        #[arg(long, default_value_t = 0)]
+        padding: usize,
         #[arg(long, env = "SCHEMA_REGISTRY_URL")]
         registry_url: String,
+    },
+    /// Fill the dedup table of a fresh database with COUNT rows of another group
+    /// (generate_series, in slices of a million), as a long retention leaves them.
+    FillDedup {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long)]
+        count: u64,
     },
     /// Create a fresh database on the admin URL's server, migrate it, print its URL.
     FreshDb {
@@ -113,8 +126,28 @@ async fn main() -> anyhow::Result<()> {
             topic,
             partitions,
             orders,
+            extra,
+            skew,
+            padding,
             registry_url,
-        } => seed(&args.brokers, &topic, partitions, orders, &registry_url).await,
+        } => {
+            let plan = seed::Plan {
+                brokers: &args.brokers,
+                topic: &topic,
+                partitions,
+                orders,
+                extra,
+                skew,
+                padding,
+                registry_url: &registry_url,
+            };
+            println!("{}", seed::seed(&plan).await?);
+            Ok(())
+        }
+        Command::FillDedup {
+            database_url,
+            count,
+        } => fill_dedup(&database_url, count).await,
         Command::FreshDb { admin_url, name } => {
             let mut admin = PgConnection::connect(&admin_url).await?;
             admin
@@ -184,6 +217,30 @@ async fn main() -> anyhow::Result<()> {
             pg_limit::run(consumer, &settings).await
         }
     }
+}
+
+async fn fill_dedup(database_url: &str, count: u64) -> anyhow::Result<()> {
+    let mut db = PgConnection::connect(database_url).await?;
+    let slice = 1_000_000u64;
+    let mut start = 0u64;
+    while start < count {
+        let end = (start + slice).min(count);
+        // Random-looking UUID event ids like the real ones, spread over 12
+        // partitions, a day old (inside the retention, so cleanup keeps them).
+        sqlx::query(
+            "INSERT INTO processed_events (consumer_group, event_id, topic, \"partition\", \"offset\", processed_at)
+             SELECT 'retained-group', md5(i::text)::uuid::text, 'retained-topic', (i % 12)::int, i / 12,
+                    now() - interval '1 day'
+             FROM generate_series($1::bigint, $2::bigint - 1) AS i",
+        )
+        .bind(i64::try_from(start)?)
+        .bind(i64::try_from(end)?)
+        .execute(&mut db)
+        .await?;
+        start = end;
+    }
+    db.execute("VACUUM ANALYZE processed_events").await?;
+    Ok(())
 }
 
 fn report(name: &str, count: usize, first: Option<Instant>) {
@@ -262,104 +319,4 @@ async fn naive(
     }
     report("naive", count, first);
     Ok(())
-}
-
-async fn seed(
-    brokers: &str,
-    topic: &str,
-    partitions: i32,
-    orders: usize,
-    registry_url: &str,
-) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()?;
-    let dlq = orderflow_contracts::dead_letter::dlq_topic(topic);
-    let topics = [
-        NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
-        NewTopic::new(&dlq, partitions, TopicReplication::Fixed(1)),
-    ];
-    for result in admin.create_topics(&topics, &AdminOptions::new()).await? {
-        result.map_err(|(t, e)| anyhow::anyhow!("create {t}: {e}"))?;
-    }
-    let registry = RegistryClient::new(registry_url)?;
-    let serializer = OrderEventSerializer::new(&registry, topic)
-        .await
-        .context("register schema")?;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "5000")
-        .create()?;
-    wait_for_leaders(&producer, topic, partitions).await?;
-    // Round-robin over orders so every order's three events are spread out.
-    for step in 0..3 {
-        let mut pending = Vec::with_capacity(orders);
-        for i in 0..orders {
-            let order_id = format!("bench-{i}");
-            let event = event(&order_id, step);
-            let value = serializer.serialize(&event);
-            let record = FutureRecord::to(topic).key(&order_id).payload(&value);
-            pending.push(producer.send_result(record).map_err(|(e, _)| e)?);
-        }
-        for delivery in pending {
-            delivery.await?.map_err(|(e, _)| e)?;
-        }
-    }
-    println!("{}", orders * 3);
-    Ok(())
-}
-
-/// Waits until the producer's metadata shows every partition of the new topic with
-/// a leader: right after CreateTopics a send can otherwise fail with "unknown
-/// partition".
-async fn wait_for_leaders(
-    producer: &FutureProducer,
-    topic: &str,
-    partitions: i32,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let metadata = producer
-            .client()
-            .fetch_metadata(Some(topic), Duration::from_secs(5))?;
-        let ready = metadata.topics().iter().any(|t| {
-            t.name() == topic
-                && t.error().is_none()
-                && t.partitions().len() == usize::try_from(partitions).unwrap_or(0)
-                && t.partitions().iter().all(|p| p.leader() >= 0)
-        });
-        if ready {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("topic {topic} has no leader for all {partitions} partitions after 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn event(order_id: &str, step: usize) -> OrderEvent {
-    let payload = match step {
-        0 => OrderPayload::Created(OrderCreated {
-            customer_id: "c".into(),
-            items: vec![LineItem {
-                sku: "s".into(),
-                quantity: 2,
-                unit_price_cents: 500,
-            }],
-            currency: "EUR".into(),
-            total_cents: 1_000,
-        }),
-        1 => OrderPayload::Paid(OrderPaid {
-            payment_id: "p".into(),
-            amount_cents: 1_000,
-        }),
-        _ => OrderPayload::Shipped(OrderShipped {
-            carrier: "c".into(),
-            tracking_number: "t".into(),
-        }),
-    };
-    OrderEvent::new(order_id, "bench", payload)
 }
