@@ -6,8 +6,10 @@ mod export;
 mod log_ids;
 mod otel_config;
 pub mod propagation;
+pub mod span_context;
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
@@ -52,6 +54,14 @@ pub fn init_logging(args: &LogArgs) {
     install(args, None);
 }
 
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process exports spans: code that would build spans only for export
+/// (a span per generated record) asks first.
+pub fn is_exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
 /// What [`init_telemetry`] installed; flushes the spans still queued when dropped.
 #[derive(Debug)]
 pub struct Telemetry {
@@ -72,6 +82,7 @@ impl Telemetry {
 
     /// Exports what is still queued and stops the exporter; later spans are not exported.
     pub fn shutdown(&mut self) {
+        EXPORTING.store(false, Ordering::Relaxed);
         if let Some(provider) = self.provider.take()
             && let Err(error) = provider.shutdown()
         {
@@ -98,6 +109,7 @@ pub fn init_telemetry(args: &LogArgs, default_service_name: &str) -> Result<Tele
         None => None,
     };
     install(args, provider.as_ref());
+    EXPORTING.store(provider.is_some(), Ordering::Relaxed);
     Ok(Telemetry { provider, metrics })
 }
 

@@ -104,6 +104,17 @@ pub fn extract_kafka_headers<H: Headers>(headers: &H) -> Context {
     TraceContextPropagator::new().extract(&fields)
 }
 
+/// The trace context an HTTP request carries in its `traceparent`/`tracestate` headers
+/// (an empty context when none or a malformed one).
+pub fn extract_http_headers(headers: &axum::http::HeaderMap) -> Context {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let fields = Fields {
+        traceparent: text(TRACEPARENT),
+        tracestate: text(TRACESTATE),
+    };
+    TraceContextPropagator::new().extract(&fields)
+}
+
 /// The stored form of the context a record carries, if it carries a valid one.
 pub fn stored_from_kafka_headers<H: Headers>(headers: &H) -> Option<StoredTraceContext> {
     StoredTraceContext::capture(&extract_kafka_headers(headers))
@@ -214,6 +225,18 @@ mod tests {
             stored_from_kafka_headers(&headers).unwrap().traceparent,
             newer
         );
+    }
+
+    #[test]
+    fn http_headers_are_read_like_record_headers() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("traceparent", PARENT.parse().unwrap());
+        headers.insert("tracestate", "a=1".parse().unwrap());
+        let stored = StoredTraceContext::capture(&extract_http_headers(&headers)).unwrap();
+        assert_eq!(stored.traceparent, PARENT);
+        assert_eq!(stored.tracestate.as_deref(), Some("a=1"));
+        headers.insert("traceparent", "garbage".parse().unwrap());
+        assert!(StoredTraceContext::capture(&extract_http_headers(&headers)).is_none());
     }
 
     #[test]
