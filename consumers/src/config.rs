@@ -11,9 +11,9 @@ use orderflow_runtime::registry::RegistryArgs;
 use orderflow_runtime::telemetry::LogArgs;
 
 use crate::engine::EngineSettings;
-use crate::engine_state::Ordering;
 use crate::error::{Error, Result};
-use crate::group_protocol::GroupProtocol;
+use crate::partitions::group_protocol::GroupProtocol;
+use crate::scheduling::Ordering;
 
 /// Consumer-group worker: applies order events to the order projection exactly
 /// once per event, dead-letters what cannot be processed, commits after success.
@@ -104,7 +104,7 @@ pub struct ConsumerArgs {
     /// old and the group has committed past its offset; start-up refuses a
     /// retention shorter than the topic's retention.ms (a topic that keeps records
     /// forever needs `forever`).
-    #[arg(long, env = "CONSUMER_DEDUP_RETENTION", default_value = "7d", value_parser = crate::dedup_retention::parse_retention)]
+    #[arg(long, env = "CONSUMER_DEDUP_RETENTION", default_value = "7d", value_parser = crate::store::dedup_retention::parse_retention)]
     pub dedup_retention: Duration,
     /// How often the dedup retention cleanup runs.
     #[arg(long, env = "CONSUMER_DEDUP_CLEANUP_INTERVAL", default_value = "10m", value_parser = parse_duration)]

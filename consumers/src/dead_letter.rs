@@ -1,26 +1,25 @@
 //! The dead-letter topic: what cannot be processed is written there with its
-//! original key, value and headers plus headers saying where it came from and why,
-//! only while this worker still owns the record's partition, and once per source
-//! record and group (the [`dead_letter_ledger`](crate::dead_letter_ledger)).
+//! original key, value and headers plus headers saying where it came from and why.
+//! When a record is handed over (only while this worker still owns its partition,
+//! once per source record and group) is the worker's
+//! ([`hand_off`](crate::worker::hand_off)), with the
+//! [`dead_letter_ledger`](crate::store::dead_letter_ledger) in the store.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
-use futures::future::{BoxFuture, join_all};
+use futures::future::BoxFuture;
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_schemas::ErrorCategory;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Timestamp};
-use tokio_util::sync::CancellationToken;
 
-use crate::dead_letter_ledger::{DeadLetterLedger, LedgerError, SourcePosition};
-use crate::engine_state::{DispatchedJob, Done, Shared};
-use crate::error::{Error, FailureKind, Result};
-use crate::retry::{self, RetryPolicy};
+use crate::error::{Error, Result};
 
 /// Header names added to a dead-lettered record.
 pub mod headers {
@@ -91,21 +90,21 @@ impl DlqCategory {
 
 /// The failure history of a record on its way to the DLQ.
 #[derive(Debug, Clone)]
-pub struct FailureReport {
+pub(crate) struct FailureReport {
     /// Category header.
-    pub category: DlqCategory,
+    pub(crate) category: DlqCategory,
     /// Message header.
-    pub message: String,
+    pub(crate) message: String,
     /// Attempts made.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// First failure.
-    pub first_failure_at: DateTime<Utc>,
+    pub(crate) first_failure_at: DateTime<Utc>,
     /// Last failure.
-    pub last_failure_at: DateTime<Utc>,
+    pub(crate) last_failure_at: DateTime<Utc>,
 }
 
 /// Where dead-letter records go.
-pub trait DeadLetterSink: Send + Sync + std::fmt::Debug {
+pub(crate) trait DeadLetterSink: Send + Sync + std::fmt::Debug {
     /// The DLQ topic, for logs.
     fn topic(&self) -> &str;
 
@@ -120,7 +119,7 @@ pub trait DeadLetterSink: Send + Sync + std::fmt::Debug {
 
 /// Writes dead-letter records with an idempotent producer and waits for the ack.
 #[derive(Clone)]
-pub struct DeadLetterWriter {
+pub(crate) struct DeadLetterWriter {
     producer: FutureProducer,
     topic: String,
     group: String,
@@ -137,20 +136,20 @@ impl std::fmt::Debug for DeadLetterWriter {
 /// A dead-letter write that was not acked.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("dead-letter write to {topic} failed: {reason}")]
-pub struct DlqWriteError {
+pub(crate) struct DlqWriteError {
     /// DLQ topic.
-    pub topic: String,
+    pub(crate) topic: String,
     /// librdkafka's reason.
-    pub reason: String,
+    pub(crate) reason: String,
     /// Retrying cannot help (record too large for the topic, no such partition,
     /// a fatal producer error): the record can never be dead-lettered.
-    pub permanent: bool,
+    pub(crate) permanent: bool,
 }
 
 impl DeadLetterWriter {
     /// A writer to `topic` for `group`. `base` carries the bootstrap servers and
     /// user overrides; idempotence and acks=all are forced on.
-    pub fn new(
+    pub(crate) fn new(
         base: &ClientConfig,
         topic: impl Into<String>,
         group: impl Into<String>,
@@ -173,12 +172,12 @@ impl DeadLetterWriter {
     }
 
     /// The DLQ topic.
-    pub fn topic(&self) -> &str {
+    pub(crate) fn topic(&self) -> &str {
         &self.topic
     }
 
     /// Writes `record` to the same partition number of the DLQ and waits for the ack.
-    pub async fn write(
+    pub(crate) async fn write(
         &self,
         record: &OwnedMessage,
         report: &FailureReport,
@@ -200,7 +199,7 @@ impl DeadLetterWriter {
             .map_err(|(error, _)| DlqWriteError {
                 topic: self.topic.clone(),
                 reason: error.to_string(),
-                permanent: retry::dead_letter_write_is_permanent(&error),
+                permanent: dead_letter_write_is_permanent(&error),
             })
     }
 }
@@ -221,7 +220,7 @@ impl DeadLetterSink for DeadLetterWriter {
 
 /// Fails start-up when the DLQ topic is missing or has fewer partitions than the
 /// source (a dead-letter record keeps its partition number).
-pub async fn check_topic(kafka: &KafkaArgs, topic: &str, dlq_topic: &str) -> Result<()> {
+pub(crate) async fn check_topic(kafka: &KafkaArgs, topic: &str, dlq_topic: &str) -> Result<()> {
     let config = kafka.client_config();
     let (source_name, dlq_name) = (topic.to_owned(), dlq_topic.to_owned());
     let counts = tokio::task::spawn_blocking(move || -> Result<(usize, usize)> {
@@ -247,201 +246,12 @@ pub async fn check_topic(kafka: &KafkaArgs, topic: &str, dlq_topic: &str) -> Res
     Ok(())
 }
 
-/// What became of a record handed to the dead-letter topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HandOff {
-    /// Written and acked; the record is done.
-    Written,
-    /// The group dead-lettered it before (the ledger has it): not written again,
-    /// the record is done.
-    AlreadyWritten,
-    /// Its partition moved on since it was judged: not written, left to the new owner.
-    Fenced,
-    /// The write can never succeed: the engine stops, the record stays not done.
-    Unrecoverable,
-    /// The write or the ledger failed and may succeed later: hand it off again.
-    Failed,
-}
-
-/// Dead-letters `records` (each with the report saying why) through `sink`,
-/// each only while its partition is still owned under the epoch it was received
-/// in and only if the group's [`DeadLetterLedger`] does not hold it already, and
-/// finishes each record with the engine except the ones to hand off again. The
-/// ledger's claim commits after the writes were acked; the ledger is in the
-/// database, so the claim waits while `retry`'s breaker is open (or until `token`
-/// is cancelled), and a ledger failure is the database's: nothing is written.
-pub async fn hand_off(
-    shared: &Shared,
-    retry: &RetryPolicy,
-    token: &CancellationToken,
-    ledger: &dyn DeadLetterLedger,
-    sink: &dyn DeadLetterSink,
-    records: &[(&DispatchedJob, &FailureReport)],
-) -> Vec<HandOff> {
-    let mut outcomes: Vec<Option<HandOff>> = vec![None; records.len()];
-    // A record whose partition moved on since it was judged is the new owner's
-    // to judge: writing it here would dead-letter it twice or wrongly.
-    fence(shared, records, &mut outcomes);
-    let sources: Vec<SourcePosition> = records
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, outcome)| outcome.is_none())
-        .map(|((job, _), _)| SourcePosition::of(&job.job.record))
-        .collect();
-    if sources.is_empty() {
-        return finished(outcomes);
-    }
-    // Every permit the breaker grants is answered below (success or failure), so
-    // a half-open breaker's probe is never left hanging.
-    if !retry.wait_for_database(token).await {
-        return failed_unless_settled(outcomes);
-    }
-    let claim = match ledger.claim(&shared.group, sources).await {
-        Ok(claim) => {
-            retry.database_answered();
-            claim
-        }
-        Err(error) => {
-            ledger_failed(retry, &error);
-            tracing::warn!(%error, records = records.len(),
-                "cannot claim records in the dead-letter ledger; nothing written, will retry");
-            return failed_unless_settled(outcomes);
-        }
-    };
-    for ((job, _), outcome) in records.iter().zip(outcomes.iter_mut()) {
-        if outcome.is_none() && !claim.is_new(&SourcePosition::of(&job.job.record)) {
-            skip_written(shared, sink.topic(), job);
-            *outcome = Some(HandOff::AlreadyWritten);
-        }
-    }
-    // The claim may have waited for another owner's: look at ownership again.
-    fence(shared, records, &mut outcomes);
-    let to_write: Vec<usize> = (0..records.len())
-        .filter(|&i| outcomes[i].is_none())
-        .collect();
-    let results = join_all(
-        to_write
-            .iter()
-            .map(|&i| sink.write(&records[i].0.job.record, records[i].1)),
-    )
-    .await;
-    let written: Vec<SourcePosition> = to_write
-        .iter()
-        .zip(&results)
-        .filter(|(_, result)| result.is_ok())
-        .map(|(&i, _)| SourcePosition::of(&records[i].0.job.record))
-        .collect();
-    if let Err(error) = claim.settle(&written).await {
-        // The records are in the DLQ; only their ledger rows are lost, so a
-        // redelivery before the commit passes them would write them again.
-        ledger_failed(retry, &error);
-        tracing::warn!(%error, records = written.len(),
-            "dead-letter ledger did not commit after the DLQ writes; a redelivery would write them again");
-    }
-    for (i, result) in to_write.into_iter().zip(results) {
-        let (job, report) = records[i];
-        outcomes[i] = Some(settle_write(shared, sink.topic(), job, report, result));
-    }
-    finished(outcomes)
-}
-
-/// Gives up the records not settled yet whose partition moved on.
-fn fence(
-    shared: &Shared,
-    records: &[(&DispatchedJob, &FailureReport)],
-    outcomes: &mut [Option<HandOff>],
-) {
-    for ((job, _), outcome) in records.iter().zip(outcomes.iter_mut()) {
-        if outcome.is_none() && !shared.is_current(job) {
-            shared.give_up(job);
-            *outcome = Some(HandOff::Fenced);
-        }
-    }
-}
-
-/// The records not settled yet are to be handed off again.
-fn failed_unless_settled(outcomes: Vec<Option<HandOff>>) -> Vec<HandOff> {
-    outcomes
-        .into_iter()
-        .map(|outcome| outcome.unwrap_or(HandOff::Failed))
-        .collect()
-}
-
-fn finished(outcomes: Vec<Option<HandOff>>) -> Vec<HandOff> {
-    outcomes
-        .into_iter()
-        .map(|outcome| outcome.expect("every record settled"))
-        .collect()
-}
-
-/// The breaker hears of a ledger failure as of any other database call.
-fn ledger_failed(retry: &RetryPolicy, error: &LedgerError) {
-    if error.kind == FailureKind::Transient {
-        retry.database_failed();
-    } else {
-        retry.database_answered();
-    }
-}
-
-/// A record the group dead-lettered before (a redelivery after a rebalance or a
-/// stop that committed below it) is done without a second write.
-fn skip_written(shared: &Shared, dlq_topic: &str, job: &DispatchedJob) {
-    let record = &job.job.record;
-    tracing::info!(
-        topic = record.topic(), partition = record.partition(), offset = record.offset(),
-        order_id = %String::from_utf8_lossy(record.key().unwrap_or_default()),
-        dlq_topic, "record already dead-lettered by this group; not written again"
-    );
-    shared.complete(job, Done::AlreadyDeadLettered);
-}
-
-fn settle_write(
-    shared: &Shared,
-    dlq_topic: &str,
-    job: &DispatchedJob,
-    report: &FailureReport,
-    result: Result<(), DlqWriteError>,
-) -> HandOff {
-    let record = &job.job.record;
-    match result {
-        Ok(()) => {
-            tracing::info!(
-                topic = record.topic(), partition = record.partition(),
-                offset = record.offset(),
-                order_id = %String::from_utf8_lossy(record.key().unwrap_or_default()),
-                category = report.category.as_str(), attempts = report.attempts,
-                error = %report.message, dlq_topic, "record dead-lettered"
-            );
-            shared.complete(job, Done::DeadLettered);
-            HandOff::Written
-        }
-        Err(error) if error.permanent => {
-            // Retrying would hold the partition's commit forever: stop the
-            // process, leaving the offset before this record.
-            shared.metrics.dlq_write_unrecoverable.inc();
-            tracing::error!(topic = record.topic(), partition = record.partition(),
-                offset = record.offset(), category = report.category.as_str(),
-                %error, "dead-letter write can never succeed; stopping");
-            shared.fail(format!(
-                "record {}/{}@{} cannot be dead-lettered: {error}",
-                record.topic(),
-                record.partition(),
-                record.offset()
-            ));
-            shared.give_up(job);
-            HandOff::Unrecoverable
-        }
-        Err(error) => {
-            shared.metrics.dlq_write_failures.inc();
-            tracing::warn!(topic = record.topic(), partition = record.partition(),
-                offset = record.offset(), %error, "dead-letter write failed; will retry");
-            HandOff::Failed
-        }
-    }
-}
-
 /// The original headers, untouched and in order, followed by the dlq-* headers.
-pub fn dlq_headers(record: &OwnedMessage, report: &FailureReport, group: &str) -> OwnedHeaders {
+pub(crate) fn dlq_headers(
+    record: &OwnedMessage,
+    report: &FailureReport,
+    group: &str,
+) -> OwnedHeaders {
     let mut out = OwnedHeaders::new();
     if let Some(original) = record.headers() {
         for header in original.iter() {
@@ -484,6 +294,24 @@ pub fn dlq_headers(record: &OwnedMessage, report: &FailureReport, group: &str) -
         });
     }
     out
+}
+
+/// Whether a dead-letter write failed in a way retrying cannot help: the
+/// record can never be dead-lettered.
+pub(crate) fn dead_letter_write_is_permanent(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::UnknownPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::InvalidArgument
+                | RDKafkaErrorCode::Fatal
+        )
+    )
 }
 
 #[cfg(test)]
@@ -537,5 +365,28 @@ mod tests {
         assert_eq!(get(headers::ERROR_CATEGORY), "retries-exhausted");
         assert_eq!(get(headers::ATTEMPTS), "5");
         assert_eq!(pairs.len(), 13);
+    }
+
+    #[test]
+    fn writes_that_can_never_succeed_are_permanent() {
+        let produce = |code| KafkaError::MessageProduction(code);
+        assert!(dead_letter_write_is_permanent(&produce(
+            RDKafkaErrorCode::MessageSizeTooLarge
+        )));
+        assert!(dead_letter_write_is_permanent(&produce(
+            RDKafkaErrorCode::UnknownPartition
+        )));
+        assert!(dead_letter_write_is_permanent(&produce(
+            RDKafkaErrorCode::Fatal
+        )));
+        assert!(!dead_letter_write_is_permanent(&produce(
+            RDKafkaErrorCode::MessageTimedOut
+        )));
+        assert!(!dead_letter_write_is_permanent(&produce(
+            RDKafkaErrorCode::NotEnoughReplicas
+        )));
+        assert!(!dead_letter_write_is_permanent(&produce(
+            RDKafkaErrorCode::AllBrokersDown
+        )));
     }
 }

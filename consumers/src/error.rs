@@ -1,5 +1,5 @@
 //! Errors of the consumer crate, and the kinds of failure that decide retrying
-//! (which failure is of which kind: [`crate::retry`]).
+//! (which database error is of which kind: [`crate::store::db_error`]).
 
 /// Result alias for the consumer crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -4,10 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use order_consumer::ConsumerArgs;
-use order_consumer::dedup_store::MIGRATOR;
-use order_consumer::engine::{self, EngineDeps};
-use order_consumer::event_decoder::EventDecoder;
+use order_consumer::{ConsumerArgs, EngineDeps, EventDecoder, MIGRATOR};
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
 use orderflow_runtime::shutdown::Shutdown;
 use orderflow_schemas::OrderEventDeserializer;
@@ -61,7 +58,7 @@ async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
         registry: metrics,
         readiness,
     };
-    let summary = engine::run(args.engine_settings(), deps, token).await?;
+    let summary = order_consumer::run(args.engine_settings(), deps, token).await?;
     if args.exit_when_idle.is_some() {
         println!("{}", summary.to_json());
     }

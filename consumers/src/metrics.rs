@@ -6,52 +6,52 @@ use prometheus::{
 };
 
 /// Outcome label values of `orderflow_consumer_records_total`.
-pub mod outcome {
+pub(crate) mod outcome {
     /// Effect applied.
-    pub const PROCESSED: &str = "processed";
+    pub(crate) const PROCESSED: &str = "processed";
     /// Already processed: skipped.
-    pub const DUPLICATE: &str = "duplicate";
+    pub(crate) const DUPLICATE: &str = "duplicate";
     /// Written to the dead-letter topic.
-    pub const DEAD_LETTERED: &str = "dead_lettered";
+    pub(crate) const DEAD_LETTERED: &str = "dead_lettered";
 }
 
 /// The consumer's metrics, with the group and topic labels bound.
 #[derive(Debug, Clone)]
-pub struct ConsumerMetrics {
+pub(crate) struct ConsumerMetrics {
     /// Records that were processed.
-    pub processed: IntCounter,
+    pub(crate) processed: IntCounter,
     /// Records skipped as duplicates.
-    pub duplicates: IntCounter,
+    pub(crate) duplicates: IntCounter,
     /// Records dead-lettered.
-    pub dead_lettered: IntCounter,
+    pub(crate) dead_lettered: IntCounter,
     /// Redelivered records not dead-lettered again (the ledger had them).
-    pub dead_letter_skipped: IntCounter,
+    pub(crate) dead_letter_skipped: IntCounter,
     /// Retries (each new attempt of a record after a failure).
-    pub retries: IntCounter,
+    pub(crate) retries: IntCounter,
     /// Dead-letter writes that failed (and are retried).
-    pub dlq_write_failures: IntCounter,
+    pub(crate) dlq_write_failures: IntCounter,
     /// Dead-letter writes that can never succeed (the process stops).
-    pub dlq_write_unrecoverable: IntCounter,
+    pub(crate) dlq_write_unrecoverable: IntCounter,
     /// Time from dispatch to done, per record.
-    pub processing_seconds: Histogram,
+    pub(crate) processing_seconds: Histogram,
     /// now - occurred_at when the effect commits.
-    pub event_age_seconds: Histogram,
+    pub(crate) event_age_seconds: Histogram,
     /// Records per database transaction.
-    pub batch_size: Histogram,
+    pub(crate) batch_size: Histogram,
     /// Records in flight.
-    pub in_flight: IntGauge,
+    pub(crate) in_flight: IntGauge,
     /// Records received and not done (queued + in flight).
-    pub buffered: IntGauge,
+    pub(crate) buffered: IntGauge,
     /// Partitions paused by back-pressure or the circuit breaker.
-    pub paused_partitions: IntGauge,
+    pub(crate) paused_partitions: IntGauge,
     /// 0 closed, 1 open, 2 half-open.
-    pub breaker_state: IntGauge,
+    pub(crate) breaker_state: IntGauge,
     /// Rebalance events by kind (assign, revoke).
-    pub rebalances: IntCounterVec,
+    pub(crate) rebalances: IntCounterVec,
     /// Last committed offset per partition.
-    pub committed_offset: IntGaugeVec,
+    pub(crate) committed_offset: IntGaugeVec,
     /// Lag per partition as librdkafka's statistics report it.
-    pub lag: IntGaugeVec,
+    pub(crate) lag: IntGaugeVec,
 }
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: T) -> T {
@@ -64,7 +64,7 @@ fn register<T: prometheus::core::Collector + Clone + 'static>(registry: &Registr
 
 impl ConsumerMetrics {
     /// Creates and registers the metrics for `group` reading `topic`.
-    pub fn new(registry: &Registry, group: &str, topic: &str) -> Self {
+    pub(crate) fn new(registry: &Registry, group: &str, topic: &str) -> Self {
         let records = register(
             registry,
             IntCounterVec::new(

@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
+use order_consumer::Ordering;
 use order_consumer::engine::EngineSettings;
-use order_consumer::engine_state::Ordering;
 use orderflow_schemas::OrderEvent;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;

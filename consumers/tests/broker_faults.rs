@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use order_consumer::dedup_store::MIGRATOR;
+use order_consumer::MIGRATOR;
 use order_consumer::engine::EngineDeps;
-use order_consumer::event_decoder::EventDecoder;
+use order_consumer::worker::decode::EventDecoder;
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_runtime::ops_server::Readiness;
 use orderflow_schemas::{OrderEventDeserializer, RegistryClient};
@@ -92,7 +92,7 @@ async fn failing_dead_letter_writes_are_retried_and_never_skipped() {
         settings.dlq_timeout = Duration::from_millis(800);
         // The mock cluster does not answer DescribeConfigs, so the start-up check of
         // the dedup retention against the topic's retention.ms is skipped.
-        settings.dedup_retention = order_consumer::dedup_retention::KEEP_FOREVER;
+        settings.dedup_retention = order_consumer::store::dedup_retention::KEEP_FOREVER;
         settings
     };
     let group = "mock-group";

@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use order_consumer::dedup_store::MIGRATOR;
-use order_consumer::effect_batch::{self, BatchEntry, EntryOutcome};
+use order_consumer::MIGRATOR;
 use order_consumer::error::FailureKind;
-use order_consumer::projection::{Effect, ProjectionEvent};
+use order_consumer::store::projection::{Effect, ProjectionEvent};
+use order_consumer::worker::effect_batch::{self, BatchEntry, EntryOutcome};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 
 fn created(order_id: &str, customer_id: &str) -> ProjectionEvent {

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use order_consumer::dead_letter::DlqCategory;
-use order_consumer::event_decoder::{DecodeFailure, EventDecoder};
+use order_consumer::worker::decode::{DecodeFailure, EventDecoder};
 use orderflow_schemas::{OrderEventDeserializer, RegistryClient, schema_v1, schema_v2, wire};
 
 fn split_input(data: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {

@@ -7,8 +7,9 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use order_consumer::dedup_store::DedupTable;
-use order_consumer::{Error, dedup_store};
+use order_consumer::Error;
+use order_consumer::store::dedup_store;
+use order_consumer::store::dedup_store::DedupTable;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::Row;
@@ -112,7 +113,7 @@ fn unreachable_database_fails_with_one_line_naming_it_without_password() {
 /// A fresh database with the consumer's tables, holding the rows `insert` adds.
 async fn database_with(insert: &'static str) -> sqlx::PgPool {
     let (_url, pool) = orderflow_testkit::fresh_database().await;
-    dedup_store::MIGRATOR.run(&pool).await.unwrap();
+    order_consumer::MIGRATOR.run(&pool).await.unwrap();
     sqlx::query(insert).execute(&pool).await.unwrap();
     pool
 }

@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use order_consumer::event_decoder::{DecodeFailure, EventDecoder};
+use order_consumer::worker::decode::{DecodeFailure, EventDecoder};
 use orderflow_schemas::{OrderEventDeserializer, RegistryClient, schema_v1, schema_v2, wire};
 
 /// Schema id of the v1 writer schema.

@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use order_consumer::dedup_store::MIGRATOR;
+use order_consumer::GroupProtocol;
+use order_consumer::MIGRATOR;
+use order_consumer::Ordering;
 use order_consumer::engine::{EngineDeps, EngineSettings};
-use order_consumer::engine_state::Ordering;
-use order_consumer::event_decoder::EventDecoder;
-use order_consumer::group_protocol::GroupProtocol;
+use order_consumer::worker::decode::EventDecoder;
 use order_consumer::{Summary, run};
 use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::kafka::KafkaArgs;

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use order_consumer::dedup_store::{self, MIGRATOR, ProcessedEvent};
-use order_consumer::event_decoder::EventDecoder;
-use order_consumer::projection;
+use order_consumer::MIGRATOR;
+use order_consumer::store::dedup_store::{self, ProcessedEvent};
+use order_consumer::store::projection;
+use order_consumer::worker::decode::EventDecoder;
 use orderflow_runtime::kafka::parse_option;
 use orderflow_schemas::{
     LineItem, OrderCreated, OrderEvent, OrderEventDeserializer, OrderEventSerializer, OrderPaid,

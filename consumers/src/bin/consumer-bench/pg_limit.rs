@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use futures::future::try_join_all;
-use order_consumer::event_decoder::EventDecoder;
-use order_consumer::projection::{Effect, ProjectionEvent};
+use order_consumer::store::projection::{Effect, ProjectionEvent};
+use order_consumer::worker::decode::EventDecoder;
 use orderflow_schemas::{OrderEventDeserializer, RegistryClient};
 use rdkafka::Message;
 use rdkafka::consumer::StreamConsumer;

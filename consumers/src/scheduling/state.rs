@@ -11,9 +11,9 @@ use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 use tokio::sync::Notify;
 
-use crate::assignment::Assignment;
-use crate::key_scheduler::{KeyScheduler, Ticket};
+use super::key_scheduler::{KeyScheduler, Ticket};
 use crate::metrics::ConsumerMetrics;
+use crate::partitions::Assignment;
 
 /// How records are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -25,33 +25,33 @@ pub enum Ordering {
 }
 
 /// Scheduling key: records with equal keys run one at a time, in offset order.
-pub type SchedKey = (i32, Vec<u8>);
+pub(crate) type SchedKey = (i32, Vec<u8>);
 
 /// A received record waiting for (or in) processing.
 #[derive(Debug)]
-pub struct Job {
+pub(crate) struct Job {
     /// The record, detached from the consumer.
-    pub record: OwnedMessage,
+    pub(crate) record: OwnedMessage,
     /// Assignment epoch of its partition when it was received.
-    pub epoch: u64,
+    pub(crate) epoch: u64,
 }
 
 /// A job handed to a worker.
 #[derive(Debug)]
-pub struct DispatchedJob {
+pub(crate) struct DispatchedJob {
     /// The job.
-    pub job: Job,
+    pub(crate) job: Job,
     /// Its scheduling key.
-    pub key: SchedKey,
+    pub(crate) key: SchedKey,
     /// Its dispatch ticket.
-    pub ticket: Ticket,
+    pub(crate) ticket: Ticket,
     /// When it was dispatched.
-    pub dispatched_at: Instant,
+    pub(crate) dispatched_at: Instant,
 }
 
 /// Mutable engine state behind one lock (critical sections are short and never await).
 #[derive(Debug)]
-pub struct EngineState {
+pub(crate) struct EngineState {
     assignment: Assignment,
     scheduler: KeyScheduler<SchedKey, Job>,
     last_activity: Instant,
@@ -61,22 +61,22 @@ pub struct EngineState {
 
 /// Counters for the `--exit-when-idle` summary.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Effects applied.
-    pub processed: AtomicU64,
+    pub(crate) processed: AtomicU64,
     /// Duplicates skipped.
-    pub duplicates: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
     /// Records dead-lettered.
-    pub dead_lettered: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
     /// Records not dead-lettered again: the group had written them before.
-    pub dead_letter_skipped: AtomicU64,
+    pub(crate) dead_letter_skipped: AtomicU64,
     /// Retries.
-    pub retried: AtomicU64,
+    pub(crate) retried: AtomicU64,
 }
 
 /// How a record finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Done {
+pub(crate) enum Done {
     /// Effect committed.
     Processed,
     /// Dedup table already had it.
@@ -89,22 +89,22 @@ pub enum Done {
 
 /// Everything the loop, the callbacks and the workers share.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     state: Mutex<EngineState>,
     /// Wakes the poll loop when work finished.
-    pub wake: Notify,
+    pub(crate) wake: Notify,
     /// Summary counters.
-    pub stats: Stats,
+    pub(crate) stats: Stats,
     /// Metrics.
-    pub metrics: ConsumerMetrics,
+    pub(crate) metrics: ConsumerMetrics,
     /// Source topic.
-    pub topic: String,
+    pub(crate) topic: String,
     /// Consumer group.
-    pub group: String,
+    pub(crate) group: String,
     /// How long a revocation or a shutdown waits for in-flight work.
-    pub drain_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
     /// Batches being processed now.
-    pub batches_in_flight: AtomicUsize,
+    pub(crate) batches_in_flight: AtomicUsize,
     /// Why the engine must stop with an error (first reason wins).
     fatal: Mutex<Option<String>>,
 }
@@ -121,22 +121,22 @@ impl EngineState {
     }
 
     /// The owned partitions.
-    pub fn assignment(&self) -> &Assignment {
+    pub(crate) fn assignment(&self) -> &Assignment {
         &self.assignment
     }
 
     /// The owned partitions, to change through their own methods.
-    pub fn assignment_mut(&mut self) -> &mut Assignment {
+    pub(crate) fn assignment_mut(&mut self) -> &mut Assignment {
         &mut self.assignment
     }
 
     /// Starts owning a newly assigned partition under a fresh epoch.
-    pub fn assign(&mut self, partition: i32) {
+    pub(crate) fn assign(&mut self, partition: i32) {
         self.assignment.assign(partition);
     }
 
     /// Drops the queued (not started) records of `partition`; in-flight ones stay.
-    pub fn drop_queued(&mut self, partition: i32) {
+    pub(crate) fn drop_queued(&mut self, partition: i32) {
         // Queued records of a key sit behind its in-flight one, so dropping the whole
         // key is only safe for keys with nothing in flight; the rest is dropped on
         // `forget`. A dropped record stays pending in the tracker: never committed.
@@ -144,14 +144,14 @@ impl EngineState {
     }
 
     /// Forgets `partition` (released): its records are dropped and late completions ignored.
-    pub fn forget(&mut self, partition: i32) {
+    pub(crate) fn forget(&mut self, partition: i32) {
         self.scheduler.purge(|(p, _)| *p == partition);
         self.assignment.forget(partition);
     }
 
     /// Accepts a received record; false when its partition is not assigned or the
     /// offset was already received (a redelivery after a seek).
-    pub fn accept(&mut self, record: OwnedMessage, ordering: Ordering) -> bool {
+    pub(crate) fn accept(&mut self, record: OwnedMessage, ordering: Ordering) -> bool {
         let partition = record.partition();
         let Some(epoch) = self.assignment.track(partition, record.offset()) else {
             return false;
@@ -167,7 +167,7 @@ impl EngineState {
     }
 
     /// Takes up to `max` records that may start now.
-    pub fn take_ready(&mut self, max: usize) -> Vec<DispatchedJob> {
+    pub(crate) fn take_ready(&mut self, max: usize) -> Vec<DispatchedJob> {
         let mut jobs = Vec::new();
         while jobs.len() < max {
             let Some((key, job, ticket)) = self.scheduler.next_ready() else {
@@ -186,7 +186,7 @@ impl EngineState {
 
     /// Marks a record done (`done`) or gives it up without marking it done
     /// (fenced work). Returns whether it still belonged to the current epoch.
-    pub fn finish(&mut self, job: &DispatchedJob, done: bool) -> bool {
+    pub(crate) fn finish(&mut self, job: &DispatchedJob, done: bool) -> bool {
         self.scheduler.complete(&job.key, job.ticket);
         self.last_activity = Instant::now();
         let record = &job.job.record;
@@ -200,27 +200,27 @@ impl EngineState {
     }
 
     /// Records received and not finished.
-    pub fn buffered(&self) -> usize {
+    pub(crate) fn buffered(&self) -> usize {
         self.scheduler.buffered()
     }
 
     /// Records received and not finished, per partition.
-    pub fn buffered_by_partition(&self) -> BTreeMap<i32, usize> {
+    pub(crate) fn buffered_by_partition(&self) -> BTreeMap<i32, usize> {
         self.scheduler.buffered_by(|(partition, _)| *partition)
     }
 
     /// Records being processed now.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.scheduler.in_flight()
     }
 
     /// Last time a record arrived or finished.
-    pub fn last_activity(&self) -> Instant {
+    pub(crate) fn last_activity(&self) -> Instant {
         self.last_activity
     }
 
     /// From the first record received to the last record done, if both happened.
-    pub fn active_span(&self) -> Option<Duration> {
+    pub(crate) fn active_span(&self) -> Option<Duration> {
         match (self.first_received, self.last_done) {
             (Some(first), Some(last)) => Some(last.saturating_duration_since(first)),
             _ => None,
@@ -230,7 +230,7 @@ impl EngineState {
 
 impl Shared {
     /// New shared state.
-    pub fn new(
+    pub(crate) fn new(
         metrics: ConsumerMetrics,
         topic: String,
         group: String,
@@ -251,7 +251,7 @@ impl Shared {
 
     /// A worker hit a failure the engine cannot get past: the poll loop stops
     /// and the run ends with an error carrying `reason`.
-    pub fn fail(&self, reason: String) {
+    pub(crate) fn fail(&self, reason: String) {
         self.fatal
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -260,7 +260,7 @@ impl Shared {
     }
 
     /// Why the engine must stop, once a worker called [`Shared::fail`].
-    pub fn fatal(&self) -> Option<String> {
+    pub(crate) fn fatal(&self) -> Option<String> {
         self.fatal
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -269,14 +269,14 @@ impl Shared {
 
     /// Locks the state (a poisoned lock is recovered: the state stays consistent
     /// because no critical section can panic half-way through an update).
-    pub fn lock(&self) -> MutexGuard<'_, EngineState> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, EngineState> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A worker finished a record.
-    pub fn complete(&self, job: &DispatchedJob, done: Done) {
+    pub(crate) fn complete(&self, job: &DispatchedJob, done: Done) {
         let current = self.lock().finish(job, true);
         if current {
             let (counter, metric) = match done {
@@ -299,13 +299,13 @@ impl Shared {
 
     /// A worker gives up a record without finishing it (its partition moved on,
     /// or it can never be dead-lettered): its offset is never committed past.
-    pub fn give_up(&self, job: &DispatchedJob) {
+    pub(crate) fn give_up(&self, job: &DispatchedJob) {
         self.lock().finish(job, false);
         self.wake.notify_one();
     }
 
     /// Whether the job's partition is still assigned under the job's epoch.
-    pub fn is_current(&self, job: &DispatchedJob) -> bool {
+    pub(crate) fn is_current(&self, job: &DispatchedJob) -> bool {
         self.lock()
             .assignment
             .is_current(job.job.record.partition(), job.job.epoch)

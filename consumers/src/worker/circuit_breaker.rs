@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 /// The breaker's state as exported in metrics and logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BreakerState {
+pub(crate) enum BreakerState {
     /// Normal operation.
     Closed,
     /// Failing: nothing may call the database until the cool-down ends.
@@ -21,7 +21,7 @@ pub enum BreakerState {
 
 impl BreakerState {
     /// Numeric value for the gauge (0 closed, 1 open, 2 half-open).
-    pub fn as_gauge(self) -> i64 {
+    pub(crate) fn as_gauge(self) -> i64 {
         match self {
             BreakerState::Closed => 0,
             BreakerState::Open => 1,
@@ -41,7 +41,7 @@ struct Inner {
 
 /// What a caller may do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permit {
+pub(crate) enum Permit {
     /// Go ahead.
     Allowed,
     /// Wait about this long, then ask again.
@@ -50,15 +50,15 @@ pub enum Permit {
 
 /// A state change worth one log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transition {
+pub(crate) struct Transition {
     /// State before.
-    pub from: BreakerState,
+    pub(crate) from: BreakerState,
     /// State after.
-    pub to: BreakerState,
+    pub(crate) to: BreakerState,
 }
 
 /// Shared breaker; cheap to call from many tasks.
-pub struct CircuitBreaker {
+pub(crate) struct CircuitBreaker {
     inner: Mutex<Inner>,
     failure_threshold: u32,
     cool_down: Box<dyn Fn(u32) -> Duration + Send + Sync>,
@@ -76,7 +76,7 @@ impl std::fmt::Debug for CircuitBreaker {
 impl CircuitBreaker {
     /// Opens after `failure_threshold` consecutive transient failures; the n-th
     /// opening lasts `cool_down(n)` (grow it with backoff and jitter).
-    pub fn new(
+    pub(crate) fn new(
         failure_threshold: u32,
         cool_down: impl Fn(u32) -> Duration + Send + Sync + 'static,
     ) -> Self {
@@ -102,7 +102,7 @@ impl CircuitBreaker {
     /// Current state. The cool-down ends by time alone: an open breaker whose
     /// cool-down is over is half-open whether or not anyone asked for a permit
     /// (the engine resumes paused partitions on that, so a probe can come).
-    pub fn state(&self) -> BreakerState {
+    pub(crate) fn state(&self) -> BreakerState {
         let mut inner = self.lock();
         end_cool_down(&mut inner);
         inner.state
@@ -110,12 +110,12 @@ impl CircuitBreaker {
 
     /// Moves an open breaker whose cool-down is over to half-open; the
     /// transition, if any, for the caller to log.
-    pub fn refresh(&self) -> Option<Transition> {
+    pub(crate) fn refresh(&self) -> Option<Transition> {
         end_cool_down(&mut self.lock())
     }
 
     /// Asks to call the database now.
-    pub fn try_acquire(&self) -> (Permit, Option<Transition>) {
+    pub(crate) fn try_acquire(&self) -> (Permit, Option<Transition>) {
         let mut inner = self.lock();
         let transition = end_cool_down(&mut inner);
         let permit = match inner.state {
@@ -133,7 +133,7 @@ impl CircuitBreaker {
     }
 
     /// Reports a successful database call.
-    pub fn on_success(&self) -> Option<Transition> {
+    pub(crate) fn on_success(&self) -> Option<Transition> {
         let mut inner = self.lock();
         inner.consecutive_failures = 0;
         inner.probe_in_flight = false;
@@ -150,7 +150,7 @@ impl CircuitBreaker {
     }
 
     /// Reports a transient database failure.
-    pub fn on_transient_failure(&self) -> Option<Transition> {
+    pub(crate) fn on_transient_failure(&self) -> Option<Transition> {
         let mut inner = self.lock();
         inner.consecutive_failures += 1;
         inner.probe_in_flight = false;

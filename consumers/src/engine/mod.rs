@@ -16,25 +16,29 @@ use rdkafka::{ClientConfig, Offset};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::assignment::{self, CommitScope, Release, to_tpl};
-use crate::back_pressure::{self, HOLD_BACK_BEFORE_PAUSE};
+use self::commits::{CommitScope, Release, to_tpl};
+use self::rebalance::EngineContext;
+use self::summary::{ExitReason, Summary};
 use crate::dead_letter::{self, DeadLetterWriter};
-use crate::dead_letter_ledger::PgDeadLetterLedger;
-use crate::dedup_retention::{self, CommittedOffsets};
-use crate::dispatch::{DispatchLimits, dispatch};
-use crate::effect_batch::PgEffectStore;
-use crate::engine_state::{Ordering, Shared};
 use crate::error::{Error, Result};
-use crate::event_decoder::EventDecoder;
-use crate::group_protocol::GroupProtocol;
 use crate::metrics::ConsumerMetrics;
-use crate::processing::Processor;
-use crate::rebalance::EngineContext;
-use crate::retry::RetryPolicy;
-use crate::summary::{ExitReason, Summary};
+use crate::partitions::back_pressure::{self, HOLD_BACK_BEFORE_PAUSE};
+use crate::partitions::group_protocol::GroupProtocol;
+use crate::scheduling::dispatch::{DispatchLimits, dispatch};
+use crate::scheduling::{Ordering, Shared};
+use crate::store::dead_letter_ledger::PgDeadLetterLedger;
+use crate::store::dedup_retention::{self, CommittedOffsets};
+use crate::worker::decode::EventDecoder;
+use crate::worker::effect_batch::PgEffectStore;
+use crate::worker::processing::Processor;
+use crate::worker::retry::RetryPolicy;
+
+pub(crate) mod commits;
+pub(crate) mod rebalance;
+pub mod summary;
 
 /// How often offsets the broker has not acknowledged are committed again (see
-/// [`assignment::Assignment::take_unacknowledged`]).
+/// [`crate::partitions::Assignment::take_unacknowledged`]).
 const UNACKNOWLEDGED_RESEND_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Everything the engine needs to know, independent of how it was configured.
@@ -219,7 +223,7 @@ async fn poll_loop(
                 db_concurrency: settings.db_concurrency,
             },
             shared,
-            processor,
+            |jobs| Arc::clone(processor).run_batch(jobs).boxed(),
         );
         let full = shared.lock().buffered() >= settings.max_buffered;
         full_since = if full {
@@ -251,11 +255,11 @@ async fn poll_loop(
             _ = shared.wake.notified() => {}
             _ = housekeeping.tick() => {
                 if last_commit.elapsed() >= settings.commit_interval {
-                    assignment::commit_async(consumer.as_ref(), shared, CommitScope::Changed);
+                    commits::commit_async(consumer.as_ref(), shared, CommitScope::Changed);
                     last_commit = Instant::now();
                 }
                 if last_resend.elapsed() >= UNACKNOWLEDGED_RESEND_INTERVAL {
-                    assignment::commit_async(consumer.as_ref(), shared, CommitScope::Unacknowledged);
+                    commits::commit_async(consumer.as_ref(), shared, CommitScope::Unacknowledged);
                     last_resend = Instant::now();
                 }
                 update_gauges(shared);
@@ -428,6 +432,6 @@ async fn idle_and_caught_up(
 /// drain timeout, commits what is done, forgets them), then stops the workers.
 fn shut_down(consumer: &EngineConsumer, shared: &Shared, workers: &CancellationToken) {
     let partitions = shared.lock().assignment().owned();
-    assignment::release(shared, consumer, &partitions, Release::Shutdown);
+    commits::release(shared, consumer, &partitions, Release::Shutdown);
     workers.cancel();
 }

@@ -1,7 +1,7 @@
 //! The worker side: a batch of records (at most one per key) goes round by round
 //! through decoding, one transaction in the [`EffectStore`], and settling each
 //! record; what failed is judged by the [`RetryPolicy`] and poison is handed to
-//! the DLQ ([`dead_letter::hand_off`], once per record through the ledger), until
+//! the DLQ ([`hand_off::hand_off`], once per record through the ledger), until
 //! every record is done or fenced.
 
 use std::future::Future;
@@ -15,33 +15,34 @@ use futures::future::join_all;
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::dead_letter::{self, DeadLetterSink, DlqCategory, FailureReport, HandOff};
-use crate::dead_letter_ledger::DeadLetterLedger;
-use crate::effect_batch::{BatchEntry, BatchFailure, EffectStore, EntryOutcome};
-use crate::engine_state::{DispatchedJob, Done, Shared};
-use crate::event_decoder::{DecodeFailure, RecordDecoder};
-use crate::projection::ProjectionEvent;
-use crate::retry::{RetryPolicy, SplitVerdict, Verdict};
+use super::decode::{DecodeFailure, RecordDecoder};
+use super::effect_batch::{BatchEntry, BatchFailure, EffectStore, EntryOutcome};
+use super::hand_off::{self, HandOff};
+use super::retry::{RetryPolicy, SplitVerdict, Verdict};
+use crate::dead_letter::{DeadLetterSink, DlqCategory, FailureReport};
+use crate::scheduling::{DispatchedJob, Done, Shared};
+use crate::store::dead_letter_ledger::DeadLetterLedger;
+use crate::store::projection::ProjectionEvent;
 
 /// Everything a worker needs; shared by all batches.
 #[derive(Debug)]
-pub struct Processor {
+pub(crate) struct Processor {
     /// Engine state.
-    pub shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     /// Where effects are applied.
-    pub effects: Box<dyn EffectStore>,
+    pub(crate) effects: Box<dyn EffectStore>,
     /// Record decoder.
-    pub decoder: Box<dyn RecordDecoder>,
+    pub(crate) decoder: Box<dyn RecordDecoder>,
     /// Where dead letters go.
-    pub dlq: Box<dyn DeadLetterSink>,
+    pub(crate) dlq: Box<dyn DeadLetterSink>,
     /// Which records the group dead-lettered already.
-    pub ledger: Box<dyn DeadLetterLedger>,
+    pub(crate) ledger: Box<dyn DeadLetterLedger>,
     /// When to try again, and whose failure it was.
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// Bench only: simulated I/O per event (the events of a batch wait concurrently).
-    pub effect_delay: Duration,
+    pub(crate) effect_delay: Duration,
     /// Cancelled when workers must stop (end of the drain).
-    pub token: CancellationToken,
+    pub(crate) token: CancellationToken,
 }
 
 struct Work {
@@ -93,7 +94,7 @@ impl Work {
 impl Processor {
     /// Processes a batch until every record is done, fenced, or the workers are
     /// cancelled. Runs as its own task.
-    pub async fn run_batch(self: Arc<Self>, jobs: Vec<DispatchedJob>) {
+    pub(crate) async fn run_batch(self: Arc<Self>, jobs: Vec<DispatchedJob>) {
         let work = jobs.into_iter().map(Work::new).collect();
         self.run_work(work).await;
     }
@@ -344,7 +345,7 @@ impl Processor {
             .iter()
             .map(|work| (&work.job, work.dead_letter.as_ref().expect("report")))
             .collect();
-        let outcomes = dead_letter::hand_off(
+        let outcomes = hand_off::hand_off(
             &self.shared,
             &self.retry,
             &self.token,

@@ -4,25 +4,33 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering as AtomicOrdering;
 
-use crate::engine_state::Shared;
-use crate::processing::Processor;
+use futures::future::BoxFuture;
+
+use super::state::{DispatchedJob, Shared};
 
 /// How much work may run at once.
 #[derive(Debug, Clone, Copy)]
-pub struct DispatchLimits {
+pub(crate) struct DispatchLimits {
     /// Records processed concurrently.
-    pub max_in_flight: usize,
+    pub(crate) max_in_flight: usize,
     /// Records per transaction.
-    pub batch_size: usize,
+    pub(crate) batch_size: usize,
     /// Transactions at once.
-    pub db_concurrency: usize,
+    pub(crate) db_concurrency: usize,
 }
 
 /// Hands ready records to workers, at most one record per key per batch. While
 /// a batch is running, a new one starts only when `--max-in-flight` leaves room
 /// for a fair share (max-in-flight / db-concurrency, at most a batch): a
 /// transaction per handful of records would take a database slot for little.
-pub fn dispatch(limits: DispatchLimits, shared: &Arc<Shared>, processor: &Arc<Processor>) {
+///
+/// `run_batch` makes the task that processes a batch (the worker's); it runs on
+/// its own tokio task.
+pub(crate) fn dispatch(
+    limits: DispatchLimits,
+    shared: &Arc<Shared>,
+    run_batch: impl Fn(Vec<DispatchedJob>) -> BoxFuture<'static, ()>,
+) {
     let fair_share = (limits.max_in_flight / limits.db_concurrency)
         .min(limits.batch_size)
         .max(1);
@@ -43,10 +51,10 @@ pub fn dispatch(limits: DispatchLimits, shared: &Arc<Shared>, processor: &Arc<Pr
             return;
         }
         let slot = BatchSlot::take(shared);
-        let processor = Arc::clone(processor);
+        let batch = run_batch(jobs);
         tokio::spawn(async move {
             let _slot = slot;
-            processor.run_batch(jobs).await;
+            batch.await;
         });
     }
 }

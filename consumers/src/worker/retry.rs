@@ -2,23 +2,22 @@
 //! breaker hears of it, records wait without limit and use up no attempt) or a
 //! record's own (counted against `--max-attempts`, then dead-lettered); the
 //! breaker gates every call to the database, and rounds are spaced by backoff.
-//! Which database errors and which dead-letter write errors retrying can help
-//! with is decided here too.
+//! Which database errors retrying can help with is the store's to say
+//! ([`crate::store::db_error`]).
 
 use std::time::Duration;
 
 use orderflow_runtime::backoff::Backoff;
 use prometheus::IntGauge;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use tokio_util::sync::CancellationToken;
 
-use crate::circuit_breaker::{BreakerState, CircuitBreaker, Permit, Transition};
-use crate::effect_batch::BatchFailure;
+use super::circuit_breaker::{BreakerState, CircuitBreaker, Permit, Transition};
+use super::effect_batch::BatchFailure;
 use crate::error::FailureKind;
 
 /// What a failed attempt to apply records says about whose failure it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The database as a whole failed: breaker, backoff, no attempt counted.
     Database,
     /// Several records failed together with an error of unknown kind: apply
@@ -33,7 +32,7 @@ pub enum Verdict {
 
 /// The retry decisions of the engine, with the database's circuit breaker.
 #[derive(Debug)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     breaker: CircuitBreaker,
     backoff: Backoff,
     max_attempts: u32,
@@ -46,7 +45,7 @@ impl RetryPolicy {
     /// `max_attempts`; the breaker opens after `breaker_threshold` transient
     /// failures in a row, for the backoff's ceiling (at least 0.5 s to start)
     /// growing with each opening. `breaker_gauge` follows its state.
-    pub fn new(
+    pub(crate) fn new(
         backoff: Backoff,
         max_attempts: u32,
         breaker_threshold: u32,
@@ -70,7 +69,7 @@ impl RetryPolicy {
     }
 
     /// Judges the failure of a transaction of `records` records.
-    pub fn judge_batch(&self, failure: &BatchFailure, records: usize) -> Verdict {
+    pub(crate) fn judge_batch(&self, failure: &BatchFailure, records: usize) -> Verdict {
         match failure.kind {
             FailureKind::Transient => Verdict::Database,
             _ if records > 1 => Verdict::Split,
@@ -82,7 +81,7 @@ impl RetryPolicy {
     /// records, of which these failed. Every one of at least two records failing
     /// with the same SQLSTATE is the database's failure; otherwise each failure
     /// is its record's.
-    pub fn judge_split(&self, tried: usize, failed: &[&BatchFailure]) -> SplitVerdict {
+    pub(crate) fn judge_split(&self, tried: usize, failed: &[&BatchFailure]) -> SplitVerdict {
         if is_database_wide(tried, failed) {
             return SplitVerdict::Database;
         }
@@ -98,12 +97,12 @@ impl RetryPolicy {
     }
 
     /// Whether a record whose own failures number `attempts` is to be dead-lettered.
-    pub fn attempts_exhausted(&self, attempts: u32) -> bool {
+    pub(crate) fn attempts_exhausted(&self, attempts: u32) -> bool {
         attempts >= self.max_attempts
     }
 
     /// Waits while the breaker is open; false when cancelled.
-    pub async fn wait_for_database(&self, token: &CancellationToken) -> bool {
+    pub(crate) async fn wait_for_database(&self, token: &CancellationToken) -> bool {
         loop {
             let (permit, transition) = self.breaker.try_acquire();
             self.log_breaker(transition);
@@ -120,24 +119,24 @@ impl RetryPolicy {
     }
 
     /// The database answered (even with a record's error).
-    pub fn database_answered(&self) {
+    pub(crate) fn database_answered(&self) {
         self.log_breaker(self.breaker.on_success());
     }
 
     /// The database failed as a whole.
-    pub fn database_failed(&self) {
+    pub(crate) fn database_failed(&self) {
         self.log_breaker(self.breaker.on_transient_failure());
     }
 
     /// Whether the breaker is open now (its cool-down ends by time, so this also
     /// moves it to half-open when due).
-    pub fn database_closed_off(&self) -> bool {
+    pub(crate) fn database_closed_off(&self) -> bool {
         self.log_breaker(self.breaker.refresh());
         self.breaker.state() == BreakerState::Open
     }
 
     /// Waits before retry round `round` (0 first); false when cancelled.
-    pub async fn wait_before_round(&self, round: u32, token: &CancellationToken) -> bool {
+    pub(crate) async fn wait_before_round(&self, round: u32, token: &CancellationToken) -> bool {
         tokio::select! {
             _ = token.cancelled() => false,
             _ = tokio::time::sleep(self.backoff.delay(round)) => true,
@@ -154,7 +153,7 @@ impl RetryPolicy {
 
 /// How the records of a split batch are judged.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SplitVerdict {
+pub(crate) enum SplitVerdict {
     /// They all failed alike: the database's failure.
     Database,
     /// Each failure is its record's, in the order given.
@@ -172,77 +171,6 @@ fn is_database_wide(tried: usize, failed: &[&BatchFailure]) -> bool {
         && failed.len() == tried
         && first.sqlstate.is_some()
         && failed.iter().all(|f| f.sqlstate == first.sqlstate)
-}
-
-/// Classifies a database error. Connection loss, pool exhaustion, serialization
-/// failures, deadlocks, lock timeouts, shutdowns, resource limits, and the
-/// failures of the database as a whole rather than of a record (read-only
-/// transaction on a demoted primary, missing privilege or table, system and
-/// internal errors) are transient; anything else is unknown.
-pub fn classify_db_error(error: &sqlx::Error) -> FailureKind {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Protocol(_) => FailureKind::Transient,
-        sqlx::Error::Database(db) => match db.code().as_deref() {
-            Some(code) if is_transient_sqlstate(code) => FailureKind::Transient,
-            _ => FailureKind::Unknown,
-        },
-        _ => FailureKind::Unknown,
-    }
-}
-
-/// The SQLSTATE of a database error, if the server sent one.
-pub fn sqlstate(error: &sqlx::Error) -> Option<String> {
-    match error {
-        sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
-        _ => None,
-    }
-}
-
-fn is_transient_sqlstate(code: &str) -> bool {
-    matches!(
-        code,
-        "40001"
-            | "40P01"
-            | "55P03"
-            | "57P01"
-            | "57P02"
-            | "57P03"
-            | "57P05"
-            | "57014"
-            | "25P03"
-            | "25P04"
-            // read-only transaction: a demoted primary during a failover
-            | "25006"
-            // the role lost its privileges, or the schema is not there (yet)
-            | "42501"
-            | "42P01"
-            | "XX000"
-    ) || code.starts_with("08")
-        || code.starts_with("53")
-        || code.starts_with("58")
-}
-
-/// Whether a dead-letter write failed in a way retrying cannot help: the
-/// record can never be dead-lettered.
-pub fn dead_letter_write_is_permanent(error: &KafkaError) -> bool {
-    matches!(
-        error.rdkafka_error_code(),
-        Some(
-            RDKafkaErrorCode::MessageSizeTooLarge
-                | RDKafkaErrorCode::InvalidMessageSize
-                | RDKafkaErrorCode::InvalidRecord
-                | RDKafkaErrorCode::UnknownPartition
-                | RDKafkaErrorCode::UnknownTopic
-                | RDKafkaErrorCode::TopicAuthorizationFailed
-                | RDKafkaErrorCode::InvalidArgument
-                | RDKafkaErrorCode::Fatal
-        )
-    )
 }
 
 #[cfg(test)]
@@ -314,51 +242,5 @@ mod tests {
         assert!(!policy.database_closed_off());
         assert!(!policy.attempts_exhausted(2));
         assert!(policy.attempts_exhausted(3));
-    }
-
-    #[test]
-    fn connection_loss_is_transient() {
-        let error = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        assert_eq!(classify_db_error(&error), FailureKind::Transient);
-        assert_eq!(
-            classify_db_error(&sqlx::Error::PoolTimedOut),
-            FailureKind::Transient
-        );
-        assert!(is_transient_sqlstate("40001"));
-        assert!(is_transient_sqlstate("08006"));
-        assert!(!is_transient_sqlstate("23505"));
-    }
-
-    #[test]
-    fn failures_of_the_whole_database_are_transient() {
-        for code in [
-            "25006", "57P05", "58000", "58030", "XX000", "42501", "42P01",
-        ] {
-            assert!(is_transient_sqlstate(code), "{code}");
-        }
-        assert!(!is_transient_sqlstate("P0001"));
-    }
-
-    #[test]
-    fn writes_that_can_never_succeed_are_permanent() {
-        let produce = |code| KafkaError::MessageProduction(code);
-        assert!(dead_letter_write_is_permanent(&produce(
-            RDKafkaErrorCode::MessageSizeTooLarge
-        )));
-        assert!(dead_letter_write_is_permanent(&produce(
-            RDKafkaErrorCode::UnknownPartition
-        )));
-        assert!(dead_letter_write_is_permanent(&produce(
-            RDKafkaErrorCode::Fatal
-        )));
-        assert!(!dead_letter_write_is_permanent(&produce(
-            RDKafkaErrorCode::MessageTimedOut
-        )));
-        assert!(!dead_letter_write_is_permanent(&produce(
-            RDKafkaErrorCode::NotEnoughReplicas
-        )));
-        assert!(!dead_letter_write_is_permanent(&produce(
-            RDKafkaErrorCode::AllBrokersDown
-        )));
     }
 }

@@ -7,10 +7,10 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use sqlx::PgPool;
 
-use crate::dedup_store::{self, ProcessedEvent};
 use crate::error::FailureKind;
-use crate::projection::{self, OrderRow, ProjectionEvent};
-use crate::retry::{classify_db_error, sqlstate};
+use crate::store::db_error::{classify_db_error, sqlstate};
+use crate::store::dedup_store::{self, ProcessedEvent};
+use crate::store::projection::{self, OrderRow, ProjectionEvent};
 
 /// One event of a batch with its source position.
 #[derive(Debug, Clone)]
@@ -59,7 +59,7 @@ impl From<sqlx::Error> for BatchFailure {
 }
 
 /// Where effects are applied: one call, one transaction.
-pub trait EffectStore: Send + Sync + std::fmt::Debug {
+pub(crate) trait EffectStore: Send + Sync + std::fmt::Debug {
     /// Applies `entries` for `group` as [`apply_batch`] does: in order, all or nothing.
     fn apply<'a>(
         &'a self,
@@ -70,13 +70,13 @@ pub trait EffectStore: Send + Sync + std::fmt::Debug {
 
 /// The projection database.
 #[derive(Debug, Clone)]
-pub struct PgEffectStore {
+pub(crate) struct PgEffectStore {
     pool: PgPool,
 }
 
 impl PgEffectStore {
     /// Effects applied through `pool` (migrated).
-    pub fn new(pool: PgPool) -> Self {
+    pub(crate) fn new(pool: PgPool) -> Self {
         Self { pool }
     }
 }

@@ -30,7 +30,7 @@ impl GroupProtocol {
     /// Adds this protocol's group settings to `config`. `session_timeout_ms` only
     /// applies to `classic`; under `consumer` the broker's
     /// `group.consumer.session.timeout.ms` decides.
-    pub fn configure(self, config: &mut ClientConfig, session_timeout_ms: u128) {
+    pub(crate) fn configure(self, config: &mut ClientConfig, session_timeout_ms: u128) {
         match self {
             Self::Classic => config
                 .set("group.protocol", "classic")
@@ -44,7 +44,7 @@ impl GroupProtocol {
     /// (`options`) or the `--kafka-config` file (`file`): the protocol itself (use
     /// `--group-protocol`) and, under `consumer`, the settings the broker owns. The
     /// error is one line naming the setting and where it came from.
-    pub fn check_settings(
+    pub(crate) fn check_settings(
         self,
         options: &[(String, String)],
         file: &[(String, String)],

@@ -1,6 +1,6 @@
 //! The consumer context: rebalance callbacks (incremental under both group
 //! protocols), commit results and statistics. Revoked partitions, and those a
-//! failed rebalance dropped, are given up through [`assignment::release`]; assigned
+//! failed rebalance dropped, are given up through [`commits::release`]; assigned
 //! ones start under a fresh epoch.
 
 use std::sync::Arc;
@@ -11,18 +11,18 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::statistics::Statistics;
 
-use crate::assignment::{self, Release};
-use crate::engine_state::Shared;
+use super::commits::{self, Release};
+use crate::scheduling::Shared;
 
 /// The consumer context: rebalance callbacks, commit results, statistics.
 #[derive(Debug, Clone)]
-pub struct EngineContext {
+pub(crate) struct EngineContext {
     shared: Arc<Shared>,
 }
 
 impl EngineContext {
     /// A context working on `shared`.
-    pub fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
     }
 
@@ -35,7 +35,7 @@ impl EngineContext {
     }
 
     fn on_revoke(&self, consumer: &BaseConsumer<Self>, partitions: &[i32]) {
-        assignment::release(&self.shared, consumer, partitions, Release::Revoke);
+        commits::release(&self.shared, consumer, partitions, Release::Revoke);
     }
 
     /// A rebalance that failed: librdkafka unassigns the partitions it concerned
@@ -59,7 +59,7 @@ impl EngineContext {
             .collect();
         tracing::error!(group = %self.shared.group, topic = %self.shared.topic, %error,
             ?lost, "rebalance error; releasing the partitions no longer held");
-        assignment::release(&self.shared, consumer, &lost, Release::RebalanceError);
+        commits::release(&self.shared, consumer, &lost, Release::RebalanceError);
     }
 
     fn on_assign(&self, partitions: &[i32]) {
@@ -120,7 +120,7 @@ impl ConsumerContext for EngineContext {
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        assignment::commit_done(&self.shared, result, offsets);
+        commits::commit_done(&self.shared, result, offsets);
     }
 }
 

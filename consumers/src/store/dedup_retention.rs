@@ -15,7 +15,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::dedup_store::{self, DedupTable};
+use super::dedup_store::{self, DedupTable};
 use crate::error::{Error, Result};
 
 /// `--dedup-retention forever`: rows are never deleted. The only retention a topic
@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 pub const KEEP_FOREVER: Duration = Duration::MAX;
 
 /// Parses `--dedup-retention`: a duration (`7d`, `12h`) or `forever`.
-pub fn parse_retention(raw: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn parse_retention(raw: &str) -> std::result::Result<Duration, String> {
     if raw.trim() == "forever" {
         return Ok(KEEP_FOREVER);
     }
@@ -33,7 +33,7 @@ pub fn parse_retention(raw: &str) -> std::result::Result<Duration, String> {
 /// Refuses a dedup retention shorter than `topic`'s `retention.ms`: a rewind
 /// within the topic's retention would replay events whose dedup rows are gone.
 /// A topic that keeps records forever needs `--dedup-retention forever`.
-pub async fn check_against_topic(
+pub(crate) async fn check_against_topic(
     kafka: &KafkaArgs,
     topic: &str,
     retention: Duration,
@@ -83,7 +83,7 @@ async fn topic_retention_ms(kafka: &KafkaArgs, topic: &str) -> Result<i64> {
 }
 
 /// Reads the group's committed offsets of a topic without joining the group.
-pub struct CommittedOffsets {
+pub(crate) struct CommittedOffsets {
     consumer: Arc<BaseConsumer>,
     topic: String,
 }
@@ -98,7 +98,7 @@ impl std::fmt::Debug for CommittedOffsets {
 
 impl CommittedOffsets {
     /// A reader for `group` on `topic` (a client that never subscribes).
-    pub fn new(kafka: &KafkaArgs, group: &str, topic: &str) -> Result<Self> {
+    pub(crate) fn new(kafka: &KafkaArgs, group: &str, topic: &str) -> Result<Self> {
         let consumer: BaseConsumer = kafka
             .client_config()
             .set("group.id", group)
@@ -111,7 +111,7 @@ impl CommittedOffsets {
     }
 
     /// The committed offset of every partition of the topic that has one.
-    pub async fn read(&self) -> Result<Vec<(i32, i64)>> {
+    pub(crate) async fn read(&self) -> Result<Vec<(i32, i64)>> {
         let consumer = Arc::clone(&self.consumer);
         let topic = self.topic.clone();
         tokio::task::spawn_blocking(move || -> Result<Vec<(i32, i64)>> {
@@ -145,7 +145,7 @@ impl CommittedOffsets {
 /// than `retention` that the group has committed past. Failures are logged and
 /// retried on the next round (retention is not urgent). Does nothing with
 /// [`KEEP_FOREVER`].
-pub async fn run(
+pub(crate) async fn run(
     pool: PgPool,
     offsets: CommittedOffsets,
     group: String,

@@ -8,26 +8,26 @@ use std::time::Duration;
 /// How long the buffer may stay full (records held back in librdkafka, the
 /// consumer not polled) before partitions are paused so that polling, and with
 /// it rebalance handling, goes on.
-pub const HOLD_BACK_BEFORE_PAUSE: Duration = Duration::from_secs(2);
+pub(crate) const HOLD_BACK_BEFORE_PAUSE: Duration = Duration::from_secs(2);
 
 /// One assigned partition as back-pressure sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PartitionLoad {
+pub(crate) struct PartitionLoad {
     /// Partition number.
-    pub partition: i32,
+    pub(crate) partition: i32,
     /// Its records received and not finished.
-    pub buffered: usize,
+    pub(crate) buffered: usize,
     /// Whether it is paused now.
-    pub paused: bool,
+    pub(crate) paused: bool,
 }
 
 /// Partitions to pause and to resume.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Changes {
+pub(crate) struct Changes {
     /// Partitions to pause.
-    pub pause: Vec<i32>,
+    pub(crate) pause: Vec<i32>,
     /// Partitions to resume.
-    pub resume: Vec<i32>,
+    pub(crate) resume: Vec<i32>,
 }
 
 /// Decides the changes. A partition's share is `max_buffered` divided among the
@@ -35,7 +35,7 @@ pub struct Changes {
 /// once the buffer has been full for [`HOLD_BACK_BEFORE_PAUSE`] (`held_back`), a
 /// partition holding at least its share pauses; a paused one resumes when it is
 /// down to half its share.
-pub fn decide(
+pub(crate) fn decide(
     loads: &[PartitionLoad],
     max_buffered: usize,
     breaker_open: bool,

@@ -17,23 +17,23 @@ use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
+use super::db_error::classify_db_error;
 use crate::error::FailureKind;
-use crate::retry::classify_db_error;
 
 /// Where a record came from: its identity in the ledger (within a group).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SourcePosition {
+pub(crate) struct SourcePosition {
     /// Source topic.
-    pub topic: String,
+    pub(crate) topic: String,
     /// Source partition.
-    pub partition: i32,
+    pub(crate) partition: i32,
     /// Source offset.
-    pub offset: i64,
+    pub(crate) offset: i64,
 }
 
 impl SourcePosition {
     /// The position of `record`.
-    pub fn of(record: &OwnedMessage) -> Self {
+    pub(crate) fn of(record: &OwnedMessage) -> Self {
         Self {
             topic: record.topic().to_owned(),
             partition: record.partition(),
@@ -45,11 +45,11 @@ impl SourcePosition {
 /// The ledger could not be read or written; nothing was claimed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("dead-letter ledger: {message}")]
-pub struct LedgerError {
+pub(crate) struct LedgerError {
     /// Whether the database as a whole failed (the breaker hears of it).
-    pub kind: FailureKind,
+    pub(crate) kind: FailureKind,
     /// Human-readable cause.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl From<sqlx::Error> for LedgerError {
@@ -62,7 +62,7 @@ impl From<sqlx::Error> for LedgerError {
 }
 
 /// Which records a group dead-lettered.
-pub trait DeadLetterLedger: Send + Sync + std::fmt::Debug {
+pub(crate) trait DeadLetterLedger: Send + Sync + std::fmt::Debug {
     /// Claims `sources` for `group` in a new transaction, waiting for claims
     /// other transactions hold on them; the claim says which were new.
     fn claim<'a>(
@@ -73,7 +73,7 @@ pub trait DeadLetterLedger: Send + Sync + std::fmt::Debug {
 }
 
 /// Claimed records, held until [`LedgerClaim::settle`]; dropping it gives them back.
-pub trait LedgerClaim: Send {
+pub(crate) trait LedgerClaim: Send {
     /// Whether `source` was new to the ledger; false: the group dead-lettered it before.
     fn is_new(&self, source: &SourcePosition) -> bool;
 
@@ -86,13 +86,13 @@ pub trait LedgerClaim: Send {
 
 /// The ledger table in the consumer's database.
 #[derive(Debug, Clone)]
-pub struct PgDeadLetterLedger {
+pub(crate) struct PgDeadLetterLedger {
     pool: PgPool,
 }
 
 impl PgDeadLetterLedger {
     /// The ledger in `pool`'s database (migrated).
-    pub fn new(pool: PgPool) -> Self {
+    pub(crate) fn new(pool: PgPool) -> Self {
         Self { pool }
     }
 }
@@ -113,14 +113,14 @@ impl DeadLetterLedger for PgDeadLetterLedger {
 
 /// A claim held in an open transaction.
 #[derive(Debug)]
-pub struct PgClaim {
+pub(crate) struct PgClaim {
     tx: Transaction<'static, Postgres>,
     group: String,
     new: HashSet<SourcePosition>,
 }
 
 /// Claims `sources` for `group` (see [`DeadLetterLedger::claim`]).
-pub async fn claim(
+pub(crate) async fn claim(
     pool: &PgPool,
     group: &str,
     mut sources: Vec<SourcePosition>,
@@ -132,7 +132,7 @@ pub async fn claim(
     })?;
     sources.sort_unstable();
     let (topics, partitions, offsets) = columns(&sources);
-    let rows = sqlx::query(include_str!("../sql/claim_dead_lettered.sql"))
+    let rows = sqlx::query(include_str!("../../sql/claim_dead_lettered.sql"))
         .bind(group)
         .bind(topics)
         .bind(partitions)
@@ -179,7 +179,7 @@ impl LedgerClaim for PgClaim {
             }
             if !unwritten.is_empty() {
                 let (topics, partitions, offsets) = columns(&unwritten);
-                sqlx::query(include_str!("../sql/release_dead_lettered.sql"))
+                sqlx::query(include_str!("../../sql/release_dead_lettered.sql"))
                     .bind(&group)
                     .bind(topics)
                     .bind(partitions)

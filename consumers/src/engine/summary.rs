@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
-use crate::engine_state::Shared;
+use crate::scheduling::Shared;
 
 /// Why the engine stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,7 +47,7 @@ pub struct Summary {
 
 impl Summary {
     /// Reads the counters and committed offsets.
-    pub fn collect(shared: &Shared, exit_reason: ExitReason) -> Self {
+    pub(crate) fn collect(shared: &Shared, exit_reason: ExitReason) -> Self {
         let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
         let state = shared.lock();
         let active_secs = state.active_span().map_or(0.0, |span| span.as_secs_f64());

@@ -162,7 +162,7 @@ pub async fn lock_orders(
     tx: &mut Transaction<'_, Postgres>,
     order_ids: &[String],
 ) -> Result<HashMap<String, OrderRow>, sqlx::Error> {
-    let rows = sqlx::query(include_str!("../sql/lock_orders.sql"))
+    let rows = sqlx::query(include_str!("../../sql/lock_orders.sql"))
         .bind(order_ids)
         .fetch_all(&mut **tx)
         .await?;
@@ -206,7 +206,7 @@ pub async fn store_orders(
         .map(|o| read_applied(&o.order_id).unwrap_or(0))
         .collect();
     let column = |f: fn(&OrderRow) -> String| orders.iter().map(|o| f(o)).collect::<Vec<_>>();
-    let written = sqlx::query(include_str!("../sql/upsert_orders.sql"))
+    let written = sqlx::query(include_str!("../../sql/upsert_orders.sql"))
         .bind(column(|o| o.order_id.clone()))
         .bind(column(|o| o.status.as_str().to_owned()))
         .bind(column(|o| o.customer_id.clone()))

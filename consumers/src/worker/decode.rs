@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use orderflow_schemas::{OrderEvent, OrderEventDeserializer, OrderPayload};
 
 use crate::dead_letter::DlqCategory;
-use crate::projection::{Effect, ProjectionEvent};
+use crate::store::projection::{Effect, ProjectionEvent};
 
 /// Why a record could not be turned into an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +18,7 @@ pub enum DecodeFailure {
 }
 
 /// Turns a record's key and value into an event.
-pub trait RecordDecoder: Send + Sync + std::fmt::Debug {
+pub(crate) trait RecordDecoder: Send + Sync + std::fmt::Debug {
     /// Decodes and validates one record.
     fn decode<'a>(
         &'a self,
@@ -109,7 +109,7 @@ impl EventDecoder {
 }
 
 /// Maps the wire type to what the projection needs.
-pub fn to_projection_event(event: OrderEvent) -> ProjectionEvent {
+pub(crate) fn to_projection_event(event: OrderEvent) -> ProjectionEvent {
     let effect = match event.payload {
         OrderPayload::Created(created) => Effect::Created {
             item_count: created

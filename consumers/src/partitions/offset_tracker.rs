@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 /// the highest offset seen when everything is done. Records are received in
 /// increasing offset order; gaps (compaction, transaction markers) are allowed.
 #[derive(Debug, Default, Clone)]
-pub struct OffsetTracker {
+pub(crate) struct OffsetTracker {
     /// Offsets received and not yet done.
     pending: BTreeSet<i64>,
     /// One past the highest offset received, if any was received.
@@ -21,7 +21,7 @@ pub struct OffsetTracker {
 
 /// What [`OffsetTracker::track`] decided about a received offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tracked {
+pub(crate) enum Tracked {
     /// A new offset: it is now pending.
     New,
     /// An offset at or below one already received (a redelivery after a seek):
@@ -31,12 +31,12 @@ pub enum Tracked {
 
 impl OffsetTracker {
     /// A tracker for a newly assigned partition.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Registers a received record. Offsets at or below the highest received are stale.
-    pub fn track(&mut self, offset: i64) -> Tracked {
+    pub(crate) fn track(&mut self, offset: i64) -> Tracked {
         match self.next_offset {
             Some(next) if offset < next => Tracked::Stale,
             _ => {
@@ -48,24 +48,20 @@ impl OffsetTracker {
     }
 
     /// Marks a record done. Returns false if the offset was not pending.
-    pub fn mark_done(&mut self, offset: i64) -> bool {
+    pub(crate) fn mark_done(&mut self, offset: i64) -> bool {
         self.pending.remove(&offset)
     }
 
     /// Number of received records not done yet.
-    pub fn pending(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> usize {
         self.pending.len()
-    }
-
-    /// One past the highest offset received, if any.
-    pub fn next_offset(&self) -> Option<i64> {
-        self.next_offset
     }
 
     /// The offset to commit: the next offset to read after the last contiguous
     /// done record (last done + 1). `None` before any record was received.
     /// This is the only place in the crate where a commit offset is computed.
-    pub fn committable(&self) -> Option<i64> {
+    pub(crate) fn committable(&self) -> Option<i64> {
         match self.pending.first() {
             Some(first_not_done) => Some(*first_not_done),
             None => self.next_offset,
@@ -73,7 +69,7 @@ impl OffsetTracker {
     }
 
     /// The committable offset if it moved since the last [`Self::record_commit`].
-    pub fn committable_if_changed(&self) -> Option<i64> {
+    pub(crate) fn committable_if_changed(&self) -> Option<i64> {
         let offset = self.committable()?;
         if self.last_committed.is_some_and(|last| last >= offset) {
             return None;
@@ -82,18 +78,13 @@ impl OffsetTracker {
     }
 
     /// Remembers that `offset` was committed (or handed to an async commit).
-    pub fn record_commit(&mut self, offset: i64) {
+    pub(crate) fn record_commit(&mut self, offset: i64) {
         self.last_committed = Some(self.last_committed.map_or(offset, |last| last.max(offset)));
     }
 
     /// Forgets the last commit (it failed), so the next round sends it again.
-    pub fn forget_commit(&mut self) {
+    pub(crate) fn forget_commit(&mut self) {
         self.last_committed = None;
-    }
-
-    /// The last committed offset this worker wrote, if any.
-    pub fn last_committed(&self) -> Option<i64> {
-        self.last_committed
     }
 }
 

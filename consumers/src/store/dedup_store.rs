@@ -1,16 +1,12 @@
 //! The dedup table `processed_events`: which events a consumer group already
-//! applied, written in the effect's transaction; migrations and the deletion of
-//! expired rows of the dedup tables, `processed_events` and the dead-letter ledger
-//! (when to delete: `dedup_retention`).
+//! applied, written in the effect's transaction; and the deletion of expired rows
+//! of the dedup tables, `processed_events` and the dead-letter ledger (when to
+//! delete: `dedup_retention`). The migrations are the store's ([`super::MIGRATOR`]).
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use sqlx::{PgPool, Postgres, Row, Transaction};
-
-/// Embedded migrations for the consumer's database (processed_events, orders,
-/// dead_lettered).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Where a processed event came from, stored beside its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +27,7 @@ pub async fn already_processed(
     group: &str,
     event_ids: &[String],
 ) -> Result<HashSet<String>, sqlx::Error> {
-    let rows = sqlx::query(include_str!("../sql/select_processed.sql"))
+    let rows = sqlx::query(include_str!("../../sql/select_processed.sql"))
         .bind(group)
         .bind(event_ids)
         .fetch_all(&mut **tx)
@@ -49,7 +45,7 @@ pub async fn insert_processed(
     if events.is_empty() {
         return Ok(0);
     }
-    let rows = sqlx::query(include_str!("../sql/insert_processed.sql"))
+    let rows = sqlx::query(include_str!("../../sql/insert_processed.sql"))
         .bind(group)
         .bind(
             events
@@ -71,7 +67,7 @@ pub async fn insert_processed(
 pub enum DedupTable {
     /// `processed_events`: events applied.
     ProcessedEvents,
-    /// `dead_lettered`: records written to the DLQ ([`crate::dead_letter_ledger`]).
+    /// `dead_lettered`: records written to the DLQ ([`crate::store::dead_letter_ledger`]).
     DeadLettered,
 }
 
@@ -89,8 +85,8 @@ impl DedupTable {
 
     fn delete_expired_sql(self) -> &'static str {
         match self {
-            DedupTable::ProcessedEvents => include_str!("../sql/delete_expired_processed.sql"),
-            DedupTable::DeadLettered => include_str!("../sql/delete_expired_dead_lettered.sql"),
+            DedupTable::ProcessedEvents => include_str!("../../sql/delete_expired_processed.sql"),
+            DedupTable::DeadLettered => include_str!("../../sql/delete_expired_dead_lettered.sql"),
         }
     }
 }

@@ -2,7 +2,6 @@
 //! ledger: fencing of dead letters, one write per record, and per-key order of
 //! effects, without a broker.
 
-use crate::engine_state::DispatchedJob;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
@@ -15,12 +14,12 @@ use rdkafka::message::OwnedMessage;
 
 use super::*;
 use crate::dead_letter::DlqWriteError;
-use crate::dead_letter_ledger::{LedgerClaim, LedgerError, SourcePosition};
-use crate::dispatch::{DispatchLimits, dispatch};
-use crate::engine_state::Ordering;
 use crate::error::FailureKind;
 use crate::metrics::ConsumerMetrics;
-use crate::projection::Effect;
+use crate::scheduling::Ordering;
+use crate::scheduling::dispatch::{DispatchLimits, dispatch};
+use crate::store::dead_letter_ledger::{LedgerClaim, LedgerError, SourcePosition};
+use crate::store::projection::Effect;
 
 /// Decodes the value as the event id and the key as the order id; the value
 /// `poison` is undecodable. `on_decode` runs first (to revoke mid-record).
@@ -391,7 +390,9 @@ async fn effects_of_one_key_are_applied_in_offset_order() {
     };
     // Until every record is finished (applied and marked done).
     while shared.lock().buffered() > 0 {
-        dispatch(limits, &shared, &processor);
+        dispatch(limits, &shared, |jobs| {
+            Arc::clone(&processor).run_batch(jobs).boxed()
+        });
         let _ = tokio::time::timeout(Duration::from_millis(20), shared.wake.notified()).await;
     }
     let mut seen: BTreeMap<(i32, String), Vec<i64>> = BTreeMap::new();

@@ -6,7 +6,7 @@ use std::hash::Hash;
 
 /// Identifies one dispatch of a record, so a completion that arrives after its
 /// key was purged (partition revoked) cannot release a newer record of that key.
-pub type Ticket = u64;
+pub(crate) type Ticket = u64;
 
 #[derive(Debug)]
 struct KeyQueue<T> {
@@ -17,7 +17,7 @@ struct KeyQueue<T> {
 /// Buffers received records per key and hands out the ones that may start now:
 /// the head of each key's queue, when no other record of that key is in flight.
 #[derive(Debug)]
-pub struct KeyScheduler<K, T> {
+pub(crate) struct KeyScheduler<K, T> {
     keys: HashMap<K, KeyQueue<T>>,
     ready: VecDeque<K>,
     buffered: usize,
@@ -39,12 +39,12 @@ impl<K: Hash + Eq + Clone, T> Default for KeyScheduler<K, T> {
 
 impl<K: Hash + Eq + Clone, T> KeyScheduler<K, T> {
     /// An empty scheduler.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Queues a record behind the earlier records of its key.
-    pub fn push(&mut self, key: K, item: T) {
+    pub(crate) fn push(&mut self, key: K, item: T) {
         self.buffered += 1;
         let queue = self.keys.entry(key.clone()).or_insert_with(|| KeyQueue {
             queued: VecDeque::new(),
@@ -57,7 +57,7 @@ impl<K: Hash + Eq + Clone, T> KeyScheduler<K, T> {
     }
 
     /// The next record that may start, marked in flight for its key.
-    pub fn next_ready(&mut self) -> Option<(K, T, Ticket)> {
+    pub(crate) fn next_ready(&mut self) -> Option<(K, T, Ticket)> {
         while let Some(key) = self.ready.pop_front() {
             let Some(queue) = self.keys.get_mut(&key) else {
                 continue;
@@ -77,14 +77,9 @@ impl<K: Hash + Eq + Clone, T> KeyScheduler<K, T> {
         None
     }
 
-    /// Whether a record could start now.
-    pub fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
-    }
-
     /// Releases the key of a finished record so its next record can start.
     /// Returns false (and changes nothing) for a ticket that is no longer current.
-    pub fn complete(&mut self, key: &K, ticket: Ticket) -> bool {
+    pub(crate) fn complete(&mut self, key: &K, ticket: Ticket) -> bool {
         let Some(queue) = self.keys.get_mut(key) else {
             return false;
         };
@@ -104,7 +99,7 @@ impl<K: Hash + Eq + Clone, T> KeyScheduler<K, T> {
 
     /// Drops every queued and in-flight record whose key matches (a revoked
     /// partition). Returns how many records were dropped.
-    pub fn purge(&mut self, mut matches: impl FnMut(&K) -> bool) -> usize {
+    pub(crate) fn purge(&mut self, mut matches: impl FnMut(&K) -> bool) -> usize {
         let mut dropped = 0;
         let (buffered, in_flight) = (&mut self.buffered, &mut self.in_flight);
         self.keys.retain(|key, queue| {
@@ -122,7 +117,7 @@ impl<K: Hash + Eq + Clone, T> KeyScheduler<K, T> {
 
     /// Drops the queued (not started) records whose key matches; records in flight
     /// stay in flight. Returns how many records were dropped.
-    pub fn purge_queued(&mut self, mut matches: impl FnMut(&K) -> bool) -> usize {
+    pub(crate) fn purge_queued(&mut self, mut matches: impl FnMut(&K) -> bool) -> usize {
         let mut dropped = 0;
         let buffered = &mut self.buffered;
         self.keys.retain(|key, queue| {
@@ -138,13 +133,13 @@ impl<K: Hash + Eq + Clone, T> KeyScheduler<K, T> {
     }
 
     /// Records received and not finished (queued plus in flight).
-    pub fn buffered(&self) -> usize {
+    pub(crate) fn buffered(&self) -> usize {
         self.buffered
     }
 
     /// Records received and not finished, counted per group of keys (`group_of`
     /// maps a key to its group, e.g. its partition).
-    pub fn buffered_by<G: Ord>(&self, group_of: impl Fn(&K) -> G) -> BTreeMap<G, usize> {
+    pub(crate) fn buffered_by<G: Ord>(&self, group_of: impl Fn(&K) -> G) -> BTreeMap<G, usize> {
         let mut counts = BTreeMap::new();
         for (key, queue) in &self.keys {
             *counts.entry(group_of(key)).or_insert(0) +=
@@ -154,7 +149,7 @@ impl<K: Hash + Eq + Clone, T> KeyScheduler<K, T> {
     }
 
     /// Records currently in flight.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.in_flight
     }
 }
