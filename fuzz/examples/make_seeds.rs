@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
-use order_producer::lifecycle::LifecycleGenerator;
-use order_producer::poison::{PoisonKind, poison_record};
+use order_producer::generator::lifecycle::LifecycleGenerator;
+use order_producer::generator::poison::{PoisonKind, poison_record};
 use orderflow_fuzz::decode_record::{self, V1_ID, V2_ID};
 use orderflow_fuzz::order_request;
 use orderflow_schemas::{

@@ -7,8 +7,8 @@
 //! the body. An accepted body's event must survive the producer's Avro encoding and the
 //! consumer's decoding unchanged.
 
-use order_producer::order_service::api_error::{ApiError, parse_json};
-use order_producer::order_service::requests::{
+use order_producer::order_service::http::api_error::{ApiError, parse_json};
+use order_producer::order_service::http::requests::{
     CancelRequest, CreateOrderRequest, PayRequest, ShipRequest,
 };
 use orderflow_schemas::{

@@ -88,7 +88,7 @@ fn main() -> ExitCode {
             Command::Generate(args) => args,
             Command::Serve(args) => return serve(&args).await,
             Command::Openapi => {
-                print!("{}", order_service::openapi::document_json());
+                print!("{}", order_service::http::openapi::document_json());
                 return ExitCode::SUCCESS;
             }
         };

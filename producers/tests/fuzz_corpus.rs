@@ -7,8 +7,8 @@
 //! create, pay, ship, cancel), the rest is the body. Seeds are named `NN-<event type>`
 //! and are requests a client really sends; every other file is bad input.
 
-use order_producer::order_service::api_error::{ApiError, parse_json};
-use order_producer::order_service::requests::{
+use order_producer::order_service::http::api_error::{ApiError, parse_json};
+use order_producer::order_service::http::requests::{
     CancelRequest, CreateOrderRequest, PayRequest, ShipRequest,
 };
 use orderflow_schemas::{

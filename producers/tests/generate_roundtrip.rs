@@ -4,9 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use order_producer::generate::{CONTENT_TYPE, CONTENT_TYPE_HEADER, EVENT_TYPE_HEADER};
+use order_producer::generator::generate::{CONTENT_TYPE, CONTENT_TYPE_HEADER, EVENT_TYPE_HEADER};
+use order_producer::generator::poison::{PoisonKind, UNKNOWN_SCHEMA_ID};
 use order_producer::metrics::ProducerMetrics;
-use order_producer::poison::{PoisonKind, UNKNOWN_SCHEMA_ID};
 use order_producer::trace_context::{TRACEPARENT_HEADER, is_valid_traceparent};
 use order_producer::{GenerateArgs, generate, partition_for_key};
 use orderflow_schemas::{

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use order_producer::order_service::security_headers::SECURITY_HEADERS;
+use order_producer::order_service::http::security_headers::SECURITY_HEADERS;
 use orderflow_testkit as testkit;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use order_producer::generate::EVENT_TYPE_HEADER;
+use order_producer::generator::generate::EVENT_TYPE_HEADER;
 use order_producer::order_service::{self, ServeArgs};
 use orderflow_schemas::{OrderEventDeserializer, OrderPayload, RegistryClient};
 use orderflow_testkit as testkit;

@@ -1,7 +1,7 @@
 //! One PostgreSQL database can host the order service and the order consumer: each keeps
 //! its own migration history and its own tables, so neither refuses the other's.
 
-use order_producer::order_service::migrations;
+use orderflow_outbox::schema as migrations;
 use orderflow_testkit as testkit;
 
 /// The consumer's migrations exactly as `order-consumer` embeds them (sqlx's defaults).

@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use order_producer::order_service::migrations;
+use orderflow_outbox::schema as migrations;
 use sqlx::PgPool;
 
 fn orderflow(database_url: &str, args: &[&str]) -> Output {

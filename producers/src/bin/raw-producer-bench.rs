@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
-use order_producer::delivery::{
+use order_producer::generator::delivery::{
     DeliveryTracker, OrderProducer, event_type_index, send_with_backpressure,
 };
-use order_producer::generate::record_headers;
-use order_producer::generate_args::DEFAULT_ORDERS_OPEN;
-use order_producer::lifecycle::LifecycleGenerator;
+use order_producer::generator::generate::record_headers;
+use order_producer::generator::generate_args::DEFAULT_ORDERS_OPEN;
+use order_producer::generator::lifecycle::LifecycleGenerator;
 use order_producer::metrics::ProducerMetrics;
 use order_producer::producer_settings::ProducerSettings;
 use order_producer::trace_context::new_traceparent;

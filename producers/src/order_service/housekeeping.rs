@@ -6,7 +6,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::order_service::{idempotency, outbox};
+use crate::order_service::store::idempotency;
+use orderflow_outbox::queries as outbox;
 
 /// Most rows one delete statement removes.
 const DELETE_BATCH: i64 = 10_000;

@@ -1,31 +1,20 @@
 //! `order-producer serve`: the HTTP order service with a transactional outbox.
 //!
 //! A request changes an order row and inserts the resulting event into the `outbox`
-//! table in one PostgreSQL transaction ([`order_store`]). The event is encoded as the
+//! table in one PostgreSQL transaction ([`store::order_store`]). The event is encoded as the
 //! final Kafka record value (Confluent-framed Avro) at that moment. The [`relay`], a
 //! background task of the same process, publishes unsent outbox rows with the idempotent
 //! producer and marks them sent only after the broker acknowledged them, so an order
 //! event is on the topic if and only if its order change committed (at least once; the
 //! `event_id` lets consumers drop the rare duplicate after a crash between ack and mark).
 
-pub mod admission;
-pub mod api_error;
-pub mod api_tokens;
-pub mod client_rate_limit;
 pub mod housekeeping;
-pub mod idempotency;
-pub mod load_limits;
-pub mod migrations;
-pub mod openapi;
-pub mod order_api;
-pub mod order_store;
-pub mod outbox;
-pub mod relay;
-pub mod requests;
-pub mod security_headers;
+pub mod http;
+pub(crate) mod relay;
 pub mod serve_args;
-pub mod service;
+pub(crate) mod service;
 pub mod service_error;
+pub(crate) mod store;
 
 pub use serve_args::ServeArgs;
 pub use service::{RunningService, start};

@@ -49,9 +49,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::generate::record_headers;
+use crate::generator::generate::record_headers;
 use crate::metrics::OrderServiceMetrics;
-use crate::order_service::outbox::{self, OutboxRow};
+use orderflow_outbox::{OutboxRow, queries as outbox};
 
 /// How long to wait before retrying a send when librdkafka's local queue is full.
 const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(2);

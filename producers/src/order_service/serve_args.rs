@@ -8,14 +8,11 @@ use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_runtime::ops_server::OpsArgs;
 use orderflow_runtime::registry::RegistryArgs;
 
-use crate::order_service::api_tokens::{API_TOKENS_ENV, ApiTokens, SecretString};
-use crate::order_service::load_limits::LoadLimits;
+use crate::order_service::http::api_tokens::{API_TOKENS_ENV, ApiTokens, SecretString};
+use crate::order_service::http::load_limits::LoadLimits;
 use crate::order_service::service_error::{ServiceError, ServiceResult};
 use crate::producer_settings::ProducerSettings;
-
-/// Environment variable consulted for the database URL when neither `--database-url`
-/// nor `PRODUCER_DATABASE_URL` is set.
-pub const FALLBACK_DATABASE_URL_ENV: &str = "DATABASE_URL";
+use orderflow_outbox::database_url::resolve_database_url;
 
 /// `order-producer serve`: the HTTP order service, its outbox and the outbox relay.
 #[derive(Debug, Clone, clap::Args)]
@@ -239,20 +236,6 @@ impl ServeArgs {
         self.ops.address()?;
         Ok(())
     }
-}
-
-/// The order service's database URL: `explicit` (`--database-url` /
-/// `PRODUCER_DATABASE_URL`) when set, else [`FALLBACK_DATABASE_URL_ENV`]; blank values
-/// count as unset.
-pub fn resolve_database_url(explicit: Option<&str>) -> Option<String> {
-    explicit
-        .map(str::to_owned)
-        .filter(|url| !url.trim().is_empty())
-        .or_else(|| {
-            std::env::var(FALLBACK_DATABASE_URL_ENV)
-                .ok()
-                .filter(|url| !url.trim().is_empty())
-        })
 }
 
 #[cfg(test)]

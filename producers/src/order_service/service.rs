@@ -16,15 +16,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::OrderServiceMetrics;
-use crate::order_service::admission::Admission;
-use crate::order_service::client_rate_limit::ClientRateLimit;
-use crate::order_service::order_api::{self, ApiAccess, ApiState};
-use crate::order_service::order_store::OrderStore;
+use crate::order_service::housekeeping;
+use crate::order_service::http::admission::Admission;
+use crate::order_service::http::client_rate_limit::ClientRateLimit;
+use crate::order_service::http::order_api::{ApiAccess, ApiState};
+use crate::order_service::http::router;
 use crate::order_service::relay::{RELAY_BACKOFF, Relay, RelayConfig};
 use crate::order_service::serve_args::ServeArgs;
 use crate::order_service::service_error::{ServiceError, ServiceResult};
-use crate::order_service::{housekeeping, migrations};
+use crate::order_service::store::order_store::OrderStore;
 use crate::topic_check;
+use orderflow_outbox::schema as migrations;
 
 /// A started service.
 #[derive(Debug)]
@@ -114,7 +116,7 @@ pub async fn start(
     if let Some(limit) = &access.admission.rate_limit {
         tasks.push(tokio::spawn(limit.clone().prune(token.child_token())));
     }
-    let app = order_api::router(state, access, metrics.clone())
+    let app = router::router(state, access, metrics.clone())
         .into_make_service_with_connect_info::<SocketAddr>();
     let api_token = token.child_token();
     tasks.push(tokio::spawn(async move {

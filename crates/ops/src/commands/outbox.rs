@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use order_producer::order_service::outbox::{self, OutboxEntry};
-use order_producer::order_service::serve_args::resolve_database_url;
+use orderflow_outbox::database_url::resolve_database_url;
+use orderflow_outbox::{OutboxEntry, queries as outbox};
 use orderflow_runtime::db;
 use sqlx::PgPool;
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::error::ProducerError;
+use crate::generator::error::ProducerError;
 
 /// Counts of one generator run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

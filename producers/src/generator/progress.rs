@@ -9,7 +9,7 @@ use rdkafka::producer::Producer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::delivery::OrderProducer;
+use crate::generator::delivery::OrderProducer;
 
 /// The progress line for the given counts.
 pub fn progress_line(sent: u64, total: u64, acked: u64, failed: u64, elapsed: Duration) -> String {

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 
-use crate::order_service::api_error::ApiError;
+use crate::order_service::http::api_error::ApiError;
 
 /// Environment variable holding API tokens, comma separated (`name:token` or `token`).
 pub const API_TOKENS_ENV: &str = "ORDERFLOW_API_TOKENS";

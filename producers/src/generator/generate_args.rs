@@ -6,7 +6,7 @@ use std::time::Duration;
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_runtime::registry::RegistryArgs;
 
-use crate::error::{ProducerError, Result};
+use crate::generator::error::{ProducerError, Result};
 use crate::producer_settings::ProducerSettings;
 
 /// Orders open at once when `--orders` is not given.

@@ -11,8 +11,8 @@ use orderflow_schemas::ValidationError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::order_service::idempotency::KeyError;
-use crate::order_service::order_store::StoreError;
+use crate::order_service::store::idempotency::KeyError;
+use crate::order_service::store::order_store::StoreError;
 
 /// The `field` of errors about the `Idempotency-Key` header.
 pub const IDEMPOTENCY_KEY_FIELD: &str = "Idempotency-Key";

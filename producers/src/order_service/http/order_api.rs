@@ -9,7 +9,7 @@
 //! | GET | /orders/{id} | | 200 the order |
 //! | GET | /openapi.json | | 200 the OpenAPI document |
 //!
-//! Writes accept an `Idempotency-Key` header (see [`idempotency`](super::idempotency)).
+//! Writes accept an `Idempotency-Key` header (see [`idempotency`](crate::order_service::store::idempotency)).
 //! Errors are JSON `{"error", "field"}` (see [`ApiError`]). The `/orders` routes pass
 //! [`admission`](super::admission) (rate limit and bearer token), then the
 //! [`load_limits`](super::load_limits); every answer carries the
@@ -17,30 +17,25 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::Json;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
-use orderflow_schemas::OrderPayload;
 use tokio::sync::Notify;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::metrics::OrderServiceMetrics;
-use crate::order_service::admission::{self, Admission};
-use crate::order_service::api_error::{ApiError, JsonBody};
-use crate::order_service::idempotency::{IDEMPOTENT_REPLAYED_HEADER, IdempotentRequest};
-use crate::order_service::load_limits::{self, LoadLimits};
-use crate::order_service::openapi::{self, GuardAnswers, UnknownOrder, WriteAnswers};
-use crate::order_service::order_store::{
+use crate::order_service::http::admission::Admission;
+use crate::order_service::http::answers::{GuardAnswers, UnknownOrder, WriteAnswers};
+use crate::order_service::http::api_error::{ApiError, JsonBody};
+use crate::order_service::http::load_limits::LoadLimits;
+use crate::order_service::http::requests::{
+    self, CancelRequest, CreateOrderRequest, PayRequest, ShipRequest, TransitionBody,
+};
+use crate::order_service::store::idempotency::{IDEMPOTENT_REPLAYED_HEADER, IdempotentRequest};
+use crate::order_service::store::order_store::{
     Order, OrderStore, Outcome, StoreError, WriteContext, Written,
 };
-use crate::order_service::requests::{
-    self, CancelRequest, CreateOrderRequest, PayRequest, ShipRequest,
-};
-use crate::order_service::security_headers;
 use crate::trace_context::{TRACEPARENT_HEADER, is_valid_traceparent, new_traceparent};
 
 /// What the handlers share.
@@ -63,59 +58,16 @@ pub struct ApiAccess {
     pub load: LoadLimits,
 }
 
-/// Every route, each described by its handler's `#[utoipa::path]`: what the router
-/// serves and the OpenAPI document describes.
-pub fn routes() -> OpenApiRouter<ApiState> {
-    order_routes().merge(open_routes())
-}
-
-/// The `/orders` routes: authenticated, rate-limited and load-limited.
-fn order_routes() -> OpenApiRouter<ApiState> {
+/// The `/orders` routes, each described by its handler's `#[utoipa::path]`: what the
+/// router serves (authenticated, rate-limited and load-limited) and the OpenAPI
+/// document describes.
+pub(crate) fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_order))
         .routes(routes!(get_order))
         .routes(routes!(pay_order))
         .routes(routes!(ship_order))
         .routes(routes!(cancel_order))
-}
-
-/// Routes open to every caller without limits.
-fn open_routes() -> OpenApiRouter<ApiState> {
-    OpenApiRouter::new().routes(routes!(openapi::serve_document))
-}
-
-/// The API router, counting requests in `metrics`.
-pub fn router(state: ApiState, access: ApiAccess, metrics: OrderServiceMetrics) -> Router {
-    let body_limit = DefaultBodyLimit::max(state.max_body_bytes);
-    let (open, _) = open_routes().split_for_parts();
-    let (orders, _) = order_routes().split_for_parts();
-    let guarded = load_limits::apply(orders, access.load).route_layer(
-        middleware::from_fn_with_state(access.admission, admission::admit),
-    );
-    let router = guarded
-        .merge(open)
-        .fallback(unknown_route)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
-        .layer(body_limit)
-        .layer(middleware::from_fn_with_state(metrics, count_requests));
-    security_headers::apply(router)
-}
-
-async fn unknown_route(uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        format!("no route {}", uri.path()),
-        None,
-    )
-}
-
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("{method} is not allowed on {}", uri.path()),
-        None,
-    )
 }
 
 /// 404 for an id no order can have (blank, a NUL, or too long), without asking the database.
@@ -125,22 +77,6 @@ fn check_order_id(order_id: &str) -> Result<(), ApiError> {
     } else {
         Err(StoreError::NotFound(order_id.replace('\0', "\\u0000")).into())
     }
-}
-
-/// Counts every request by route template (never the order id) and status.
-async fn count_requests(
-    State(metrics): State<OrderServiceMetrics>,
-    matched: Option<MatchedPath>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let route = matched.map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let response = next.run(request).await;
-    metrics
-        .api_requests
-        .with_label_values(&[route.as_str(), response.status().as_str()])
-        .inc();
-    response
 }
 
 /// The caller's `traceparent` when well-formed, else a new trace.
@@ -224,37 +160,26 @@ async fn create_order(
     Ok(respond(&state, outcome, StatusCode::CREATED))
 }
 
-/// A pay, ship or cancel request, as the handlers receive it.
-struct TransitionRequest {
-    order_id: String,
+/// The one handler of pay, ship and cancel: the body `B` says which change it is. The
+/// routes below only give each change its path and its description.
+async fn transition<B: TransitionBody>(
+    State(state): State<ApiState>,
+    Path(order_id): Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    raw: Bytes,
-}
-
-async fn transition(
-    state: &ApiState,
-    request: TransitionRequest,
-    payload: OrderPayload,
+    body: JsonBody<B>,
 ) -> Result<Response, ApiError> {
-    check_order_id(&request.order_id)?;
-    let idempotency = idempotency_of(
-        &request.headers,
-        &request.method,
-        &request.uri,
-        &request.raw,
-    )?;
+    let payload = body.value.into_payload()?;
+    check_order_id(&order_id)?;
+    let idempotency = idempotency_of(&headers, &method, &uri, &body.raw)?;
     let context = WriteContext {
-        traceparent: &traceparent_of(&request.headers),
+        traceparent: &traceparent_of(&headers),
         idempotency: idempotency.as_ref(),
         success_status: StatusCode::OK.as_u16(),
     };
-    let outcome = state
-        .store
-        .transition(&request.order_id, payload, context)
-        .await?;
-    Ok(respond(state, outcome, StatusCode::OK))
+    let outcome = state.store.transition(&order_id, payload, context).await?;
+    Ok(respond(&state, outcome, StatusCode::OK))
 }
 
 /// Pay an order (it must be `created`; the amount must equal its total).
@@ -275,22 +200,14 @@ async fn transition(
     )
 )]
 async fn pay_order(
-    State(state): State<ApiState>,
-    Path(order_id): Path<String>,
+    state: State<ApiState>,
+    order_id: Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: JsonBody<PayRequest>,
 ) -> Result<Response, ApiError> {
-    let payload = body.value.into_payload()?;
-    let request = TransitionRequest {
-        order_id,
-        method,
-        uri,
-        headers,
-        raw: body.raw,
-    };
-    transition(&state, request, payload).await
+    transition(state, order_id, method, uri, headers, body).await
 }
 
 /// Ship an order (it must be `paid`).
@@ -311,22 +228,14 @@ async fn pay_order(
     )
 )]
 async fn ship_order(
-    State(state): State<ApiState>,
-    Path(order_id): Path<String>,
+    state: State<ApiState>,
+    order_id: Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: JsonBody<ShipRequest>,
 ) -> Result<Response, ApiError> {
-    let payload = body.value.into_payload()?;
-    let request = TransitionRequest {
-        order_id,
-        method,
-        uri,
-        headers,
-        raw: body.raw,
-    };
-    transition(&state, request, payload).await
+    transition(state, order_id, method, uri, headers, body).await
 }
 
 /// Cancel an order (it must be `created` or `paid`).
@@ -347,22 +256,14 @@ async fn ship_order(
     )
 )]
 async fn cancel_order(
-    State(state): State<ApiState>,
-    Path(order_id): Path<String>,
+    state: State<ApiState>,
+    order_id: Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: JsonBody<CancelRequest>,
 ) -> Result<Response, ApiError> {
-    let payload = body.value.into_payload()?;
-    let request = TransitionRequest {
-        order_id,
-        method,
-        uri,
-        headers,
-        raw: body.raw,
-    };
-    transition(&state, request, payload).await
+    transition(state, order_id, method, uri, headers, body).await
 }
 
 /// Read an order.

@@ -10,19 +10,20 @@ use orderflow_schemas::{
 use serde::Serialize;
 use sqlx::PgPool;
 use thiserror::Error;
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 use uuid::Uuid;
 
-use crate::generate::EVENT_TYPE_HEADER;
-use crate::order_service::idempotency::{
+use crate::generator::generate::EVENT_TYPE_HEADER;
+use crate::order_service::store::idempotency::{
     self, Claim, ClaimError, IdempotentRequest, StoredResponse,
 };
-use crate::order_service::outbox::{self, NewOutboxRow};
 use crate::trace_context::TRACEPARENT_HEADER;
+use orderflow_outbox::{NewOutboxRow, queries as outbox};
 
-const INSERT_ORDER: &str = include_str!("../../sql/insert_order.sql");
-const SELECT_ORDER: &str = include_str!("../../sql/select_order.sql");
-const SELECT_ORDER_FOR_UPDATE: &str = include_str!("../../sql/select_order_for_update.sql");
-const UPDATE_ORDER_STATUS: &str = include_str!("../../sql/update_order_status.sql");
+const INSERT_ORDER: &str = include_str!("../../../sql/insert_order.sql");
+const SELECT_ORDER: &str = include_str!("../../../sql/select_order.sql");
+const SELECT_ORDER_FOR_UPDATE: &str = include_str!("../../../sql/select_order_for_update.sql");
+const UPDATE_ORDER_STATUS: &str = include_str!("../../../sql/update_order_status.sql");
 
 /// An order as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -30,7 +31,7 @@ pub struct Order {
     /// The order's id, also the Kafka key of its events.
     pub order_id: String,
     /// Lifecycle state.
-    #[schema(schema_with = crate::order_service::openapi::order_status_schema)]
+    #[schema(schema_with = order_status_schema)]
     pub status: OrderStatus,
     /// The customer.
     pub customer_id: String,
@@ -42,6 +43,14 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// The schema of an order's `status`.
+pub(crate) fn order_status_schema() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["created", "paid", "shipped", "cancelled"]))
+        .description(Some("Where the order is in its lifecycle"))
 }
 
 type OrderTuple = (
@@ -155,7 +164,7 @@ pub struct Written {
     /// The event written to the outbox (and, soon after, to the topic).
     pub event_id: Uuid,
     /// The order's status after the change.
-    #[schema(schema_with = crate::order_service::openapi::order_status_schema)]
+    #[schema(schema_with = order_status_schema)]
     pub status: OrderStatus,
 }
 

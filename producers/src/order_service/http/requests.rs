@@ -12,7 +12,7 @@ use orderflow_schemas::{
 use serde::Deserialize;
 use serde::de::{Deserializer, Error as _, Unexpected};
 
-use crate::order_service::api_error::ApiError;
+use crate::order_service::http::api_error::ApiError;
 
 /// Most characters of `customer_id`.
 pub const MAX_CUSTOMER_ID_CHARS: usize = 128;
@@ -165,6 +165,31 @@ impl CreateOrderRequest {
     }
 }
 
+/// A request body that changes an order's status (pay, ship, cancel): one handler
+/// serves them all, and the body says which event the change writes.
+pub(crate) trait TransitionBody {
+    /// The event's payload, after the body's limits.
+    fn into_payload(self) -> Result<OrderPayload, ApiError>;
+}
+
+impl TransitionBody for PayRequest {
+    fn into_payload(self) -> Result<OrderPayload, ApiError> {
+        PayRequest::into_payload(self)
+    }
+}
+
+impl TransitionBody for ShipRequest {
+    fn into_payload(self) -> Result<OrderPayload, ApiError> {
+        ShipRequest::into_payload(self)
+    }
+}
+
+impl TransitionBody for CancelRequest {
+    fn into_payload(self) -> Result<OrderPayload, ApiError> {
+        CancelRequest::into_payload(self)
+    }
+}
+
 impl PayRequest {
     /// Checks the limits.
     pub fn check(&self) -> Result<(), ApiError> {
@@ -277,7 +302,7 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::order_service::api_error::parse_json;
+    use crate::order_service::http::api_error::parse_json;
     use axum::http::StatusCode;
 
     #[test]

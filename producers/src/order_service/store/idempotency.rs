@@ -30,10 +30,10 @@ pub const KEY_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 /// The longest key accepted (Stripe's limit).
 pub const MAX_KEY_LENGTH: usize = 255;
 
-const TRY_LOCK_KEY: &str = include_str!("../../sql/try_lock_idempotency_key.sql");
-const SELECT_KEY: &str = include_str!("../../sql/select_idempotency_key.sql");
-const UPSERT_KEY: &str = include_str!("../../sql/upsert_idempotency_key.sql");
-const PURGE_KEYS: &str = include_str!("../../sql/purge_idempotency_keys.sql");
+const TRY_LOCK_KEY: &str = include_str!("../../../sql/try_lock_idempotency_key.sql");
+const SELECT_KEY: &str = include_str!("../../../sql/select_idempotency_key.sql");
+const UPSERT_KEY: &str = include_str!("../../../sql/upsert_idempotency_key.sql");
+const PURGE_KEYS: &str = include_str!("../../../sql/purge_idempotency_keys.sql");
 
 /// Why the `Idempotency-Key` header cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,11 +81,6 @@ impl IdempotentRequest {
             key: key.to_string(),
             fingerprint: fingerprint(method, path, body),
         }))
-    }
-
-    /// The key as sent.
-    pub fn key(&self) -> &str {
-        &self.key
     }
 }
 

@@ -3,10 +3,12 @@
 //! every delivery report and returns the [`Summary`].
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
 use orderflow_schemas::{EVENT_TYPES, OrderEventSerializer};
 use rand::rngs::{SmallRng, StdRng};
@@ -15,15 +17,16 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, PurgeConfig};
 use tokio_util::sync::CancellationToken;
 
-use crate::delivery::{DeliveryTracker, OrderProducer, event_type_index, send_with_backpressure};
-use crate::error::{ProducerError, Result};
-use crate::generate_args::GenerateArgs;
-use crate::lifecycle::LifecycleGenerator;
+use crate::generator::delivery::{
+    DeliveryTracker, OrderProducer, event_type_index, send_with_backpressure,
+};
+use crate::generator::error::{ProducerError, Result};
+use crate::generator::generate_args::GenerateArgs;
+use crate::generator::lifecycle::LifecycleGenerator;
+use crate::generator::poison::{PoisonKind, poison_record};
+use crate::generator::progress;
+use crate::generator::summary::Summary;
 use crate::metrics::ProducerMetrics;
-use crate::poison::{PoisonKind, poison_record};
-use crate::progress;
-use crate::rate_limit::RateLimiter;
-use crate::summary::Summary;
 use crate::topic_check;
 use crate::trace_context::{TRACEPARENT_HEADER, new_traceparent, write_traceparent};
 
@@ -188,8 +191,20 @@ struct Run<'a> {
     serializer: &'a OrderEventSerializer,
     sent: Arc<AtomicU64>,
     token: CancellationToken,
-    limiter: RateLimiter,
+    /// Paces sends to `--rate`; `None` when unlimited.
+    limiter: Option<DefaultDirectRateLimiter>,
     summary: Summary,
+}
+
+/// A limiter releasing `per_second` records per second, or `None` (0: unlimited). Its
+/// burst is a fiftieth of a second of rate, so a sleep wakes up to a small batch rather
+/// than a single record, and an idle spell never banks more than that.
+fn pacing(per_second: u32) -> Option<DefaultDirectRateLimiter> {
+    let rate = NonZeroU32::new(per_second)?;
+    let burst = NonZeroU32::new(per_second / 50).unwrap_or(NonZeroU32::MIN);
+    Some(RateLimiter::direct(
+        Quota::per_second(rate).allow_burst(burst),
+    ))
 }
 
 impl<'a> Run<'a> {
@@ -221,7 +236,7 @@ impl<'a> Run<'a> {
             serializer,
             sent,
             token,
-            limiter: RateLimiter::new(args.rate),
+            limiter: pacing(args.rate),
             summary,
         }
     }
@@ -313,9 +328,9 @@ impl<'a> Run<'a> {
         traceparent: &str,
         event_type: &'static str,
     ) -> Result<bool> {
-        if !self.limiter.is_unlimited() {
+        if let Some(limiter) = &self.limiter {
             tokio::select! {
-                () = self.limiter.acquire() => {}
+                () = limiter.until_ready() => {}
                 () = self.token.cancelled() => return Ok(false),
             }
         }
@@ -347,4 +362,32 @@ pub fn record_headers(traceparent: &str, event_type: &str) -> OwnedHeaders {
             key: CONTENT_TYPE_HEADER,
             value: Some(CONTENT_TYPE),
         })
+}
+
+#[cfg(test)]
+mod pacing_tests {
+    use super::*;
+
+    #[test]
+    fn rate_zero_is_unlimited() {
+        assert!(pacing(0).is_none());
+    }
+
+    #[test]
+    fn an_idle_limiter_releases_no_more_than_its_burst() {
+        let limiter = pacing(1_000).expect("limited");
+        let released = std::iter::from_fn(|| limiter.check().ok())
+            .take(1_000)
+            .count();
+        assert_eq!(
+            released, 20,
+            "a fiftieth of a second of rate at once, no more"
+        );
+        let slow = pacing(10).expect("limited");
+        assert!(slow.check().is_ok());
+        assert!(
+            slow.check().is_err(),
+            "a burst of at least one record, and no more"
+        );
+    }
 }

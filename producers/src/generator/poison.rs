@@ -14,7 +14,7 @@ use chrono::{SubsecRound, Utc};
 use orderflow_schemas::{OrderEvent, OrderEventSerializer, OrderPayload, wire};
 use rand::Rng;
 
-use crate::lifecycle::{random_order_created, uuid_from};
+use crate::generator::lifecycle::{random_order_created, uuid_from};
 
 /// Schema id written into `unknown_schema_id` poison: the largest positive id, which no
 /// registry hands out in practice.

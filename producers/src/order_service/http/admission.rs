@@ -8,8 +8,10 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::order_service::api_tokens::{ApiTokens, Identity, refusal};
-use crate::order_service::client_rate_limit::{ClientKey, ClientRateLimit, too_many_requests};
+use crate::order_service::http::api_tokens::{ApiTokens, Identity, refusal};
+use crate::order_service::http::client_rate_limit::{
+    ClientKey, ClientRateLimit, too_many_requests,
+};
 
 /// The tokens and the rate limit a request must pass.
 #[derive(Debug, Clone, Default)]

@@ -24,7 +24,7 @@ use tower::load_shed::LoadShedLayer;
 use tower::timeout::TimeoutLayer;
 use tower::{BoxError, ServiceBuilder};
 
-use crate::order_service::api_error::ApiError;
+use crate::order_service::http::api_error::ApiError;
 
 /// The timeout of a request when `--request-timeout` is 0: a century.
 const NO_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);

@@ -2,7 +2,7 @@
 //! `docs/openapi.json` by `order-producer openapi`.
 //!
 //! The document and the router are built from the same list of routes
-//! ([`order_api::routes`](super::order_api::routes)): each handler's `#[utoipa::path]`
+//! ([`order_api::routes`](super::order_api::routes) and this module's own): each handler's `#[utoipa::path]`
 //! gives its method, path, parameters, body and answers, so a route cannot be served
 //! without being described.
 
@@ -11,11 +11,14 @@ use std::sync::LazyLock;
 use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ObjectBuilder, OpenApi as Document, RefOr, Schema, Type};
-use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa::openapi::{OpenApi as Document, RefOr, Schema, Type};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::order_service::api_error::ApiError;
-use crate::order_service::order_api;
+use crate::order_service::http::answers::MethodNotAllowed;
+use crate::order_service::http::api_error::ApiError;
+use crate::order_service::http::order_api;
 
 /// Name of the bearer-token security scheme.
 pub const BEARER_SCHEME: &str = "bearer";
@@ -93,11 +96,18 @@ impl Modify for TextRules {
     }
 }
 
+/// Routes open to every caller without limits: the document itself.
+pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
+    OpenApiRouter::new().routes(routes!(serve_document))
+}
+
 /// The document.
 pub fn document() -> Document {
-    let (_, described) = order_api::routes().split_for_parts();
+    let (_, orders) = order_api::routes().split_for_parts();
+    let (_, open) = routes::<()>().split_for_parts();
     let mut document = ApiDoc::openapi();
-    document.merge(described);
+    document.merge(orders);
+    document.merge(open);
     TextRules.modify(&mut document);
     document
 }
@@ -131,80 +141,11 @@ pub async fn serve_document() -> impl IntoResponse {
     )
 }
 
-/// The schema of an order's `status`.
-pub fn order_status_schema() -> impl Into<RefOr<Schema>> {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(["created", "paid", "shipped", "cancelled"]))
-        .description(Some("Where the order is in its lifecycle"))
-}
-
-/// Another method on the path.
-#[derive(IntoResponses)]
-#[response(status = 405, description = "The path exists, with other methods")]
-pub struct MethodNotAllowed(pub ApiError);
-
-/// Answers every `/orders` route may give.
-#[derive(IntoResponses)]
-pub enum GuardAnswers {
-    /// The service has API tokens and the request sent none, or an unknown one.
-    #[response(
-        status = 401,
-        headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"orderflow\"`"))
-    )]
-    Unauthorized(ApiError),
-    /// The path exists, with other methods.
-    #[response(status = 405)]
-    MethodNotAllowed(ApiError),
-    /// The client sent more requests than its rate limit allows.
-    #[response(
-        status = 429,
-        headers(("Retry-After" = u32, description = "Seconds until a request is accepted again"))
-    )]
-    TooManyRequests(ApiError),
-    /// The database is unavailable, the request took longer than the request timeout,
-    /// or the service is at its concurrency limit; retrying later may succeed.
-    #[response(
-        status = 503,
-        headers(("Retry-After" = u32, description = "Seconds to wait before retrying (timeout and concurrency limit)"))
-    )]
-    Unavailable(ApiError),
-}
-
-/// Answers to a write with a JSON body.
-#[derive(IntoResponses)]
-pub enum WriteAnswers {
-    /// Malformed JSON, a malformed `Idempotency-Key`, or text the database cannot store
-    /// (a NUL character).
-    #[response(status = 400)]
-    BadRequest(ApiError),
-    /// The order's status does not allow this change, or a request with the same
-    /// `Idempotency-Key` is still in progress.
-    #[response(status = 409)]
-    Conflict(ApiError),
-    /// The body is larger than `--max-body-bytes`, or the event would exceed the
-    /// largest record the topic accepts.
-    #[response(status = 413)]
-    PayloadTooLarge(ApiError),
-    /// The body is not sent as `Content-Type: application/json`.
-    #[response(status = 415)]
-    UnsupportedMediaType(ApiError),
-    /// A field is missing, unknown, of the wrong type or out of bounds (`field` names
-    /// it), or the `Idempotency-Key` was used before with another body.
-    #[response(status = 422)]
-    Unprocessable(ApiError),
-}
-
-/// No order has this id.
-#[derive(IntoResponses)]
-#[response(status = 404, description = "No order has this id")]
-pub struct UnknownOrder(pub ApiError);
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::order_service::api_error::parse_json;
-    use crate::order_service::requests::{
+    use crate::order_service::http::api_error::parse_json;
+    use crate::order_service::http::requests::{
         CancelRequest, CreateOrderRequest, PayRequest, ShipRequest,
     };
     use axum::http::StatusCode;

@@ -12,7 +12,7 @@ pub const SCHEMA: &str = "order_service";
 /// The service's migration history, apart from any other service's in the same database.
 const MIGRATIONS_TABLE: &str = "order_service._sqlx_migrations";
 
-/// The migrations as embedded (`producers/migrations`); use [`migrator`] to run them.
+/// The migrations as embedded (`crates/outbox/migrations`); use [`migrator`] to run them.
 static EMBEDDED: Migrator = sqlx::migrate!("./migrations");
 
 /// The migrator of the service's database: creates [`SCHEMA`] and records the applied

@@ -19,8 +19,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use prometheus::IntCounterVec;
 use tokio_util::sync::CancellationToken;
 
-use crate::order_service::api_error::ApiError;
-use crate::order_service::api_tokens::ClientName;
+use crate::order_service::http::api_error::ApiError;
+use crate::order_service::http::api_tokens::ClientName;
 
 /// How often clients whose bucket is full again are dropped from the limiter's map, so
 /// the map holds only clients seen within about this long plus their refill time.
@@ -105,6 +105,7 @@ impl ClientRateLimit {
         })
     }
 
+    #[cfg(test)]
     /// Clients tracked now.
     pub fn tracked_clients(&self) -> usize {
         self.limiter.len()
