@@ -15,6 +15,7 @@ pub mod order_service;
 pub mod partition;
 pub mod producer_settings;
 pub(crate) mod topic_check;
+pub(crate) mod publish_span;
 pub mod trace_context;
 
 pub use generator::{GenerateArgs, ProducerError, Result, Summary, generate, run_command};

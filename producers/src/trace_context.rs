@@ -5,6 +5,9 @@ use rand::Rng;
 /// Header name carrying the W3C trace context.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 
+/// Header name carrying the W3C trace state that goes with `traceparent`.
+pub const TRACESTATE_HEADER: &str = "tracestate";
+
 /// Length of a `traceparent` value: `00-` + 32 hex + `-` + 16 hex + `-01`.
 pub const TRACEPARENT_LEN: usize = 55;
 

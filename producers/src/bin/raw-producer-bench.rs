@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
                 let base = BaseRecord::with_opaque_to(&args.topic, tag)
                     .key(&record.key)
                     .payload(&record.value)
-                    .headers(record_headers(&record.traceparent, record.event_type));
+                    .headers(record_headers(&record.traceparent, None, record.event_type));
                 send_with_backpressure(&producer, base).await?;
             }
             let flushing = producer.clone();
@@ -123,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
                 let mut future_record = FutureRecord::to(&args.topic)
                     .key(&record.key)
                     .payload(&record.value)
-                    .headers(record_headers(&record.traceparent, record.event_type));
+                    .headers(record_headers(&record.traceparent, None, record.event_type));
                 let delivery = loop {
                     match producer.send_result(future_record) {
                         Ok(delivery) => break delivery,

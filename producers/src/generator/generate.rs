@@ -27,8 +27,12 @@ use crate::generator::poison::{PoisonKind, poison_record};
 use crate::generator::progress;
 use crate::generator::summary::Summary;
 use crate::metrics::ProducerMetrics;
+use crate::publish_span;
 use crate::topic_check;
-use crate::trace_context::{TRACEPARENT_HEADER, new_traceparent, write_traceparent};
+use crate::trace_context::{
+    TRACEPARENT_HEADER, TRACESTATE_HEADER, new_traceparent, write_traceparent,
+};
+use orderflow_runtime::telemetry::StoredTraceContext;
 
 /// Header naming the event type of a record (`OrderCreated`, ...).
 pub const EVENT_TYPE_HEADER: &str = "event-type";
@@ -334,7 +338,25 @@ impl<'a> Run<'a> {
                 () = self.token.cancelled() => return Ok(false),
             }
         }
-        let headers = record_headers(traceparent, event_type);
+        // With span export on, a publish span per record, whose context the record
+        // carries; otherwise the fresh traceparent as before, at no cost.
+        let span = orderflow_runtime::telemetry::is_exporting()
+            .then(|| publish_span::publish_span(&self.args.topic, key));
+        let headers = match &span {
+            Some(span) => {
+                let fallback = StoredTraceContext {
+                    traceparent: traceparent.to_string(),
+                    tracestate: None,
+                };
+                let carried = publish_span::carried_context(span, fallback);
+                record_headers(
+                    &carried.traceparent,
+                    carried.tracestate.as_deref(),
+                    event_type,
+                )
+            }
+            None => record_headers(traceparent, None, event_type),
+        };
         let tag = self.producer.context().tag(event_type_index(event_type));
         let record = BaseRecord::with_opaque_to(&self.args.topic, tag)
             .key(key)
@@ -347,13 +369,25 @@ impl<'a> Run<'a> {
     }
 }
 
-/// The headers of every record: W3C `traceparent`, `event-type` and `content-type`.
-pub fn record_headers(traceparent: &str, event_type: &str) -> OwnedHeaders {
-    OwnedHeaders::new_with_capacity(3)
-        .insert(Header {
-            key: TRACEPARENT_HEADER,
-            value: Some(traceparent),
-        })
+/// The headers of every record: W3C `traceparent` (and `tracestate` when the trace has
+/// one), `event-type` and `content-type`.
+pub fn record_headers(
+    traceparent: &str,
+    tracestate: Option<&str>,
+    event_type: &str,
+) -> OwnedHeaders {
+    let headers = OwnedHeaders::new_with_capacity(4).insert(Header {
+        key: TRACEPARENT_HEADER,
+        value: Some(traceparent),
+    });
+    let headers = match tracestate {
+        Some(state) => headers.insert(Header {
+            key: TRACESTATE_HEADER,
+            value: Some(state),
+        }),
+        None => headers,
+    };
+    headers
         .insert(Header {
             key: EVENT_TYPE_HEADER,
             value: Some(event_type),
