@@ -41,7 +41,7 @@ pub fn jaeger_binary() -> PathBuf {
 
 /// `count` ports below 32768 that nothing listens on now (the kernel hands out
 /// ephemeral ports above it, so a client connection cannot take one meanwhile).
-fn free_ports(count: usize) -> Vec<u16> {
+pub fn free_ports(count: usize) -> Vec<u16> {
     let start = 20_000 + (rand::random::<u16>() % 10_000);
     let mut ports = Vec::with_capacity(count);
     let mut port = start;
@@ -84,7 +84,11 @@ impl Jaeger {
             .args(ports.iter().map(u16::to_string))
             .status()
             .expect("run bash");
-        assert!(status.success(), "scripts/lib/jaeger.sh could not write {}", config.display());
+        assert!(
+            status.success(),
+            "scripts/lib/jaeger.sh could not write {}",
+            config.display()
+        );
         let log_path = dir.join("jaeger.log");
         let log = std::fs::File::create(&log_path).expect("jaeger log");
         let child = Command::new(&binary)
@@ -138,7 +142,11 @@ impl Jaeger {
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        assert!(answer.status().is_success(), "GET {url}: {}", answer.status());
+        assert!(
+            answer.status().is_success(),
+            "GET {url}: {}",
+            answer.status()
+        );
         answer.json().await.expect("JSON")
     }
 

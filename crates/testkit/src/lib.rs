@@ -15,7 +15,7 @@ mod jaeger;
 mod kafka_tool;
 
 pub use cluster::{KilledNode, cluster_script};
-pub use jaeger::{Jaeger, jaeger_binary};
+pub use jaeger::{Jaeger, free_ports, jaeger_binary};
 pub use kafka_tool::run_kafka_tool;
 
 fn required_env(name: &str) -> String {
