@@ -420,7 +420,6 @@ impl OrderStore {
             + payload.len()
             + TRACEPARENT_HEADER.len()
             + traceparent.len()
-            + tracestate_bytes()
             + EVENT_TYPE_HEADER.len()
             + event.event_type().len()
             + RECORD_OVERHEAD_BYTES;
@@ -471,14 +470,6 @@ impl OrderStore {
         .instrument(span)
         .await
     }
-}
-
-/// The size of the `tracestate` header the record will carry: the current trace's (the
-/// outbox insert span inherits it), none when traces are not exported.
-fn tracestate_bytes() -> usize {
-    StoredTraceContext::current()
-        .and_then(|stored| stored.tracestate)
-        .map_or(0, |state| "tracestate".len() + state.len())
 }
 
 /// The span of a change's database transaction, the request span's child.
