@@ -113,8 +113,10 @@ pub fn dead_letter_span(records: usize) -> tracing::Span {
     )
 }
 
-/// A `settle` span for one dead-lettered record: why it was dead-lettered, where it came
-/// from, linked to the record's own trace context. A child of the current span.
+/// A `settle` span for one dead-lettered record: why it was dead-lettered and where it
+/// came from. Its parent is the record's own trace context, so the record's trace shows
+/// why it ended in the DLQ whatever batch it was in; it links to the current span (the
+/// hand-off, inside the batch's process span).
 pub fn settle_span(record: &OwnedMessage, group: &str, report: &FailureReport) -> tracing::Span {
     let span = tracing::info_span!(
         "settle",
@@ -134,6 +136,7 @@ pub fn settle_span(record: &OwnedMessage, group: &str, report: &FailureReport) -
         dead_letter.attempts = report.attempts,
         dead_letter.outcome = Empty,
     );
-    span_context::add_link(&span, &record_context(record));
+    span_context::set_parent(&span, &record_context(record));
+    span_context::add_link(&span, &span_context::context_of(&tracing::Span::current()));
     span
 }
