@@ -14,8 +14,8 @@ pub mod metrics;
 pub mod order_service;
 pub mod partition;
 pub mod producer_settings;
-pub(crate) mod topic_check;
 pub(crate) mod publish_span;
+pub(crate) mod topic_check;
 pub mod trace_context;
 
 pub use generator::{GenerateArgs, ProducerError, Result, Summary, generate, run_command};

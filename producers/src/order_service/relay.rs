@@ -51,8 +51,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::generator::generate::record_headers;
 use crate::metrics::OrderServiceMetrics;
-use orderflow_outbox::{OutboxRow, queries as outbox};
 use crate::publish_span;
+use orderflow_outbox::{OutboxRow, queries as outbox};
 use orderflow_runtime::telemetry::StoredTraceContext;
 use orderflow_runtime::telemetry::span_context;
 

@@ -29,7 +29,7 @@ pub async fn trace_request(matched: Option<MatchedPath>, request: Request, next:
     span_context::set_parent(&span, &extract_http_headers(request.headers()));
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
-    span.record("http.response.status_code", status.as_u16());
+    span.record("http.response.status_code", i64::from(status.as_u16()));
     if status.is_server_error() {
         span.record("otel.status_code", "ERROR");
     }

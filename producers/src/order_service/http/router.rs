@@ -12,9 +12,7 @@ use axum::response::Response;
 use crate::metrics::OrderServiceMetrics;
 use crate::order_service::http::api_error::ApiError;
 use crate::order_service::http::order_api::{self, ApiAccess, ApiState};
-use crate::order_service::http::{
-    admission, load_limits, openapi, request_span, security_headers,
-};
+use crate::order_service::http::{admission, load_limits, openapi, request_span, security_headers};
 
 /// The API router, counting requests in `metrics`.
 pub(crate) fn router(state: ApiState, access: ApiAccess, metrics: OrderServiceMetrics) -> Router {
