@@ -129,7 +129,9 @@ jaeger_start_private() {
     metrics="$(find_free_port $((health + 1)))"
     jaeger_write_config "$dir/jaeger.yaml" "$grpc" "$http" "$qhttp" "$qgrpc" "$health" "$metrics"
     "$JAEGER_BIN" --config "$dir/jaeger.yaml" >"$dir/jaeger.log" 2>&1 </dev/null &
+    # shellcheck disable=SC2034 # read by the scripts that call this function
     JAEGER_PID=$!
+    # shellcheck disable=SC2034 # read by the scripts that call this function
     JAEGER_OTLP_HTTP="http://127.0.0.1:$http"
     JAEGER_UI="http://127.0.0.1:$qhttp"
     wait_for_http "jaeger" "$JAEGER_UI/api/services" 60 "$dir/jaeger.log" "$JAEGER_PID"
