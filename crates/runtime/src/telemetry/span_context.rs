@@ -2,8 +2,8 @@
 //! record or a stored row carries, or link it (the messaging conventions' batch model),
 //! without each crate depending on the OpenTelemetry crates.
 
-use opentelemetry::trace::TraceContextExt;
 pub use opentelemetry::Context as TraceContext;
+use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Makes `parent` the parent of `span` when `parent` holds a valid span context. Call it
