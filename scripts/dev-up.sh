@@ -6,6 +6,8 @@
 #                                                          orderflow_consumer, orderflow_producer
 #   Apache Kafka (KRaft, one node)         127.0.0.1:9092  data in .dev/kafka   (DEV_KAFKA_PORT)
 #   Apicurio Registry (PostgreSQL storage) 127.0.0.1:8081  /apis/ccompat/v7     (DEV_REGISTRY_PORT)
+#   Jaeger v2 (in-memory traces)           127.0.0.1:16686 UI, OTLP/HTTP in on :4318
+#                                          (DEV_JAEGER_UI_PORT, DEV_JAEGER_OTLP_PORT)
 #
 # then builds the release binaries, applies topics.yaml, registers the order schemas
 # (v1, then v2) and starts the pipeline:
@@ -16,14 +18,16 @@
 #   a gentle stream of generated orders (10 events/s, 1% duplicates, 0.5% poison)
 #
 # Installs what a fresh machine lacks (OpenSSL headers and pkg-config for the build, Java,
-# Maven, the Kafka runtime and Apicurio from Maven Central, PostgreSQL). Idempotent: a
+# Maven, the Kafka runtime and Apicurio from Maven Central, PostgreSQL, and Jaeger, built
+# once with Go into ~/.cache/orderflow: several minutes the first time). Idempotent: a
 # second run reuses what is already up (pid files + health checks). All state lives in
 # .dev/ (git-ignored); logs in .dev/logs/.
 # Stop with scripts/dev-down.sh (--purge also deletes the data).
 #
-# Usage: scripts/dev-up.sh [--infra-only]
-#   --infra-only  start PostgreSQL, Kafka and the registry (topics and schemas too), not
-#                 the pipeline's processes
+# Usage: scripts/dev-up.sh [--infra-only] [--no-tracing]
+#   --infra-only  start PostgreSQL, Kafka, the registry and Jaeger (topics and schemas
+#                 too), not the pipeline's processes
+#   --no-tracing  no Jaeger, and the pipeline exports no traces (also DEV_TRACING=0)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,9 +38,11 @@ source "$ROOT/scripts/lib/all.sh"
 source scripts/lib/dev_stack.sh
 
 INFRA_ONLY=0
+DEV_TRACING="${DEV_TRACING:-1}"
 for arg in "$@"; do
     case "$arg" in
         --infra-only) INFRA_ONLY=1 ;;
+        --no-tracing) DEV_TRACING=0 ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
             exit 0
@@ -96,6 +102,7 @@ ensure_command pg_ctlcluster postgresql-15
 kafka_classpath
 apicurio_ensure
 ensure_python_confluent_kafka
+[ "$DEV_TRACING" -eq 0 ] || jaeger_ensure_binary
 step_ok
 
 step "PostgreSQL"
@@ -141,6 +148,33 @@ else
 fi
 apicurio_set_backward "$DEV_REGISTRY_BASE"
 
+if [ "$DEV_TRACING" -eq 1 ]; then
+    step "Jaeger on 127.0.0.1:$DEV_JAEGER_UI_PORT (OTLP/HTTP in on :$DEV_JAEGER_OTLP_PORT)"
+    if jaeger_pid="$(running jaeger jaeger)"; then
+        step_ok "already running (pid $jaeger_pid), reused"
+    else
+        jaeger_ports=("$DEV_JAEGER_OTLP_PORT" "$DEV_JAEGER_UI_PORT")
+        for port in "${jaeger_ports[@]}"; do
+            need_free_port "$port" "DEV_JAEGER_OTLP_PORT or DEV_JAEGER_UI_PORT"
+        done
+        # OTLP gRPC, query gRPC, health and Jaeger's own metrics: whatever is free.
+        grpc="$(find_free_port 14317)"
+        qgrpc="$(find_free_port $((grpc + 1)))"
+        health="$(find_free_port $((qgrpc + 1)))"
+        metrics="$(find_free_port $((health + 1)))"
+        jaeger_write_config "$DEV_JAEGER_DIR/jaeger.yaml" "$grpc" "$DEV_JAEGER_OTLP_PORT" \
+            "$DEV_JAEGER_UI_PORT" "$qgrpc" "$health" "$metrics"
+        jaeger_pid="$(start jaeger "$JAEGER_BIN" --config "$DEV_JAEGER_DIR/jaeger.yaml")"
+        wait_for_http "jaeger" "http://127.0.0.1:$DEV_JAEGER_UI_PORT/api/services" 60 \
+            "$(dev_log_file jaeger)" "$jaeger_pid"
+        step_ok "started (pid $jaeger_pid)"
+    fi
+    # Every pipeline process started below exports its spans there.
+    export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$DEV_JAEGER_OTLP_PORT"
+else
+    unset OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+fi
+
 run_step "dashboard assets (npm)" scripts/build-dashboard.sh
 run_step "cargo build --release" cargo build --release --locked
 
@@ -174,7 +208,7 @@ if [ "$INFRA_ONLY" -eq 0 ]; then
         info "order service already running (pid $pid)"
     else
         need_free_port "${DEV_ORDER_API##*:}" DEV_ORDER_API
-        pid="$(start order-service "$PRODUCER" serve --listen "$DEV_ORDER_API" \
+        pid="$(start order-service env OTEL_SERVICE_NAME=order-service "$PRODUCER" serve --listen "$DEV_ORDER_API" \
             --database-url "$(pg_url orderflow_producer)" --metrics-addr 127.0.0.1:9101)"
         wait_for_http "order service" "http://$DEV_ORDER_API/healthz" 60 "$(dev_log_file order-service)" "$pid"
         info "order service started (pid $pid): http://$DEV_ORDER_API"
@@ -200,7 +234,7 @@ if [ "$INFRA_ONLY" -eq 0 ]; then
     if pid="$(running generator order-producer)"; then
         info "order stream already running (pid $pid)"
     else
-        pid="$(start generator "$PRODUCER" generate --count 100000000 --rate 10 --orders 500 \
+        pid="$(start generator env OTEL_SERVICE_NAME=order-generator "$PRODUCER" generate --count 100000000 --rate 10 --orders 500 \
             --duplicate-ratio 0.01 --poison-ratio 0.005 --metrics-addr 127.0.0.1:9104)"
         info "order stream started (pid $pid): 10 events/s"
     fi
@@ -212,6 +246,9 @@ echo "orderflow is up ($SECONDS s)."
 if [ "$INFRA_ONLY" -eq 0 ]; then
     echo "  dashboard:     http://$DEV_LAG_LISTEN/"
     echo "  order API:     curl -s -XPOST http://$DEV_ORDER_API/orders -H 'Content-Type: application/json' -d @order.json"
+fi
+if [ "$DEV_TRACING" -eq 1 ]; then
+    echo "  traces:        http://127.0.0.1:$DEV_JAEGER_UI_PORT/   (Jaeger; README: follow an order)"
 fi
 echo "  Kafka:         127.0.0.1:$DEV_KAFKA_PORT      registry: $DEV_REGISTRY_URL"
 echo "  environment:   source .dev/env.sh   (then: orderflow lag, order-consumer --help, ...)"

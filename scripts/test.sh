@@ -154,6 +154,9 @@ done
 kafka_classpath
 apicurio_ensure
 ensure_python_confluent_kafka
+# The tracing tests start their own Jaeger from this cached build (minutes the first time).
+jaeger_ensure_binary
+export JAEGER_BIN
 step_ok "Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_RUNTIME_POM"), Apicurio $APICURIO_VERSION"
 
 # 3. Services. They start before the build so they have settled by its end.

@@ -7,13 +7,21 @@ use clap::Parser;
 use order_consumer::{ConsumerArgs, EngineDeps, EventDecoder, MIGRATOR};
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
 use orderflow_runtime::shutdown::Shutdown;
+use orderflow_runtime::telemetry::Telemetry;
 use orderflow_schemas::OrderEventDeserializer;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = ConsumerArgs::parse();
-    orderflow_runtime::telemetry::init_logging(&args.log);
-    match run(args).await {
+    let telemetry = match orderflow_runtime::telemetry::init_telemetry(&args.log, "order-consumer")
+    {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("order-consumer: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(args, &telemetry).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("order-consumer: {error:#}");
@@ -22,7 +30,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
+async fn run(args: ConsumerArgs, telemetry: &Telemetry) -> anyhow::Result<()> {
     args.validate()?;
     let shutdown = Shutdown::install();
     let token = shutdown.token();
@@ -43,6 +51,7 @@ async fn run(args: ConsumerArgs) -> anyhow::Result<()> {
     args.kafka.wait_for_brokers().await?;
 
     let metrics = prometheus::Registry::new();
+    telemetry.register_metrics(&metrics)?;
     let readiness = Readiness::default();
     if let Some(addr) = metrics_addr {
         let (bound, _) = OpsServer::new(addr, metrics.clone())

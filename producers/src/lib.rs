@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod order_service;
 pub mod partition;
 pub mod producer_settings;
+pub(crate) mod publish_span;
 pub(crate) mod topic_check;
 pub mod trace_context;
 

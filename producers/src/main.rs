@@ -6,7 +6,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use order_producer::order_service::{self, ServeArgs, serve_args::DEFAULT_METRICS_ADDR};
 use order_producer::{GenerateArgs, ProducerError};
 use orderflow_runtime::shutdown::Shutdown;
-use orderflow_runtime::telemetry::{LogArgs, init_logging};
+use orderflow_runtime::telemetry::{LogArgs, Telemetry, init_telemetry};
 
 /// Writes order events to Kafka.
 #[derive(Debug, Parser)]
@@ -71,7 +71,20 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    init_logging(&cli.log);
+    // service.name by role unless OTEL_SERVICE_NAME says otherwise: the order service and
+    // the load generator show up as two services in a trace.
+    let service_name = match cli.command {
+        Command::Serve(_) => "order-service",
+        Command::Generate(_) => "order-generator",
+        Command::Openapi => "order-producer",
+    };
+    let telemetry = match init_telemetry(&cli.log, service_name) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("order-producer: {error}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -86,7 +99,7 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         let args = match cli.command {
             Command::Generate(args) => args,
-            Command::Serve(args) => return serve(&args).await,
+            Command::Serve(args) => return serve(&args, &telemetry).await,
             Command::Openapi => {
                 print!("{}", order_service::http::openapi::document_json());
                 return ExitCode::SUCCESS;
@@ -117,9 +130,13 @@ fn main() -> ExitCode {
 }
 
 /// Runs the order service until SIGINT/SIGTERM.
-async fn serve(args: &ServeArgs) -> ExitCode {
+async fn serve(args: &ServeArgs, telemetry: &Telemetry) -> ExitCode {
     let shutdown = Shutdown::install();
     let registry = prometheus::Registry::new();
+    if let Err(error) = telemetry.register_metrics(&registry) {
+        eprintln!("order-producer: {error}");
+        return ExitCode::from(2);
+    }
     match order_service::start(args, &registry, shutdown.token()).await {
         Ok(service) => {
             service.wait().await;

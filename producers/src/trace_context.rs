@@ -2,7 +2,7 @@
 
 use rand::Rng;
 
-pub use orderflow_contracts::record::TRACEPARENT_HEADER;
+pub use orderflow_contracts::record::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
 
 /// Length of a `traceparent` value: `00-` + 32 hex + `-` + 16 hex + `-01`.
 pub const TRACEPARENT_LEN: usize = 55;

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Every library of scripts/lib that a script of scripts/ may need, in dependency order:
 # logging, installs, process and port helpers, PostgreSQL, Apache Kafka from Maven
-# Central, Apicurio Registry. They only define functions and constants; sourcing them
+# Central, Apicurio Registry, Jaeger. They only define functions and constants; sourcing them
 # starts nothing. Needs ROOT (the repository root).
 # shellcheck source=scripts/lib/log.sh
 source "$ROOT/scripts/lib/log.sh"
@@ -15,3 +15,5 @@ source "$ROOT/scripts/lib/postgres.sh"
 source "$ROOT/scripts/lib/kafka.sh"
 # shellcheck source=scripts/lib/apicurio.sh
 source "$ROOT/scripts/lib/apicurio.sh"
+# shellcheck source=scripts/lib/jaeger.sh
+source "$ROOT/scripts/lib/jaeger.sh"

@@ -8,6 +8,7 @@ DEV_DIR="$ROOT/.dev"
 DEV_PID_DIR="$DEV_DIR/pids"
 DEV_LOG_DIR="$DEV_DIR/logs"
 DEV_KAFKA_DIR="$DEV_DIR/kafka"
+DEV_JAEGER_DIR="$DEV_DIR/jaeger"
 
 DEV_KAFKA_PORT="${DEV_KAFKA_PORT:-9092}"
 DEV_KAFKA_CONTROLLER_PORT="${DEV_KAFKA_CONTROLLER_PORT:-9093}"
@@ -16,12 +17,16 @@ DEV_REGISTRY_BASE="http://127.0.0.1:$DEV_REGISTRY_PORT"
 DEV_REGISTRY_URL="$DEV_REGISTRY_BASE/apis/ccompat/v7"
 DEV_ORDER_API="${DEV_ORDER_API:-127.0.0.1:8080}"
 DEV_LAG_LISTEN="${DEV_LAG_LISTEN:-127.0.0.1:9300}"
+# Jaeger: OTLP/HTTP in (the pipeline exports there), the UI and query API out. Its other
+# listeners (OTLP gRPC, query gRPC, health, its own metrics) take the ports after these.
+DEV_JAEGER_OTLP_PORT="${DEV_JAEGER_OTLP_PORT:-4318}"
+DEV_JAEGER_UI_PORT="${DEV_JAEGER_UI_PORT:-16686}"
 DEV_GROUP="orders-projector"
 
 # The processes dev-up starts, in start order; dev-down stops them in reverse.
 # NAME:WORD (WORD must appear in the process's command line: guards against a
 # recycled pid in a stale pid file).
-DEV_SERVICES=(kafka:kafka.Kafka registry:quarkus-run.jar order-service:order-producer
+DEV_SERVICES=(kafka:kafka.Kafka registry:quarkus-run.jar jaeger:jaeger order-service:order-producer
     consumer-1:order-consumer consumer-2:order-consumer lag:orderflow generator:order-producer)
 
 # Present when dev-up started PostgreSQL (it was down): dev-down then stops it.
@@ -43,5 +48,9 @@ export SCHEMA_REGISTRY_URL=$DEV_REGISTRY_URL
 export DATABASE_URL=$(pg_url orderflow_consumer)
 export PRODUCER_DATABASE_URL=$(pg_url orderflow_producer)
 export PATH="$ROOT/target/release:\$PATH"
+$(if [ "${DEV_TRACING:-1}" -eq 1 ]; then
+        printf '# traces to the dev Jaeger (UI http://127.0.0.1:%s/)\n' "$DEV_JAEGER_UI_PORT"
+        printf 'export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:%s\n' "$DEV_JAEGER_OTLP_PORT"
+    fi)
 ENV
 }

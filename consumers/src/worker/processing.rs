@@ -23,6 +23,9 @@ use crate::dead_letter::{DeadLetterSink, DlqCategory, FailureReport};
 use crate::scheduling::{DispatchedJob, Done, Shared};
 use crate::store::dead_letter_ledger::DeadLetterLedger;
 use crate::store::projection::ProjectionEvent;
+use tracing::Instrument;
+
+mod trace_spans;
 
 /// Everything a worker needs; shared by all batches.
 #[derive(Debug)]
@@ -118,15 +121,24 @@ impl Processor {
             if pending.is_empty() {
                 return;
             }
-            self.decode(&mut pending).await;
-            if let Some(split) = self.apply(&mut pending).await {
-                // One record of the batch failed in a way we cannot attribute:
-                // retry each on its own so one bad record cannot hold the others.
-                for work in split {
-                    tokio::spawn(Arc::clone(self).run_solo(work));
+            let span = trace_spans::process_span(
+                &self.shared.topic,
+                &self.shared.group,
+                pending.iter().map(|work| &work.job.job.record),
+            );
+            async {
+                self.decode(&mut pending).await;
+                if let Some(split) = self.apply(&mut pending).await {
+                    // One record of the batch failed in a way we cannot attribute:
+                    // retry each on its own so one bad record cannot hold the others.
+                    for work in split {
+                        tokio::spawn(Arc::clone(self).run_solo(work));
+                    }
                 }
+                self.dead_letter(&mut pending).await;
             }
-            self.dead_letter(&mut pending).await;
+            .instrument(span)
+            .await;
             pending.retain(|work| !work.finished);
             if pending.is_empty() {
                 return;
@@ -148,10 +160,14 @@ impl Processor {
             .iter_mut()
             .filter(|w| w.event.is_none() && w.dead_letter.is_none())
             .collect();
+        if needs_decode.is_empty() {
+            return;
+        }
         let results = join_all(needs_decode.iter().map(|work| {
             let record = &work.job.job.record;
             self.decoder.decode(record.key(), record.payload())
         }))
+        .instrument(trace_spans::decode_span(needs_decode.len()))
         .await;
         for (work, result) in needs_decode.into_iter().zip(results) {
             match result {
@@ -200,7 +216,7 @@ impl Processor {
             })
             .collect();
         self.shared.metrics.batch_size.observe(entries.len() as f64);
-        let result = self.effects.apply(&self.shared.group, &entries).await;
+        let result = self.apply_traced(&entries).await;
         drop(entries);
         let failure = match result {
             Ok(outcomes) => {
@@ -251,7 +267,7 @@ impl Processor {
                 partition: record.partition(),
                 offset: record.offset(),
             };
-            let result = self.effects.apply(&self.shared.group, &[entry]).await;
+            let result = self.apply_traced(&[entry]).await;
             results.push(result);
         }
         let failed: Vec<(usize, BatchFailure)> = ready
@@ -310,6 +326,23 @@ impl Processor {
                 false
             }
         }
+    }
+
+    /// One transaction in the effect store, inside its span.
+    async fn apply_traced(
+        &self,
+        entries: &[BatchEntry<'_>],
+    ) -> Result<Vec<EntryOutcome>, BatchFailure> {
+        let span = trace_spans::transaction_span(entries.len());
+        let result = self
+            .effects
+            .apply(&self.shared.group, entries)
+            .instrument(span.clone())
+            .await;
+        if let Err(failure) = &result {
+            trace_spans::transaction_failed(&span, &failure.message);
+        }
+        result
     }
 
     /// The database failed as a whole: the breaker hears of it and the records
@@ -371,6 +404,15 @@ impl Processor {
             .iter()
             .map(|work| (&work.job, work.dead_letter.as_ref().expect("report")))
             .collect();
+        let hand_off_span = trace_spans::dead_letter_span(records.len());
+        let settle_spans: Vec<tracing::Span> = hand_off_span.in_scope(|| {
+            records
+                .iter()
+                .map(|(job, report)| {
+                    trace_spans::settle_span(&job.job.record, &self.shared.group, report)
+                })
+                .collect()
+        });
         let outcomes = hand_off::hand_off(
             &self.shared,
             &self.retry,
@@ -379,8 +421,10 @@ impl Processor {
             self.dlq.as_ref(),
             &records,
         )
+        .instrument(hand_off_span)
         .await;
-        for (work, outcome) in to_write.iter_mut().zip(outcomes) {
+        for ((work, outcome), span) in to_write.iter_mut().zip(outcomes).zip(settle_spans) {
+            span.record("dead_letter.outcome", format!("{outcome:?}").as_str());
             work.finished = outcome != HandOff::Failed;
         }
     }

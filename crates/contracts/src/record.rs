@@ -5,6 +5,9 @@ use rdkafka::message::{Header, OwnedHeaders};
 
 /// Header carrying the W3C trace context (`00-<trace id>-<span id>-01`).
 pub const TRACEPARENT_HEADER: &str = "traceparent";
+/// Header carrying the W3C trace state that goes with `traceparent` (only when the
+/// trace has one).
+pub const TRACESTATE_HEADER: &str = "tracestate";
 /// Header carrying the payload's record name (`OrderCreated`, `OrderPaid`, ...).
 pub const EVENT_TYPE_HEADER: &str = "event-type";
 /// Header carrying the value's media type.
@@ -18,13 +21,21 @@ pub fn record_key(order_id: &str) -> &[u8] {
     order_id.as_bytes()
 }
 
-/// The headers of every order event record: `traceparent`, `event-type` and `content-type`.
-pub fn record_headers(traceparent: &str, event_type: &str) -> OwnedHeaders {
-    OwnedHeaders::new_with_capacity(3)
-        .insert(Header {
-            key: TRACEPARENT_HEADER,
-            value: Some(traceparent),
-        })
+/// The headers of every order event record: W3C `traceparent` (and `tracestate` when
+/// the trace has one), `event-type` and `content-type`.
+pub fn record_headers(traceparent: &str, tracestate: Option<&str>, event_type: &str) -> OwnedHeaders {
+    let headers = OwnedHeaders::new_with_capacity(4).insert(Header {
+        key: TRACEPARENT_HEADER,
+        value: Some(traceparent),
+    });
+    let headers = match tracestate {
+        Some(state) => headers.insert(Header {
+            key: TRACESTATE_HEADER,
+            value: Some(state),
+        }),
+        None => headers,
+    };
+    headers
         .insert(Header {
             key: EVENT_TYPE_HEADER,
             value: Some(event_type),
@@ -43,7 +54,7 @@ mod tests {
 
     #[test]
     fn every_record_carries_the_three_headers_in_order() {
-        let headers = record_headers("00-a-b-01", "OrderPaid");
+        let headers = record_headers("00-a-b-01", None, "OrderPaid");
         let pairs: Vec<(&str, Option<&[u8]>)> = headers.iter().map(|h| (h.key, h.value)).collect();
         assert_eq!(
             pairs,

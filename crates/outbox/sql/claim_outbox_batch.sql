@@ -22,4 +22,4 @@ UPDATE order_service.outbox o
 SET claimed_until = now() + $2 * interval '1 second'
 FROM claimable
 WHERE o.id = claimable.id
-RETURNING o.id, o.order_id, o.event_id, o.event_type, o.traceparent, o.payload, o.attempts
+RETURNING o.id, o.order_id, o.event_id, o.event_type, o.traceparent, o.tracestate, o.payload, o.attempts

@@ -54,6 +54,8 @@ pub struct NewOutboxRow<'a> {
     pub event_type: &'a str,
     /// W3C `traceparent` header value.
     pub traceparent: &'a str,
+    /// W3C `tracestate` header value, when the trace carries one.
+    pub tracestate: Option<&'a str>,
     /// The record value: Confluent-framed Avro.
     pub payload: &'a [u8],
 }
@@ -69,8 +71,10 @@ pub struct OutboxRow {
     pub event_id: Uuid,
     /// The `event-type` header.
     pub event_type: String,
-    /// The `traceparent` header.
+    /// The `traceparent` header: the trace context of the request that wrote the row.
     pub traceparent: String,
+    /// The `tracestate` header that goes with it, if any.
+    pub tracestate: Option<String>,
     /// The record value.
     pub payload: Vec<u8>,
     /// Delivery attempts so far.
@@ -88,6 +92,7 @@ pub async fn insert(
         .bind(row.event_type)
         .bind(row.traceparent)
         .bind(row.payload)
+        .bind(row.tracestate)
         .execute(&mut **tx)
         .await?;
     Ok(())

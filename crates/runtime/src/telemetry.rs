@@ -1,8 +1,29 @@
-//! Logging set-up: human-readable by default, JSON lines with `--log-format json`.
+//! Logging and tracing set-up: human-readable logs by default, JSON lines with
+//! `--log-format json` (with `trace_id` and `span_id` inside exported spans), and
+//! OpenTelemetry traces over OTLP when the standard `OTEL_*` variables ask for them.
+
+mod export;
+mod log_ids;
+mod otel_config;
+pub mod propagation;
+pub mod span_context;
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use tracing_subscriber::EnvFilter;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry};
+
+pub use export::{TraceExportMetrics, build_provider, provider_with_exporter};
+pub use otel_config::{OtelConfig, SamplerConfig};
+pub use propagation::StoredTraceContext;
+
+use crate::Result;
+use log_ids::{DispatchCapture, DispatchSlot, WithTraceIds};
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -25,11 +46,93 @@ pub struct LogArgs {
     pub log_level: String,
 }
 
-/// Installs the global tracing subscriber. Logs go to stderr so stdout stays free for
-/// machine-readable output (JSON summaries, tables). Colours only when stderr is a
-/// terminal (and `NO_COLOR` is unset), so log files and log shippers get plain text.
-/// Calling it twice is harmless.
+/// Installs the global tracing subscriber for logs only (no trace export). Logs go to
+/// stderr so stdout stays free for machine-readable output (JSON summaries, tables).
+/// Colours only when stderr is a terminal (and `NO_COLOR` is unset), so log files and log
+/// shippers get plain text. Calling it twice is harmless.
 pub fn init_logging(args: &LogArgs) {
+    install(args, None);
+}
+
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process exports spans: code that would build spans only for export
+/// (a span per generated record) asks first.
+pub fn is_exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
+/// What [`init_telemetry`] installed; flushes the spans still queued when dropped.
+#[derive(Debug)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+    metrics: TraceExportMetrics,
+}
+
+impl Telemetry {
+    /// Whether spans are exported (an OTLP endpoint is configured).
+    pub fn is_tracing(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    /// Registers the span export counters in the binary's metrics registry.
+    pub fn register_metrics(&self, registry: &prometheus::Registry) -> Result<()> {
+        self.metrics.register(registry)
+    }
+
+    /// Exports what is still queued and stops the exporter; later spans are not exported.
+    pub fn shutdown(&mut self) {
+        EXPORTING.store(false, Ordering::Relaxed);
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("trace export did not shut down cleanly: {error}");
+        }
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Installs logging as [`init_logging`] does and, when the `OTEL_*` environment asks for
+/// it (an OTLP endpoint, see [`OtelConfig`]), a `tracing-opentelemetry` layer so the
+/// binary's `tracing` spans are exported. `default_service_name` is `service.name` unless
+/// `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` say otherwise. A bad `OTEL_*` value is
+/// a start-up error.
+pub fn init_telemetry(args: &LogArgs, default_service_name: &str) -> Result<Telemetry> {
+    let metrics = TraceExportMetrics::new();
+    let provider = match OtelConfig::from_env(default_service_name)? {
+        Some(config) => Some(build_provider(&config, &metrics)?),
+        None => None,
+    };
+    install(args, provider.as_ref());
+    EXPORTING.store(provider.is_some(), Ordering::Relaxed);
+    Ok(Telemetry { provider, metrics })
+}
+
+fn install(args: &LogArgs, provider: Option<&SdkTracerProvider>) {
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (layers, capture) = layers(args, provider, BoxMakeWriter::new(std::io::stderr), colour);
+    let _ = tracing_subscriber::registry()
+        .with(layers)
+        .with(capture)
+        .try_init();
+}
+
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// The subscriber's layers: filter, log formatter, and the span export when `provider`;
+/// and the layer that hands the formatter the dispatcher, which must sit outside the
+/// `Vec` (a `Vec` of layers does not pass the dispatcher on).
+fn layers(
+    args: &LogArgs,
+    provider: Option<&SdkTracerProvider>,
+    writer: BoxMakeWriter,
+    colour: bool,
+) -> (Vec<BoxedLayer>, DispatchCapture) {
     let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|err| {
         eprintln!(
             "invalid --log-level {:?} ({err}); using info",
@@ -37,13 +140,128 @@ pub fn init_logging(args: &LogArgs) {
         );
         EnvFilter::new("info")
     });
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour)
-        .with_writer(std::io::stderr);
-    let _ = match args.log_format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
+    let slot = DispatchSlot::default();
+    let mut layers: Vec<BoxedLayer> = vec![filter.boxed()];
+    layers.push(match args.log_format {
+        LogFormat::Human => tracing_subscriber::fmt::layer()
+            .with_ansi(colour)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(writer)
+            .event_format(WithTraceIds {
+                inner: tracing_subscriber::fmt::format().json().flatten_event(true),
+                dispatch: slot.clone(),
+            })
+            .boxed(),
+    });
+    if let Some(provider) = provider {
+        // Only what the spans' own fields say: source locations, thread ids and busy/idle
+        // times would cost on every span and tell an operator little.
+        let otel = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("orderflow"))
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_level(false)
+            .with_tracked_inactivity(false);
+        layers.push(otel.boxed());
+    }
+    (layers, DispatchCapture(slot))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use opentelemetry::trace::TraceContextExt;
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn json_lines(with_provider: bool, body: impl FnOnce()) -> Vec<serde_json::Value> {
+        let captured = Captured::default();
+        let config = OtelConfig {
+            traces_endpoint: "http://127.0.0.1:1/v1/traces".into(),
+            service_name: "test".into(),
+            resource_attributes: Vec::new(),
+            sampler: SamplerConfig::AlwaysOn,
+            max_queue_size: 16,
+        };
+        let provider = provider_with_exporter(
+            &config,
+            &TraceExportMetrics::new(),
+            InMemorySpanExporter::default(),
+        );
+        let args = LogArgs {
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+        };
+        let writer = captured.clone();
+        let (layers, capture) = layers(
+            &args,
+            with_provider.then_some(&provider),
+            BoxMakeWriter::new(move || writer.clone()),
+            false,
+        );
+        let subscriber = tracing_subscriber::registry().with(layers).with(capture);
+        tracing::subscriber::with_default(subscriber, body);
+        let _ = provider.shutdown();
+        let bytes = captured.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
+            .collect()
+    }
+
+    #[test]
+    fn json_lines_inside_an_exported_span_carry_its_ids() {
+        let mut expected = None;
+        let lines = json_lines(true, || {
+            tracing::info!("outside any span");
+            let span = tracing::info_span!("work", order_id = "ord-1");
+            let _entered = span.enter();
+            let cx = span.context();
+            let otel_span = cx.span();
+            let ids = otel_span.span_context();
+            expected = Some((ids.trace_id().to_string(), ids.span_id().to_string()));
+            tracing::info!(order_id = "ord-1", "inside");
+        });
+        let (trace_id, span_id) = expected.unwrap();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].get("trace_id").is_none(), "{}", lines[0]);
+        assert_eq!(lines[1]["message"], "inside");
+        assert_eq!(lines[1]["order_id"], "ord-1");
+        assert_eq!(lines[1]["trace_id"], trace_id.as_str());
+        assert_eq!(lines[1]["span_id"], span_id.as_str());
+    }
+
+    #[test]
+    fn without_export_json_lines_have_no_ids() {
+        let lines = json_lines(false, || {
+            let span = tracing::info_span!("work");
+            let _entered = span.enter();
+            tracing::info!("inside");
+        });
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].get("trace_id").is_none(), "{}", lines[0]);
+    }
 }

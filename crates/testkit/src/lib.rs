@@ -11,9 +11,11 @@ use rdkafka::client::DefaultClientContext;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 mod cluster;
+mod jaeger;
 mod kafka_tool;
 
 pub use cluster::{KilledNode, cluster_script};
+pub use jaeger::{Jaeger, free_ports, jaeger_binary};
 pub use kafka_tool::run_kafka_tool;
 
 fn required_env(name: &str) -> String {

@@ -12,7 +12,7 @@ use clap::{Parser, ValueEnum};
 use order_producer::generator::delivery::{
     DeliveryTracker, OrderProducer, event_type_index, send_with_backpressure,
 };
-use order_producer::generator::generate::record_headers;
+use orderflow_contracts::record::record_headers;
 use order_producer::generator::generate_args::DEFAULT_ORDERS_OPEN;
 use order_producer::generator::lifecycle::LifecycleGenerator;
 use order_producer::metrics::ProducerMetrics;
@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
                 let base = BaseRecord::with_opaque_to(&args.topic, tag)
                     .key(&record.key)
                     .payload(&record.value)
-                    .headers(record_headers(&record.traceparent, record.event_type));
+                    .headers(record_headers(&record.traceparent, None, record.event_type));
                 send_with_backpressure(&producer, base).await?;
             }
             let flushing = producer.clone();
@@ -123,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
                 let mut future_record = FutureRecord::to(&args.topic)
                     .key(&record.key)
                     .payload(&record.value)
-                    .headers(record_headers(&record.traceparent, record.event_type));
+                    .headers(record_headers(&record.traceparent, None, record.event_type));
                 let delivery = loop {
                     match producer.send_result(future_record) {
                         Ok(delivery) => break delivery,

@@ -26,8 +26,10 @@ use crate::generator::poison::{PoisonKind, poison_record};
 use crate::generator::progress;
 use crate::generator::summary::Summary;
 use crate::metrics::ProducerMetrics;
+use crate::publish_span;
 use crate::topic_check;
 use crate::trace_context::{new_traceparent, write_traceparent};
+use orderflow_runtime::telemetry::StoredTraceContext;
 
 pub use orderflow_contracts::record::{
     CONTENT_TYPE, CONTENT_TYPE_HEADER, EVENT_TYPE_HEADER, record_headers,
@@ -330,7 +332,25 @@ impl<'a> Run<'a> {
                 () = self.token.cancelled() => return Ok(false),
             }
         }
-        let headers = record_headers(traceparent, event_type);
+        // With span export on, a publish span per record, whose context the record
+        // carries; otherwise the fresh traceparent as before, at no cost.
+        let span = orderflow_runtime::telemetry::is_exporting()
+            .then(|| publish_span::publish_span(&self.args.topic, key));
+        let headers = match &span {
+            Some(span) => {
+                let fallback = StoredTraceContext {
+                    traceparent: traceparent.to_string(),
+                    tracestate: None,
+                };
+                let carried = publish_span::carried_context(span, fallback);
+                record_headers(
+                    &carried.traceparent,
+                    carried.tracestate.as_deref(),
+                    event_type,
+                )
+            }
+            None => record_headers(traceparent, None, event_type),
+        };
         let tag = self.producer.context().tag(event_type_index(event_type));
         let record = BaseRecord::with_opaque_to(&self.args.topic, tag)
             .key(key)

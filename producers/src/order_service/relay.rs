@@ -50,10 +50,13 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::generator::generate::record_headers;
+use orderflow_contracts::record::record_headers;
 use crate::metrics::OrderServiceMetrics;
 use crate::order_service::relay_health::RelayHealth;
+use crate::publish_span;
 use orderflow_outbox::{OutboxRow, queries as outbox};
+use orderflow_runtime::telemetry::StoredTraceContext;
+use orderflow_runtime::telemetry::span_context;
 
 /// How long to wait before retrying a send when librdkafka's local queue is full.
 const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(2);
@@ -320,8 +323,17 @@ impl Relay {
         let claimed_rows = rows.len();
         let mut reports = FuturesUnordered::new();
         for row in rows {
-            let delivery = self.send(&row).await;
-            reports.push(async move { (row, settle(delivery).await) });
+            // A publish span per row, continuing the request's trace stored with the row;
+            // the record carries the span's context. It ends with the delivery report.
+            let stored = StoredTraceContext {
+                traceparent: row.traceparent.clone(),
+                tracestate: row.tracestate.clone(),
+            };
+            let span = publish_span::publish_span(&self.config.topic, &row.order_id);
+            span_context::set_parent(&span, &stored.context());
+            let carried = publish_span::carried_context(&span, stored);
+            let delivery = self.send(&row, &carried).await;
+            reports.push(async move { (row, settle(delivery, &span).await) });
         }
         let sent = started.elapsed();
         let mut records = 0;
@@ -382,12 +394,20 @@ impl Relay {
     }
 
     /// Hands `row` to the client, waiting while its local queue is full.
-    async fn send(&self, row: &OutboxRow) -> Result<DeliveryFuture, KafkaError> {
+    async fn send(
+        &self,
+        row: &OutboxRow,
+        carried: &StoredTraceContext,
+    ) -> Result<DeliveryFuture, KafkaError> {
         loop {
             let record = FutureRecord::to(&self.config.topic)
                 .key(row.order_id.as_str())
                 .payload(row.payload.as_slice())
-                .headers(record_headers(&row.traceparent, &row.event_type));
+                .headers(record_headers(
+                    &carried.traceparent,
+                    carried.tracestate.as_deref(),
+                    &row.event_type,
+                ));
             match self.producer.send_result(record) {
                 Ok(future) => return Ok(future),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -402,15 +422,26 @@ impl Relay {
 /// What became of one delivery: `Err(None)` when the producer dropped the report.
 type Settled = Result<(), Option<KafkaError>>;
 
-async fn settle(delivery: Result<DeliveryFuture, KafkaError>) -> Settled {
-    match delivery {
+async fn settle(delivery: Result<DeliveryFuture, KafkaError>, span: &tracing::Span) -> Settled {
+    let settled = match delivery {
         Ok(future) => match future.await {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(delivered)) => {
+                publish_span::record_delivered(span, delivered.partition, delivered.offset);
+                Ok(())
+            }
             Ok(Err((error, _))) => Err(Some(error)),
             Err(_) => Err(None),
         },
         Err(error) => Err(Some(error)),
+    };
+    if let Err(error) = &settled {
+        let reason = error.as_ref().map_or_else(
+            || "the producer dropped the delivery report".to_string(),
+            ToString::to_string,
+        );
+        publish_span::record_failed(span, &reason);
     }
+    settled
 }
 
 /// Writes delivery reports to the outbox and the metrics; shared by a round and the task

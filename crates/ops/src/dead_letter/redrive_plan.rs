@@ -243,5 +243,7 @@ mod tests {
         }
         assert!(is_bookkeeping(REDRIVE_COUNT_HEADER));
         assert!(!is_bookkeeping("traceparent"));
+        // Redrive keeps the trace context: the replayed record continues the original trace.
+        assert!(!is_bookkeeping("tracestate"));
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod client_rate_limit;
 pub(crate) mod load_limits;
 pub mod openapi;
 pub(crate) mod order_api;
+pub(crate) mod request_span;
 pub mod requests;
 pub(crate) mod router;
 pub mod security_headers;

@@ -12,7 +12,7 @@ use axum::response::Response;
 use crate::metrics::OrderServiceMetrics;
 use crate::order_service::http::api_error::ApiError;
 use crate::order_service::http::order_api::{self, ApiAccess, ApiState};
-use crate::order_service::http::{admission, load_limits, openapi, security_headers};
+use crate::order_service::http::{admission, load_limits, openapi, request_span, security_headers};
 
 /// The API router, counting requests in `metrics`.
 pub(crate) fn router(state: ApiState, access: ApiAccess, metrics: OrderServiceMetrics) -> Router {
@@ -28,7 +28,9 @@ pub(crate) fn router(state: ApiState, access: ApiAccess, metrics: OrderServiceMe
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(body_limit)
-        .layer(middleware::from_fn_with_state(metrics, count_requests));
+        .layer(middleware::from_fn_with_state(metrics, count_requests))
+        // Outermost: the server span covers the limits, the guards and the handler.
+        .layer(middleware::from_fn(request_span::trace_request));
     security_headers::apply(router)
 }
 

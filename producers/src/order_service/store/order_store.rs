@@ -19,6 +19,8 @@ use crate::order_service::store::idempotency::{
 };
 use crate::trace_context::TRACEPARENT_HEADER;
 use orderflow_outbox::{NewOutboxRow, queries as outbox};
+use orderflow_runtime::telemetry::StoredTraceContext;
+use tracing::Instrument;
 
 const INSERT_ORDER: &str = include_str!("../../../sql/insert_order.sql");
 const SELECT_ORDER: &str = include_str!("../../../sql/select_order.sql");
@@ -245,26 +247,30 @@ impl OrderStore {
             OrderPayload::Created(created),
             context.traceparent,
         )?;
-        let mut tx = self.pool.begin().await?;
-        let step = async {
-            if let Some(replayed) = claim(&mut tx, context).await? {
-                return Ok(Step::Answered(replayed));
+        async {
+            let mut tx = self.pool.begin().await?;
+            let step = async {
+                if let Some(replayed) = claim(&mut tx, context).await? {
+                    return Ok(Step::Answered(replayed));
+                }
+                sqlx::query(INSERT_ORDER)
+                    .bind(order_id)
+                    .bind(customer_id)
+                    .bind(currency)
+                    .bind(total_cents)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(Step::Write(Written {
+                    order_id: order_id.to_string(),
+                    event_id: encoded.event.event_id,
+                    status: OrderStatus::Created,
+                }))
             }
-            sqlx::query(INSERT_ORDER)
-                .bind(order_id)
-                .bind(customer_id)
-                .bind(currency)
-                .bind(total_cents)
-                .execute(&mut *tx)
-                .await?;
-            Ok(Step::Write(Written {
-                order_id: order_id.to_string(),
-                event_id: encoded.event.event_id,
-                status: OrderStatus::Created,
-            }))
+            .await;
+            self.end(tx, &encoded, step, context).await
         }
-        .await;
-        self.end(tx, &encoded, step, context).await
+        .instrument(transaction_span())
+        .await
     }
 
     /// Applies a pay, ship or cancel `payload` to the order, if its status allows it.
@@ -276,11 +282,15 @@ impl OrderStore {
     ) -> Result<Outcome, StoreError> {
         let encoded = self.event(order_id, payload, context.traceparent)?;
         let payload = &encoded.event.payload;
-        let mut tx = self.pool.begin().await?;
-        let step = self
-            .transition_in(&mut tx, order_id, payload, &encoded, context)
-            .await;
-        self.end(tx, &encoded, step, context).await
+        async {
+            let mut tx = self.pool.begin().await?;
+            let step = self
+                .transition_in(&mut tx, order_id, payload, &encoded, context)
+                .await;
+            self.end(tx, &encoded, step, context).await
+        }
+        .instrument(transaction_span())
+        .await
     }
 
     /// The checks and the write of [`Self::transition`], inside `tx`.
@@ -429,6 +439,23 @@ impl OrderStore {
         traceparent: &str,
     ) -> sqlx::Result<()> {
         let event = &encoded.event;
+        let span = tracing::info_span!(
+            "outbox insert",
+            otel.name = "INSERT order_service.outbox",
+            otel.kind = "client",
+            db.system.name = "postgresql",
+            db.operation.name = "INSERT",
+            db.collection.name = "order_service.outbox",
+            order_id = %event.order_id,
+        );
+        // The row carries this span's context (when traces are exported): the relay's
+        // publish span continues from the insert, in the request's trace. Without export,
+        // the request's own traceparent (or a fresh one) travels as before.
+        let stored = span.in_scope(StoredTraceContext::current);
+        let (traceparent, tracestate) = match &stored {
+            Some(stored) => (stored.traceparent.as_str(), stored.tracestate.as_deref()),
+            None => (traceparent, None),
+        };
         outbox::insert(
             tx,
             &NewOutboxRow {
@@ -436,9 +463,22 @@ impl OrderStore {
                 event_id: event.event_id,
                 event_type: event.event_type(),
                 traceparent,
+                tracestate,
                 payload: &encoded.payload,
             },
         )
+        .instrument(span)
         .await
     }
+}
+
+/// The span of a change's database transaction, the request span's child.
+fn transaction_span() -> tracing::Span {
+    tracing::info_span!(
+        "order transaction",
+        otel.name = "transaction order_service",
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.operation.name = "transaction",
+    )
 }
