@@ -16,6 +16,7 @@ use crate::avro_schema::{current_schema, schema_v1};
 use crate::avro_value::event_from_value;
 use crate::error::{DecodeError, RegistryError};
 use crate::order_event::OrderEvent;
+use crate::reader_check::reader_problems;
 use crate::registry_client::RegistryClient;
 use crate::resolution::Resolver;
 use crate::wire;
@@ -85,6 +86,14 @@ impl OrderEventDeserializer {
                     .await
                     .map_err(|e| self.registry_failure(schema_id, e))?;
                 let plan = WriterPlan::for_schema(writer);
+                if let WriterPlan::Other(writer) = &plan {
+                    // Once per schema id: what of this writer no record of it will get through.
+                    let problems = reader_problems(writer);
+                    if !problems.is_empty() {
+                        tracing::warn!(schema_id, problems = %problems.join("; "),
+                            "writer schema has parts this reader cannot read; records using them are dead-lettered (category schema)");
+                    }
+                }
                 self.plans
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
