@@ -8,6 +8,7 @@ pub mod db;
 mod error;
 pub mod kafka;
 pub mod ops_server;
+pub mod partitioner;
 pub mod registry;
 pub mod shutdown;
 pub mod telemetry;
