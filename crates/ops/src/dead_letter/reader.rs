@@ -28,6 +28,9 @@ pub struct ReadScope {
     pub from_offset: Option<i64>,
     /// Last offset to read in each partition, inclusive (the high watermark when unset).
     pub to_offset: Option<i64>,
+    /// Per partition, an offset reading never starts before (a redrive's cursor: what
+    /// lies before it was handled by an earlier run).
+    pub resume_from: BTreeMap<i32, i64>,
 }
 
 /// The offsets a partition is read between, fixed at start.
@@ -111,7 +114,10 @@ impl DlqReader {
                 .map_err(DeadLetterError::kafka(format!(
                     "read the offsets of {topic}[{partition}]"
                 )))?;
-            let range = partition_range(low, high, scope);
+            let mut range = partition_range(low, high, scope);
+            if let Some(resume) = scope.resume_from.get(&partition) {
+                range.start = range.start.max(*resume);
+            }
             if range.start < range.end {
                 assignment
                     .add_partition_offset(topic, partition, Offset::Offset(range.start))
@@ -262,6 +268,7 @@ mod tests {
             partition: None,
             from_offset: Some(5),
             to_offset: Some(7),
+            ..ReadScope::default()
         };
         assert_eq!(
             partition_range(0, 10, &scoped),
@@ -272,6 +279,7 @@ mod tests {
             partition: None,
             from_offset: Some(1),
             to_offset: Some(99),
+            ..ReadScope::default()
         };
         assert_eq!(
             partition_range(2, 10, &beyond),
@@ -284,6 +292,7 @@ mod tests {
                 partition: None,
                 from_offset: Some(6),
                 to_offset: None,
+                ..ReadScope::default()
             },
         );
         assert!(empty.start >= empty.end);
