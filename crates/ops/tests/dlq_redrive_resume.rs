@@ -141,7 +141,7 @@ async fn an_interrupted_redrive_is_continued_not_repeated() {
     assert_eq!(record_count(&source), 0);
 
     // A slow run, stopped with SIGINT once a few replays have arrived.
-    let mut slow = redrive_command(&dlq, &["--rate", "5"])
+    let slow = redrive_command(&dlq, &["--rate", "5"])
         .spawn()
         .expect("start the redrive");
     let deadline = Instant::now() + Duration::from_secs(60);
