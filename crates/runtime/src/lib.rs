@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod client_properties;
 pub mod db;
 mod error;
+pub mod example_secrets;
 pub mod kafka;
 pub mod ops_server;
 pub mod partitioner;
