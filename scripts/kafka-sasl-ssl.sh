@@ -2,7 +2,8 @@
 # A single-node Apache Kafka (KRaft) with a SASL_SSL client listener, for the tests of
 # orderflow's Kafka security settings. Generates a CA, a broker certificate for
 # 127.0.0.1/localhost signed by it, and a second CA the broker does not use (for the
-# untrusted-certificate case); creates the SCRAM-SHA-512 user `orderflow` at format time.
+# untrusted-certificate case); creates the user `orderflow` for SCRAM-SHA-512,
+# SCRAM-SHA-256 (at format time) and PLAIN (in the listener's JAAS line), one password.
 # The controller and the inter-broker listener stay PLAINTEXT on loopback.
 #
 # Usage: scripts/kafka-sasl-ssl.sh --dir DIR start|stop
@@ -65,15 +66,18 @@ cmd_start() {
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport,SASL_SSL://127.0.0.1:$sport
 advertised.listeners=PLAINTEXT://127.0.0.1:$port,SASL_SSL://127.0.0.1:$sport
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
-sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256,PLAIN
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_orderflow="$password";
 ssl.keystore.type=PEM
 ssl.keystore.location=$DIR/broker-keystore.pem
 PROPS
     local out
     if ! out="$(kafka_tool kafka.tools.StorageTool format -t "$(kafka_random_cluster_id)" \
         -c "$DIR/server.properties" \
-        --add-scram "SCRAM-SHA-512=[name=orderflow,password=$password]" 2>&1)"; then
+        --add-scram "SCRAM-SHA-512=[name=orderflow,password=$password]" \
+        --add-scram "SCRAM-SHA-256=[name=orderflow,password=$password]" 2>&1)"; then
         printf '%s\n' "$out" >&2
         die "kafka StorageTool format failed for $DIR/server.properties"
     fi

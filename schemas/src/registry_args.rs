@@ -69,6 +69,14 @@ pub struct RegistryArgs {
         hide_env_values = true
     )]
     pub bearer_token: Option<String>,
+    /// Send basic auth or a bearer token over plain http:// to a registry that is not on
+    /// this host. Refused by default: anyone on the path reads the credentials.
+    #[arg(
+        id = "schema_registry_allow_insecure_auth",
+        long = "schema-registry-allow-insecure-auth",
+        env = "SCHEMA_REGISTRY_ALLOW_INSECURE_AUTH"
+    )]
+    pub allow_insecure_auth: bool,
 }
 
 impl RegistryArgs {
@@ -131,6 +139,17 @@ impl RegistryArgs {
         if let Some(token) = token {
             settings = settings.with_bearer_token(token).map_err(config_error)?;
         }
+        if !self.allow_insecure_auth
+            && *settings.auth() != crate::RegistryAuth::None
+            && let Some(host) = plain_http_remote_host(settings.url())
+        {
+            return Err(Error::Config(format!(
+                "schema registry credentials would cross the network readable: {} is plain \
+                 http:// to {host}; use https://, or pass \
+                 --schema-registry-allow-insecure-auth (SCHEMA_REGISTRY_ALLOW_INSECURE_AUTH=true)",
+                settings.url()
+            )));
+        }
         Ok(settings)
     }
 
@@ -149,6 +168,7 @@ impl fmt::Debug for RegistryArgs {
             .field("ca_location", &self.ca_location)
             .field("user_info", &hidden(&self.user_info))
             .field("bearer_token", &hidden(&self.bearer_token))
+            .field("allow_insecure_auth", &self.allow_insecure_auth)
             .finish()
     }
 }
@@ -200,6 +220,27 @@ fn pem_truststore<'a>(file_value: &impl Fn(&[&str]) -> Option<&'a str>) -> Optio
     pem.then(|| file_value(&["schema.registry.ssl.truststore.location"]))
         .flatten()
         .map(PathBuf::from)
+}
+
+/// The host of a plain `http://` URL unless it is this machine (loopback), where no
+/// network carries the request.
+fn plain_http_remote_host(url: &str) -> Option<String> {
+    let rest = url
+        .get(..7)
+        .filter(|s| s.eq_ignore_ascii_case("http://"))
+        .map(|_| &url[7..])?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!loopback).then(|| host.to_owned())
 }
 
 fn config_error(error: crate::RegistryError) -> Error {
@@ -281,6 +322,47 @@ mod tests {
         assert_eq!(
             RegistryArgs::default().settings(None).unwrap().url(),
             DEFAULT_REGISTRY_URL
+        );
+    }
+
+    #[test]
+    fn credentials_over_plain_http_to_another_host_are_refused_unless_allowed() {
+        for (url, refused) in [
+            ("http://registry.example:8081", true),
+            ("http://10.0.0.5:8081/apis/ccompat/v7", true),
+            ("http://127.0.0.1:8081", false),
+            ("http://localhost:8081", false),
+            ("http://[::1]:8081", false),
+            ("https://registry.example:8081", false),
+        ] {
+            let mut args = RegistryArgs {
+                url: Some(url.into()),
+                bearer_token: Some("t0ken".into()),
+                ..RegistryArgs::default()
+            };
+            let result = args.settings(None);
+            assert_eq!(result.is_err(), refused, "{url}: {result:?}");
+            if refused {
+                let message = result.unwrap_err().to_string();
+                assert!(
+                    message.contains("--schema-registry-allow-insecure-auth"),
+                    "{message}"
+                );
+                assert!(!message.contains("t0ken"), "{message}");
+                args.allow_insecure_auth = true;
+                assert!(args.settings(None).is_ok(), "{url} allowed by the flag");
+            }
+        }
+        // Basic auth in the URL counts too; no credentials, no refusal.
+        assert!(
+            RegistryArgs::for_url("http://u:p@registry.example")
+                .settings(None)
+                .is_err()
+        );
+        assert!(
+            RegistryArgs::for_url("http://registry.example")
+                .settings(None)
+                .is_ok()
         );
     }
 

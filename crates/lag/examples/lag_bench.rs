@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use orderflow_lag::kafka::broker_connection::WireSecurity;
 use orderflow_lag::kafka::committed::CommittedReader;
 use orderflow_lag::kafka::committed_source::CommittedSource;
 use orderflow_lag::kafka::group_offsets::GroupOffsetReader;
@@ -221,7 +222,7 @@ async fn main() {
     let sources = [
         (
             "batched OffsetFetch".to_owned(),
-            CommittedSource::Batched(GroupOffsetReader::new(&brokers)),
+            CommittedSource::Batched(GroupOffsetReader::new(&brokers, WireSecurity::plaintext())),
         ),
         (
             format!(

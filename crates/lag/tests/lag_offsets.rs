@@ -7,6 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use orderflow_lag::kafka::broker_connection::WireSecurity;
 use orderflow_lag::kafka::committed::{CommittedRead, CommittedReader};
 use orderflow_lag::kafka::committed_source::CommittedSource;
 use orderflow_lag::kafka::group_offsets::GroupOffsetReader;
@@ -160,7 +161,7 @@ async fn many_groups_are_read_in_one_request_over_one_connection() {
         .expect("bootstrap servers")
         .to_owned();
 
-    let reader = GroupOffsetReader::new(&brokers);
+    let reader = GroupOffsetReader::new(&brokers, WireSecurity::plaintext());
     let reads = reader.read(&groups, Duration::from_secs(10)).await;
     for (i, group) in groups.iter().enumerate() {
         let committed = reads[group]

@@ -1,8 +1,11 @@
 //! Every binary connects to a Kafka broker that takes only SASL_SSL (SCRAM-SHA-512 over
 //! TLS with a private CA), given a client properties file: `orderflow topics apply`,
 //! `order-producer generate`, `order-consumer` with its dead-letter writer, `orderflow
-//! lag` and `orderflow dlq list`. A wrong password and an untrusted certificate each
-//! fail at start-up with one line that names the settings to check and no secret.
+//! lag` and `orderflow dlq list`. The lag engine's own connections (batched offsets,
+//! ConsumerGroupDescribe) speak SASL_SSL with SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN:
+//! the members of a KIP-848 group are shown. A wrong password and an untrusted
+//! certificate each fail at start-up with one line that names the settings to check
+//! and no secret.
 //!
 //! The broker is our own (scripts/kafka-sasl-ssl.sh), started once for all cases.
 //! `order-producer` and `order-consumer` are other packages' binaries: they are taken
@@ -51,12 +54,17 @@ impl SecureBroker {
 
     /// Writes a client properties file with this password and CA file.
     fn properties(&self, name: &str, password: &str, ca: &str) -> PathBuf {
+        self.properties_with(name, "SCRAM-SHA-512", password, ca)
+    }
+
+    /// Writes a client properties file for `mechanism`.
+    fn properties_with(&self, name: &str, mechanism: &str, password: &str, ca: &str) -> PathBuf {
         let path = self.dir.path().join(name);
         let text = format!(
             "# as a Kafka user writes it\n\
              bootstrap.servers={}\n\
              security.protocol=SASL_SSL\n\
-             sasl.mechanism=SCRAM-SHA-512\n\
+             sasl.mechanism={mechanism}\n\
              sasl.username=orderflow\n\
              sasl.password={password}\n\
              ssl.ca.location={}\n",
@@ -212,6 +220,53 @@ async fn every_binary_connects_over_sasl_ssl_and_refusals_fail_with_one_line() {
     assert!(lag.status.success(), "lag: {}", text(&lag.stderr));
     let snapshot: serde_json::Value = serde_json::from_slice(&lag.stdout).expect("lag JSON");
     assert_eq!(snapshot["groups"][0]["lag"], 0, "{snapshot}");
+
+    // A live consumer of the KIP-848 protocol: its member is described over the engine's
+    // own SASL_SSL connections (ConsumerGroupDescribe), with every mechanism.
+    let kip848_group = testkit::unique_name("secure-kip848");
+    let member: rdkafka::consumer::BaseConsumer = client_config(&broker)
+        .set("group.id", &kip848_group)
+        .set("group.protocol", "consumer")
+        .set("client.id", "kip848-member")
+        .create()
+        .expect("KIP-848 consumer");
+    rdkafka::consumer::Consumer::subscribe(&member, &[topic.as_str()]).expect("subscribe");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while rdkafka::consumer::Consumer::assignment(&member)
+        .expect("assignment")
+        .count()
+        == 0
+    {
+        assert!(std::time::Instant::now() < deadline, "no assignment");
+        let _ = member.poll(Duration::from_millis(100));
+    }
+    for mechanism in ["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] {
+        let config = broker.properties_with(
+            &format!("{mechanism}.properties"),
+            mechanism,
+            &broker.password,
+            "ca.pem",
+        );
+        let lag = run(
+            binary("orderflow").args(["lag", "--group", &kip848_group, "--json"]),
+            &config,
+        );
+        let _ = member.poll(Duration::from_millis(10));
+        assert!(
+            lag.status.success(),
+            "lag ({mechanism}): {}",
+            text(&lag.stderr)
+        );
+        let snapshot: serde_json::Value = serde_json::from_slice(&lag.stdout).expect("lag JSON");
+        let members = &snapshot["groups"][0]["membership"]["members"];
+        assert_eq!(
+            members.as_array().map(Vec::len),
+            Some(1),
+            "{mechanism}: one KIP-848 member shown: {snapshot}"
+        );
+        assert_eq!(members[0]["client_id"], "kip848-member", "{snapshot}");
+    }
+    drop(member);
 
     // dlq list reads the dead-lettered record.
     let list = run(

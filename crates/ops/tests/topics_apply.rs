@@ -8,7 +8,7 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 
 use orderflow_ops::topics::{
-    Change, DesiredTopic, Plan, Refusal, ResolveOptions, TopicsAdmin, TopicsFile,
+    Change, DesiredTopic, Plan, PlanOptions, Refusal, ResolveOptions, TopicsAdmin, TopicsFile,
 };
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_testkit as testkit;
@@ -81,7 +81,10 @@ async fn apply_creates_is_idempotent_raises_and_refuses_to_lower_partitions() {
 
     // First apply: both topics are created with their partition counts.
     let path = write_topics_file(dir.path(), &orders, &dlq, 3);
-    let plan = admin.plan(&desired(&path)).await.expect("plan");
+    let plan = admin
+        .plan(&desired(&path), PlanOptions::default())
+        .await
+        .expect("plan");
     assert_eq!(plan.changes.len(), 2, "{plan:?}");
     assert!(
         plan.changes
@@ -96,42 +99,78 @@ async fn apply_creates_is_idempotent_raises_and_refuses_to_lower_partitions() {
         .expect("every change applied");
     assert_eq!(applied.len(), 2);
     assert_eq!(partition_count(&orders), 3);
-    assert_eq!(partition_count(&dlq), 2);
+    // The file gives the DLQ 2, but a DLQ never has fewer partitions than its source.
+    assert_eq!(partition_count(&dlq), 3);
 
     // Second apply: nothing left to do, configs set at creation included.
-    let plan = admin.plan(&desired(&path)).await.expect("plan");
+    let plan = admin
+        .plan(&desired(&path), PlanOptions::default())
+        .await
+        .expect("plan");
     assert!(plan.is_empty(), "second plan should be empty: {plan:?}");
 
     // More partitions: added.
     let path = write_topics_file(dir.path(), &orders, &dlq, 5);
-    let plan = admin.plan(&desired(&path)).await.expect("plan");
-    let expected = Change::AddPartitions {
-        topic: orders.clone(),
-        from: 3,
-        to: 5,
-    };
-    assert_eq!(plan.changes, std::slice::from_ref(&expected));
+    let plan = admin
+        .plan(&desired(&path), PlanOptions::default())
+        .await
+        .expect("plan");
+    let expected = [
+        Change::AddPartitions {
+            topic: orders.clone(),
+            from: 3,
+            to: 5,
+            reason: None,
+            key_moves: None,
+        },
+        Change::AddPartitions {
+            topic: dlq.clone(),
+            from: 3,
+            to: 5,
+            reason: Some(format!("in step with {orders}")),
+            key_moves: None,
+        },
+    ];
+    assert_eq!(plan.changes, expected);
     let applied = admin
         .apply(&plan)
         .await
         .expect("apply")
         .into_result()
         .expect("partitions added");
-    assert_eq!(applied, [expected]);
+    assert_eq!(applied, expected);
     assert_eq!(partition_count(&orders), 5);
-    assert!(admin.plan(&desired(&path)).await.expect("plan").is_empty());
+    assert_eq!(partition_count(&dlq), 5);
+    assert!(
+        admin
+            .plan(&desired(&path), PlanOptions::default())
+            .await
+            .expect("plan")
+            .is_empty()
+    );
     let have = 5;
 
     // Fewer partitions: refused before anything is sent.
     let path = write_topics_file(dir.path(), &orders, &dlq, 1);
-    let plan = admin.plan(&desired(&path)).await.expect("plan");
+    let plan = admin
+        .plan(&desired(&path), PlanOptions::default())
+        .await
+        .expect("plan");
     assert_eq!(
         plan.refusals,
-        [Refusal::PartitionDecrease {
-            topic: orders.clone(),
-            from: have,
-            to: 1
-        }]
+        [
+            Refusal::PartitionDecrease {
+                topic: orders.clone(),
+                from: have,
+                to: 1
+            },
+            // The DLQ went to 5 with its source; the file's 2 is a decrease now.
+            Refusal::PartitionDecrease {
+                topic: dlq.clone(),
+                from: have,
+                to: 2
+            }
+        ]
     );
     let err = admin.apply(&plan).await.expect_err("a decrease is refused");
     let message = err.to_string();
@@ -175,7 +214,12 @@ async fn config_change_keeps_configs_set_outside_the_file() {
     let admin = admin().await;
     let path = write_topics_file(dir.path(), &orders, &dlq, 1);
     let created = admin
-        .apply(&admin.plan(&desired(&path)).await.unwrap())
+        .apply(
+            &admin
+                .plan(&desired(&path), PlanOptions::default())
+                .await
+                .unwrap(),
+        )
         .await;
     created.expect("apply").into_result().expect("created");
 
@@ -202,7 +246,10 @@ async fn config_change_keeps_configs_set_outside_the_file() {
         .unwrap()
         .replace("1209600000", "86400000");
     std::fs::write(&path, text).unwrap();
-    let plan: Plan = admin.plan(&desired(&path)).await.expect("plan");
+    let plan: Plan = admin
+        .plan(&desired(&path), PlanOptions::default())
+        .await
+        .expect("plan");
     assert_eq!(
         plan.changes,
         [Change::SetConfig {
@@ -228,5 +275,11 @@ async fn config_change_keeps_configs_set_outside_the_file() {
         ]),
         "the new retention is set and the operator's segment.ms survived"
     );
-    assert!(admin.plan(&desired(&path)).await.unwrap().is_empty());
+    assert!(
+        admin
+            .plan(&desired(&path), PlanOptions::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -99,6 +99,9 @@ pub struct ReadScope {
     pub to_offset: Option<i64>,
     /// At most this many offsets at the end of each partition (the newest records).
     pub newest: Option<i64>,
+    /// Per partition, an offset reading never starts before (a redrive's cursor: what
+    /// lies before it was handled by an earlier run).
+    pub resume_from: BTreeMap<i32, i64>,
 }
 
 /// The offsets a partition is read between, fixed at start.
@@ -188,7 +191,10 @@ impl<T> BoundedReader<T> {
                 .map_err(BoundedReadError::kafka(format!(
                     "read the offsets of {topic}[{partition}]"
                 )))?;
-            let range = partition_range(low, high, scope);
+            let mut range = partition_range(low, high, scope);
+            if let Some(resume) = scope.resume_from.get(&partition) {
+                range.start = range.start.max(*resume);
+            }
             if range.start < range.end {
                 assignment
                     .add_partition_offset(topic, partition, Offset::Offset(range.start))

@@ -76,17 +76,22 @@ impl fmt::Debug for ClientProperties {
 }
 
 /// Whether the value of setting `key` is a secret that must never be shown:
-/// passwords, client secrets, private keys and JAAS configs.
+/// passwords and passphrases, client secrets, tokens, private keys and JAAS configs
+/// (`sasl.oauthbearer.assertion.private.key.pem` and `...passphrase` included).
 pub fn is_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     key.contains("password")
+        || key.contains("passphrase")
         || key.contains("secret")
+        || key.contains("token")
+        || key.contains("private.key")
+        || key.contains("private_key")
         || key.contains("jaas")
+        || key.contains("credentials")
         || key == "ssl.key.pem"
         || key == "ssl_key"
         || key == "sasl.oauthbearer.config"
         || key.ends_with("basic.auth.user.info")
-        || key.ends_with("bearer.auth.token")
 }
 
 /// Whether `key` is a schema registry setting (Confluent's serializer and registry client
@@ -98,29 +103,57 @@ pub fn is_registry_key(key: &str) -> bool {
         || key.starts_with("bearer.auth.")
 }
 
-/// `value`, or [`REDACTED`] when `key` names a secret; a URL with a password in its
-/// userinfo (`https://user:secret@host`) shows `user:***@host`.
+/// `value`, or [`REDACTED`] when `key` names a secret; a URL shows as [`mask_url`] does.
 pub fn shown_value<'a>(key: &str, value: &'a str) -> Cow<'a, str> {
     if is_secret(key) {
         return Cow::Borrowed(REDACTED);
     }
-    let Some(start) = value.find("://").map(|at| at + 3) else {
-        return Cow::Borrowed(value);
-    };
-    let authority_end = value[start..]
-        .find('/')
-        .map_or(value.len(), |end| start + end);
-    match value[start..authority_end].rfind('@') {
-        Some(at) => {
+    mask_url(value)
+}
+
+/// A URL with its secrets replaced: the password of the userinfo
+/// (`https://user:secret@host` shows `user:***@host`) and the value of every query
+/// parameter whose name is a secret (`?password=`, `sslpassword=`, `access_token=`).
+/// Anything else comes back unchanged.
+pub fn mask_url(value: &str) -> Cow<'_, str> {
+    let mut out = value.to_owned();
+    if let Some(start) = value.find("://").map(|at| at + 3) {
+        let authority_end = value[start..]
+            .find(['/', '?', '#'])
+            .map_or(value.len(), |end| start + end);
+        if let Some(at) = value[start..authority_end].rfind('@') {
             let userinfo = &value[start..start + at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            Cow::Owned(format!(
-                "{}{user}:{REDACTED}{}",
-                &value[..start],
-                &value[start + at..]
-            ))
+            if let Some((user, _)) = userinfo.split_once(':') {
+                out = format!(
+                    "{}{user}:{REDACTED}{}",
+                    &value[..start],
+                    &value[start + at..]
+                );
+            }
         }
-        None => Cow::Borrowed(value),
+    }
+    if let Some((head, query)) = out.split_once('?') {
+        let (query, fragment) = match query.split_once('#') {
+            Some((query, fragment)) => (query, Some(fragment)),
+            None => (query, None),
+        };
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if is_secret(name) => format!("{name}={REDACTED}"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out = format!(
+            "{head}?{}{}",
+            masked.join("&"),
+            fragment.map(|f| format!("#{f}")).unwrap_or_default()
+        );
+    }
+    if out == value {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(out)
     }
 }
 
@@ -183,6 +216,48 @@ mod tests {
         .unwrap();
         assert_eq!(props.get("sasl.username"), Some("app"));
         assert_eq!(props.get("sasl.password"), Some("s3cr=t"));
+    }
+
+    #[test]
+    fn every_secret_bearing_key_and_url_form_is_masked() {
+        let keys = [
+            "sasl.password",
+            "ssl.key.password",
+            "ssl.keystore.password",
+            "ssl.truststore.password",
+            "ssl.key.pem",
+            "sasl.jaas.config",
+            "sasl.oauthbearer.config",
+            "sasl.oauthbearer.client.secret",
+            "sasl.oauthbearer.assertion.private.key.pem",
+            "sasl.oauthbearer.assertion.private.key.passphrase",
+            "sasl.oauthbearer.assertion.private.key.file",
+            "basic.auth.user.info",
+            "schema.registry.basic.auth.user.info",
+            "bearer.auth.token",
+            "schema.registry.bearer.auth.token",
+        ];
+        for key in keys {
+            assert_eq!(shown_value(key, "SECRET-VALUE"), REDACTED, "{key}");
+        }
+        for url in [
+            "postgres://orderflow:SECRET-VALUE@db:5432/orders",
+            "postgres://orderflow@db:5432/orders?password=SECRET-VALUE",
+            "postgres://orderflow@db/orders?sslmode=require&sslpassword=SECRET-VALUE",
+            "postgresql://db/orders?user=u&password=SECRET-VALUE#x",
+            "https://user:SECRET-VALUE@registry:8081/apis/ccompat/v7",
+            "https://registry:8081/?access_token=SECRET-VALUE",
+        ] {
+            let shown = shown_value("url", url);
+            assert!(!shown.contains("SECRET-VALUE"), "{shown}");
+            assert!(shown.contains(REDACTED), "{shown}");
+        }
+        assert_eq!(
+            mask_url("postgres://u@h/db?sslmode=require&password=x"),
+            "postgres://u@h/db?sslmode=require&password=***"
+        );
+        assert_eq!(mask_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(mask_url("127.0.0.1:9092"), "127.0.0.1:9092");
     }
 
     #[test]

@@ -10,6 +10,13 @@ use crate::{Error, Result, backoff};
 /// Connects a pool to `url`, retrying for `deadline` while the server is unreachable.
 /// Errors name the host, port and database but never the password.
 pub async fn connect(url: &str, max_connections: u32, deadline: Duration) -> Result<PgPool> {
+    if crate::example_secrets::url_has_example_password(url) {
+        return Err(Error::Config(format!(
+            "database URL {}: the password is the example value of .env.example; set a \
+             password of your own",
+            redact(url)
+        )));
+    }
     let options: PgConnectOptions = url
         .parse()
         .map_err(|err| Error::Config(format!("database URL {}: {err}", redact(url))))?;
@@ -31,27 +38,10 @@ pub async fn connect(url: &str, max_connections: u32, deadline: Duration) -> Res
     .await
 }
 
-/// The URL with any password replaced by `***`, for logs and error messages.
+/// The URL with any password replaced by `***` (in the userinfo or a `?password=`
+/// parameter), for logs and error messages.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_string()
-            };
-            format!("{scheme}://{masked}@{host}{tail}")
-        }
-        None => url.to_string(),
-    }
+    crate::client_properties::mask_url(url).into_owned()
 }
 
 #[cfg(test)]
@@ -66,9 +56,27 @@ mod tests {
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(
+            redact("postgres://u@h/db?password=secret"),
+            "postgres://u@h/db?password=***"
+        );
+        assert_eq!(
             redact("postgres:///db?host=/var/run/postgresql"),
             "postgres:///db?host=/var/run/postgresql"
         );
+    }
+
+    #[tokio::test]
+    async fn the_example_password_is_refused_before_connecting() {
+        let err = connect(
+            "postgres://orderflow:change-me-postgres@127.0.0.1:1/db",
+            1,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(".env.example"), "{err}");
+        assert!(!err.contains("change-me-postgres"), "{err}");
     }
 
     #[tokio::test]

@@ -33,7 +33,7 @@ pub struct KafkaArgs {
     pub config_file: Option<ClientProperties>,
     /// Extra librdkafka setting as key=value (repeatable; env: comma-separated), e.g.
     /// security.protocol=SASL_SSL. Applied last, so it overrides orderflow's defaults.
-    #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_option)]
+    #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_option, hide_env_values = true)]
     pub options: Vec<(String, String)>,
     /// How long to keep retrying an unreachable broker at start-up before giving up.
     #[arg(long, env = "KAFKA_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]

@@ -6,8 +6,10 @@ pub mod bounded_read;
 pub mod client_properties;
 pub mod db;
 mod error;
+pub mod example_secrets;
 pub mod kafka;
 pub mod ops_server;
+pub mod partitioner;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -1,6 +1,7 @@
 //! Where committed offsets come from: batched OffsetFetch over one connection per
-//! broker on a plaintext cluster, librdkafka's per-group client pool when the cluster
-//! needs TLS or SASL (which the engine's own connections do not speak).
+//! broker (plaintext, TLS, SASL PLAIN or SCRAM, as the client properties say),
+//! librdkafka's per-group client pool when the settings need what the engine's own
+//! connections do not speak (GSSAPI, OAUTHBEARER, PKCS#12 keystores).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use rdkafka::ClientConfig;
 
+use super::broker_connection::WireSecurity;
 use super::committed::CommittedReader;
 use super::group_offsets::{GroupOffsetReader, GroupReads};
 use super::log_offsets::TopicPartition;
@@ -28,14 +30,19 @@ pub enum CommittedSource {
 }
 
 impl CommittedSource {
-    /// Batched unless `kafka` sets a `security.protocol` other than plaintext.
+    /// Batched unless the security settings of `kafka` are beyond the wire connections.
     pub fn new(kafka: &ClientConfig, group_clients: usize, concurrency: usize) -> Self {
-        let plaintext = kafka
-            .get("security.protocol")
-            .is_none_or(|p| p.eq_ignore_ascii_case("plaintext"));
-        if plaintext {
+        let security = WireSecurity::from_client_config(kafka);
+        if let Some(reason) = &security.unsupported {
+            tracing::info!(
+                %reason,
+                "reading committed offsets with one client per group: the engine's own connections do not speak these settings"
+            );
+        }
+        if security.unsupported.is_none() {
             CommittedSource::Batched(GroupOffsetReader::new(
                 kafka.get("bootstrap.servers").unwrap_or_default(),
+                security,
             ))
         } else {
             CommittedSource::PerGroup {

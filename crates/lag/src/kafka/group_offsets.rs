@@ -6,8 +6,9 @@
 //!
 //! librdkafka can do this (`rd_kafka_ListConsumerGroupOffsets`) but rdkafka 0.39 does
 //! not expose it, so these two requests go over the engine's own connections, which
-//! speak plaintext only; with TLS or SASL configured the engine keeps librdkafka's
-//! per-group clients ([`super::committed::CommittedReader`]).
+//! speak TLS and SASL PLAIN/SCRAM as the client properties say; with settings beyond
+//! them the engine keeps librdkafka's per-group clients
+//! ([`super::committed::CommittedReader`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -20,7 +21,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Mutex;
 
-use super::broker_connection::{BrokerConnection, error_name};
+use super::broker_connection::{BrokerConnection, WireSecurity, error_name};
 use super::committed::CommittedRead;
 use super::log_offsets::TopicPartition;
 use crate::error::{LagError, Result, protocol};
@@ -50,6 +51,8 @@ struct State {
     connections: HashMap<String, BrokerConnection>,
     /// Coordinator address of each group, as last found.
     coordinators: HashMap<String, String>,
+    /// TLS and SASL settings of every connection (boxed: the reader stays small).
+    security: Box<WireSecurity>,
 }
 
 /// Reader of committed offsets of many groups over one connection per broker.
@@ -67,9 +70,9 @@ enum GroupAnswer {
 }
 
 impl GroupOffsetReader {
-    /// A reader bootstrapping from `bootstrap` (comma-separated host:port); connects
-    /// on the first read.
-    pub fn new(bootstrap: &str) -> Self {
+    /// A reader bootstrapping from `bootstrap` (comma-separated host:port) with the
+    /// given TLS/SASL settings; connects on the first read.
+    pub fn new(bootstrap: &str, security: WireSecurity) -> Self {
         Self {
             bootstrap: bootstrap
                 .split(',')
@@ -77,7 +80,10 @@ impl GroupOffsetReader {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                security: Box::new(security),
+                ..State::default()
+            }),
         }
     }
 
@@ -236,7 +242,7 @@ impl State {
         timeout: Duration,
     ) -> Result<&mut BrokerConnection> {
         if !self.connections.contains_key(address) {
-            let connection = BrokerConnection::connect(address, timeout).await?;
+            let connection = BrokerConnection::connect(address, &self.security, timeout).await?;
             self.connections.insert(address.to_owned(), connection);
         }
         Ok(self

@@ -8,7 +8,8 @@
 //! members marked unknown rather than reported as a group without members; the engine
 //! then describes it over its own connections
 //! ([`super::group_offsets::GroupOffsetReader::describe_consumer_groups`]), which speak
-//! plaintext only, so with TLS or SASL its members stay unknown.
+//! TLS and SASL PLAIN/SCRAM too; only with settings beyond those (GSSAPI, OAUTHBEARER)
+//! do its members stay unknown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +26,7 @@ use crate::model::{Member, Membership};
 const DEAD: &str = "Dead";
 
 /// Why the members of a consumer-protocol group are unknown.
-pub const CONSUMER_PROTOCOL_REASON: &str = "DescribeGroups answers Dead: a consumer-protocol (KIP-848) group, described only by ConsumerGroupDescribe, which the engine sends on plaintext clusters only (rdkafka 0.39 does not expose it)";
+pub const CONSUMER_PROTOCOL_REASON: &str = "DescribeGroups answers Dead: a consumer-protocol (KIP-848) group, described only by ConsumerGroupDescribe, which the engine sends over its own connections, not with these security settings (rdkafka 0.39 does not expose it)";
 
 /// A group as listed by the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]

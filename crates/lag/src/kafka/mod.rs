@@ -10,7 +10,9 @@ pub mod dlq_records;
 pub mod group_offsets;
 pub mod groups;
 pub mod log_offsets;
+pub mod sasl;
 pub mod timestamps;
+pub mod wire_security;
 
 use std::time::Duration;
 

@@ -1,7 +1,8 @@
 //! `orderflow dlq list|redrive`: flags, and the glue between them and the dead-letter
 //! library (bounded reader, selection, redrive planning and producing).
 
-use std::io::Write;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -10,7 +11,8 @@ use clap::{Args, Subcommand};
 use orderflow_ops::dead_letter::listing::{record_json, render_line};
 use orderflow_ops::dead_letter::rate_pacer::parse_rate;
 use orderflow_ops::dead_letter::{
-    DlqReader, ListSummary, ReadScope, RedriveOptions, Redriver, Selection, parse_category,
+    AllowedTopics, Cursors, DlqReader, ListSummary, ReadScope, RedriveOptions, RedriveSummary,
+    Redriver, Selection, parse_category,
 };
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_runtime::shutdown::Shutdown;
@@ -34,15 +36,22 @@ enum DlqCommand {
     /// offsets taken at start; joins no group and commits nothing.
     List(ListArgs),
     /// Replay chosen dead-letter records to their source topic (the dlq-source-topic
-    /// header): same key, original bytes, original headers without dlq-* bookkeeping,
-    /// plus dlq-redrive-count. Records at --max-redrives stay in the DLQ. Commits, per
-    /// DLQ partition, the end of the prefix it replayed under the group
-    /// orderflow-dlq-redrive (the lag exporter's DLQ count drops by it). Prints a JSON
-    /// summary on stdout and one line per skipped or failed record on stderr.
+    /// header, which must name the DLQ's own source topic, its name without .dlq, or a
+    /// topic given with --allow-topic): same key, original bytes, original headers
+    /// without dlq-* bookkeeping, plus dlq-redrive-count. Records at --max-redrives stay
+    /// in the DLQ. Resumable and once per record: a cursor committed under the group
+    /// orderflow-dlq-redrive-cursor (.CATEGORY with --category) as replays are
+    /// acknowledged makes a re-run continue after the last record handled; --again
+    /// replays handled records too. Also commits, per DLQ partition, the end of the
+    /// prefix it replayed under orderflow-dlq-redrive (the lag exporter's DLQ count drops
+    /// by it). Prints a JSON summary on stdout (counts per category and target
+    /// partition included, also with --dry-run), one line per skipped, refused or failed
+    /// record on stderr, and progress when stderr is a terminal.
     #[command(
         after_help = "Exit status: 0 every selected record was replayed or skipped, \
-                      1 a delivery failed (or an error such as a missing topic or an \
-                      unreachable broker), 130 interrupted by a signal."
+                      1 a delivery failed, a record named a topic outside the allow-list \
+                      (or an error such as a missing topic or an unreachable broker), \
+                      130 interrupted by a signal (a re-run continues where it stopped)."
     )]
     Redrive(RedriveArgs),
 }
@@ -83,15 +92,14 @@ impl SelectArgs {
         }
     }
 
-    /// Checks the flags and the broker, then opens the bounded reader.
-    async fn open_reader(&self) -> anyhow::Result<(Selection, DlqReader)> {
-        let selection = self.selection();
-        selection.validate()?;
-        self.kafka.wait_for_brokers().await?;
+    /// Checks the flags, then opens the bounded reader; no partition is read before its
+    /// `resume_from` offset.
+    fn open_reader(&self, resume_from: BTreeMap<i32, i64>) -> anyhow::Result<DlqReader> {
         let scope = ReadScope {
             partition: self.partition,
             from_offset: self.from_offset,
             to_offset: self.to_offset,
+            resume_from,
             ..ReadScope::default()
         };
         let reader = DlqReader::open(
@@ -100,7 +108,15 @@ impl SelectArgs {
             &scope,
             self.read_timeout,
         )?;
-        Ok((selection, reader))
+        Ok(reader)
+    }
+
+    /// Checks the flags and waits for the brokers.
+    async fn checked_selection(&self) -> anyhow::Result<Selection> {
+        let selection = self.selection();
+        selection.validate()?;
+        self.kafka.wait_for_brokers().await?;
+        Ok(selection)
     }
 }
 
@@ -127,9 +143,17 @@ struct RedriveArgs {
     /// record that keeps failing is not replayed forever.
     #[arg(long, env = "DLQ_MAX_REDRIVES", default_value_t = 3)]
     max_redrives: u32,
-    /// Show what would be replayed; produce nothing.
+    /// Show what would be replayed, with counts per category and target partition;
+    /// produce nothing and move no cursor.
     #[arg(long)]
     dry_run: bool,
+    /// Replay records an earlier redrive already handled too (ignore the cursor).
+    #[arg(long)]
+    again: bool,
+    /// A topic replays may be written to besides the DLQ's own source topic (its name
+    /// without .dlq); repeat for more. A record naming any other topic is refused.
+    #[arg(long = "allow-topic", env = "DLQ_ALLOW_TOPICS", value_delimiter = ',')]
+    allow_topics: Vec<String>,
     /// How long the producer may try to deliver one record before it counts as failed.
     #[arg(long, env = "DLQ_DELIVERY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     delivery_timeout: Duration,
@@ -144,7 +168,8 @@ pub async fn run(args: DlqArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let (selection, mut reader) = args.select.open_reader().await?;
+    let selection = args.select.checked_selection().await?;
+    let mut reader = args.select.open_reader(BTreeMap::new())?;
     let mut summary = ListSummary::default();
     let mut out = std::io::stdout().lock();
     while args.limit.is_none_or(|limit| summary.listed < limit) {
@@ -171,19 +196,57 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 
 async fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
     let shutdown = Shutdown::install();
-    let (selection, mut reader) = args.select.open_reader().await?;
+    let allowed = AllowedTopics::for_dlq(&args.select.topic, &args.allow_topics)?;
+    let selection = args.select.checked_selection().await?;
+    let base = args.select.kafka.client_config();
+    let cursors = Cursors::load(&base, &args.select.topic)?;
+    let category = args.select.category.clone();
+    let resume_from = if args.again {
+        BTreeMap::new()
+    } else {
+        cursors_start(&cursors, category.as_deref())
+    };
+    let mut reader = args.select.open_reader(resume_from)?;
     let options = RedriveOptions {
         rate: args.rate,
         max_redrives: args.max_redrives,
         dry_run: args.dry_run,
         delivery_timeout: args.delivery_timeout,
+        allowed,
+        again: args.again,
+        category,
     };
-    let redriver = Redriver::new(&args.select.kafka.client_config(), options)?;
-    let mut report = |line: String| eprintln!("orderflow dlq: {line}");
+    let redriver = Redriver::new(&base, options, cursors)?;
+    let terminal = std::io::stderr().is_terminal();
+    let mut report = |line: String| {
+        if terminal {
+            // Clear the progress line first.
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!("orderflow dlq: {line}");
+    };
+    let mut progress = |summary: &RedriveSummary, read: u64, total: u64| {
+        if terminal {
+            let done = summary.redriven + summary.would_redrive;
+            eprint!(
+                "\r\x1b[2Kread {read}/{total}, redriven {done}, failed {}",
+                summary.failed
+            );
+        }
+    };
     let summary = redriver
-        .run(&mut reader, &selection, &shutdown.token(), &mut report)
+        .run(
+            &mut reader,
+            &selection,
+            &shutdown.token(),
+            &mut report,
+            &mut progress,
+        )
         .await
         .with_context(|| format!("redrive from {}", args.select.topic))?;
+    if terminal {
+        eprintln!("\r\x1b[2K{}", summary.render_text());
+    }
     println!("{}", serde_json::to_string(&summary)?);
     Ok(if summary.has_failures() {
         ExitCode::from(EXIT_DELIVERY_FAILED)
@@ -192,4 +255,15 @@ async fn redrive(args: RedriveArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Where each partition is read from: past what earlier runs of this selection handled.
+fn cursors_start(cursors: &Cursors, category: Option<&str>) -> BTreeMap<i32, i64> {
+    let partitions = cursors
+        .all
+        .keys()
+        .chain(cursors.by_category.values().flat_map(BTreeMap::keys));
+    partitions
+        .filter_map(|p| cursors.start(category, *p).map(|o| (*p, o)))
+        .collect()
 }

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use orderflow_ops::topics::{
-    DesiredTopic, PlanSource, ReplicationFactor, ResolveOptions, TopicsAdmin, TopicsError,
-    TopicsFile, plan_json, render_plan,
+    DesiredTopic, PlanOptions, PlanSource, ReplicationFactor, ResolveOptions, TopicsAdmin,
+    TopicsError, TopicsFile, plan_json, render_plan,
 };
 use orderflow_runtime::kafka::KafkaArgs;
 
@@ -35,9 +35,10 @@ enum TopicsCommand {
     )]
     Diff(DiffArgs),
     /// Make the cluster match the topics file: create missing topics, raise partition
-    /// counts, set the configs the file names (configs set on a topic outside the file are
-    /// kept). Never deletes topics and never lowers a partition count; running it twice
-    /// changes nothing the second time.
+    /// counts (a DLQ's with its source's; a keyed topic's only with --allow-key-moves),
+    /// set the configs the file names with IncrementalAlterConfigs (only those keys;
+    /// AlterConfigs on brokers without it). Never deletes topics and never lowers a
+    /// partition count; running it twice changes nothing the second time.
     #[command(
         after_help = "Exit status: 0 applied (or nothing to do), 2 error (invalid file, \
                             unreachable brokers, a change Kafka cannot make such as fewer \
@@ -64,6 +65,12 @@ struct TargetArgs {
     /// test cluster).
     #[arg(long, env = "ORDERFLOW_REPLICATION_FACTOR", value_parser = parse_replication_factor)]
     replication_factor: Option<ReplicationFactor>,
+    /// Raise the partition count of topics whose records are keyed (the plan lists the
+    /// keys that change partition). Records of a moving key already in its old
+    /// partition are read after its new ones by lagging consumers: drain the consumers
+    /// and stop the producers first.
+    #[arg(long, env = "ORDERFLOW_ALLOW_KEY_MOVES")]
+    allow_key_moves: bool,
     #[command(flatten)]
     kafka: KafkaArgs,
 }
@@ -100,7 +107,7 @@ async fn diff(args: DiffArgs) -> Result<u8, TopicsError> {
     let target = &args.target;
     let desired = load(target)?;
     let admin = TopicsAdmin::connect(&target.kafka).await?;
-    let plan = admin.plan(&desired).await?;
+    let plan = admin.plan(&desired, options(target)).await?;
     let source = source(target);
     if args.json {
         println!("{:#}", plan_json(&plan, source));
@@ -114,7 +121,7 @@ async fn apply(args: ApplyArgs) -> Result<u8, TopicsError> {
     let target = &args.target;
     let desired = load(target)?;
     let admin = TopicsAdmin::connect(&target.kafka).await?;
-    let plan = admin.plan(&desired).await?;
+    let plan = admin.plan(&desired, options(target)).await?;
     if plan.is_empty() {
         println!(
             "no changes: {} already matches {} (env {})",
@@ -127,6 +134,9 @@ async fn apply(args: ApplyArgs) -> Result<u8, TopicsError> {
     let outcome = admin.apply(&plan).await?;
     for change in &outcome.applied {
         println!("applied {change}");
+    }
+    for (topic, api) in &outcome.config_api {
+        println!("configs of {topic} set with {api}");
     }
     let applied = outcome.applied.len();
     outcome.into_result()?;
@@ -143,6 +153,12 @@ fn load(target: &TargetArgs) -> Result<Vec<DesiredTopic>, TopicsError> {
             replication_factor: target.replication_factor,
         },
     )
+}
+
+fn options(target: &TargetArgs) -> PlanOptions {
+    PlanOptions {
+        allow_key_moves: target.allow_key_moves,
+    }
 }
 
 fn source(target: &TargetArgs) -> PlanSource<'_> {

@@ -11,6 +11,7 @@ pub mod rate_pacer;
 pub mod reader;
 pub mod record;
 pub mod redrive;
+pub mod redrive_cursor;
 pub mod redrive_plan;
 pub mod redrive_progress;
 pub mod selection;
@@ -20,6 +21,9 @@ pub use error::{DeadLetterError, Result};
 pub use reader::{DlqReader, ReadScope};
 pub use record::{DlqRecord, RecordHeader};
 pub use redrive::{RedriveOptions, Redriver};
-pub use redrive_plan::{REDRIVE_COUNT_HEADER, Redrive, RedriveDecision, SkipReason, plan_redrive};
+pub use redrive_cursor::{CURSOR_GROUP, Cursors};
+pub use redrive_plan::{
+    AllowedTopics, REDRIVE_COUNT_HEADER, Redrive, RedriveDecision, SkipReason, plan_redrive,
+};
 pub use selection::{Selection, parse_category};
 pub use summary::{ListSummary, RedriveSummary};

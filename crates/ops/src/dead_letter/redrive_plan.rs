@@ -1,8 +1,13 @@
 //! What replaying one DLQ record means: where it goes, which headers it carries, and
 //! whether it has been replayed too often already.
 
+use std::collections::BTreeSet;
 use orderflow_contracts::dead_letter::headers;
 
+use order_consumer::dead_letter::headers;
+use orderflow_contracts::dead_letter::DLQ_SUFFIX;
+
+use super::error::{DeadLetterError, Result};
 use super::record::{DlqRecord, RecordHeader};
 
 /// How many times a record has been replayed from a DLQ; named with the consumer's
@@ -30,6 +35,46 @@ const DLQ_HEADER_PREFIX: &str = headers::PREFIX;
 /// Whether `name` is DLQ bookkeeping (dropped when replaying) rather than an original header.
 pub fn is_bookkeeping(name: &str) -> bool {
     CONSUMER_BOOKKEEPING.contains(&name) || name.starts_with(DLQ_HEADER_PREFIX)
+}
+
+/// The topics a redrive may write to: the DLQ's own source topic (its name without
+/// the `.dlq` suffix) and the topics an operator lists with `--allow-topic`. Anyone who
+/// can write to the DLQ can set `dlq-source-topic`; the header alone never decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedTopics {
+    topics: BTreeSet<String>,
+}
+
+impl AllowedTopics {
+    /// The allow-list of a redrive from `dlq_topic`, widened by `extra`. A DLQ whose
+    /// name does not end in `.dlq` has no implied source: `extra` must name one.
+    pub fn for_dlq(dlq_topic: &str, extra: &[String]) -> Result<Self> {
+        let mut topics: BTreeSet<String> = extra
+            .iter()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if let Some(source) = dlq_topic.strip_suffix(DLQ_SUFFIX).filter(|s| !s.is_empty()) {
+            topics.insert(source.to_owned());
+        }
+        if topics.is_empty() {
+            return Err(DeadLetterError::InvalidArguments(format!(
+                "{dlq_topic} does not end in {DLQ_SUFFIX}, so its source topic is unknown: \
+                 name the topics a redrive may write to with --allow-topic"
+            )));
+        }
+        Ok(Self { topics })
+    }
+
+    /// Whether a replay may go to `topic`.
+    pub fn allows(&self, topic: &str) -> bool {
+        self.topics.contains(topic)
+    }
+
+    /// The allowed topics, comma-separated, for messages.
+    pub fn describe(&self) -> String {
+        self.topics.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// A record ready to be produced to its source topic.
@@ -66,6 +111,17 @@ pub enum SkipReason {
         /// The header as found.
         raw: String,
     },
+    /// `dlq-source-topic` names a topic outside the allow-list (a forged or foreign
+    /// record): replaying it would write where the operator did not choose.
+    TopicNotAllowed {
+        /// The topic the header names.
+        topic: String,
+        /// The allowed topics, comma-separated.
+        allowed: String,
+    },
+    /// An earlier run already handled this record (below the redrive cursor); `--again`
+    /// replays it anyway.
+    AlreadyRedriven,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -77,6 +133,17 @@ impl std::fmt::Display for SkipReason {
             SkipReason::NoSourceTopic => write!(f, "no {} header", headers::SOURCE_TOPIC),
             SkipReason::InvalidRedriveCount { raw } => {
                 write!(f, "{REDRIVE_COUNT_HEADER} is not a number: {raw:?}")
+            }
+            SkipReason::TopicNotAllowed { topic, allowed } => write!(
+                f,
+                "refused: {} names {topic:?}, not an allowed topic ({allowed}; widen with --allow-topic)",
+                headers::SOURCE_TOPIC
+            ),
+            SkipReason::AlreadyRedriven => {
+                write!(
+                    f,
+                    "already handled by an earlier redrive (--again replays it)"
+                )
             }
         }
     }
@@ -115,11 +182,22 @@ pub fn replay_headers(record: &DlqRecord, next_count: u32) -> Vec<RecordHeader> 
     out
 }
 
-/// Decides whether and how `record` is replayed, given `--max-redrives`.
-pub fn plan_redrive(record: &DlqRecord, max_redrives: u32) -> RedriveDecision {
+/// Decides whether and how `record` is replayed, given `--max-redrives` and the topics
+/// a replay may go to.
+pub fn plan_redrive(
+    record: &DlqRecord,
+    max_redrives: u32,
+    allowed: &AllowedTopics,
+) -> RedriveDecision {
     let Some(topic) = record.source_topic() else {
         return RedriveDecision::Skip(SkipReason::NoSourceTopic);
     };
+    if !allowed.allows(&topic) {
+        return RedriveDecision::Skip(SkipReason::TopicNotAllowed {
+            topic,
+            allowed: allowed.describe(),
+        });
+    }
     let count = match redrive_count(record) {
         Ok(count) => count,
         Err(raw) => return RedriveDecision::Skip(SkipReason::InvalidRedriveCount { raw }),
@@ -174,7 +252,7 @@ mod tests {
     #[test]
     fn a_first_redrive_keeps_originals_strips_bookkeeping_and_counts_one() {
         let record = dead_lettered(&[]);
-        let RedriveDecision::Replay(redrive) = plan_redrive(&record, 3) else {
+        let RedriveDecision::Replay(redrive) = plan_redrive(&record, 3, &orders()) else {
             panic!("expected a replay");
         };
         assert_eq!(redrive.topic, "orders");
@@ -198,7 +276,7 @@ mod tests {
     #[test]
     fn the_count_grows_from_the_existing_header_and_stops_at_the_max() {
         let once = dead_lettered(&[(REDRIVE_COUNT_HEADER, "2")]);
-        let RedriveDecision::Replay(redrive) = plan_redrive(&once, 3) else {
+        let RedriveDecision::Replay(redrive) = plan_redrive(&once, 3, &orders()) else {
             panic!("expected a replay");
         };
         assert_eq!(redrive.redrive_count, 3);
@@ -211,11 +289,11 @@ mod tests {
 
         let at_max = dead_lettered(&[(REDRIVE_COUNT_HEADER, "3")]);
         assert_eq!(
-            plan_redrive(&at_max, 3),
+            plan_redrive(&at_max, 3, &orders()),
             RedriveDecision::Skip(SkipReason::MaxRedrives { count: 3, max: 3 })
         );
         assert!(matches!(
-            plan_redrive(&dead_lettered(&[]), 0),
+            plan_redrive(&dead_lettered(&[]), 0, &orders()),
             RedriveDecision::Skip(SkipReason::MaxRedrives { count: 0, max: 0 })
         ));
     }
@@ -225,15 +303,43 @@ mod tests {
         let mut orphan = dead_lettered(&[]);
         orphan.headers.retain(|h| h.key != headers::SOURCE_TOPIC);
         assert_eq!(
-            plan_redrive(&orphan, 3),
+            plan_redrive(&orphan, 3, &orders()),
             RedriveDecision::Skip(SkipReason::NoSourceTopic)
         );
         let garbled = dead_lettered(&[(REDRIVE_COUNT_HEADER, "many")]);
-        let decision = plan_redrive(&garbled, 3);
+        let decision = plan_redrive(&garbled, 3, &orders());
         assert_eq!(
             decision,
             RedriveDecision::Skip(SkipReason::InvalidRedriveCount { raw: "many".into() })
         );
+    }
+
+    fn orders() -> AllowedTopics {
+        AllowedTopics::for_dlq("orders.dlq", &[]).unwrap()
+    }
+
+    #[test]
+    fn a_source_topic_outside_the_allow_list_is_refused() {
+        let mut forged = dead_lettered(&[]);
+        forged
+            .headers
+            .push(RecordHeader::text(headers::SOURCE_TOPIC, "payments"));
+        assert_eq!(
+            plan_redrive(&forged, 3, &orders()),
+            RedriveDecision::Skip(SkipReason::TopicNotAllowed {
+                topic: "payments".into(),
+                allowed: "orders".into()
+            })
+        );
+        let widened = AllowedTopics::for_dlq("orders.dlq", &["payments".into()]).unwrap();
+        assert!(matches!(
+            plan_redrive(&forged, 3, &widened),
+            RedriveDecision::Replay(Redrive { ref topic, .. }) if topic == "payments"
+        ));
+        assert!(AllowedTopics::for_dlq("dead-letters", &[]).is_err());
+        assert!(AllowedTopics::for_dlq(".dlq", &[]).is_err());
+        let explicit = AllowedTopics::for_dlq("dead-letters", &["orders".into()]).unwrap();
+        assert!(explicit.allows("orders") && !explicit.allows("dead-letters"));
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl ListSummary {
 }
 
 /// The outcome of `dlq redrive`, printed as one JSON object.
-/// `selected` = `redriven` + `would_redrive` + every `skipped_*` + `failed`.
+/// `selected` = `redriven` + `would_redrive` + every `skipped_*` + `refused_topic` + `failed`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RedriveSummary {
     /// Records that passed the filters.
@@ -68,8 +68,17 @@ pub struct RedriveSummary {
     pub skipped_no_source: u64,
     /// Records left in the DLQ because their `dlq-redrive-count` is not a number.
     pub skipped_invalid_count: u64,
+    /// Records left in the DLQ because an earlier run already handled them (below the
+    /// redrive cursor); `--again` replays them.
+    pub skipped_already_redriven: u64,
+    /// Records refused because `dlq-source-topic` names a topic outside the allow-list.
+    pub refused_topic: u64,
     /// Records whose delivery failed (or whose source topic does not exist).
     pub failed: u64,
+    /// Records replayed (or, in a dry run, that would be), per error category.
+    pub by_category: BTreeMap<String, u64>,
+    /// Records replayed (or that would be), per target `topic[partition]`.
+    pub by_target: BTreeMap<String, u64>,
     /// Whether this was a dry run (nothing produced).
     pub dry_run: bool,
     /// Whether a signal stopped the run before every selected record was handled.
@@ -78,12 +87,65 @@ pub struct RedriveSummary {
     /// committed under the `orderflow-dlq-redrive` group; the DLQ count drops by them.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub positions: BTreeMap<i32, i64>,
+    /// Redrive cursor this run moved (DLQ partition: next offset not handled); a
+    /// re-run starts there.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub cursor: BTreeMap<i32, i64>,
 }
 
 impl RedriveSummary {
-    /// Whether the command should exit non-zero.
+    /// Whether the command should exit non-zero: a delivery failed, or a record tried
+    /// to send the redrive to a topic the operator did not allow.
     pub fn has_failures(&self) -> bool {
-        self.failed > 0
+        self.failed > 0 || self.refused_topic > 0
+    }
+
+    /// Counts one replay (or would-be replay) of a `category` record to `topic[partition]`.
+    pub fn count_target(&mut self, category: Option<String>, topic: &str, partition: i32) {
+        let category = category.unwrap_or_else(|| MISSING.to_owned());
+        *self.by_category.entry(category).or_default() += 1;
+        *self
+            .by_target
+            .entry(format!("{topic}[{partition}]"))
+            .or_default() += 1;
+    }
+
+    /// The human summary for a terminal: totals, then the counts per category and target.
+    pub fn render_text(&self) -> String {
+        let join = |counts: &BTreeMap<String, u64>| {
+            if counts.is_empty() {
+                "-".to_owned()
+            } else {
+                counts
+                    .iter()
+                    .map(|(name, n)| format!("{name}={n}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        };
+        let done = if self.dry_run {
+            format!("{} would be redriven", self.would_redrive)
+        } else {
+            format!("{} redriven", self.redriven)
+        };
+        format!(
+            "{} selected, {done}, {} already redriven, {} at --max-redrives, {} without source, \
+             {} with a bad count, {} refused topic, {} failed{}\nby category: {}\nby target: {}",
+            self.selected,
+            self.skipped_already_redriven,
+            self.skipped_max_redrives,
+            self.skipped_no_source,
+            self.skipped_invalid_count,
+            self.refused_topic,
+            self.failed,
+            if self.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            },
+            join(&self.by_category),
+            join(&self.by_target),
+        )
     }
 }
 

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use orderflow_lag::kafka::broker_connection::WireSecurity;
 use orderflow_runtime::kafka::KafkaArgs;
+use rdkafka::ClientConfig;
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
     TopicReplication,
@@ -14,8 +16,15 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use super::config_set::merged_config_set;
 use super::error::{Result, TopicsError};
-use super::plan::{Change, ObservedTopic, Plan};
+use super::incremental_configs::{self, Incremental};
+use super::key_sample::sample_keys;
+use super::plan::{Change, ObservedTopic, Plan, PlanOptions, partition_targets};
 use super::resolve::DesiredTopic;
+
+/// The API that set configs: KIP-339's, where brokers have it.
+pub const INCREMENTAL_ALTER_CONFIGS: &str = "IncrementalAlterConfigs";
+/// The legacy API (replaces the whole set), for brokers before Kafka 2.3.
+pub const ALTER_CONFIGS: &str = "AlterConfigs";
 
 /// How long one admin request or metadata fetch may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -23,6 +32,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// A connected admin client for topics as code.
 pub struct TopicsAdmin {
     admin: Arc<AdminClient<DefaultClientContext>>,
+    /// The client settings, for the key sampler.
+    config: ClientConfig,
+    /// TLS/SASL of the wire connection that sends IncrementalAlterConfigs.
+    security: WireSecurity,
 }
 
 /// What `apply` did: changes made, and changes the broker refused (each with its error).
@@ -32,6 +45,9 @@ pub struct ApplyOutcome {
     pub applied: Vec<Change>,
     /// Changes that failed, with the reason; the rest of the plan was still attempted.
     pub failed: Vec<(Change, TopicsError)>,
+    /// Per topic whose configs were set, the API used ([`INCREMENTAL_ALTER_CONFIGS`] or,
+    /// on brokers without it, [`ALTER_CONFIGS`]).
+    pub config_api: BTreeMap<String, &'static str>,
 }
 
 impl ApplyOutcome {
@@ -65,6 +81,8 @@ impl TopicsAdmin {
         })?;
         Ok(TopicsAdmin {
             admin: Arc::new(admin),
+            security: WireSecurity::from_client_config(&config),
+            config,
         })
     }
 
@@ -73,8 +91,17 @@ impl TopicsAdmin {
         &self,
         desired: &[DesiredTopic],
     ) -> Result<BTreeMap<String, ObservedTopic>> {
+        // Each source's DLQ too, so its partition count is kept in step.
         let mut observed = self
-            .observe_metadata(|name| desired.iter().any(|d| d.name.as_str() == name))
+            .observe_metadata(|name| {
+                desired.iter().any(|d| {
+                    let own = d.name.as_str();
+                    own == name
+                        || name
+                            .strip_suffix(orderflow_contracts::dead_letter::DLQ_SUFFIX)
+                            .is_some_and(|source| source == own)
+                })
+            })
             .await?;
         if observed.is_empty() {
             return Ok(observed);
@@ -106,10 +133,30 @@ impl TopicsAdmin {
         Ok(observed)
     }
 
-    /// Reads the cluster and compares it with `desired`.
-    pub async fn plan(&self, desired: &[DesiredTopic]) -> Result<Plan> {
-        let observed = self.observe(desired).await?;
-        Ok(Plan::compute(desired, &observed))
+    /// Reads the cluster and compares it with `desired`. Topics that would gain
+    /// partitions have the keys at their end sampled first, so the plan can say whether
+    /// they are keyed and which keys move.
+    pub async fn plan(&self, desired: &[DesiredTopic], options: PlanOptions) -> Result<Plan> {
+        let mut observed = self.observe(desired).await?;
+        for (topic, (to, _)) in partition_targets(desired, &observed) {
+            let Some(current) = observed.get_mut(&topic) else {
+                continue;
+            };
+            if to <= current.partitions {
+                continue;
+            }
+            let (config, partitions) = (self.config.clone(), current.partitions);
+            let name = topic.clone();
+            let sample =
+                tokio::task::spawn_blocking(move || sample_keys(&config, &name, partitions))
+                    .await
+                    .map_err(|err| TopicsError::Kafka {
+                        operation: format!("sampling the keys of {topic} ({err})"),
+                        source: KafkaError::Canceled,
+                    })??;
+            current.keys = Some(sample);
+        }
+        Ok(Plan::compute(desired, &observed, options))
     }
 
     /// Applies `plan`: creates missing topics, raises partition counts, sets configs, and
@@ -291,10 +338,10 @@ impl TopicsAdmin {
         }
     }
 
-    /// Sets one topic's changed configs without resetting the others: AlterConfigs replaces
-    /// the whole set, so the current set is read first and sent back with the changes laid
-    /// over it (`config_set` describes the race this leaves). All or none of the topic's
-    /// changes are applied.
+    /// Sets one topic's changed configs, only the keys the file names, with
+    /// IncrementalAlterConfigs; the legacy path where the brokers lack it (or the wire
+    /// connection cannot speak the cluster's security settings). All or none of the
+    /// topic's changes are applied.
     async fn set_topic_configs(
         &self,
         topic: &str,
@@ -308,7 +355,53 @@ impl TopicsAdmin {
                 _ => None,
             })
             .collect();
+        let bootstrap = self.config.get("bootstrap.servers").unwrap_or_default();
+        let incremental = incremental_configs::set_topic_configs(
+            bootstrap,
+            &self.security,
+            topic,
+            &wanted,
+            REQUEST_TIMEOUT,
+        )
+        .await;
+        match incremental {
+            Ok(Incremental::Applied) => {
+                outcome
+                    .config_api
+                    .insert(topic.to_owned(), INCREMENTAL_ALTER_CONFIGS);
+                outcome
+                    .applied
+                    .extend(changes.iter().map(|change| (*change).clone()));
+                return;
+            }
+            Ok(Incremental::Rejected(reason)) => {
+                return fail_all(outcome, changes, || TopicsError::RejectedWith {
+                    api: INCREMENTAL_ALTER_CONFIGS,
+                    reason: reason.clone(),
+                });
+            }
+            Ok(Incremental::Unsupported) => {}
+            Err(reason) => tracing::warn!(
+                topic,
+                %reason,
+                "IncrementalAlterConfigs could not be sent; setting configs with AlterConfigs"
+            ),
+        }
+        outcome.config_api.insert(topic.to_owned(), ALTER_CONFIGS);
+        self.set_topic_configs_legacy(topic, changes, &wanted, outcome)
+            .await;
+    }
 
+    /// The legacy path: AlterConfigs replaces the whole set, so the current set is read
+    /// first and sent back with the changes laid over it (`config_set` describes the
+    /// race this leaves).
+    async fn set_topic_configs_legacy(
+        &self,
+        topic: &str,
+        changes: &[&Change],
+        wanted: &BTreeMap<String, String>,
+        outcome: &mut ApplyOutcome,
+    ) {
         let resource = [ResourceSpecifier::Topic(topic)];
         let described = match self.admin.describe_configs(&resource, &options()).await {
             // One resource asked for, one result; `Fail` only if the client broke that rule.
@@ -321,7 +414,7 @@ impl TopicsAdmin {
             Ok(current) => current,
             Err(code) => return fail_all(outcome, changes, || rejected("DescribeConfigs", code)),
         };
-        let set = match merged_config_set(&current.entries, &wanted) {
+        let set = match merged_config_set(&current.entries, wanted) {
             Ok(set) => set,
             Err(key) => {
                 return fail_all(outcome, changes, || TopicsError::UnreadableConfig {

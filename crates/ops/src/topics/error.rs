@@ -82,6 +82,16 @@ pub enum TopicsError {
         code: RDKafkaErrorCode,
     },
 
+    /// The broker answered a request with an error, named and explained in `reason`
+    /// (the wire-protocol requests, which carry the broker's message).
+    #[error("broker rejected {api}: {reason}")]
+    RejectedWith {
+        /// Kafka API name, e.g. `IncrementalAlterConfigs`.
+        api: &'static str,
+        /// The error name and the broker's message.
+        reason: String,
+    },
+
     /// A Kafka request failed as a whole.
     #[error("{operation} failed: {source}")]
     Kafka {

@@ -9,6 +9,9 @@ mod config_set;
 mod config_value;
 mod error;
 mod file;
+mod incremental_configs;
+mod key_moves;
+mod key_sample;
 mod plan;
 mod render;
 mod resolve;
@@ -21,7 +24,9 @@ pub use file::{
     Configs, Defaults, EnvironmentSpec, Partitions, ReplicationFactor, TopicOverride, TopicSpec,
     TopicsFile,
 };
-pub use plan::{Change, ObservedTopic, Plan, Refusal};
+pub use incremental_configs::{Incremental, supports_incremental};
+pub use key_moves::{KeyMoves, KeySample, expected_moving_percent};
+pub use plan::{Change, ObservedTopic, Plan, PlanOptions, Refusal, partition_targets};
 pub use render::{PlanSource, plan_json, render_plan};
 pub use resolve::{DesiredTopic, ResolveOptions};
 pub use topic_name::{MAX_TOPIC_NAME_LEN, TopicName};

@@ -1,11 +1,15 @@
 //! Desired versus observed: the list of changes that would make the cluster match the file,
-//! and the changes Kafka cannot make. Pure code, no broker.
+//! and the changes Kafka cannot make or that need the operator's word (a partition
+//! increase on a keyed topic). A DLQ (`<topic>.dlq`) never has fewer partitions than its
+//! source, so a dead-lettered record keeps its partition. Pure code, no broker.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use orderflow_contracts::dead_letter::DLQ_SUFFIX;
 use serde::Serialize;
 
+use super::key_moves::{KeyMoves, KeySample};
 use super::resolve::DesiredTopic;
 
 /// One topic as the cluster reports it.
@@ -17,10 +21,20 @@ pub struct ObservedTopic {
     pub replication_factor: i16,
     /// Config values the broker reports (defaults included), by name.
     pub configs: BTreeMap<String, String>,
+    /// Keys read from the end of each partition; read only when the plan would raise
+    /// the partition count.
+    pub keys: Option<KeySample>,
+}
+
+/// Choices of the operator that change what a plan allows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Raise the partition count of keyed topics too (`--allow-key-moves`).
+    pub allow_key_moves: bool,
 }
 
 /// A change `apply` makes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// The topic does not exist: create it with its partitions, replication and configs.
@@ -34,7 +48,8 @@ pub enum Change {
         /// Configs set at creation.
         configs: BTreeMap<String, String>,
     },
-    /// The topic has fewer partitions than the file asks for.
+    /// The topic has fewer partitions than the file asks for (or than its source topic,
+    /// for a DLQ).
     AddPartitions {
         /// Topic name.
         topic: String,
@@ -42,6 +57,12 @@ pub enum Change {
         from: i32,
         /// Partition count after the change.
         to: i32,
+        /// Why, when not the file's own count: `in step with <source>`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// The keys that change partition (keyed topics, with `--allow-key-moves`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_moves: Option<KeyMoves>,
     },
     /// A config the file names has another value (or none) on the topic.
     SetConfig {
@@ -57,7 +78,7 @@ pub enum Change {
 }
 
 /// Drift that `apply` will not touch, with what the operator can do instead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Refusal {
     /// The file asks for fewer partitions than the topic has.
@@ -78,10 +99,22 @@ pub enum Refusal {
         /// Replication factor the file asks for.
         to: i16,
     },
+    /// More partitions for a topic whose records carry keys, without
+    /// `--allow-key-moves`: the keys that move would be read out of order.
+    KeyedPartitionIncrease {
+        /// Topic name.
+        topic: String,
+        /// Current partition count.
+        from: i32,
+        /// Partition count asked for.
+        to: i32,
+        /// The keys that would change partition.
+        key_moves: KeyMoves,
+    },
 }
 
 /// The difference between the file and the cluster.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Plan {
     /// Changes `apply` makes, in topic-name order.
     pub changes: Vec<Change>,
@@ -89,13 +122,51 @@ pub struct Plan {
     pub refusals: Vec<Refusal>,
 }
 
+/// The partition count each topic should have: the file's, raised for a DLQ to its
+/// source's. Covers DLQs outside the file that the cluster has. Each with the reason
+/// when it is not the file's own number.
+pub fn partition_targets(
+    desired: &[DesiredTopic],
+    observed: &BTreeMap<String, ObservedTopic>,
+) -> BTreeMap<String, (i32, Option<String>)> {
+    let mut targets: BTreeMap<String, (i32, Option<String>)> = desired
+        .iter()
+        .map(|t| (t.name.as_str().to_owned(), (t.partitions, None)))
+        .collect();
+    for source in desired {
+        let name = source.name.as_str();
+        if name.ends_with(DLQ_SUFFIX) {
+            continue;
+        }
+        let dlq = orderflow_contracts::dead_letter::dlq_topic(name);
+        let current = match targets.get(&dlq) {
+            Some((partitions, _)) => Some(*partitions),
+            None => observed.get(&dlq).map(|t| t.partitions),
+        };
+        if let Some(current) = current
+            && current < source.partitions
+        {
+            let reason = format!("in step with {name}");
+            targets.insert(dlq, (source.partitions, Some(reason)));
+        }
+    }
+    targets
+}
+
 impl Plan {
     /// Compares each desired topic with what the cluster has. Topics that exist only in the
-    /// cluster are ignored, and so are configs the file does not name (broker defaults).
-    pub fn compute(desired: &[DesiredTopic], observed: &BTreeMap<String, ObservedTopic>) -> Plan {
+    /// cluster are ignored (but a source's DLQ is kept in step), and so are configs the
+    /// file does not name (broker defaults).
+    pub fn compute(
+        desired: &[DesiredTopic],
+        observed: &BTreeMap<String, ObservedTopic>,
+        options: PlanOptions,
+    ) -> Plan {
         let mut plan = Plan::default();
+        let targets = partition_targets(desired, observed);
         for topic in desired {
             let name = topic.name.as_str();
+            let (partitions, _) = targets[name].clone();
             let wanted: BTreeMap<String, String> = topic
                 .configs
                 .iter()
@@ -104,25 +175,21 @@ impl Plan {
             let Some(current) = observed.get(name) else {
                 plan.changes.push(Change::CreateTopic {
                     topic: name.to_owned(),
-                    partitions: topic.partitions,
+                    partitions,
                     replication_factor: topic.replication_factor,
                     configs: wanted,
                 });
                 continue;
             };
 
-            if topic.partitions > current.partitions {
-                plan.changes.push(Change::AddPartitions {
-                    topic: name.to_owned(),
-                    from: current.partitions,
-                    to: topic.partitions,
-                });
-            } else if topic.partitions < current.partitions {
+            if partitions < current.partitions {
                 plan.refusals.push(Refusal::PartitionDecrease {
                     topic: name.to_owned(),
                     from: current.partitions,
-                    to: topic.partitions,
+                    to: partitions,
                 });
+            } else {
+                plan.raise_partitions(name, current, &targets, options);
             }
             if topic.replication_factor != current.replication_factor {
                 plan.refusals.push(Refusal::ReplicationFactorChange {
@@ -144,7 +211,54 @@ impl Plan {
                 }
             }
         }
+        // DLQs the file does not name, kept in step with their source.
+        for name in targets.keys() {
+            if desired.iter().all(|d| d.name.as_str() != name)
+                && let Some(current) = observed.get(name)
+            {
+                plan.raise_partitions(name, current, &targets, options);
+            }
+        }
         plan
+    }
+
+    /// Plans raising `name` to its target count, or refuses it for a keyed topic.
+    fn raise_partitions(
+        &mut self,
+        name: &str,
+        current: &ObservedTopic,
+        targets: &BTreeMap<String, (i32, Option<String>)>,
+        options: PlanOptions,
+    ) {
+        let Some((to, reason)) = targets.get(name).cloned() else {
+            return;
+        };
+        let from = current.partitions;
+        if to <= from {
+            return;
+        }
+        let key_moves = current
+            .keys
+            .as_ref()
+            .filter(|sample| sample.is_keyed())
+            .map(|sample| KeyMoves::compute(sample, from, to));
+        match key_moves {
+            Some(key_moves) if !options.allow_key_moves => {
+                self.refusals.push(Refusal::KeyedPartitionIncrease {
+                    topic: name.to_owned(),
+                    from,
+                    to,
+                    key_moves,
+                });
+            }
+            key_moves => self.changes.push(Change::AddPartitions {
+                topic: name.to_owned(),
+                from,
+                to,
+                reason,
+                key_moves,
+            }),
+        }
     }
 
     /// True when the cluster matches the file: nothing to change, nothing refused.
@@ -182,8 +296,21 @@ impl fmt::Display for Change {
                 }
                 Ok(())
             }
-            Change::AddPartitions { topic, from, to } => {
-                write!(f, "~ {topic}: partitions {from} -> {to}")
+            Change::AddPartitions {
+                topic,
+                from,
+                to,
+                reason,
+                key_moves,
+            } => {
+                write!(f, "~ {topic}: partitions {from} -> {to}")?;
+                if let Some(reason) = reason {
+                    write!(f, " ({reason})")?;
+                }
+                if let Some(moves) = key_moves {
+                    write!(f, "\n    {}", describe_moves(moves))?;
+                }
+                Ok(())
             }
             Change::SetConfig {
                 topic,
@@ -215,8 +342,34 @@ impl fmt::Display for Refusal {
                  or use replication factor {from} for this environment (--replication-factor or \
                  environments.<env>.replication_factor)"
             ),
+            Refusal::KeyedPartitionIncrease {
+                topic,
+                from,
+                to,
+                key_moves,
+            } => write!(
+                f,
+                "! {topic}: the file asks for {to} partitions but the topic has {from} and its \
+                 records are keyed: {}. Records of a moving key already in the old partition \
+                 would be read after its new ones by lagging consumers. Drain the consumers \
+                 (lag 0) and stop the producers first, then pass --allow-key-moves; or keep \
+                 {from} partitions",
+                describe_moves(key_moves)
+            ),
         }
     }
+}
+
+/// One line on what moves: sampled and expected shares, and a few keys.
+fn describe_moves(moves: &KeyMoves) -> String {
+    let mut text = format!(
+        "{} of {} sampled keys change partition (about {:.1}% of all keys)",
+        moves.moving_keys, moves.sampled_keys, moves.expected_percent
+    );
+    if !moves.examples.is_empty() {
+        text.push_str(&format!(", e.g. {}", moves.examples.join(", ")));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -245,6 +398,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            keys: None,
         }
     }
 
@@ -260,6 +414,7 @@ mod tests {
         let plan = Plan::compute(
             &[desired("orders", 12, &[("retention.ms", "1000")])],
             &BTreeMap::new(),
+            PlanOptions::default(),
         );
         assert_eq!(
             plan.changes,
@@ -280,7 +435,7 @@ mod tests {
             "orders",
             observed(12, &[("retention.ms", "1000"), ("segment.bytes", "1")]),
         )]);
-        let plan = Plan::compute(&want, &have);
+        let plan = Plan::compute(&want, &have, PlanOptions::default());
         assert!(plan.is_empty(), "{plan:?}");
     }
 
@@ -295,14 +450,16 @@ mod tests {
             "orders",
             observed(6, &[("retention.ms", "1000"), ("segment.ms", "60000")]),
         )]);
-        let plan = Plan::compute(&want, &have);
+        let plan = Plan::compute(&want, &have, PlanOptions::default());
         assert_eq!(
             plan.changes,
             [
                 Change::AddPartitions {
                     topic: "orders".into(),
                     from: 6,
-                    to: 12
+                    to: 12,
+                    reason: None,
+                    key_moves: None,
                 },
                 Change::SetConfig {
                     topic: "orders".into(),
@@ -325,6 +482,7 @@ mod tests {
         let plan = Plan::compute(
             &[desired("orders", 6, &[])],
             &cluster(&[("orders", observed(12, &[]))]),
+            PlanOptions::default(),
         );
         assert!(plan.changes.is_empty());
         assert_eq!(
@@ -347,7 +505,11 @@ mod tests {
     fn replication_factor_drift_is_refused() {
         let mut want = desired("orders", 3, &[]);
         want.replication_factor = 3;
-        let plan = Plan::compute(&[want], &cluster(&[("orders", observed(3, &[]))]));
+        let plan = Plan::compute(
+            &[want],
+            &cluster(&[("orders", observed(3, &[]))]),
+            PlanOptions::default(),
+        );
         assert_eq!(
             plan.refusals,
             [Refusal::ReplicationFactorChange {
@@ -360,8 +522,115 @@ mod tests {
 
     #[test]
     fn topics_only_in_the_cluster_are_left_alone() {
-        let plan = Plan::compute(&[], &cluster(&[("legacy", observed(1, &[]))]));
+        let plan = Plan::compute(
+            &[],
+            &cluster(&[("legacy", observed(1, &[]))]),
+            PlanOptions::default(),
+        );
         assert!(plan.is_empty());
+    }
+
+    fn keyed(mut topic: ObservedTopic, keys: &[&str]) -> ObservedTopic {
+        let partitions = u32::try_from(topic.partitions).unwrap();
+        topic.keys = Some(KeySample {
+            records: keys.len() as u64,
+            keys: keys
+                .iter()
+                .map(|k| {
+                    let now =
+                        orderflow_runtime::partitioner::partition_for_key(k.as_bytes(), partitions);
+                    (k.as_bytes().to_vec(), now)
+                })
+                .collect(),
+        });
+        topic
+    }
+
+    #[test]
+    fn a_keyed_topic_gains_partitions_only_with_allow_key_moves() {
+        let keys: Vec<String> = (0..40).map(|n| format!("order-{n}")).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let have = cluster(&[("orders", keyed(observed(3, &[]), &keys))]);
+        let want = [desired("orders", 6, &[])];
+        let refused = Plan::compute(&want, &have, PlanOptions::default());
+        assert!(refused.changes.is_empty(), "{refused:?}");
+        let [Refusal::KeyedPartitionIncrease { key_moves, .. }] = refused.refusals.as_slice()
+        else {
+            panic!("expected a keyed refusal: {refused:?}");
+        };
+        assert!(key_moves.moving_keys > 0, "{key_moves:?}");
+        let message = refused.refusals[0].to_string();
+        assert!(message.contains("--allow-key-moves"), "{message}");
+        assert!(
+            message.contains("sampled keys change partition"),
+            "{message}"
+        );
+
+        let allowed = Plan::compute(
+            &want,
+            &have,
+            PlanOptions {
+                allow_key_moves: true,
+            },
+        );
+        assert!(allowed.refusals.is_empty());
+        assert!(matches!(
+            &allowed.changes[..],
+            [Change::AddPartitions {
+                to: 6,
+                key_moves: Some(_),
+                ..
+            }]
+        ));
+        // No keys read (an empty topic, or null keys): nothing moves, nothing to refuse.
+        let unkeyed = cluster(&[("orders", observed(3, &[]))]);
+        assert!(
+            Plan::compute(&want, &unkeyed, PlanOptions::default())
+                .refusals
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_dlq_is_kept_in_step_with_its_source() {
+        // The DLQ is not in the file: raised with the source.
+        let plan = Plan::compute(
+            &[desired("orders", 6, &[])],
+            &cluster(&[
+                ("orders", observed(3, &[])),
+                ("orders.dlq", observed(3, &[])),
+            ]),
+            PlanOptions::default(),
+        );
+        assert_eq!(
+            plan.changes,
+            [
+                Change::AddPartitions {
+                    topic: "orders".into(),
+                    from: 3,
+                    to: 6,
+                    reason: None,
+                    key_moves: None
+                },
+                Change::AddPartitions {
+                    topic: "orders.dlq".into(),
+                    from: 3,
+                    to: 6,
+                    reason: Some("in step with orders".into()),
+                    key_moves: None
+                },
+            ]
+        );
+        // The file gives the DLQ fewer partitions than its source: created with the source's.
+        let plan = Plan::compute(
+            &[desired("orders", 6, &[]), desired("orders.dlq", 2, &[])],
+            &BTreeMap::new(),
+            PlanOptions::default(),
+        );
+        assert!(matches!(
+            &plan.changes[1],
+            Change::CreateTopic { topic, partitions: 6, .. } if topic == "orders.dlq"
+        ));
     }
 
     #[test]

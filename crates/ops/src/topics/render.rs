@@ -89,6 +89,8 @@ mod tests {
                 topic: "orders".into(),
                 from: 6,
                 to: 12,
+                reason: None,
+                key_moves: None,
             }],
             refusals: vec![Refusal::PartitionDecrease {
                 topic: "orders.dlq".into(),
