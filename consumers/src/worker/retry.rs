@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use orderflow_contracts::produce_error::ProduceFailure;
 use orderflow_runtime::backoff::Backoff;
 use prometheus::IntGauge;
 use tokio_util::sync::CancellationToken;
@@ -176,8 +175,6 @@ fn is_database_wide(tried: usize, failed: &[&BatchFailure]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use rdkafka::error::RDKafkaErrorCode;
-
     use super::*;
 
     fn failure(kind: FailureKind, code: Option<&str>) -> BatchFailure {

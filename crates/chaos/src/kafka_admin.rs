@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use orderflow_lag::{EngineConfig, LagEngine};
-use orderflow_ops::topics::{ConfigValue, DesiredTopic, Plan, TopicName, TopicsAdmin};
+use orderflow_ops::topics::{ConfigValue, DesiredTopic, Plan, PlanOptions, TopicName, TopicsAdmin};
 use orderflow_runtime::kafka::KafkaArgs;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -22,18 +22,21 @@ pub async fn create_topics(brokers: &str, topic: &str, partitions: i32) -> anyho
             ConfigValue::new("false"),
         ),
     ]);
-    let desired = [topic.to_string(), orderflow_contracts::dead_letter::dlq_topic(&topic)]
-        .into_iter()
-        .map(|name| {
-            Ok(DesiredTopic {
-                name: TopicName::new(name).map_err(|e| anyhow!(e))?,
-                partitions,
-                replication_factor: 3,
-                configs: configs.clone(),
-            })
+    let desired = [
+        topic.to_string(),
+        orderflow_contracts::dead_letter::dlq_topic(&topic),
+    ]
+    .into_iter()
+    .map(|name| {
+        Ok(DesiredTopic {
+            name: TopicName::new(name).map_err(|e| anyhow!(e))?,
+            partitions,
+            replication_factor: 3,
+            configs: configs.clone(),
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let plan: Plan = admin.plan(&desired).await?;
+    })
+    .collect::<anyhow::Result<Vec<_>>>()?;
+    let plan: Plan = admin.plan(&desired, PlanOptions::default()).await?;
     admin.apply(&plan).await?.into_result()?;
     Ok(())
 }

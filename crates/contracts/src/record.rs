@@ -23,7 +23,11 @@ pub fn record_key(order_id: &str) -> &[u8] {
 
 /// The headers of every order event record: W3C `traceparent` (and `tracestate` when
 /// the trace has one), `event-type` and `content-type`.
-pub fn record_headers(traceparent: &str, tracestate: Option<&str>, event_type: &str) -> OwnedHeaders {
+pub fn record_headers(
+    traceparent: &str,
+    tracestate: Option<&str>,
+    event_type: &str,
+) -> OwnedHeaders {
     let headers = OwnedHeaders::new_with_capacity(4).insert(Header {
         key: TRACEPARENT_HEADER,
         value: Some(traceparent),

@@ -12,12 +12,12 @@ use clap::{Parser, ValueEnum};
 use order_producer::generator::delivery::{
     DeliveryTracker, OrderProducer, event_type_index, send_with_backpressure,
 };
-use orderflow_contracts::record::record_headers;
 use order_producer::generator::generate_args::DEFAULT_ORDERS_OPEN;
 use order_producer::generator::lifecycle::LifecycleGenerator;
 use order_producer::metrics::ProducerMetrics;
 use order_producer::producer_settings::ProducerSettings;
 use order_producer::trace_context::new_traceparent;
+use orderflow_contracts::record::record_headers;
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_schemas::OrderEventSerializer;
 use rand::SeedableRng;

@@ -50,10 +50,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use orderflow_contracts::record::record_headers;
 use crate::metrics::OrderServiceMetrics;
 use crate::order_service::relay_health::RelayHealth;
 use crate::publish_span;
+use orderflow_contracts::record::record_headers;
 use orderflow_outbox::{OutboxRow, queries as outbox};
 use orderflow_runtime::telemetry::StoredTraceContext;
 use orderflow_runtime::telemetry::span_context;

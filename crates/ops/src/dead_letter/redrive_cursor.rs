@@ -253,7 +253,7 @@ mod tests {
             key: None,
             value: None,
             headers: vec![RecordHeader::text(
-                order_consumer::dead_letter::headers::ERROR_CATEGORY,
+                orderflow_contracts::dead_letter::headers::ERROR_CATEGORY,
                 category,
             )],
         }

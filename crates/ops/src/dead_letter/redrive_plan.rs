@@ -2,10 +2,8 @@
 //! whether it has been replayed too often already.
 
 use std::collections::BTreeSet;
-use orderflow_contracts::dead_letter::headers;
 
-use order_consumer::dead_letter::headers;
-use orderflow_contracts::dead_letter::DLQ_SUFFIX;
+use orderflow_contracts::dead_letter::{DLQ_SUFFIX, headers};
 
 use super::error::{DeadLetterError, Result};
 use super::record::{DlqRecord, RecordHeader};
