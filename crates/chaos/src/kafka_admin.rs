@@ -24,7 +24,7 @@ pub async fn create_topics(brokers: &str, topic: &str, partitions: i32) -> anyho
     ]);
     let desired = [
         topic.to_string(),
-        orderflow_contracts::dead_letter::dlq_topic(&topic),
+        orderflow_contracts::dead_letter::dlq_topic(topic),
     ]
     .into_iter()
     .map(|name| {

@@ -56,7 +56,7 @@ pub async fn seed(plan: &Plan<'_>) -> anyhow::Result<usize> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", plan.brokers)
         .create()?;
-    let dlq = orderflow_contracts::dead_letter::dlq_topic(&plan.topic);
+    let dlq = orderflow_contracts::dead_letter::dlq_topic(plan.topic);
     let topics = [
         NewTopic::new(plan.topic, plan.partitions, TopicReplication::Fixed(1)),
         NewTopic::new(&dlq, plan.partitions, TopicReplication::Fixed(1)),
