@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use crate::compute::{LagFigures, ResetPolicy, lag_figures};
-use crate::engine::DLQ_SUFFIX;
 use crate::kafka::ClusterTopics;
 use crate::kafka::log_offsets::TopicPartition;
 use crate::kafka::timestamps::RecordKey;
@@ -13,6 +12,7 @@ use crate::model::{
     TopicLag,
 };
 use crate::window::{GroupActivity, PartitionWindow, Sample};
+use orderflow_contracts::dead_letter::DLQ_SUFFIX;
 
 /// What was read for one partition of a group this cycle.
 #[derive(Debug, Clone)]
