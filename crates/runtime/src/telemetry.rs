@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
-use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::layer::{Layer, Layered, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
@@ -115,24 +115,27 @@ pub fn init_telemetry(args: &LogArgs, default_service_name: &str) -> Result<Tele
 
 fn install(args: &LogArgs, provider: Option<&SdkTracerProvider>) {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (layers, capture) = layers(args, provider, BoxMakeWriter::new(std::io::stderr), colour);
+    let (filter, layers, capture) =
+        layers(args, provider, BoxMakeWriter::new(std::io::stderr), colour);
     let _ = tracing_subscriber::registry()
+        .with(filter)
         .with(layers)
         .with(capture)
         .try_init();
 }
 
-type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+type BoxedLayer = Box<dyn Layer<Layered<EnvFilter, Registry>> + Send + Sync>;
 
-/// The subscriber's layers: filter, log formatter, and the span export when `provider`;
-/// and the layer that hands the formatter the dispatcher, which must sit outside the
-/// `Vec` (a `Vec` of layers does not pass the dispatcher on).
+/// The subscriber's filter, its layers (log formatter, and the span export when
+/// `provider`) and the layer that hands the formatter the dispatcher, which must sit
+/// outside the `Vec` (a `Vec` of layers does not pass the dispatcher on). The filter is
+/// the subscriber's own, below every layer: inside the `Vec` it filtered nothing.
 fn layers(
     args: &LogArgs,
     provider: Option<&SdkTracerProvider>,
     writer: BoxMakeWriter,
     colour: bool,
-) -> (Vec<BoxedLayer>, DispatchCapture) {
+) -> (EnvFilter, Vec<BoxedLayer>, DispatchCapture) {
     let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|err| {
         eprintln!(
             "invalid --log-level {:?} ({err}); using info",
@@ -141,8 +144,7 @@ fn layers(
         EnvFilter::new("info")
     });
     let slot = DispatchSlot::default();
-    let mut layers: Vec<BoxedLayer> = vec![filter.boxed()];
-    layers.push(match args.log_format {
+    let mut layers: Vec<BoxedLayer> = vec![match args.log_format {
         LogFormat::Human => tracing_subscriber::fmt::layer()
             .with_ansi(colour)
             .with_writer(writer)
@@ -156,7 +158,7 @@ fn layers(
                 dispatch: slot.clone(),
             })
             .boxed(),
-    });
+    }];
     if let Some(provider) = provider {
         // Only what the spans' own fields say: source locations, thread ids and busy/idle
         // times would cost on every span and tell an operator little.
@@ -169,7 +171,7 @@ fn layers(
             .with_tracked_inactivity(false);
         layers.push(otel.boxed());
     }
-    (layers, DispatchCapture(slot))
+    (filter, layers, DispatchCapture(slot))
 }
 
 #[cfg(test)]
@@ -215,13 +217,16 @@ mod tests {
             log_level: "info".into(),
         };
         let writer = captured.clone();
-        let (layers, capture) = layers(
+        let (filter, layers, capture) = layers(
             &args,
             with_provider.then_some(&provider),
             BoxMakeWriter::new(move || writer.clone()),
             false,
         );
-        let subscriber = tracing_subscriber::registry().with(layers).with(capture);
+        let subscriber = tracing_subscriber::registry()
+            .with(filter)
+            .with(layers)
+            .with(capture);
         tracing::subscriber::with_default(subscriber, body);
         let _ = provider.shutdown();
         let bytes = captured.0.lock().unwrap().clone();
@@ -252,6 +257,18 @@ mod tests {
         assert_eq!(lines[1]["order_id"], "ord-1");
         assert_eq!(lines[1]["trace_id"], trace_id.as_str());
         assert_eq!(lines[1]["span_id"], span_id.as_str());
+    }
+
+    #[test]
+    fn events_below_the_log_level_are_not_written() {
+        for with_provider in [false, true] {
+            let lines = json_lines(with_provider, || {
+                tracing::debug!("below the level");
+                tracing::info!("at the level");
+            });
+            assert_eq!(lines.len(), 1, "export {with_provider}: {lines:?}");
+            assert_eq!(lines[0]["message"], "at the level");
+        }
     }
 
     #[test]
