@@ -36,6 +36,7 @@ fn arguments(name: &str) -> Option<Vec<String>> {
             "'OrderPaid'",
             "'00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'",
             "'\\x00'::bytea",
+            "NULL",
         ],
         "claim_outbox_batch" => &["500", "150"],
         "mark_outbox_sent" => &["ARRAY[1000001, 1000002, 1000003]::bigint[]"],
