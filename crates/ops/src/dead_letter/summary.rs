@@ -32,17 +32,7 @@ impl ListSummary {
 
     /// The human summary: a total line and one line per grouping.
     pub fn render_text(&self) -> String {
-        let join = |counts: &BTreeMap<String, u64>| {
-            if counts.is_empty() {
-                "-".to_owned()
-            } else {
-                counts
-                    .iter()
-                    .map(|(name, n)| format!("{name}={n}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            }
-        };
+        let join = join_counts;
         format!(
             "{} record(s)\nby category: {}\nby source topic: {}",
             self.listed,
@@ -112,17 +102,7 @@ impl RedriveSummary {
 
     /// The human summary for a terminal: totals, then the counts per category and target.
     pub fn render_text(&self) -> String {
-        let join = |counts: &BTreeMap<String, u64>| {
-            if counts.is_empty() {
-                "-".to_owned()
-            } else {
-                counts
-                    .iter()
-                    .map(|(name, n)| format!("{name}={n}"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            }
-        };
+        let join = join_counts;
         let done = if self.dry_run {
             format!("{} would be redriven", self.would_redrive)
         } else {
@@ -146,6 +126,19 @@ impl RedriveSummary {
             join(&self.by_category),
             join(&self.by_target),
         )
+    }
+}
+
+/// `name=count` pairs on one line, `-` when there are none.
+fn join_counts(counts: &BTreeMap<String, u64>) -> String {
+    if counts.is_empty() {
+        "-".to_owned()
+    } else {
+        counts
+            .iter()
+            .map(|(name, n)| format!("{name}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
