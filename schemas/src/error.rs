@@ -200,6 +200,10 @@ pub enum RegistryError {
         what: String,
         /// Transport error or HTTP status.
         reason: String,
+        /// The HTTP status when the registry answered (5xx, 408, 429); `None` when no
+        /// answer came (refused, timed out). A 5xx for one id while the registry answers
+        /// other calls is that id's trouble, not an outage.
+        status: Option<u16>,
     },
     /// Any other HTTP 4xx, e.g. 409 incompatible schema, 422 invalid schema, 401. Retrying the
     /// same request will not help.
@@ -292,6 +296,7 @@ mod tests {
             url: "http://127.0.0.1:1".into(),
             what: "schema id 3".into(),
             reason: "connection refused".into(),
+            status: None,
         };
         assert!(unreachable.is_transient());
         let transient = DecodeError::RegistryUnavailable {

@@ -150,16 +150,24 @@ impl RegistryClient {
     /// process that only reads schemas). It looks up schema id 0, which registries never
     /// hand out: "not found" is the answer of a registry that let the call in.
     pub async fn check_with_retry(&self, max_wait: Duration) -> Result<(), RegistryError> {
-        retry_unreachable(max_wait, || async {
-            match get_schema_by_id(0, &self.inner.settings).await {
-                Ok(_) => Ok(()),
-                Err(error) => match self.classify("a start-up check", error) {
-                    RegistryError::NotFound { .. } => Ok(()),
-                    other => Err(other),
-                },
-            }
-        })
-        .await
+        retry_unreachable(max_wait, || self.check("a start-up check")).await
+    }
+
+    /// One call that proves the registry answers and takes the credentials (the lookup of
+    /// schema id 0, as [`check_with_retry`](Self::check_with_retry)): what tells a 5xx
+    /// for one schema id (that id's trouble) from a registry that is down.
+    pub async fn answers(&self) -> Result<(), RegistryError> {
+        self.check("a probe").await
+    }
+
+    async fn check(&self, what: &str) -> Result<(), RegistryError> {
+        match get_schema_by_id(0, &self.inner.settings).await {
+            Ok(_) => Ok(()),
+            Err(error) => match self.classify(what, error) {
+                RegistryError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
+        }
     }
 
     /// The latest version registered under `subject`: its id and its schema (not cached:
@@ -254,6 +262,7 @@ impl RegistryClient {
                     url,
                     what,
                     reason: error_chain(&error),
+                    status: None,
                 }
             } else {
                 RegistryError::InvalidResponse {
@@ -285,6 +294,7 @@ impl RegistryClient {
                     status.map_or("?".into(), |s| s.to_string()),
                     raw.message
                 ),
+                status,
             },
             Some(status) => RegistryError::Rejected {
                 url,
@@ -311,14 +321,24 @@ where
     loop {
         attempts += 1;
         match call().await {
-            Err(RegistryError::Unreachable { url, what, reason }) => {
+            Err(RegistryError::Unreachable {
+                url,
+                what,
+                reason,
+                status,
+            }) => {
                 let jittered = delay.mul_f64(rand::rng().random_range(0.5..=1.0));
                 if started.elapsed() + jittered > max_wait {
                     let reason = format!(
                         "{reason} (gave up after {attempts} attempts in {:.1}s)",
                         started.elapsed().as_secs_f64()
                     );
-                    return Err(RegistryError::Unreachable { url, what, reason });
+                    return Err(RegistryError::Unreachable {
+                        url,
+                        what,
+                        reason,
+                        status,
+                    });
                 }
                 tracing::warn!(registry = %url, %reason, attempt = attempts, "schema registry not reachable yet, retrying");
                 tokio::time::sleep(jittered).await;

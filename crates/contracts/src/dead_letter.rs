@@ -62,17 +62,23 @@ pub enum DlqCategory {
     /// its original headers (and, if still too large, its value) cut; the message
     /// header starts with the category it had.
     Oversized,
+    /// The schema registry kept refusing the lookup of the record's writer schema
+    /// (401/403, an answer that does not parse, another 4xx) for longer than the
+    /// consumer's `--registry-failure-budget`: the record may be fine, so redrive it
+    /// once the registry is mended.
+    Registry,
 }
 
 impl DlqCategory {
     /// Every category, in the order the docs list them.
-    pub const ALL: [DlqCategory; 6] = [
+    pub const ALL: [DlqCategory; 7] = [
         DlqCategory::Deserialization,
         DlqCategory::Schema,
         DlqCategory::Validation,
         DlqCategory::Processing,
         DlqCategory::RetriesExhausted,
         DlqCategory::Oversized,
+        DlqCategory::Registry,
     ];
 
     /// The header value and metric label.
@@ -84,6 +90,7 @@ impl DlqCategory {
             DlqCategory::Processing => "processing",
             DlqCategory::RetriesExhausted => "retries-exhausted",
             DlqCategory::Oversized => "oversized",
+            DlqCategory::Registry => "registry",
         }
     }
 
