@@ -8,12 +8,13 @@ use orderflow_runtime::backoff::Backoff;
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_runtime::ops_server::OpsArgs;
 use orderflow_runtime::telemetry::LogArgs;
-use orderflow_schemas::RegistryArgs;
+use orderflow_schemas::{OrderEventDeserializer, RegistryArgs, RegistryClient};
 
 use crate::engine::EngineSettings;
 use crate::error::{Error, Result};
 use crate::partitions::group_protocol::GroupProtocol;
 use crate::scheduling::Ordering;
+use crate::worker::decode::EventDecoder;
 
 /// Consumer-group worker: applies order events to the order projection exactly
 /// once per event, dead-letters what cannot be processed, commits after success.
@@ -48,6 +49,19 @@ pub struct ConsumerArgs {
     /// refused certificate or credentials fail at once).
     #[arg(long, env = "SCHEMA_REGISTRY_CONNECT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub registry_connect_timeout: Duration,
+    /// How long a schema id the registry answers 404 for is retried before its
+    /// records are dead-lettered (category schema): long enough for a follower
+    /// registry node, or one restored from an older backup, to learn a new schema.
+    /// 0 dead-letters them at once.
+    #[arg(long, env = "SCHEMA_REGISTRY_NOT_FOUND_GRACE", default_value = "60s", value_parser = parse_duration)]
+    pub registry_not_found_grace: Duration,
+    /// How long a schema id the registry keeps refusing (401/403, a 5xx for that id
+    /// while the registry answers other calls, an answer that does not parse) is
+    /// retried, from the first refusal, before its records are dead-lettered with
+    /// category registry. A registry that does not answer at all is waited for
+    /// without limit.
+    #[arg(long, env = "SCHEMA_REGISTRY_FAILURE_BUDGET", default_value = "5m", value_parser = parse_duration)]
+    pub registry_failure_budget: Duration,
     /// Ordering guarantee: `key` runs different keys of a partition concurrently
     /// (records of one key stay in offset order); `partition` runs one record of a
     /// partition at a time.
@@ -192,6 +206,20 @@ impl ConsumerArgs {
             .map_or(&[][..], |file| file.entries());
         self.group_protocol
             .check_settings(&self.kafka.options, file)
+    }
+
+    /// The record decoder: writer schemas through `registry`, with the not-found
+    /// grace and the failure budget of the flags, counted in `metrics`.
+    pub fn decoder(
+        &self,
+        registry: RegistryClient,
+        metrics: &prometheus::Registry,
+    ) -> EventDecoder {
+        let deserializer = OrderEventDeserializer::new(registry)
+            .with_not_found_grace(self.registry_not_found_grace);
+        EventDecoder::new(deserializer)
+            .with_failure_budget(self.registry_failure_budget)
+            .with_metrics(metrics)
     }
 
     /// Engine settings from the flags.

@@ -4,11 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use order_consumer::{ConsumerArgs, EngineDeps, EventDecoder, MIGRATOR};
+use order_consumer::{ConsumerArgs, EngineDeps, MIGRATOR};
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
 use orderflow_runtime::shutdown::Shutdown;
 use orderflow_runtime::telemetry::Telemetry;
-use orderflow_schemas::OrderEventDeserializer;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -63,7 +62,7 @@ async fn run(args: ConsumerArgs, telemetry: &Telemetry) -> anyhow::Result<()> {
 
     let deps = EngineDeps {
         pool,
-        decoder: EventDecoder::new(OrderEventDeserializer::new(registry)),
+        decoder: args.decoder(registry, &metrics),
         registry: metrics,
         readiness,
     };

@@ -1,5 +1,9 @@
 //! Every metric of the consumer, named once.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use orderflow_schemas::{DecodeError, RegistryError};
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
@@ -13,6 +17,88 @@ pub(crate) mod outcome {
     pub(crate) const DUPLICATE: &str = "duplicate";
     /// Written to the dead-letter topic.
     pub(crate) const DEAD_LETTERED: &str = "dead_lettered";
+}
+
+/// Registry trouble per schema id, counted by the decoder. The `schema_id` label takes
+/// the first [`MAX_LABELLED_SCHEMA_IDS`] ids seen, then `other`: a topic full of
+/// garbage ids must not grow the series without bound.
+#[derive(Debug, Clone)]
+pub(crate) struct RegistryMetrics {
+    waits: IntCounterVec,
+    lookup_failures: IntCounterVec,
+    labelled: Arc<Mutex<HashSet<u32>>>,
+}
+
+/// Most schema ids with their own series in [`RegistryMetrics`].
+pub(crate) const MAX_LABELLED_SCHEMA_IDS: usize = 100;
+
+impl RegistryMetrics {
+    /// Creates and registers the registry metrics.
+    pub(crate) fn new(registry: &Registry) -> Self {
+        Self {
+            waits: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "orderflow_consumer_registry_waits_total",
+                        "Records sent back to wait (with backoff) on the schema registry, by writer schema id.",
+                    ),
+                    &["schema_id"],
+                )
+                .expect("valid"),
+            ),
+            lookup_failures: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "orderflow_consumer_registry_lookup_failures_total",
+                        "Failed writer schema lookups, by schema id and reason (not_found, unreachable, \
+                         server_error, unauthorized, tls, invalid_answer, refused).",
+                    ),
+                    &["schema_id", "reason"],
+                )
+                .expect("valid"),
+            ),
+            labelled: Arc::default(),
+        }
+    }
+
+    /// A record of `schema_id` waits on the registry.
+    pub(crate) fn waited(&self, schema_id: u32) {
+        self.waits
+            .with_label_values(&[&self.label(schema_id)])
+            .inc();
+    }
+
+    /// A lookup of `schema_id` failed with `error`.
+    pub(crate) fn lookup_failed(&self, schema_id: u32, error: &DecodeError) {
+        let reason = match error {
+            DecodeError::UnknownSchemaId(_) => "not_found",
+            DecodeError::RegistryUnavailable { source, .. } => match source {
+                RegistryError::NotFound { .. } => "not_found",
+                RegistryError::Unreachable { status: None, .. } => "unreachable",
+                RegistryError::Unreachable { .. } => "server_error",
+                RegistryError::Unauthorized { .. } => "unauthorized",
+                RegistryError::Tls { .. } => "tls",
+                RegistryError::InvalidResponse { .. } => "invalid_answer",
+                _ => "refused",
+            },
+            _ => return,
+        };
+        self.lookup_failures
+            .with_label_values(&[&self.label(schema_id), reason])
+            .inc();
+    }
+
+    fn label(&self, schema_id: u32) -> String {
+        let mut labelled = self.labelled.lock().unwrap_or_else(PoisonError::into_inner);
+        if labelled.contains(&schema_id) || labelled.len() < MAX_LABELLED_SCHEMA_IDS {
+            labelled.insert(schema_id);
+            schema_id.to_string()
+        } else {
+            "other".to_owned()
+        }
+    }
 }
 
 /// The consumer's metrics, with the group and topic labels bound.
@@ -44,6 +130,8 @@ pub(crate) struct ConsumerMetrics {
     pub(crate) buffered: IntGauge,
     /// Partitions paused by back-pressure or the circuit breaker.
     pub(crate) paused_partitions: IntGauge,
+    /// Records waiting on the schema registry, out of the database slots.
+    pub(crate) registry_waiting: IntGauge,
     /// 0 closed, 1 open, 2 half-open.
     pub(crate) breaker_state: IntGauge,
     /// Rebalance events by kind (assign, revoke).
@@ -156,6 +244,10 @@ impl ConsumerMetrics {
             paused_partitions: gauge(
                 "orderflow_consumer_paused_partitions",
                 "Partitions paused by back-pressure or the circuit breaker.",
+            ),
+            registry_waiting: gauge(
+                "orderflow_consumer_registry_waiting_records",
+                "Records waiting on the schema registry (they hold no database slot).",
             ),
             breaker_state: gauge(
                 "orderflow_consumer_circuit_breaker_state",

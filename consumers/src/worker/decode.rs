@@ -1,17 +1,27 @@
 //! Turns a record value into a [`ProjectionEvent`]: Confluent wire format,
 //! registry lookup, Avro decoding and the stateless business rules.
 
+use std::time::Duration;
+
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use orderflow_schemas::{OrderEvent, OrderEventDeserializer, OrderPayload};
+use orderflow_schemas::{DecodeError, OrderEvent, OrderEventDeserializer, OrderPayload, wire};
 
+use super::registry_budget::{RegistryBudget, RegistryVerdict};
 use crate::dead_letter::DlqCategory;
+use crate::metrics::RegistryMetrics;
 use crate::store::projection::{Effect, ProjectionEvent};
+
+/// How long a schema id the registry keeps refusing (401/403, a 5xx for that id
+/// alone, an answer that does not parse) is retried before its records are
+/// dead-lettered with category `registry`: the `--registry-failure-budget` default.
+pub const DEFAULT_REGISTRY_FAILURE_BUDGET: Duration = Duration::from_secs(300);
 
 /// Why a record could not be turned into an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeFailure {
-    /// Retrying can help (the registry is unreachable).
+    /// Retrying can help: the record waits on the schema registry (unreachable,
+    /// a 404 within the not-found grace, a refusal within the failure budget).
     Transient(String),
     /// Retrying cannot help: dead-letter under this category.
     Poison(DlqCategory, String),
@@ -40,6 +50,8 @@ impl RecordDecoder for EventDecoder {
 /// Decodes and validates record values.
 pub struct EventDecoder {
     deserializer: OrderEventDeserializer,
+    budget: RegistryBudget,
+    metrics: Option<RegistryMetrics>,
 }
 
 impl std::fmt::Debug for EventDecoder {
@@ -49,9 +61,28 @@ impl std::fmt::Debug for EventDecoder {
 }
 
 impl EventDecoder {
-    /// A decoder reading writer schemas through `deserializer`.
+    /// A decoder reading writer schemas through `deserializer` (whose not-found grace
+    /// decides how long a 404 waits), with [`DEFAULT_REGISTRY_FAILURE_BUDGET`].
     pub fn new(deserializer: OrderEventDeserializer) -> Self {
-        Self { deserializer }
+        Self {
+            deserializer,
+            budget: RegistryBudget::new(DEFAULT_REGISTRY_FAILURE_BUDGET),
+            metrics: None,
+        }
+    }
+
+    /// Retries the records of a schema id the registry keeps refusing for `budget`
+    /// from the first refusal, then dead-letters them with category `registry`.
+    pub fn with_failure_budget(mut self, budget: Duration) -> Self {
+        self.budget = RegistryBudget::new(budget);
+        self
+    }
+
+    /// Counts registry waits and failed lookups per schema id in `registry`
+    /// (`orderflow_consumer_registry_*`).
+    pub fn with_metrics(mut self, registry: &prometheus::Registry) -> Self {
+        self.metrics = Some(RegistryMetrics::new(registry));
+        self
     }
 
     /// Decodes `value`, checks the business rules and that the record has a key and
@@ -68,14 +99,13 @@ impl EventDecoder {
             ));
         };
         let event = match self.deserializer.deserialize(value).await {
-            Ok(event) => event,
-            Err(error) if error.is_transient() => {
-                return Err(DecodeFailure::Transient(error.to_string()));
+            Ok(event) => {
+                if let Ok((schema_id, _)) = wire::split_frame(value) {
+                    self.budget.answered(schema_id);
+                }
+                event
             }
-            Err(error) => {
-                let category = DlqCategory::from(error.category());
-                return Err(DecodeFailure::Poison(category, error.to_string()));
-            }
+            Err(error) => return Err(self.failure(error).await),
         };
         if let Err(error) = event.validate() {
             return Err(DecodeFailure::Poison(
@@ -105,6 +135,43 @@ impl EventDecoder {
             ));
         }
         Ok(to_projection_event(event))
+    }
+}
+
+impl EventDecoder {
+    /// A failed decode as wait or dead-letter, counted per schema id.
+    async fn failure(&self, error: DecodeError) -> DecodeFailure {
+        let poison = |error: &DecodeError| {
+            DecodeFailure::Poison(DlqCategory::from(error.category()), error.to_string())
+        };
+        let Some(schema_id) = registry_schema_id(&error) else {
+            return poison(&error);
+        };
+        if let Some(metrics) = &self.metrics {
+            metrics.lookup_failed(schema_id, &error);
+        }
+        let client = self.deserializer.client();
+        match self.budget.judge(schema_id, &error, client).await {
+            RegistryVerdict::Wait => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.waited(schema_id);
+                }
+                DecodeFailure::Transient(error.to_string())
+            }
+            RegistryVerdict::GiveUp(message) => {
+                DecodeFailure::Poison(DlqCategory::Registry, message)
+            }
+            RegistryVerdict::Poison => poison(&error),
+        }
+    }
+}
+
+/// The schema id whose lookup failed, when the registry was asked at all.
+fn registry_schema_id(error: &DecodeError) -> Option<u32> {
+    match error {
+        DecodeError::RegistryUnavailable { schema_id, .. } => Some(*schema_id),
+        DecodeError::UnknownSchemaId(schema_id) => Some(*schema_id),
+        _ => None,
     }
 }
 

@@ -9,4 +9,5 @@ pub mod decode;
 pub mod effect_batch;
 pub(crate) mod hand_off;
 pub(crate) mod processing;
+pub(crate) mod registry_budget;
 pub(crate) mod retry;

@@ -58,6 +58,8 @@ struct Work {
     last_failure_at: Option<DateTime<Utc>>,
     dead_letter: Option<FailureReport>,
     finished: bool,
+    /// The last decode has to wait on the schema registry.
+    waiting_on_registry: bool,
 }
 
 impl Work {
@@ -71,6 +73,7 @@ impl Work {
             last_failure_at: None,
             dead_letter: None,
             finished: false,
+            waiting_on_registry: false,
         }
     }
 
@@ -140,6 +143,11 @@ impl Processor {
             .instrument(span)
             .await;
             pending.retain(|work| !work.finished);
+            // A record waiting on the registry leaves the batch, so it holds none of
+            // the --db-concurrency slots that other keys' records need.
+            for work in pending.extract_if(.., |work| work.waiting_on_registry) {
+                tokio::spawn(Arc::clone(self).wait_on_registry(work));
+            }
             if pending.is_empty() {
                 return;
             }
@@ -153,6 +161,44 @@ impl Processor {
             }
             round = round.saturating_add(1);
         }
+    }
+
+    /// A record whose writer schema the registry has not given yet, waiting out of
+    /// its batch (no database slot) with backoff; once decoded, or poison, it is
+    /// processed on its own like a record split out of a batch. Boxed so the spawn
+    /// from [`Self::run_work`] has a nameable `Send` type.
+    fn wait_on_registry(
+        self: Arc<Self>,
+        mut work: Work,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let waiting = self.shared.metrics.registry_waiting.clone();
+            waiting.inc();
+            let mut round = 0u32;
+            let decoded = loop {
+                if !self.retry.wait_before_round(round, &self.token).await {
+                    break false;
+                }
+                round = round.saturating_add(1);
+                if !self.shared.is_current(&work.job) {
+                    self.shared.give_up(&work.job);
+                    break false;
+                }
+                self.shared
+                    .stats
+                    .retried
+                    .fetch_add(1, AtomicOrdering::Relaxed);
+                self.shared.metrics.retries.inc();
+                self.decode(std::slice::from_mut(&mut work)).await;
+                if !work.waiting_on_registry {
+                    break true;
+                }
+            };
+            waiting.dec();
+            if decoded {
+                self.run_work(vec![work]).await;
+            }
+        })
     }
 
     async fn decode(&self, pending: &mut [Work]) {
@@ -170,6 +216,7 @@ impl Processor {
         .instrument(trace_spans::decode_span(needs_decode.len()))
         .await;
         for (work, result) in needs_decode.into_iter().zip(results) {
+            work.waiting_on_registry = matches!(result, Err(DecodeFailure::Transient(_)));
             match result {
                 Ok(event) => work.event = Some(event),
                 Err(DecodeFailure::Poison(category, message)) => {
@@ -178,10 +225,12 @@ impl Processor {
                 Err(DecodeFailure::Transient(message)) => {
                     work.record_failure();
                     let record = &work.job.job.record;
-                    tracing::warn!(
+                    // The decoder logs once per schema id; a line per record would
+                    // flood the log while the registry is away.
+                    tracing::debug!(
                         topic = record.topic(), partition = record.partition(),
                         offset = record.offset(), attempts = work.failures,
-                        error = %message, "decoding failed transiently; will retry"
+                        error = %message, "waiting on the schema registry; will retry"
                     );
                 }
             }

@@ -155,9 +155,21 @@ impl TestEnv {
         token: CancellationToken,
         metrics: prometheus::Registry,
     ) -> JoinHandle<order_consumer::Result<Summary>> {
+        let decoder = EventDecoder::new(OrderEventDeserializer::new(self.registry.clone()));
+        self.spawn_engine_decoding(settings, decoder, token, metrics)
+    }
+
+    /// [`TestEnv::spawn_engine_observed`] with its own record decoder.
+    pub fn spawn_engine_decoding(
+        &self,
+        settings: EngineSettings,
+        decoder: EventDecoder,
+        token: CancellationToken,
+        metrics: prometheus::Registry,
+    ) -> JoinHandle<order_consumer::Result<Summary>> {
         let deps = EngineDeps {
             pool: self.pool.clone(),
-            decoder: EventDecoder::new(OrderEventDeserializer::new(self.registry.clone())),
+            decoder,
             registry: metrics,
             readiness: Readiness::default(),
         };
@@ -461,6 +473,18 @@ pub struct WorkerProcess {
 impl TestEnv {
     /// Starts `order-consumer` for this env; `extra` flags are appended.
     pub fn start_worker(&self, name: &str, extra: &[&str]) -> WorkerProcess {
+        self.start_worker_at(name, &orderflow_testkit::registry_url(), extra, &[])
+    }
+
+    /// [`TestEnv::start_worker`] reading writer schemas from `registry_url`, with
+    /// `envs` set in its environment.
+    pub fn start_worker_at(
+        &self,
+        name: &str,
+        registry_url: &str,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> WorkerProcess {
         let log_path = std::env::temp_dir().join(format!("{}-{name}.log", self.topic));
         let log = std::fs::File::create(&log_path).expect("log file");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_order-consumer"))
@@ -474,7 +498,7 @@ impl TestEnv {
                 "--database-url",
                 &self.db_url,
                 "--registry-url",
-                &orderflow_testkit::registry_url(),
+                registry_url,
                 "--metrics-addr",
                 "",
                 "--session-timeout",
@@ -489,6 +513,7 @@ impl TestEnv {
                 "1s",
             ])
             .args(extra)
+            .envs(envs.iter().copied())
             .stdout(std::process::Stdio::piped())
             .stderr(log)
             .spawn()
