@@ -154,6 +154,7 @@ done
 kafka_classpath
 apicurio_ensure
 ensure_python_confluent_kafka
+evolution_writer_build
 # The tracing tests start their own Jaeger from this cached build (minutes the first time).
 jaeger_ensure_binary
 export JAEGER_BIN
