@@ -92,6 +92,9 @@ impl Workers {
                 &s.protocol,
             ])
             .args(["--drain-timeout", "5s", "--dedup-retention", "forever"])
+            // The generator's unknown-schema-id poison would wait out the default 60 s
+            // grace (a follower registry catching up) on every worker that sees it.
+            .args(["--registry-not-found-grace", "5s"])
             .args([
                 "--metrics-addr",
                 &format!("127.0.0.1:{port}"),
