@@ -170,6 +170,7 @@ pub async fn run(
         ),
         effect_delay: settings.effect_delay,
         token: workers.clone(),
+        resumed: tokio::sync::Semaphore::new(1),
     });
     let retention_token = token.child_token();
     tokio::spawn(dedup_retention::run(

@@ -1,7 +1,9 @@
 //! Turns a record value into a [`ProjectionEvent`]: Confluent wire format,
 //! registry lookup, Avro decoding and the stateless business rules.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -52,7 +54,17 @@ pub struct EventDecoder {
     deserializer: OrderEventDeserializer,
     budget: RegistryBudget,
     metrics: Option<RegistryMetrics>,
+    /// The last wait of each schema id: its other records wait on it without a lookup
+    /// of their own for [`RECHECK_AFTER`], so a thousand records waiting on one id ask
+    /// the registry about once a second, not a thousand times a backoff round.
+    recent_waits: Mutex<HashMap<u32, (Instant, String)>>,
 }
+
+/// How long a schema id's wait stands for its other records.
+const RECHECK_AFTER: Duration = Duration::from_secs(1);
+
+/// Most schema ids whose last wait is remembered.
+const MAX_RECENT_WAITS: usize = 10_000;
 
 impl std::fmt::Debug for EventDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,6 +80,7 @@ impl EventDecoder {
             deserializer,
             budget: RegistryBudget::new(DEFAULT_REGISTRY_FAILURE_BUDGET),
             metrics: None,
+            recent_waits: Mutex::default(),
         }
     }
 
@@ -98,10 +111,14 @@ impl EventDecoder {
                 "record has no value (tombstone)".into(),
             ));
         };
+        let schema_id = wire::split_frame(value).ok().map(|(id, _)| id);
+        if let Some(message) = schema_id.and_then(|id| self.recent_wait(id)) {
+            return Err(DecodeFailure::Transient(message));
+        }
         let event = match self.deserializer.deserialize(value).await {
             Ok(event) => {
-                if let Ok((schema_id, _)) = wire::split_frame(value) {
-                    self.budget.answered(schema_id);
+                if let Some(schema_id) = schema_id {
+                    self.answered(schema_id);
                 }
                 event
             }
@@ -156,13 +173,54 @@ impl EventDecoder {
                 if let Some(metrics) = &self.metrics {
                     metrics.waited(schema_id);
                 }
-                DecodeFailure::Transient(error.to_string())
+                let message = error.to_string();
+                let mut recent = self
+                    .recent_waits
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if recent.len() >= MAX_RECENT_WAITS {
+                    recent.clear();
+                }
+                recent.insert(schema_id, (Instant::now(), message.clone()));
+                DecodeFailure::Transient(message)
             }
             RegistryVerdict::GiveUp(message) => {
                 DecodeFailure::Poison(DlqCategory::Registry, message)
             }
             RegistryVerdict::Poison => poison(&error),
         }
+    }
+}
+
+impl EventDecoder {
+    /// The wait of `schema_id` if it was decided less than [`RECHECK_AFTER`] ago.
+    fn recent_wait(&self, schema_id: u32) -> Option<String> {
+        let recent = self
+            .recent_waits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (at, message) = recent.get(&schema_id)?;
+        if at.elapsed() >= RECHECK_AFTER {
+            return None;
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.waited(schema_id);
+        }
+        Some(message.clone())
+    }
+
+    /// The registry gave the writer schema of `schema_id`.
+    fn answered(&self, schema_id: u32) {
+        {
+            let mut recent = self
+                .recent_waits
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !recent.is_empty() {
+                recent.remove(&schema_id);
+            }
+        }
+        self.budget.answered(schema_id);
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use rdkafka::Message;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::decode::{DecodeFailure, RecordDecoder};
@@ -46,6 +47,10 @@ pub(crate) struct Processor {
     pub(crate) effect_delay: Duration,
     /// Cancelled when workers must stop (end of the drain).
     pub(crate) token: CancellationToken,
+    /// Records done waiting on the registry, applied outside the batches: one at a
+    /// time, so a registry that comes back after thousands waited does not send
+    /// thousands of transactions at the pool (its connections are --db-concurrency + 2).
+    pub(crate) resumed: Semaphore,
 }
 
 struct Work {
@@ -196,6 +201,7 @@ impl Processor {
             };
             waiting.dec();
             if decoded {
+                let _turn = self.resumed.acquire().await.expect("never closed");
                 self.run_work(vec![work]).await;
             }
         })

@@ -235,6 +235,7 @@ fn processor(
         retry: RetryPolicy::new(backoff, 3, 100, gauge, "g".into()),
         effect_delay: Duration::ZERO,
         token: CancellationToken::new(),
+        resumed: tokio::sync::Semaphore::new(1),
     })
 }
 
