@@ -25,8 +25,11 @@ pub(crate) enum HandOff {
     Fenced,
     /// The write can never succeed: the engine stops, the record stays not done.
     Unrecoverable,
-    /// The write or the ledger failed and may succeed later: hand it off again.
+    /// The write failed and may succeed later: hand it off again.
     Failed,
+    /// The ledger (the database) failed or its breaker is open: hand it off again
+    /// once the database answers.
+    WaitsOnDatabase,
 }
 
 /// Dead-letters `records` (each with the report saying why) through `sink`,
@@ -125,11 +128,11 @@ fn fence(
     }
 }
 
-/// The records not settled yet are to be handed off again.
+/// The records not settled yet are to be handed off again, once the database answers.
 fn failed_unless_settled(outcomes: Vec<Option<HandOff>>) -> Vec<HandOff> {
     outcomes
         .into_iter()
-        .map(|outcome| outcome.unwrap_or(HandOff::Failed))
+        .map(|outcome| outcome.unwrap_or(HandOff::WaitsOnDatabase))
         .collect()
 }
 

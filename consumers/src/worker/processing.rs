@@ -47,9 +47,10 @@ pub(crate) struct Processor {
     pub(crate) effect_delay: Duration,
     /// Cancelled when workers must stop (end of the drain).
     pub(crate) token: CancellationToken,
-    /// Records done waiting on the registry, applied outside the batches: one at a
-    /// time, so a registry that comes back after thousands waited does not send
-    /// thousands of transactions at the pool (its connections are --db-concurrency + 2).
+    /// Records done waiting out of their batch (on the registry, or on backoff after
+    /// their own failure), applied outside the batches: one at a time, so a registry
+    /// that comes back after thousands waited does not send thousands of transactions
+    /// at the pool (its connections are --db-concurrency + 2).
     pub(crate) resumed: Semaphore,
 }
 
@@ -65,6 +66,9 @@ struct Work {
     finished: bool,
     /// The last decode has to wait on the schema registry.
     waiting_on_registry: bool,
+    /// The record's own failure, or its dead-letter write, is to be retried after
+    /// backoff: not the database's, so it waits out of its batch.
+    retries_on_its_own: bool,
 }
 
 impl Work {
@@ -79,6 +83,7 @@ impl Work {
             dead_letter: None,
             finished: false,
             waiting_on_registry: false,
+            retries_on_its_own: false,
         }
     }
 
@@ -134,6 +139,10 @@ impl Processor {
                 &self.shared.group,
                 pending.iter().map(|work| &work.job.job.record),
             );
+            // Whether a record retries on its own is this round's to say.
+            for work in &mut pending {
+                work.retries_on_its_own = false;
+            }
             async {
                 self.decode(&mut pending).await;
                 if let Some(split) = self.apply(&mut pending).await {
@@ -148,10 +157,14 @@ impl Processor {
             .instrument(span)
             .await;
             pending.retain(|work| !work.finished);
-            // A record waiting on the registry leaves the batch, so it holds none of
-            // the --db-concurrency slots that other keys' records need.
-            for work in pending.extract_if(.., |work| work.waiting_on_registry) {
-                tokio::spawn(Arc::clone(self).wait_on_registry(work));
+            // A record waiting on the registry, or on backoff after its own failure,
+            // leaves the batch, so it holds none of the --db-concurrency slots that
+            // other keys' records need. Records waiting on the database stay: every
+            // record needs it.
+            for work in pending.extract_if(.., |work| {
+                work.waiting_on_registry || work.retries_on_its_own
+            }) {
+                tokio::spawn(Arc::clone(self).wait_apart(work));
             }
             if pending.is_empty() {
                 return;
@@ -168,19 +181,22 @@ impl Processor {
         }
     }
 
-    /// A record whose writer schema the registry has not given yet, waiting out of
-    /// its batch (no database slot) with backoff; once decoded, or poison, it is
-    /// processed on its own like a record split out of a batch. Boxed so the spawn
-    /// from [`Self::run_work`] has a nameable `Send` type.
-    fn wait_on_registry(
-        self: Arc<Self>,
-        mut work: Work,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    /// A record waiting out of its batch (no database slot) with backoff: on the
+    /// registry for its writer schema, or to retry its own failure or its dead-letter
+    /// write. Once decoded (or poison), or its backoff is over, it is processed on its
+    /// own like a record split out of a batch. Boxed so the spawn from
+    /// [`Self::run_work`] has a nameable `Send` type.
+    fn wait_apart(self: Arc<Self>, mut work: Work) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         Box::pin(async move {
-            let waiting = self.shared.metrics.registry_waiting.clone();
-            waiting.inc();
-            let mut round = 0u32;
-            let decoded = loop {
+            let waiting = work
+                .waiting_on_registry
+                .then(|| self.shared.metrics.registry_waiting.clone());
+            if let Some(waiting) = &waiting {
+                waiting.inc();
+            }
+            // The backoff keeps growing with the record's failures, in or out of a batch.
+            let mut round = work.failures.saturating_sub(1);
+            let ready = loop {
                 if !self.retry.wait_before_round(round, &self.token).await {
                     break false;
                 }
@@ -194,13 +210,19 @@ impl Processor {
                     .retried
                     .fetch_add(1, AtomicOrdering::Relaxed);
                 self.shared.metrics.retries.inc();
+                if !work.waiting_on_registry {
+                    break true;
+                }
                 self.decode(std::slice::from_mut(&mut work)).await;
                 if !work.waiting_on_registry {
                     break true;
                 }
             };
-            waiting.dec();
-            if decoded {
+            if let Some(waiting) = waiting {
+                waiting.dec();
+            }
+            work.retries_on_its_own = false;
+            if ready {
                 let _turn = self.resumed.acquire().await.expect("never closed");
                 self.run_work(vec![work]).await;
             }
@@ -359,6 +381,7 @@ impl Processor {
         for ((i, failure), verdict) in failed.iter().zip(verdicts).rev() {
             if verdict == Verdict::RetryRecord {
                 pending[*i].record_failure();
+                pending[*i].retries_on_its_own = true;
                 continue;
             }
             self.record_failed(&mut pending[*i], failure);
@@ -427,6 +450,7 @@ impl Processor {
             tracing::debug!(topic = record.topic(), partition = record.partition(),
                 offset = record.offset(), attempts = work.failures, error = %failure.message,
                 "handler failed; will retry");
+            work.retries_on_its_own = true;
         }
     }
 
@@ -480,7 +504,9 @@ impl Processor {
         .await;
         for ((work, outcome), span) in to_write.iter_mut().zip(outcomes).zip(settle_spans) {
             span.record("dead_letter.outcome", format!("{outcome:?}").as_str());
-            work.finished = outcome != HandOff::Failed;
+            work.finished = !matches!(outcome, HandOff::Failed | HandOff::WaitsOnDatabase);
+            // A DLQ write to retry waits out of the batch; the ledger's database, in it.
+            work.retries_on_its_own = outcome == HandOff::Failed;
         }
     }
 

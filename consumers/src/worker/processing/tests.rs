@@ -97,9 +97,11 @@ impl EffectStore for Arc<FakeStore> {
     }
 }
 
+/// Takes every write, after failing the first `failures` transiently.
 #[derive(Debug, Default)]
 struct FakeSink {
     written: Mutex<Vec<(i32, i64, DlqCategory)>>,
+    failures: Mutex<u32>,
 }
 
 impl DeadLetterSink for Arc<FakeSink> {
@@ -112,6 +114,16 @@ impl DeadLetterSink for Arc<FakeSink> {
         record: &'a OwnedMessage,
         report: &'a FailureReport,
     ) -> BoxFuture<'a, Result<(), DlqWriteError>> {
+        let mut failures = self.failures.lock().unwrap();
+        if *failures > 0 {
+            *failures -= 1;
+            return futures::future::ready(Err(DlqWriteError {
+                topic: "orders.dlq".into(),
+                reason: "Local: Message timed out".into(),
+                permanent: false,
+            }))
+            .boxed();
+        }
         self.written
             .lock()
             .unwrap()
@@ -334,6 +346,38 @@ async fn nothing_is_dead_lettered_while_the_ledger_is_unreachable() {
     );
     assert_eq!(shared.stats.retried.load(AtomicOrdering::Relaxed), 3);
     assert_eq!(ledger.offsets(), vec![(0, 5)]);
+    let commits = shared.lock().assignment_mut().take_commits(None, false);
+    assert_eq!(commits, vec![(0, 6)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_write_to_retry_waits_out_of_its_batch() {
+    let (shared, jobs) = one_poison_record();
+    let sink = Arc::new(FakeSink::default());
+    *sink.failures.lock().unwrap() = 3;
+    let decoder = FakeDecoder {
+        on_decode: Box::new(|| {}),
+    };
+    let store = Arc::new(FakeStore::default());
+    let ledger = Arc::new(FakeLedger::default());
+    processor(&shared, decoder, store, Arc::clone(&sink), ledger)
+        .run_batch(jobs)
+        .await;
+    assert!(
+        sink.written.lock().unwrap().is_empty(),
+        "the batch, and its database slot, is done while the DLQ write still fails"
+    );
+    for _ in 0..500 {
+        if !sink.written.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        *sink.written.lock().unwrap(),
+        vec![(0, 5, DlqCategory::Deserialization)],
+        "written once the DLQ takes writes again"
+    );
     let commits = shared.lock().assignment_mut().take_commits(None, false);
     assert_eq!(commits, vec![(0, 6)]);
 }
