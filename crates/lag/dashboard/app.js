@@ -314,9 +314,10 @@ function renderCharts(selected) {
   const points = state.history;
   const xs = points.map((p) => p.at_ms / 1000);
   // With hundreds of groups, a line each would hide them all: the first CHART_GROUPS in
-  // the cards' order (attention first) are drawn.
+  // the cards' order (attention first, the folded groups last) are drawn.
   const inHistory = new Set(points.flatMap((p) => p.groups.map((g) => g.group)));
-  const groupNames = state.groups.map((g) => g.group).filter((n) => inHistory.has(n)).slice(0, CHART_GROUPS).sort();
+  const cardsOrder = [...state.groups.filter((g) => !folds(g)), ...state.groups.filter(folds)];
+  const groupNames = cardsOrder.map((g) => g.group).filter((n) => inHistory.has(n)).slice(0, CHART_GROUPS).sort();
   drawChart("chart-groups", groupNames, xs,
     groupNames.map((n) => points.map((p) => { const g = p.groups.find((x) => x.group === n); return g ? g.lag : null; })));
 

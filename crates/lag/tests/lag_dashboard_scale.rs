@@ -164,6 +164,19 @@ async fn two_hundred_groups_attention_first_the_idle_folded_and_a_filter() {
         "{first}"
     );
     assert_eq!(first["count"], "200 group(s)", "{first}");
+    // The lag chart draws at most ten groups, those in view before any folded one.
+    let charted: Vec<String> = first["chart"]
+        .as_array()
+        .expect("chart legend")
+        .iter()
+        .filter_map(|label| label.as_str())
+        .filter(|label| label.starts_with(&prefix))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(charted.len(), 10, "{charted:?}");
+    for group in [&stopped_big, &stopped_small, &stalled, &working] {
+        assert!(charted.contains(group), "{group} not charted: {charted:?}");
+    }
     let folded = &first["folded"];
     assert_eq!(folded["hidden"], false, "{folded}");
     assert_eq!(folded["open"], false, "folded at first: {folded}");

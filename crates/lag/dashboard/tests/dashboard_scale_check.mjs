@@ -9,7 +9,8 @@
 //    "screenshots": [...]}
 //   {"event":"done","console_errors":[...]}
 // A reading: the cards in view in page order, the folded section (hidden, open, summary,
-// its cards and whether they are visible) and the group count line.
+// its cards and whether they are visible), the group count line and the groups the lag
+// chart draws.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,7 +36,9 @@ const consoleErrors = [];
 
 async function read(page) {
   return page.evaluate(() => {
-    const visible = (node) => node.getBoundingClientRect().height > 0;
+    // checkVisibility: a closed <details> hides its content with content-visibility, which
+    // still reports a layout size.
+    const visible = (node) => node.checkVisibility();
     const cardOf = (card) => ({
       group: card.getAttribute("data-group"),
       status: card.querySelector('[data-field="status"]').textContent,
@@ -52,6 +55,7 @@ async function read(page) {
         cards: [...document.querySelectorAll("#folded-cards .card")].map(cardOf),
       },
       count: document.getElementById("group-count").textContent,
+      chart: [...document.querySelectorAll("#chart-groups .u-legend .u-label")].map((e) => e.textContent),
     };
   });
 }
