@@ -213,7 +213,7 @@ async fn two_hundred_groups_attention_first_the_idle_folded_and_a_filter() {
     let filtered = &page["filtered"];
     assert_eq!(
         names(&filtered["in_view"]),
-        [stopped_small.clone()],
+        std::slice::from_ref(&stopped_small),
         "{filtered}"
     );
     assert_eq!(
