@@ -6,7 +6,7 @@
 #                                                          orderflow_consumer, orderflow_producer
 #   Apache Kafka (KRaft, one node)         127.0.0.1:9092  data in .dev/kafka   (DEV_KAFKA_PORT)
 #   Apicurio Registry (PostgreSQL storage) 127.0.0.1:8081  /apis/ccompat/v7     (DEV_REGISTRY_PORT)
-#   Jaeger v2 (in-memory traces)           127.0.0.1:16686 UI, OTLP/HTTP in on :4318
+#   Jaeger v2 (in-memory traces)           127.0.0.1:16686 query API, OTLP/HTTP in on :4318
 #                                          (DEV_JAEGER_UI_PORT, DEV_JAEGER_OTLP_PORT)
 #
 # then builds the release binaries, applies topics.yaml, registers the order schemas
@@ -248,7 +248,7 @@ if [ "$INFRA_ONLY" -eq 0 ]; then
     echo "  order API:     curl -s -XPOST http://$DEV_ORDER_API/orders -H 'Content-Type: application/json' -d @order.json"
 fi
 if [ "$DEV_TRACING" -eq 1 ]; then
-    echo "  traces:        http://127.0.0.1:$DEV_JAEGER_UI_PORT/   (Jaeger; README: follow an order)"
+    echo "  traces:        http://127.0.0.1:$DEV_JAEGER_UI_PORT/api/traces   (Jaeger query API; README: follow an order)"
 fi
 echo "  Kafka:         127.0.0.1:$DEV_KAFKA_PORT      registry: $DEV_REGISTRY_URL"
 echo "  environment:   source .dev/env.sh   (then: orderflow lag, order-consumer --help, ...)"

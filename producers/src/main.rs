@@ -106,7 +106,13 @@ fn main() -> ExitCode {
             }
         };
         let shutdown = Shutdown::install();
-        match order_producer::run_command(&args, shutdown.token()).await {
+        // The span export counters sit beside generate's own on its /metrics.
+        let registry = prometheus::Registry::new();
+        if let Err(error) = telemetry.register_metrics(&registry) {
+            eprintln!("order-producer: {error}");
+            return ExitCode::from(2);
+        }
+        match order_producer::run_command(&args, registry, shutdown.token()).await {
             Ok(summary) => {
                 println!("{}", summary.to_json());
                 match summary.check_delivered() {

@@ -351,3 +351,61 @@ async fn binary_prints_a_json_summary_and_fails_with_one_line_on_bad_input() {
         assert!(stderr.contains(expected), "{flags:?}: {stderr}");
     }
 }
+
+/// With spans exported, `generate`'s /metrics carries the span-export counters
+/// (`orderflow_trace_spans_*`), as `serve`'s and the consumer's do: an operator sees
+/// spans dropped or failing there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_with_tracing_on_shows_the_span_export_counters() {
+    let topic = testkit::unique_name("orders-traced");
+    testkit::create_topic(&topic, 1).await;
+    let port = testkit::free_ports(1)[0];
+    let mut child = order_producer()
+        .args([
+            "generate", "--count", "1000000", "--rate", "50", "--topic", &topic,
+        ])
+        .args([
+            "--brokers",
+            &testkit::kafka_brokers(),
+            "--registry-url",
+            &testkit::registry_url(),
+        ])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+        // Nobody listens there: every export fails, which the counters count too.
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start order-producer");
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut body = String::new();
+    let failed = loop {
+        if let Ok(answer) = reqwest::get(&url).await {
+            body = answer.text().await.unwrap_or_default();
+        }
+        let failed = body
+            .lines()
+            .find_map(|line| line.strip_prefix("orderflow_trace_spans_export_failed_total "))
+            .and_then(|value| value.trim().parse::<f64>().ok());
+        if failed.is_some_and(|n| n > 0.0) || Instant::now() > deadline {
+            break failed;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    for name in [
+        "orderflow_trace_spans_dropped_total",
+        "orderflow_trace_spans_exported_total",
+        "orderflow_trace_spans_export_failed_total",
+    ] {
+        assert!(body.contains(name), "{name} missing from /metrics:\n{body}");
+    }
+    assert!(
+        failed.is_some_and(|n| n > 0.0),
+        "the failed exports are counted: {failed:?}"
+    );
+}

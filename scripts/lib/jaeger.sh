@@ -59,6 +59,13 @@ jaeger_ensure_binary() {
 # API and UI, the health check and Jaeger's own metrics.
 jaeger_write_config() {
     local file="$1" grpc="$2" http="$3" qhttp="$4" qgrpc="$5" health="$6" metrics="$7"
+    local ui=""
+    # JAEGER_UI_ASSETS: a built jaeger-ui (its build/ folder) for the web UI; the Go
+    # build only has a placeholder page in its place.
+    if [ -n "${JAEGER_UI_ASSETS:-}" ]; then
+        ui="    ui:
+      assets_path: $JAEGER_UI_ASSETS"
+    fi
     mkdir -p "$(dirname "$file")"
     cat >"$file" <<YAML
 # Written by scripts/lib/jaeger.sh: Jaeger all-in-one, in-memory, loopback only.
@@ -94,6 +101,7 @@ extensions:
       endpoint: 127.0.0.1:$qhttp
     grpc:
       endpoint: 127.0.0.1:$qgrpc
+$ui
   jaeger_storage:
     backends:
       memstore:

@@ -1,7 +1,7 @@
 // orderflow lag dashboard: polls the JSON API and redraws without reloading.
 "use strict";
 
-const state = { selected: null, history: [], lastAt: null, interval: 5000, charts: {}, takenAt: null, dlq: [] };
+const state = { groups: [], selected: null, history: [], lastAt: null, interval: 5000, charts: {}, takenAt: null, dlq: [] };
 const COLORS = ["#3b7dd8", "#d33a3a", "#2e9d5b", "#e0a100", "#8a4fd0", "#1aa3a3", "#e06a00", "#6b7385"];
 
 const el = (tag, attrs = {}, ...children) => {
@@ -142,26 +142,65 @@ async function showDlq(topic) {
   box.setAttribute("data-loaded", "true");
 }
 
+// Worst first, as the engine ranks statuses (model.rs declares them best to worst).
+const SEVERITY = ["NOT_FOUND", "STOPPED", "STALLED", "BLOCKED_BY_TRANSACTION", "REWIND", "LAGGING", "UNKNOWN", "OK", "CAUGHT_UP"];
+const severity = (status) => { const i = SEVERITY.indexOf(status); return i < 0 ? SEVERITY.length : i; };
+
+// The order a person wants with many groups: those that need attention first (status
+// severity, then lag in records), then by name.
+function byAttention(a, b) {
+  return severity(a.status) - severity(b.status) || b.lag - a.lag || a.group.localeCompare(b.group);
+}
+
+// A group with no members and no record waiting for one folds away: with hundreds of
+// groups, most are such leftovers. A group without members whose records wait (STOPPED
+// once its window is full) stays in view.
+const folds = (g) => g.membership.kind === "known" && g.membership.members.length === 0
+  && g.lag === 0 && (g.status === "CAUGHT_UP" || g.status === "OK");
+
+function groupCard(g) {
+  const members = g.membership.kind === "known"
+    ? `${g.membership.state} · ${g.membership.members.length} member(s)` : "members unknown";
+  const rates = g.measuring ? "rates measuring" : `${fmtNum(g.consume_rate)}/s in, ${fmtNum(g.produce_rate)}/s out`;
+  const card = el("div", { class: "card" + (g.group === state.selected ? " selected" : ""), "data-group": g.group },
+    el("div", { class: "name" }, g.group, el("span", { class: "badge " + g.status, text: g.status, "data-field": "status" })),
+    el("div", { class: "figures" },
+      el("div", {}, el("b", { text: fmtInt(g.lag), "data-field": "lag", "data-value": String(g.lag) }), el("small", { text: "records behind" })),
+      el("div", {}, el("b", { text: fmtSecs(g.lag_seconds), "data-field": "lag-seconds" }), el("small", { text: "lag" })),
+      el("div", {}, el("b", { "data-field": "catch-up" }, catchupCell(g)), el("small", { text: "catch-up" }))),
+    memberList(g),
+    dlqOf(g),
+    el("div", { class: "reason", text: `${members} · ${rates} · ${g.reason}` }));
+  card.addEventListener("click", () => { state.selected = g.group; refresh(); });
+  return card;
+}
+
+// The groups whose name contains the filter box's text (any case).
+function filtered(groups) {
+  const needle = document.getElementById("group-filter").value.trim().toLowerCase();
+  return needle === "" ? groups : groups.filter((g) => g.group.toLowerCase().includes(needle));
+}
+
 function renderGroups(groups) {
   const box = document.getElementById("groups");
+  const folded = document.getElementById("folded-groups");
+  const count = document.getElementById("group-count");
+  const shown = filtered(groups);
+  const open = shown.filter((g) => !folds(g));
+  const idle = shown.filter(folds);
+  count.textContent = shown.length === groups.length ? `${fmtInt(groups.length)} group(s)`
+    : `${fmtInt(shown.length)} of ${fmtInt(groups.length)} group(s) match`;
   box.replaceChildren();
   if (groups.length === 0) box.append(el("div", { class: "empty", text: "no consumer groups" }));
-  for (const g of groups) {
-    const members = g.membership.kind === "known"
-      ? `${g.membership.state} · ${g.membership.members.length} member(s)` : "members unknown";
-    const rates = g.measuring ? "rates measuring" : `${fmtNum(g.consume_rate)}/s in, ${fmtNum(g.produce_rate)}/s out`;
-    const card = el("div", { class: "card" + (g.group === state.selected ? " selected" : ""), "data-group": g.group },
-      el("div", { class: "name" }, g.group, el("span", { class: "badge " + g.status, text: g.status, "data-field": "status" })),
-      el("div", { class: "figures" },
-        el("div", {}, el("b", { text: fmtInt(g.lag), "data-field": "lag", "data-value": String(g.lag) }), el("small", { text: "records behind" })),
-        el("div", {}, el("b", { text: fmtSecs(g.lag_seconds), "data-field": "lag-seconds" }), el("small", { text: "lag" })),
-        el("div", {}, el("b", { "data-field": "catch-up" }, catchupCell(g)), el("small", { text: "catch-up" }))),
-      memberList(g),
-      dlqOf(g),
-      el("div", { class: "reason", text: `${members} · ${rates} · ${g.reason}` }));
-    card.addEventListener("click", () => { state.selected = g.group; refresh(); });
-    box.append(card);
-  }
+  else if (shown.length === 0) box.append(el("div", { class: "empty", text: "no group matches the filter" }));
+  else if (open.length === 0) box.append(el("div", { class: "empty", text: "no group needs attention" }));
+  for (const g of open) box.append(groupCard(g));
+  folded.hidden = idle.length === 0;
+  document.getElementById("folded-summary").textContent =
+    `${fmtInt(idle.length)} group(s) without members and nothing to read: show them`;
+  const cards = document.getElementById("folded-cards");
+  cards.replaceChildren();
+  for (const g of idle) cards.append(groupCard(g));
 }
 
 function renderPartitions(group) {
@@ -269,10 +308,16 @@ function drawChart(id, names, xs, columns, instead = null) {
   state.charts[id] = { key, plot: new uPlot(opts, data, target) };
 }
 
+const CHART_GROUPS = 10;
+
 function renderCharts(selected) {
   const points = state.history;
   const xs = points.map((p) => p.at_ms / 1000);
-  const groupNames = [...new Set(points.flatMap((p) => p.groups.map((g) => g.group)))].sort();
+  // With hundreds of groups, a line each would hide them all: the first CHART_GROUPS in
+  // the cards' order (attention first, the folded groups last) are drawn.
+  const inHistory = new Set(points.flatMap((p) => p.groups.map((g) => g.group)));
+  const cardsOrder = [...state.groups.filter((g) => !folds(g)), ...state.groups.filter(folds)];
+  const groupNames = cardsOrder.map((g) => g.group).filter((n) => inHistory.has(n)).slice(0, CHART_GROUPS).sort();
   drawChart("chart-groups", groupNames, xs,
     groupNames.map((n) => points.map((p) => { const g = p.groups.find((x) => x.group === n); return g ? g.lag : null; })));
 
@@ -293,7 +338,8 @@ async function refresh() {
   try {
     const body = await getJson("/api/groups");
     state.interval = Math.max(1000, body.interval_ms);
-    const groups = body.snapshot.groups;
+    const groups = [...body.snapshot.groups].sort(byAttention);
+    state.groups = groups;
     if (!groups.some((g) => g.group === state.selected)) state.selected = groups.length ? groups[0].group : null;
     const hist = await getJson("/api/history" + (state.lastAt ? "?since=" + state.lastAt : ""));
     state.history = state.history.concat(hist.points);
@@ -325,6 +371,9 @@ function showChartsMissing() {
     document.getElementById(id).replaceChildren(el("div", { class: "empty charts-missing", text: CHARTS_MISSING }));
   }
 }
+
+// Typing in the filter box narrows the groups at once, without waiting for the next poll.
+document.getElementById("group-filter").addEventListener("input", () => renderGroups(state.groups));
 
 async function loop() {
   await refresh();

@@ -10,47 +10,23 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use orderflow_lag::model::Status;
-use orderflow_lag::serve::{Running, ServeConfig, start};
 use orderflow_lag::{EngineConfig, LagEngine};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{Value, json};
+use support::dashboard::{Driver, chromium, dashboard_dir, exporter, wait_for_groups};
 use tokio_util::sync::CancellationToken;
 
 const LAGGING_CLIENT: &str = "dash-lagging-worker";
 const STALLED_CLIENT: &str = "dash-stalled-worker";
 const CAUGHT_UP_CLIENT: &str = "dash-caught-up-worker";
-
-fn chromium() -> PathBuf {
-    let path =
-        PathBuf::from(std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
-    assert!(
-        path.is_file(),
-        "{} not found: the dashboard test needs Debian's chromium (apt-get install chromium) or CHROMIUM=/path",
-        path.display()
-    );
-    path
-}
-
-fn dashboard_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboard");
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir()
-            && dir.join("vendor/uPlot.iife.min.js").is_file(),
-        "playwright-core or uPlot missing in {}: run scripts/build-dashboard.sh (scripts/test.sh does)",
-        dir.display()
-    );
-    dir
-}
 
 /// A member of `group` that commits one record of `topic[0]` every 100 ms while three
 /// more are produced: its committed offset moves and its lag grows at every poll.
@@ -168,45 +144,6 @@ async fn dead_letter(dlq_topic: &str, source_topic: &str, group: &str) {
     }
 }
 
-/// Starts an exporter polling every 500 ms.
-async fn exporter(engine: LagEngine, token: &CancellationToken) -> (Running, String) {
-    let config = ServeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        interval: Duration::from_millis(500),
-        history: Duration::from_secs(600),
-    };
-    let running = start(engine, config, token.clone())
-        .await
-        .expect("exporter starts");
-    let base = format!("http://{}", running.addr);
-    (running, base)
-}
-
-/// Waits until `/api/groups` shows every group of `groups`, so the page's first
-/// request is answered (a 503 would be a console error).
-async fn wait_for_groups(base: &str, groups: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let body: Option<Value> = match reqwest::get(format!("{base}/api/groups")).await {
-            Ok(res) if res.status().is_success() => res.json().await.ok(),
-            _ => None,
-        };
-        let shown = |g: &&str| {
-            body.as_ref()
-                .and_then(|b| b["snapshot"]["groups"].as_array())
-                .is_some_and(|all| all.iter().any(|x| x["group"] == *g))
-        };
-        if groups.iter().all(shown) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{base}/api/groups does not show {groups:?} within 30 s: {body:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Creates `topic` on the private broker, writes `records` records and commits
 /// `committed` for `group`.
 async fn fill_private(
@@ -246,74 +183,6 @@ async fn fill_private(
     consumer
         .commit(&tpl, CommitMode::Sync)
         .expect("commit on the private broker");
-}
-
-/// The page's driver: JSON lines in and out.
-struct Driver {
-    child: Child,
-    stdin: std::process::ChildStdin,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Driver {
-    fn spawn(dashboard: &Path, chromium: &Path) -> Self {
-        let mut child = Command::new("node")
-            .arg("tests/dashboard_check.mjs")
-            .env("CHROMIUM", chromium)
-            .current_dir(dashboard)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("node runs (Node.js 20+ needed)");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Self {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").expect("tell the driver");
-    }
-
-    /// The next event, which must be `event`; waits at most a minute.
-    fn expect(&self, event: &str) -> Value {
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                panic!("the driver printed nothing for 60 s (waiting for {event:?})")
-            });
-        let value: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("driver printed {line:?}: {e}"));
-        assert_eq!(value["event"], event, "{value}");
-        value
-    }
-
-    fn wait(mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("driver status") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("dashboard driver did not exit within 30 s");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        assert!(status.success(), "driver exited with {status}");
-    }
 }
 
 /// 12345 as the page writes it: "12,345".
@@ -453,7 +322,7 @@ async fn dashboard_explains_statuses_members_measuring_and_staleness() {
     for kind in ["lagging", "stalled", "caught-up", "stale"] {
         let _ = std::fs::remove_file(screenshots.join(format!("lag-dashboard-{kind}.png")));
     }
-    let mut driver = Driver::spawn(&dashboard, &chromium);
+    let mut driver = Driver::spawn(&dashboard, &chromium, "dashboard_check.mjs");
     driver.expect("ready");
     let plan = json!({
         "measuring_url": format!("{first_base}/"),

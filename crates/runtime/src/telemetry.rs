@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
-use tracing_subscriber::layer::{Layer, Layered, SubscriberExt};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
@@ -115,27 +116,30 @@ pub fn init_telemetry(args: &LogArgs, default_service_name: &str) -> Result<Tele
 
 fn install(args: &LogArgs, provider: Option<&SdkTracerProvider>) {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (filter, layers, capture) =
-        layers(args, provider, BoxMakeWriter::new(std::io::stderr), colour);
+    let (layers, capture) = layers(args, provider, BoxMakeWriter::new(std::io::stderr), colour);
     let _ = tracing_subscriber::registry()
-        .with(filter)
         .with(layers)
         .with(capture)
         .try_init();
 }
 
-type BoxedLayer = Box<dyn Layer<Layered<EnvFilter, Registry>> + Send + Sync>;
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
-/// The subscriber's filter, its layers (log formatter, and the span export when
-/// `provider`) and the layer that hands the formatter the dispatcher, which must sit
-/// outside the `Vec` (a `Vec` of layers does not pass the dispatcher on). The filter is
-/// the subscriber's own, below every layer: inside the `Vec` it filtered nothing.
+/// The level of the spans (and their events) exported, whatever `--log-level` says: an
+/// operator who quiets the logs to `warn` still gets whole traces.
+const EXPORT_LEVEL: LevelFilter = LevelFilter::INFO;
+
+/// The subscriber's layers (log formatter, and the span export when `provider`), each
+/// with its own filter, and the layer that hands the formatter the dispatcher, which must
+/// sit outside the `Vec` (a `Vec` of layers does not pass the dispatcher on). The log
+/// level filters the formatter only: as the subscriber's own filter it also disabled
+/// the spans below it, so `--log-level warn` exported no trace at all.
 fn layers(
     args: &LogArgs,
     provider: Option<&SdkTracerProvider>,
     writer: BoxMakeWriter,
     colour: bool,
-) -> (EnvFilter, Vec<BoxedLayer>, DispatchCapture) {
+) -> (Vec<BoxedLayer>, DispatchCapture) {
     let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|err| {
         eprintln!(
             "invalid --log-level {:?} ({err}); using info",
@@ -148,6 +152,7 @@ fn layers(
         LogFormat::Human => tracing_subscriber::fmt::layer()
             .with_ansi(colour)
             .with_writer(writer)
+            .with_filter(filter)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
@@ -157,6 +162,7 @@ fn layers(
                 inner: tracing_subscriber::fmt::format().json().flatten_event(true),
                 dispatch: slot.clone(),
             })
+            .with_filter(filter)
             .boxed(),
     }];
     if let Some(provider) = provider {
@@ -169,9 +175,9 @@ fn layers(
             .with_target(false)
             .with_level(false)
             .with_tracked_inactivity(false);
-        layers.push(otel.boxed());
+        layers.push(otel.with_filter(EXPORT_LEVEL).boxed());
     }
-    (filter, layers, DispatchCapture(slot))
+    (layers, DispatchCapture(slot))
 }
 
 #[cfg(test)]
@@ -199,7 +205,18 @@ mod tests {
     }
 
     fn json_lines(with_provider: bool, body: impl FnOnce()) -> Vec<serde_json::Value> {
+        logged_and_exported("info", with_provider, body).0
+    }
+
+    /// The JSON lines written and the names of the spans exported while `body` runs
+    /// under `log_level`.
+    fn logged_and_exported(
+        log_level: &str,
+        with_provider: bool,
+        body: impl FnOnce(),
+    ) -> (Vec<serde_json::Value>, Vec<String>) {
         let captured = Captured::default();
+        let exporter = InMemorySpanExporter::default();
         let config = OtelConfig {
             traces_endpoint: "http://127.0.0.1:1/v1/traces".into(),
             service_name: "test".into(),
@@ -207,34 +224,51 @@ mod tests {
             sampler: SamplerConfig::AlwaysOn,
             max_queue_size: 16,
         };
-        let provider = provider_with_exporter(
-            &config,
-            &TraceExportMetrics::new(),
-            InMemorySpanExporter::default(),
-        );
+        let provider =
+            provider_with_exporter(&config, &TraceExportMetrics::new(), exporter.clone());
         let args = LogArgs {
             log_format: LogFormat::Json,
-            log_level: "info".into(),
+            log_level: log_level.into(),
         };
         let writer = captured.clone();
-        let (filter, layers, capture) = layers(
+        let (layers, capture) = layers(
             &args,
             with_provider.then_some(&provider),
             BoxMakeWriter::new(move || writer.clone()),
             false,
         );
-        let subscriber = tracing_subscriber::registry()
-            .with(filter)
-            .with(layers)
-            .with(capture);
+        let subscriber = tracing_subscriber::registry().with(layers).with(capture);
         tracing::subscriber::with_default(subscriber, body);
+        let _ = provider.force_flush();
+        let exported = exporter
+            .get_finished_spans()
+            .unwrap()
+            .into_iter()
+            .map(|span| span.name.to_string())
+            .collect();
         let _ = provider.shutdown();
         let bytes = captured.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
+        let lines = String::from_utf8(bytes)
             .unwrap()
             .lines()
             .map(|line| serde_json::from_str(line).expect("each line is one JSON object"))
-            .collect()
+            .collect();
+        (lines, exported)
+    }
+
+    #[test]
+    fn spans_are_exported_whatever_the_log_level() {
+        let (lines, exported) = logged_and_exported("warn", true, || {
+            let span = tracing::info_span!("work", order_id = "ord-1");
+            let _entered = span.enter();
+            tracing::info!("below the level");
+        });
+        assert_eq!(lines, Vec::<serde_json::Value>::new());
+        assert_eq!(
+            exported,
+            ["work"],
+            "an info span is exported at --log-level warn"
+        );
     }
 
     #[test]

@@ -43,10 +43,15 @@ const MAX_RANDOM_SEED: u64 = 1 << 53;
 /// same seed gives the same events whatever the ratios.
 const DECISION_SEED_SALT: u64 = 0x5eed_dec1_5105_0001;
 
-/// Runs `generate` as the binary does: metrics endpoint, then [`generate`].
-pub async fn run_command(args: &GenerateArgs, token: CancellationToken) -> Result<Summary> {
+/// Runs `generate` as the binary does: metrics endpoint, then [`generate`]. `registry`
+/// may already hold the process's own families (the span export counters); the
+/// producer's are added to it and the endpoint serves them all.
+pub async fn run_command(
+    args: &GenerateArgs,
+    registry: prometheus::Registry,
+    token: CancellationToken,
+) -> Result<Summary> {
     args.validate()?;
-    let registry = prometheus::Registry::new();
     let metrics = ProducerMetrics::register(&registry)
         .map_err(|error| ProducerError::Config(format!("metrics: {error}")))?;
     let readiness = Readiness::default();

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod dashboard;
+
 use std::time::Duration;
 
 use orderflow_lag::{EngineConfig, LagEngine};

@@ -17,7 +17,7 @@ use crate::generator::generate::EVENT_TYPE_HEADER;
 use crate::order_service::store::idempotency::{
     self, Claim, ClaimError, IdempotentRequest, StoredResponse,
 };
-use crate::trace_context::TRACEPARENT_HEADER;
+use crate::trace_context::{TRACEPARENT_HEADER, TRACESTATE_HEADER};
 use orderflow_outbox::{NewOutboxRow, queries as outbox};
 use orderflow_runtime::telemetry::StoredTraceContext;
 use tracing::Instrument;
@@ -416,10 +416,16 @@ impl OrderStore {
         let event = OrderEvent::new(order_id, self.producer_name.as_str(), payload);
         event.validate()?;
         let payload = self.serializer.serialize(&event);
+        // With spans exported, the row also stores the request's `tracestate` (the
+        // insert span inherits it) and the relay writes it as a header: it counts too.
+        let tracestate_bytes = StoredTraceContext::current()
+            .and_then(|stored| stored.tracestate)
+            .map_or(0, |state| TRACESTATE_HEADER.len() + state.len());
         let record_bytes = order_id.len()
             + payload.len()
             + TRACEPARENT_HEADER.len()
             + traceparent.len()
+            + tracestate_bytes
             + EVENT_TYPE_HEADER.len()
             + event.event_type().len()
             + RECORD_OVERHEAD_BYTES;
