@@ -1,7 +1,7 @@
 //! `orderflow verify`: reads the source topic, the dead-letter topic (both with the shared
 //! bounded reader, from the start to the end offsets taken at start), the consumer's database and the
 //! group's committed offsets, and checks the exactly-once ledger
-//! ([`orderflow_ops::verify::check`]). Shares nothing with the consumer but the schema types.
+//! ([`crate::verify::check`]). Shares nothing with the consumer but the schema types.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use orderflow_contracts::dead_letter::{DeadLetterHeaders, dlq_topic};
-use orderflow_ops::verify::{Acknowledged, AppliedRow, DeadLetter, Observed, SourceRecord, check};
 use orderflow_runtime::bounded_read::{BoundedReader, ReadScope, committed_and_end_offsets};
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_schemas::OrderEventDeserializer;
@@ -19,6 +18,8 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientConfig, Message};
 use sqlx::Row;
 use sqlx::postgres::PgPoolOptions;
+
+use crate::verify::{Acknowledged, AppliedRow, DeadLetter, Observed, SourceRecord, check};
 
 /// Group id of the topic readers; they assign partitions and never commit.
 const READER_GROUP: &str = "orderflow-verify";
