@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Writes docs/cli-reference.md, the full --help of every orderflow command, and from it
+# Writes docs/cli-reference.md, the full --help of every orderflow command;
 # docs/configuration.md, every flag with its environment variable and default (per command
-# and per variable), so the references never drift from what the binaries really accept;
-# and docs/openapi.json, the order API's OpenAPI document (`order-producer openapi`).
+# and per variable), walked from the binaries' clap command models
+# (crates/repo-tests/src/config_reference.rs); and docs/openapi.json, the order API's
+# OpenAPI document (`order-producer openapi`). So the references never drift from what the
+# binaries really accept.
 # Usage: scripts/gen-cli-reference.sh [--check]   (builds the debug binaries first)
 #   --check  write nothing; exit 1 with a diff when a committed file is out of date
-#            (crates/ops/tests/docs_current.rs runs this)
+#            (crates/repo-tests/tests/docs_current.rs runs this)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,7 +18,7 @@ case "${1:-}" in
     "") ;;
     *) echo "usage: $0 [--check]" >&2; exit 2 ;;
 esac
-cargo build --quiet --bin orderflow --bin order-producer --bin order-consumer
+cargo build --quiet --bin orderflow --bin order-producer --bin order-consumer --bin config-reference
 
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 TMP="$(mktemp -d)"
@@ -37,6 +39,10 @@ COMMANDS=(
     "orderflow lag serve"
     "orderflow dlq list"
     "orderflow dlq redrive"
+    "orderflow outbox list"
+    "orderflow outbox retry"
+    "orderflow outbox skip"
+    "orderflow outbox discard"
     "orderflow verify"
 )
 
@@ -56,7 +62,7 @@ COMMANDS=(
         echo '```'
     done
 } >"$OUT"
-python3 scripts/lib/config_reference.py "$OUT" "$TMP/configuration.md"
+"$BIN/config-reference" >"$TMP/configuration.md"
 "$BIN/order-producer" openapi >"$TMP/openapi.json"
 
 stale=0
