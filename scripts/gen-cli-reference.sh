@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Writes docs/cli-reference.md, the full --help of every orderflow command;
+# Writes docs/cli-reference.md, the full --help of every orderflow command (the commands
+# listed from the clap models, so none is missed);
 # docs/configuration.md, every flag with its environment variable and default (per command
 # and per variable), walked from the binaries' clap command models
 # (crates/repo-tests/src/config_reference.rs); and docs/openapi.json, the order API's
@@ -24,27 +25,9 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 OUT="$TMP/cli-reference.md"
-COMMANDS=(
-    "order-producer"
-    "order-producer generate"
-    "order-producer serve"
-    "order-producer openapi"
-    "order-consumer"
-    "orderflow"
-    "orderflow topics diff"
-    "orderflow topics apply"
-    "orderflow registry register"
-    "orderflow registry check"
-    "orderflow lag"
-    "orderflow lag serve"
-    "orderflow dlq list"
-    "orderflow dlq redrive"
-    "orderflow outbox list"
-    "orderflow outbox retry"
-    "orderflow outbox skip"
-    "orderflow outbox discard"
-    "orderflow verify"
-)
+# Every command with a section in docs/configuration.md, walked from the clap models.
+mapfile -t COMMANDS < <("$BIN/config-reference" --commands)
+[ "${#COMMANDS[@]}" -gt 0 ] || { echo "config-reference listed no commands" >&2; exit 1; }
 
 {
     echo "# Command reference"

@@ -16,11 +16,15 @@ pub fn binaries() -> Vec<clap::Command> {
     ]
 }
 
-/// docs/configuration.md as the binaries define it now.
-pub fn configuration_reference() -> String {
-    let commands: Vec<_> = binaries()
+/// Every command with a section in the references, binary by binary.
+pub fn commands() -> Vec<config_reference::CommandSettings> {
+    binaries()
         .into_iter()
         .flat_map(config_reference::commands_of)
-        .collect();
-    config_reference::render(&commands)
+        .collect()
+}
+
+/// docs/configuration.md as the binaries define it now.
+pub fn configuration_reference() -> String {
+    config_reference::render(&commands())
 }
