@@ -22,17 +22,7 @@ source "$ROOT/scripts/lib/bench_consumer.sh"
 SIZES="0,1000000"
 ORDERS=20000
 RUNS=1
-while [[ $# -gt 0 ]]; do
-    case "$1" in
-        --sizes) SIZES="$2"; shift 2 ;;
-        --orders) ORDERS="$2"; shift 2 ;;
-        --runs) RUNS="$2"; shift 2 ;;
-        *) echo "usage: $0 [--sizes N,N,...] [--orders N] [--runs N]" >&2; exit 2 ;;
-    esac
-done
-
-bench_init
-bench_ensure_matplotlib
+bench_curve_init "[--sizes N,N,...] [--orders N] [--runs N]" --sizes SIZES --orders ORDERS --runs RUNS -- "$@"
 TOPIC="bench-dedup-$RUN_ID"
 RECORDS="$(bench_seed "$TOPIC" 12 "$ORDERS")"
 echo "topic: $RECORDS events of $ORDERS orders, 12 partitions; dedup sizes $SIZES"

@@ -17,17 +17,7 @@ source "$ROOT/scripts/lib/bench_consumer.sh"
 ORDERS=10000
 BUFFERED="1000,10000,50000"
 PADDING="0,1024,10240"
-while [[ $# -gt 0 ]]; do
-    case "$1" in
-        --orders) ORDERS="$2"; shift 2 ;;
-        --buffered) BUFFERED="$2"; shift 2 ;;
-        --padding) PADDING="$2"; shift 2 ;;
-        *) echo "usage: $0 [--orders N] [--buffered N,...] [--padding B,...]" >&2; exit 2 ;;
-    esac
-done
-
-bench_init
-bench_ensure_matplotlib
+bench_curve_init "[--orders N] [--buffered N,...] [--padding B,...]" --orders ORDERS --buffered BUFFERED --padding PADDING -- "$@"
 row() { printf '| %8s | %12s | %10s | %8s | %-14s |\n' "$@"; }
 row "padding" "max-buffered" "records/s" "RSS MiB" "load 1/5/15"
 CSV="$(mktemp)"

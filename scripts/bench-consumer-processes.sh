@@ -17,16 +17,7 @@ source "$ROOT/scripts/lib/bench_consumer.sh"
 
 ORDERS=20000
 MAX=4
-while [[ $# -gt 0 ]]; do
-    case "$1" in
-        --orders) ORDERS="$2"; shift 2 ;;
-        --max) MAX="$2"; shift 2 ;;
-        *) echo "usage: $0 [--orders N] [--max N]" >&2; exit 2 ;;
-    esac
-done
-
-bench_init
-bench_ensure_matplotlib
+bench_curve_init "[--orders N] [--max N]" --orders ORDERS --max MAX -- "$@"
 TOPIC="bench-procs-$RUN_ID"
 RECORDS="$(bench_seed "$TOPIC" 12 "$ORDERS")"
 echo "topic: $RECORDS events of $ORDERS orders, 12 partitions"

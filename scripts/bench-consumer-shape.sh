@@ -20,17 +20,7 @@ source "$ROOT/scripts/lib/bench_consumer.sh"
 ORDERS=10000
 PARTITION_LIST="12,96,384"
 SKEWS="uniform,zipf,hot"
-while [[ $# -gt 0 ]]; do
-    case "$1" in
-        --orders) ORDERS="$2"; shift 2 ;;
-        --partitions) PARTITION_LIST="$2"; shift 2 ;;
-        --skews) SKEWS="$2"; shift 2 ;;
-        *) echo "usage: $0 [--orders N] [--partitions N,...] [--skews S,...]" >&2; exit 2 ;;
-    esac
-done
-
-bench_init
-bench_ensure_matplotlib
+bench_curve_init "[--orders N] [--partitions N,...] [--skews S,...]" --orders ORDERS --partitions PARTITION_LIST --skews SKEWS -- "$@"
 row() { printf '| %-12s | %8s | %10s | %8s | %8s | %-14s |\n' "$@"; }
 
 # measure LABEL TOPIC RECORDS CSV: one run of each contender, alternating order by label.

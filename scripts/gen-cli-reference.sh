@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Writes docs/cli-reference.md, the full --help of every orderflow command, and from it
+# Writes docs/cli-reference.md, the full --help of every orderflow command (the commands
+# listed from the clap models, so none is missed);
 # docs/configuration.md, every flag with its environment variable and default (per command
-# and per variable), so the references never drift from what the binaries really accept;
-# and docs/openapi.json, the order API's OpenAPI document (`order-producer openapi`).
+# and per variable), walked from the binaries' clap command models
+# (crates/repo-tests/src/config_reference.rs); and docs/openapi.json, the order API's
+# OpenAPI document (`order-producer openapi`). So the references never drift from what the
+# binaries really accept.
 # Usage: scripts/gen-cli-reference.sh [--check]   (builds the debug binaries first)
 #   --check  write nothing; exit 1 with a diff when a committed file is out of date
-#            (crates/ops/tests/docs_current.rs runs this)
+#            (crates/repo-tests/tests/docs_current.rs runs this)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,29 +19,15 @@ case "${1:-}" in
     "") ;;
     *) echo "usage: $0 [--check]" >&2; exit 2 ;;
 esac
-cargo build --quiet --bin orderflow --bin order-producer --bin order-consumer
+cargo build --quiet --bin orderflow --bin order-producer --bin order-consumer --bin config-reference
 
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 OUT="$TMP/cli-reference.md"
-COMMANDS=(
-    "order-producer"
-    "order-producer generate"
-    "order-producer serve"
-    "order-producer openapi"
-    "order-consumer"
-    "orderflow"
-    "orderflow topics diff"
-    "orderflow topics apply"
-    "orderflow registry register"
-    "orderflow registry check"
-    "orderflow lag"
-    "orderflow lag serve"
-    "orderflow dlq list"
-    "orderflow dlq redrive"
-    "orderflow verify"
-)
+# Every command with a section in docs/configuration.md, walked from the clap models.
+mapfile -t COMMANDS < <("$BIN/config-reference" --commands)
+[ "${#COMMANDS[@]}" -gt 0 ] || { echo "config-reference listed no commands" >&2; exit 1; }
 
 {
     echo "# Command reference"
@@ -56,7 +45,7 @@ COMMANDS=(
         echo '```'
     done
 } >"$OUT"
-python3 scripts/lib/config_reference.py "$OUT" "$TMP/configuration.md"
+"$BIN/config-reference" >"$TMP/configuration.md"
 "$BIN/order-producer" openapi >"$TMP/openapi.json"
 
 stale=0

@@ -25,12 +25,17 @@ async fn set_allow_connections(admin: &mut PgConnection, database: &str, allow: 
         .await
         .expect("alter database");
     if !allow {
-        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
-            .bind(database)
-            .execute(&mut *admin)
-            .await
-            .expect("terminate backends");
+        end_sessions(admin, database).await;
     }
+}
+
+/// Ends every session on `database`, so that each new one sees what was just altered.
+async fn end_sessions(admin: &mut PgConnection, database: &str) {
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(database)
+        .execute(&mut *admin)
+        .await
+        .expect("terminate backends");
 }
 
 /// The database's name, from the test's URL.
@@ -51,6 +56,46 @@ fn spawn_until_idle(env: &TestEnv) -> JoinHandle<order_consumer::Result<Summary>
     let mut settings = env.settings();
     settings.exit_when_idle = Some(Duration::from_secs(3));
     env.spawn_engine(settings, CancellationToken::new())
+}
+
+/// The state an outage interrupts: `count` lifecycles (`b-0..`) sent and applied by an
+/// engine that keeps running, and an admin connection to cause the outage with.
+async fn applying(
+    env: &TestEnv,
+    count: usize,
+) -> (JoinHandle<order_consumer::Result<Summary>>, PgConnection) {
+    env.send_lifecycles(&lifecycles("b", count)).await;
+    let engine = spawn_until_idle(env);
+    wait_until(Duration::from_secs(60), "first events applied", || async {
+        env.processed_count().await >= 3 * count as i64
+    })
+    .await;
+    let admin = PgConnection::connect(&orderflow_testkit::database_url())
+        .await
+        .expect("admin connection");
+    (engine, admin)
+}
+
+/// Makes every write to `orders` fail with the same error of unknown kind (P0001), as
+/// a broken migration or a misbehaving extension would; [`thaw_projection`] undoes it.
+async fn freeze_projection(env: &TestEnv) {
+    sqlx::raw_sql(
+        "CREATE FUNCTION frozen() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'projection frozen'; END $$; \
+         CREATE TRIGGER frozen BEFORE INSERT OR UPDATE ON orders \
+         FOR EACH ROW EXECUTE FUNCTION frozen();",
+    )
+    .execute(&env.pool)
+    .await
+    .expect("install trigger");
+}
+
+/// Writes to `orders` succeed again.
+async fn thaw_projection(env: &TestEnv) {
+    sqlx::raw_sql("DROP TRIGGER frozen ON orders")
+        .execute(&env.pool)
+        .await
+        .expect("drop trigger");
 }
 
 /// Waits for the engine to recover and exit, then checks that the outage cost
@@ -88,16 +133,8 @@ async fn recovered(
 async fn database_outage_is_retried_without_dead_letters_and_recovers() {
     let env = TestEnv::new("db-outage", 3).await;
     let database = database_name(&env);
-    env.send_lifecycles(&lifecycles("b", 30)).await;
-    let engine = spawn_until_idle(&env);
-    wait_until(Duration::from_secs(60), "first events applied", || async {
-        env.processed_count().await >= 90
-    })
-    .await;
+    let (engine, mut admin) = applying(&env, 30).await;
 
-    let mut admin = PgConnection::connect(&orderflow_testkit::database_url())
-        .await
-        .expect("admin connection");
     let outage_started: DateTime<Utc> = Utc::now();
     set_allow_connections(&mut admin, &database, false).await;
     env.send_lifecycles(&lifecycles("d", 30)).await;
@@ -146,27 +183,14 @@ async fn set_read_only(admin: &mut PgConnection, database: &str, read_only: bool
         .execute(sqlx::AssertSqlSafe(statement))
         .await
         .expect("alter database");
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
-        .bind(database)
-        .execute(&mut *admin)
-        .await
-        .expect("terminate backends");
+    end_sessions(admin, database).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn read_only_database_never_dead_letters_valid_events() {
     let env = TestEnv::new("db-read-only", 3).await;
     let database = database_name(&env);
-    env.send_lifecycles(&lifecycles("b", 20)).await;
-    let engine = spawn_until_idle(&env);
-    wait_until(Duration::from_secs(60), "first events applied", || async {
-        env.processed_count().await >= 60
-    })
-    .await;
-
-    let mut admin = PgConnection::connect(&orderflow_testkit::database_url())
-        .await
-        .expect("admin connection");
+    let (engine, mut admin) = applying(&env, 20).await;
     set_read_only(&mut admin, &database, true).await;
     env.send_lifecycles(&lifecycles("d", 20)).await;
     // Long enough for --max-attempts (3) at 50 ms..1 s backoff to run out many times.
@@ -178,25 +202,12 @@ async fn read_only_database_never_dead_letters_valid_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn error_shared_by_every_record_is_a_database_failure() {
     let env = TestEnv::new("db-wide-error", 1).await;
-    // Every write to orders fails with the same error of unknown kind (P0001),
-    // as a broken migration or a misbehaving extension would make it.
-    sqlx::raw_sql(
-        "CREATE FUNCTION frozen() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN RAISE EXCEPTION 'projection frozen'; END $$; \
-         CREATE TRIGGER frozen BEFORE INSERT OR UPDATE ON orders \
-         FOR EACH ROW EXECUTE FUNCTION frozen();",
-    )
-    .execute(&env.pool)
-    .await
-    .expect("install trigger");
+    freeze_projection(&env).await;
     env.send_lifecycles(&lifecycles("o", 20)).await;
     let engine = spawn_until_idle(&env);
     // Long enough for --max-attempts (3) to run out many times over.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    sqlx::raw_sql("DROP TRIGGER frozen ON orders")
-        .execute(&env.pool)
-        .await
-        .expect("drop trigger");
+    thaw_projection(&env).await;
 
     let summary = recovered(&env, engine, 20).await;
     assert!(summary.retried > 0, "{summary:?}");
@@ -208,15 +219,7 @@ async fn error_shared_by_every_record_is_a_database_failure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lone_record_under_a_database_wide_error_is_not_dead_lettered() {
     let env = TestEnv::new("db-wide-lone", 1).await;
-    sqlx::raw_sql(
-        "CREATE FUNCTION frozen() RETURNS trigger LANGUAGE plpgsql AS $$ \
-         BEGIN RAISE EXCEPTION 'projection frozen'; END $$; \
-         CREATE TRIGGER frozen BEFORE INSERT OR UPDATE ON orders \
-         FOR EACH ROW EXECUTE FUNCTION frozen();",
-    )
-    .execute(&env.pool)
-    .await
-    .expect("install trigger");
+    freeze_projection(&env).await;
     env.send_lifecycles(&lifecycles("lone", 3)).await;
     let mut settings = env.settings();
     settings.batch_size = 1;
@@ -224,10 +227,7 @@ async fn a_lone_record_under_a_database_wide_error_is_not_dead_lettered() {
     let engine = env.spawn_engine(settings, CancellationToken::new());
     // Long enough for --max-attempts (3) to run out many times over.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    sqlx::raw_sql("DROP TRIGGER frozen ON orders")
-        .execute(&env.pool)
-        .await
-        .expect("drop trigger");
+    thaw_projection(&env).await;
 
     let summary = recovered(&env, engine, 3).await;
     assert!(summary.retried > 0, "{summary:?}");

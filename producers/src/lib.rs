@@ -9,6 +9,7 @@
 //! trace context and metrics. The pieces are library modules so tests and benchmarks
 //! drive them without a process.
 
+pub mod cli;
 pub mod generator;
 pub mod metrics;
 pub mod order_service;

@@ -2,54 +2,16 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use order_producer::order_service::{self, ServeArgs, serve_args::DEFAULT_METRICS_ADDR};
-use order_producer::{GenerateArgs, ProducerError};
+use clap::FromArgMatches;
+use order_producer::ProducerError;
+use order_producer::cli::{Cli, Command, command};
+use order_producer::order_service::{self, ServeArgs};
 use orderflow_runtime::shutdown::Shutdown;
-use orderflow_runtime::telemetry::{LogArgs, Telemetry, init_telemetry};
-
-/// Writes order events to Kafka.
-#[derive(Debug, Parser)]
-#[command(
-    name = "order-producer",
-    version,
-    about,
-    after_help = "Exit status: 0 when every record was acknowledged, 1 when some were not \
-                  (the JSON summary is still printed), 2 on bad flags or an unreachable \
-                  broker or registry, 130 when stopped by a signal before sending."
-)]
-struct Cli {
-    /// Logging.
-    #[command(flatten)]
-    log: LogArgs,
-    /// What to do.
-    #[command(subcommand)]
-    command: Command,
-}
-
-/// Subcommands.
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Generate realistic order lifecycles (with optional duplicates and poison records)
-    /// and print a JSON summary on stdout.
-    Generate(Box<GenerateArgs>),
-    /// Serve the HTTP order API; every change is written with its event to the outbox
-    /// table in one transaction, and the relay publishes the outbox to Kafka.
-    Serve(Box<ServeArgs>),
-    /// Print the order API's OpenAPI document (JSON), as `serve` answers it at
-    /// GET /openapi.json.
-    Openapi,
-}
+use orderflow_runtime::telemetry::{Telemetry, init_telemetry};
 
 /// Parses the command line; a usage error is one line on stderr and exit code 2.
 fn parse_cli() -> Result<Cli, ExitCode> {
-    // The order service's metrics port differs from the shared default.
-    let command = Cli::command().mut_subcommand("serve", |serve| {
-        serve.mut_arg("metrics_addr", |arg| {
-            arg.default_value(DEFAULT_METRICS_ADDR)
-        })
-    });
-    match command
+    match command()
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches))
     {

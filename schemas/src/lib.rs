@@ -25,6 +25,7 @@ mod avro_schema;
 mod avro_value;
 mod deserializer;
 mod error;
+mod error_category;
 mod order_event;
 mod order_status;
 mod reader_check;
@@ -50,7 +51,7 @@ pub use order_event::{
 pub use order_status::{LifecycleStep, OrderStatus};
 pub use reader_check::reader_problems;
 pub use registry_args::RegistryArgs;
-pub use registry_client::{DEFAULT_REGISTRY_URL, DEFAULT_REQUEST_TIMEOUT, RegistryClient};
-pub use registry_settings::{RegistryAuth, RegistrySettings};
+pub use registry_client::{DEFAULT_REGISTRY_URL, RegistryClient};
+pub use registry_settings::{DEFAULT_REQUEST_TIMEOUT, RegistryAuth, RegistrySettings};
 pub use serializer::{DEFAULT_STARTUP_TIMEOUT, OrderEventSerializer};
 pub use validation::ValidationError;

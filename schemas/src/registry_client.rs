@@ -29,9 +29,6 @@ use crate::registry_settings::{RegistryAuth, RegistrySettings};
 /// the Apicurio Registry that `scripts/dev-up.sh` runs.
 pub const DEFAULT_REGISTRY_URL: &str = "http://127.0.0.1:8081/apis/ccompat/v7";
 
-/// Default timeout of one HTTP call to the registry.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// A cheap-to-clone handle on one schema registry; clones share the caches.
 #[derive(Clone)]
 pub struct RegistryClient {
@@ -57,7 +54,8 @@ impl fmt::Debug for RegistryClient {
 
 impl RegistryClient {
     /// A client for the registry at `url` (e.g. `http://127.0.0.1:8081`), with
-    /// [`DEFAULT_REQUEST_TIMEOUT`] per call and no other setting. Nothing is contacted yet.
+    /// [`DEFAULT_REQUEST_TIMEOUT`](crate::DEFAULT_REQUEST_TIMEOUT) per call and no other
+    /// setting. Nothing is contacted yet.
     pub fn new(url: impl Into<String>) -> Result<Self, RegistryError> {
         Self::with_settings(RegistrySettings::new(&url.into())?)
     }

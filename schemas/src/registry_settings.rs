@@ -11,7 +11,9 @@ use percent_encoding::percent_decode_str;
 use reqwest::Url;
 
 use crate::error::RegistryError;
-use crate::registry_client::DEFAULT_REQUEST_TIMEOUT;
+
+/// Default timeout of one HTTP call to the registry.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What replaces a secret wherever settings are shown.
 const REDACTED: &str = "***";

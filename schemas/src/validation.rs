@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use crate::error::ErrorCategory;
+use crate::error_category::ErrorCategory;
 use crate::order_event::{OrderCreated, OrderEvent, OrderPayload};
 
 /// The first business rule an event breaks.

@@ -143,3 +143,28 @@ bench_ensure_matplotlib() {
     python3 -m pip install --quiet --user matplotlib 2>/dev/null ||
         python3 -m pip install --quiet --user --break-system-packages matplotlib
 }
+
+# bench_curve_init USAGE [--flag VAR]... -- "$@": the curve scripts' common start. Sets
+# each VAR from the value given to its --flag (a flag not listed, or one without a
+# value, prints `usage: SCRIPT USAGE` and exits 2), then bench_init and
+# bench_ensure_matplotlib.
+bench_curve_init() {
+    local usage="$1"
+    shift
+    local -A var_of=()
+    while [[ $# -gt 0 && "$1" != "--" ]]; do
+        var_of["$1"]="$2"
+        shift 2
+    done
+    shift
+    while [[ $# -gt 0 ]]; do
+        if [[ -z "${var_of[$1]:-}" || $# -lt 2 ]]; then
+            echo "usage: $0 $usage" >&2
+            exit 2
+        fi
+        printf -v "${var_of[$1]}" '%s' "$2"
+        shift 2
+    done
+    bench_init
+    bench_ensure_matplotlib
+}

@@ -22,10 +22,7 @@ pub async fn relay_delay(brokers: &str, topic: &str, created_csv: &Path) -> anyh
             .context("a line is not order_id,epoch")?;
         created.insert(order.to_string(), seconds.trim().parse()?);
     }
-    let (brokers, topic) = (brokers.to_string(), topic.to_string());
-    let records =
-        tokio::task::spawn_blocking(move || read_topic(&brokers, &topic, Duration::from_secs(10)))
-            .await??;
+    let records = read_topic(brokers, topic, Duration::from_secs(10)).await?;
     let mut delays = Vec::new();
     for record in records {
         let key = String::from_utf8_lossy(record.key.as_deref().unwrap_or_default()).into_owned();

@@ -3,7 +3,6 @@
 //! reader cannot read: the check says so, naming the branch, and exits 2; the schemas the
 //! pipeline registers pass. `--subject` checks the latest version in the real registry.
 
-#[allow(dead_code)]
 mod support;
 
 use std::path::Path;
@@ -11,7 +10,8 @@ use std::process::{Command, Output};
 
 use orderflow_testkit as testkit;
 use serde_json::Value;
-use support::{register, registered_id, schema_file};
+use support::register;
+use testkit::registry_cli::{registered_id, schema_file};
 
 fn check(args: &[&str], file: Option<&Path>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_orderflow"));

@@ -6,8 +6,9 @@
 mod support;
 
 use orderflow_testkit as testkit;
-use support::{
-    assert_refused_as_incompatible, breaking_schema_file, register, registered_id, schema_file,
+use support::register;
+use testkit::registry_cli::{
+    assert_refused_as_incompatible, breaking_schema_file, registered_id, schema_file,
 };
 
 #[test]

@@ -2,19 +2,16 @@
 //! apply creates, a second apply changes nothing, more partitions are added, fewer
 //! partitions are refused, and a config change leaves configs set outside the file alone.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+mod topics_support;
 
-use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use orderflow_ops::topics::{
     Change, DesiredTopic, Plan, PlanOptions, Refusal, ResolveOptions, TopicsAdmin, TopicsFile,
 };
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_testkit as testkit;
-use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use topics_support::{configs, partition_count, set_config_outside_the_file, topic_level_configs};
 
 /// A topics file with the two topics, the way topics.yaml declares orders and its DLQ.
 fn write_topics_file(dir: &Path, orders: &str, dlq: &str, partitions: i32) -> PathBuf {
@@ -57,19 +54,6 @@ async fn admin() -> TopicsAdmin {
     TopicsAdmin::connect(&KafkaArgs::for_brokers(testkit::kafka_brokers()))
         .await
         .expect("connect to the test broker")
-}
-
-/// Partition count of `topic` from a fresh metadata request (0 when absent).
-fn partition_count(topic: &str) -> usize {
-    let consumer: BaseConsumer = testkit::kafka_config().create().expect("consumer");
-    let metadata = consumer
-        .fetch_metadata(None, Duration::from_secs(10))
-        .expect("metadata");
-    metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map_or(0, |t| t.partitions().len())
 }
 
 #[tokio::test]
@@ -182,30 +166,6 @@ async fn apply_creates_is_idempotent_raises_and_refuses_to_lower_partitions() {
     assert_eq!(partition_count(&orders), have as usize);
 }
 
-/// The configs set on `topic` itself (source DynamicTopic), as the broker reports them.
-async fn topic_level_configs(topic: &str) -> BTreeMap<String, String> {
-    let admin: AdminClient<DefaultClientContext> =
-        testkit::kafka_config().create().expect("admin client");
-    let mut results = admin
-        .describe_configs(&[ResourceSpecifier::Topic(topic)], &AdminOptions::new())
-        .await
-        .expect("DescribeConfigs");
-    let resource = results.pop().expect("one result").expect("topic described");
-    resource
-        .entries
-        .into_iter()
-        .filter(|entry| entry.source == ConfigSource::DynamicTopic)
-        .filter_map(|entry| Some((entry.name, entry.value?)))
-        .collect()
-}
-
-fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(key, value)| (key.to_string(), value.to_string()))
-        .collect()
-}
-
 #[tokio::test]
 async fn config_change_keeps_configs_set_outside_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -224,21 +184,7 @@ async fn config_change_keeps_configs_set_outside_the_file() {
     created.expect("apply").into_result().expect("created");
 
     // An operator sets a config the file does not name, with Kafka's own tool.
-    testkit::run_kafka_tool(
-        "org.apache.kafka.tools.ConfigCommand",
-        &[
-            "--bootstrap-server",
-            &testkit::kafka_brokers(),
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            &dlq,
-            "--alter",
-            "--add-config",
-            "segment.ms=3600000",
-        ],
-        b"",
-    );
+    set_config_outside_the_file(&dlq, "segment.ms=3600000");
 
     // The file now asks for a shorter retention on the DLQ: exactly one config change,
     // the config set outside the file is not drift.

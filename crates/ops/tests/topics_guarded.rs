@@ -3,15 +3,15 @@
 //! plan names the keys that move; a DLQ's partition count follows its source's; configs
 //! are set with IncrementalAlterConfigs, only the keys the file names.
 
+mod topics_support;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
 use orderflow_testkit as testkit;
-use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use topics_support::{configs, partition_count, set_config_outside_the_file, topic_level_configs};
 
 fn write_file(dir: &Path, topics: &[(&str, i32, &str)]) -> PathBuf {
     let mut text = String::from("defaults:\n  replication_factor: 1\ntopics:\n");
@@ -43,18 +43,6 @@ fn apply(file: &Path, extra: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn partition_count(topic: &str) -> usize {
-    let consumer: BaseConsumer = testkit::kafka_config().create().expect("consumer");
-    let metadata = consumer
-        .fetch_metadata(None, Duration::from_secs(10))
-        .expect("metadata");
-    metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .map_or(0, |t| t.partitions().len())
 }
 
 #[tokio::test]
@@ -125,21 +113,7 @@ async fn configs_are_set_incrementally_and_others_survive() {
     let topic = testkit::unique_name("events");
     testkit::create_topic(&topic, 1).await;
     // Set outside the file, as an operator would.
-    testkit::run_kafka_tool(
-        "org.apache.kafka.tools.ConfigCommand",
-        &[
-            "--bootstrap-server",
-            &testkit::kafka_brokers(),
-            "--entity-type",
-            "topics",
-            "--entity-name",
-            &topic,
-            "--alter",
-            "--add-config",
-            "segment.ms=3600000",
-        ],
-        b"",
-    );
+    set_config_outside_the_file(&topic, "segment.ms=3600000");
     let file = write_file(dir.path(), &[(&topic, 1, "retention.ms: 86400000")]);
     let out = apply(&file, &[]);
     let stdout = text(&out.stdout);
@@ -151,24 +125,8 @@ async fn configs_are_set_incrementally_and_others_survive() {
         "{stdout}"
     );
 
-    let admin: AdminClient<DefaultClientContext> =
-        testkit::kafka_config().create().expect("admin client");
-    let mut results = admin
-        .describe_configs(&[ResourceSpecifier::Topic(&topic)], &AdminOptions::new())
-        .await
-        .expect("DescribeConfigs");
-    let resource = results.pop().expect("one").expect("described");
-    let set: Vec<(String, String)> = resource
-        .entries
-        .into_iter()
-        .filter(|e| e.source == ConfigSource::DynamicTopic)
-        .filter_map(|e| Some((e.name, e.value?)))
-        .collect();
     assert_eq!(
-        set,
-        [
-            ("retention.ms".to_owned(), "86400000".to_owned()),
-            ("segment.ms".to_owned(), "3600000".to_owned())
-        ]
+        topic_level_configs(&topic).await,
+        configs(&[("retention.ms", "86400000"), ("segment.ms", "3600000")])
     );
 }

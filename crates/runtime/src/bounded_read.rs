@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
@@ -346,6 +346,53 @@ pub fn topic_partitions<C: Consumer>(
     let mut partitions: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
     partitions.sort_unstable();
     Ok(partitions)
+}
+
+/// Per partition of `topic`: the offset `group` committed (`None` when it has none) and
+/// the log end taken now. The verifiers read the topic up to the same kind of bound, so
+/// "committed to the end" is judged against what they read.
+pub fn committed_and_end_offsets(
+    base: &ClientConfig,
+    topic: &str,
+    group: &str,
+) -> ReadResult<BTreeMap<i32, (Option<i64>, i64)>> {
+    let mut config = base.clone();
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = config.create().map_err(BoundedReadError::kafka(format!(
+        "create a client of group {group}"
+    )))?;
+    let brokers = base.get("bootstrap.servers").unwrap_or_default();
+    let mut list = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for partition in topic_partitions(&consumer, topic, brokers)? {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
+            .map_err(BoundedReadError::kafka(format!(
+                "read the offsets of {topic}[{partition}]"
+            )))?;
+        ends.insert(partition, high);
+        list.add_partition(topic, partition);
+    }
+    let committed =
+        consumer
+            .committed_offsets(list, REQUEST_TIMEOUT)
+            .map_err(BoundedReadError::kafka(format!(
+                "committed offsets of group {group}"
+            )))?;
+    Ok(ends
+        .into_iter()
+        .map(|(partition, end)| {
+            let at = committed
+                .find_partition(topic, partition)
+                .and_then(|p| match p.offset() {
+                    Offset::Offset(offset) => Some(offset),
+                    _ => None,
+                });
+            (partition, (at, end))
+        })
+        .collect())
 }
 
 #[cfg(test)]

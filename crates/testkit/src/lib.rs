@@ -13,10 +13,13 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 mod cluster;
 mod jaeger;
 mod kafka_tool;
+pub mod registry_cli;
+mod workspace_binary;
 
 pub use cluster::{KilledNode, cluster_script};
 pub use jaeger::{Jaeger, free_ports, jaeger_binary};
 pub use kafka_tool::run_kafka_tool;
+pub use workspace_binary::workspace_binary;
 
 fn required_env(name: &str) -> String {
     match std::env::var(name) {

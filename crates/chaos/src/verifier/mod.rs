@@ -40,20 +40,18 @@ pub struct Target {
 
 /// Reads everything and judges it.
 pub async fn verify(target: &Target, dlq_duplicates: DlqDuplicates) -> anyhow::Result<Verdict> {
-    let (brokers, topic, dlq, group, stall) = (
+    let source = read::read_topic(&target.brokers, &target.topic, target.stall_timeout).await?;
+    let letters =
+        read::read_topic(&target.brokers, &target.dlq_topic, target.stall_timeout).await?;
+    // Blocking librdkafka calls (metadata, watermarks, committed offsets): off the runtime.
+    let (brokers, topic, group) = (
         target.brokers.clone(),
         target.topic.clone(),
-        target.dlq_topic.clone(),
         target.group.clone(),
-        target.stall_timeout,
     );
-    let (source, letters, offsets) = tokio::task::spawn_blocking(move || {
-        let source = read::read_topic(&brokers, &topic, stall)?;
-        let letters = read::read_topic(&brokers, &dlq, stall)?;
-        let offsets = read::committed_offsets(&brokers, &topic, &group)?;
-        anyhow::Ok((source, letters, offsets))
-    })
-    .await??;
+    let offsets =
+        tokio::task::spawn_blocking(move || read::committed_offsets(&brokers, &topic, &group))
+            .await??;
 
     let mut observed = Observed {
         offsets,

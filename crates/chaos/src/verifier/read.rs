@@ -1,18 +1,17 @@
 //! What the verifier reads: a topic by assignment from its log start to the end offsets
-//! taken at start, a group's committed offsets, and the consumer's tables.
+//! taken at start (the shared bounded reader), a group's committed offsets, and the
+//! consumer's tables.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Headers;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use anyhow::Context;
+use orderflow_runtime::bounded_read::{BoundedReader, ReadScope, committed_and_end_offsets};
+use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::{ClientConfig, Message};
 use sqlx::{PgPool, Row};
 
 use super::model::{AppliedRow, Position, ProjectionRow};
-
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A record as read.
 pub struct RawRecord {
@@ -42,88 +41,54 @@ impl RawRecord {
     }
 }
 
-fn client(brokers: &str, group: &str) -> anyhow::Result<BaseConsumer> {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false")
-        .set("allow.auto.create.topics", "false")
-        .create()
-        .context("create a Kafka consumer")
+/// Group id of the topic reader; it assigns partitions and never joins or commits.
+const READER_GROUP: &str = "orderflow-chaos-verifier";
+
+fn base_config(brokers: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    config
 }
 
-fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<i32>> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
-        .with_context(|| format!("metadata of {topic}"))?;
-    let found = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-        .ok_or_else(|| anyhow!("topic {topic} not found"))?;
-    Ok(found.partitions().iter().map(|p| p.id()).collect())
+/// What the verifier keeps of a record: everything, as owned bytes.
+fn raw(message: &BorrowedMessage<'_>) -> RawRecord {
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                .collect()
+        })
+        .unwrap_or_default();
+    RawRecord {
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        timestamp_ms: message.timestamp().to_millis(),
+        headers,
+    }
 }
 
-/// Every record of `topic` from the log start to the end offsets taken now (blocking).
-pub fn read_topic(brokers: &str, topic: &str, stall: Duration) -> anyhow::Result<Vec<RawRecord>> {
-    let consumer = client(brokers, "orderflow-chaos-verifier")?;
-    let mut pending: BTreeMap<i32, i64> = BTreeMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for partition in partitions(&consumer, topic)? {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
-            .with_context(|| format!("offsets of {topic}[{partition}]"))?;
-        if low < high {
-            assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
-            pending.insert(partition, high);
-        }
-    }
-    let mut records = Vec::new();
-    if pending.is_empty() {
-        return Ok(records);
-    }
-    consumer.assign(&assignment)?;
-    let mut progress = Instant::now();
-    while !pending.is_empty() {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(message)) => {
-                progress = Instant::now();
-                let partition = message.partition();
-                let Some(&end) = pending.get(&partition) else {
-                    continue;
-                };
-                if message.offset() < end {
-                    let headers = message
-                        .headers()
-                        .map(|h| {
-                            h.iter()
-                                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    records.push(RawRecord {
-                        partition,
-                        offset: message.offset(),
-                        key: message.key().map(<[u8]>::to_vec),
-                        value: message.payload().map(<[u8]>::to_vec),
-                        timestamp_ms: message.timestamp().to_millis(),
-                        headers,
-                    });
-                }
-                if message.offset() + 1 >= end {
-                    pending.remove(&partition);
-                }
-            }
-            Some(Err(error)) => bail!("reading {topic}: {error}"),
-            None if progress.elapsed() > stall => {
-                bail!("reading {topic}: partitions {pending:?} stalled before their end offsets")
-            }
-            None => {}
-        }
-    }
-    Ok(records)
+/// Every record of `topic` from the log start to the end offsets taken now.
+pub async fn read_topic(
+    brokers: &str,
+    topic: &str,
+    stall: Duration,
+) -> anyhow::Result<Vec<RawRecord>> {
+    let reader = BoundedReader::open(
+        &base_config(brokers),
+        READER_GROUP,
+        topic,
+        &ReadScope::default(),
+        stall,
+        raw,
+    )
+    .with_context(|| format!("open a reader of {topic}"))?;
+    reader
+        .collect()
+        .await
+        .with_context(|| format!("read {topic}"))
 }
 
 /// Per partition of `topic`: the offset `group` committed and the log end (blocking).
@@ -132,29 +97,8 @@ pub fn committed_offsets(
     topic: &str,
     group: &str,
 ) -> anyhow::Result<BTreeMap<i32, (Option<i64>, i64)>> {
-    let consumer = client(brokers, group)?;
-    let mut list = TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
-    for partition in partitions(&consumer, topic)? {
-        let (_, high) = consumer.fetch_watermarks(topic, partition, REQUEST_TIMEOUT)?;
-        ends.insert(partition, high);
-        list.add_partition(topic, partition);
-    }
-    let committed = consumer
-        .committed_offsets(list, REQUEST_TIMEOUT)
-        .with_context(|| format!("committed offsets of group {group}"))?;
-    Ok(ends
-        .into_iter()
-        .map(|(partition, end)| {
-            let at = committed
-                .find_partition(topic, partition)
-                .and_then(|p| match p.offset() {
-                    Offset::Offset(offset) => Some(offset),
-                    _ => None,
-                });
-            (partition, (at, end))
-        })
-        .collect())
+    committed_and_end_offsets(&base_config(brokers), topic, group)
+        .with_context(|| format!("committed offsets of group {group} on {topic}"))
 }
 
 /// The group's `processed_events` rows for `topic`.

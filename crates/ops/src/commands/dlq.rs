@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use orderflow_ops::dead_letter::listing::{record_json, render_line};
-use orderflow_ops::dead_letter::rate_pacer::parse_rate;
-use orderflow_ops::dead_letter::{
+use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
+use orderflow_runtime::shutdown::Shutdown;
+
+use crate::dead_letter::listing::{record_json, render_line};
+use crate::dead_letter::rate_pacer::parse_rate;
+use crate::dead_letter::{
     AllowedTopics, Cursors, DlqReader, ListSummary, ReadScope, RedriveOptions, RedriveSummary,
     Redriver, Selection, parse_category,
 };
-use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
-use orderflow_runtime::shutdown::Shutdown;
 
 /// Exit status of `redrive` when a delivery failed.
 const EXIT_DELIVERY_FAILED: u8 = 1;

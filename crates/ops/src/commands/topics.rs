@@ -4,11 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use orderflow_ops::topics::{
+use orderflow_runtime::kafka::KafkaArgs;
+
+use crate::topics::{
     DesiredTopic, PlanOptions, PlanSource, ReplicationFactor, ResolveOptions, TopicsAdmin,
     TopicsError, TopicsFile, plan_json, render_plan,
 };
-use orderflow_runtime::kafka::KafkaArgs;
 
 /// Exit status when the file and the cluster match (diff) or apply succeeded.
 const EXIT_OK: u8 = 0;

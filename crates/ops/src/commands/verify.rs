@@ -1,7 +1,7 @@
 //! `orderflow verify`: reads the source topic, the dead-letter topic (both with the shared
 //! bounded reader, from the start to the end offsets taken at start), the consumer's database and the
 //! group's committed offsets, and checks the exactly-once ledger
-//! ([`orderflow_ops::verify::check`]). Shares nothing with the consumer but the schema types.
+//! ([`crate::verify::check`]). Shares nothing with the consumer but the schema types.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -10,19 +10,17 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use orderflow_contracts::dead_letter::{DeadLetterHeaders, dlq_topic};
-use orderflow_ops::verify::{Acknowledged, AppliedRow, DeadLetter, Observed, SourceRecord, check};
-use orderflow_runtime::bounded_read::{BoundedReader, ReadScope};
+use orderflow_runtime::bounded_read::{BoundedReader, ReadScope, committed_and_end_offsets};
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_schemas::OrderEventDeserializer;
 use orderflow_schemas::RegistryArgs;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::BorrowedMessage;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Message};
 use sqlx::Row;
 use sqlx::postgres::PgPoolOptions;
 
-/// Metadata and offset requests.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+use crate::verify::{Acknowledged, AppliedRow, DeadLetter, Observed, SourceRecord, check};
+
 /// Group id of the topic readers; they assign partitions and never commit.
 const READER_GROUP: &str = "orderflow-verify";
 
@@ -213,18 +211,6 @@ async fn classify(
     }
 }
 
-fn partitions(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<Vec<i32>> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
-        .with_context(|| format!("metadata of {topic}"))?;
-    let found = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-        .ok_or_else(|| anyhow!("topic {topic} not found"))?;
-    Ok(found.partitions().iter().map(|p| p.id()).collect())
-}
-
 /// Every record of `topic` from the log start to the end offsets taken now.
 async fn read_topic(base: &ClientConfig, topic: &str, stall: Duration) -> anyhow::Result<Vec<Raw>> {
     let reader = BoundedReader::open(base, READER_GROUP, topic, &ReadScope::default(), stall, raw)
@@ -241,32 +227,6 @@ fn committed_offsets(
     topic: &str,
     group: &str,
 ) -> anyhow::Result<BTreeMap<i32, (Option<i64>, i64)>> {
-    let mut config = base.clone();
-    config
-        .set("group.id", group)
-        .set("enable.auto.commit", "false");
-    let consumer: BaseConsumer = config.create().context("create a Kafka consumer")?;
-    let mut list = TopicPartitionList::new();
-    let mut ends = BTreeMap::new();
-    for partition in partitions(&consumer, topic)? {
-        let (_, high) = consumer
-            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
-            .with_context(|| format!("offsets of {topic}[{partition}]"))?;
-        ends.insert(partition, high);
-        list.add_partition(topic, partition);
-    }
-    let committed = consumer
-        .committed_offsets(list, REQUEST_TIMEOUT)
-        .with_context(|| format!("committed offsets of group {group}"))?;
-    let mut offsets = BTreeMap::new();
-    for (partition, end) in ends {
-        let committed = committed
-            .find_partition(topic, partition)
-            .and_then(|p| match p.offset() {
-                Offset::Offset(offset) => Some(offset),
-                _ => None,
-            });
-        offsets.insert(partition, (committed, end));
-    }
-    Ok(offsets)
+    committed_and_end_offsets(base, topic, group)
+        .with_context(|| format!("committed offsets of group {group} on {topic}"))
 }

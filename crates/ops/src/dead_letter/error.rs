@@ -1,7 +1,6 @@
 //! Errors of reading and redriving dead-letter records, each saying whether retrying helps.
 
-use std::time::Duration;
-
+use orderflow_runtime::bounded_read::BoundedReadError;
 use rdkafka::error::KafkaError;
 
 /// Result alias of the dead-letter module.
@@ -25,42 +24,10 @@ pub enum DeadLetterError {
         source: KafkaError,
     },
 
-    /// The topic does not exist on the cluster.
-    #[error("topic {topic} does not exist on {brokers}")]
-    TopicNotFound {
-        /// The topic asked for.
-        topic: String,
-        /// The bootstrap address asked.
-        brokers: String,
-    },
-
-    /// `--partition` names a partition the topic does not have.
-    #[error("topic {topic} has no partition {partition} (it has {partitions})")]
-    PartitionNotFound {
-        /// The topic.
-        topic: String,
-        /// The partition asked for.
-        partition: i32,
-        /// How many partitions the topic has.
-        partitions: usize,
-    },
-
-    /// A partition stopped delivering records before reaching the bound taken at start.
-    #[error(
-        "reading {topic}[{partition}] stalled at offset {position} (bound {end}) for {waited:?}"
-    )]
-    ReadStalled {
-        /// The topic being read.
-        topic: String,
-        /// The partition that stalled.
-        partition: i32,
-        /// The next offset the reader expected.
-        position: i64,
-        /// The end bound (exclusive) fixed at start.
-        end: i64,
-        /// How long nothing arrived.
-        waited: Duration,
-    },
+    /// Reading the DLQ failed: the topic or partition is missing, a Kafka call failed,
+    /// or a partition stalled before its bound (the shared bounded reader's error).
+    #[error(transparent)]
+    Read(#[from] BoundedReadError),
 
     /// `--category` is not one of the categories the consumer writes.
     #[error("unknown category {given:?}: expected one of {known}")]
@@ -81,16 +48,14 @@ impl DeadLetterError {
     /// the operator (a broker that was down, a stalled fetch).
     pub fn is_retryable(&self) -> bool {
         match self {
-            DeadLetterError::Broker(_) | DeadLetterError::ReadStalled { .. } => true,
+            DeadLetterError::Broker(_) => true,
+            DeadLetterError::Read(error) => error.is_retryable(),
             // Bad client settings stay bad; everything else on the wire may pass later.
             DeadLetterError::Kafka { source, .. } => !matches!(
                 source,
                 KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_)
             ),
-            DeadLetterError::TopicNotFound { .. }
-            | DeadLetterError::PartitionNotFound { .. }
-            | DeadLetterError::UnknownCategory { .. }
-            | DeadLetterError::InvalidArguments(_) => false,
+            DeadLetterError::UnknownCategory { .. } | DeadLetterError::InvalidArguments(_) => false,
         }
     }
 
@@ -102,26 +67,28 @@ impl DeadLetterError {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
     fn operator_mistakes_are_not_retryable_but_stalls_are() {
-        let missing = DeadLetterError::TopicNotFound {
+        let missing = DeadLetterError::from(BoundedReadError::TopicNotFound {
             topic: "orders.dlq".into(),
             brokers: "127.0.0.1:9092".into(),
-        };
+        });
         assert!(!missing.is_retryable());
         assert_eq!(
             missing.to_string(),
             "topic orders.dlq does not exist on 127.0.0.1:9092"
         );
-        let stalled = DeadLetterError::ReadStalled {
+        let stalled = DeadLetterError::from(BoundedReadError::Stalled {
             topic: "orders.dlq".into(),
             partition: 1,
             position: 5,
             end: 9,
             waited: Duration::from_secs(30),
-        };
+        });
         assert!(stalled.is_retryable());
     }
 }

@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use orderflow_runtime::bounded_read::{self, BoundedReadError, BoundedReader};
+use orderflow_runtime::bounded_read::{self, BoundedReader};
 pub use orderflow_runtime::bounded_read::{PartitionRange, ReadScope, partition_range};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::Consumer;
 use rdkafka::message::BorrowedMessage;
 
-use super::error::{DeadLetterError, Result};
+use super::error::Result;
 use super::record::DlqRecord;
 
 /// Group id the reader names without joining or committing (librdkafka requires one).
@@ -55,42 +55,7 @@ impl DlqReader {
     }
 }
 
-/// The partitions of `topic`, or [`DeadLetterError::TopicNotFound`].
+/// The partitions of `topic`, or [`BoundedReadError::TopicNotFound`](bounded_read::BoundedReadError::TopicNotFound).
 pub fn topic_partitions<C: Consumer>(consumer: &C, topic: &str, brokers: &str) -> Result<Vec<i32>> {
     Ok(bounded_read::topic_partitions(consumer, topic, brokers)?)
-}
-
-impl From<BoundedReadError> for DeadLetterError {
-    fn from(error: BoundedReadError) -> Self {
-        match error {
-            BoundedReadError::Kafka { context, source } => {
-                DeadLetterError::Kafka { context, source }
-            }
-            BoundedReadError::TopicNotFound { topic, brokers } => {
-                DeadLetterError::TopicNotFound { topic, brokers }
-            }
-            BoundedReadError::PartitionNotFound {
-                topic,
-                partition,
-                partitions,
-            } => DeadLetterError::PartitionNotFound {
-                topic,
-                partition,
-                partitions,
-            },
-            BoundedReadError::Stalled {
-                topic,
-                partition,
-                position,
-                end,
-                waited,
-            } => DeadLetterError::ReadStalled {
-                topic,
-                partition,
-                position,
-                end,
-                waited,
-            },
-        }
-    }
 }

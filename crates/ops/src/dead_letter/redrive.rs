@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use orderflow_runtime::bounded_read::BoundedReadError;
 use orderflow_runtime::partitioner::partition_for_key;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::BaseConsumer;
@@ -447,7 +448,7 @@ impl Redriver {
         }
         let count = match topic_partitions(&self.metadata, topic, &self.brokers) {
             Ok(partitions) => Some(partitions.len()),
-            Err(DeadLetterError::TopicNotFound { .. }) => None,
+            Err(DeadLetterError::Read(BoundedReadError::TopicNotFound { .. })) => None,
             Err(other) => return Err(other),
         };
         self.source_topics.insert(topic.to_owned(), count);

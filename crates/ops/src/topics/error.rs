@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-use super::plan::Refusal;
+use super::refusal::Refusal;
 
 /// Result alias of the topics module.
 pub type Result<T, E = TopicsError> = std::result::Result<T, E>;

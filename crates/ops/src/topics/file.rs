@@ -113,7 +113,7 @@ impl From<Partitions> for i32 {
 
 impl<'de> Deserialize<'de> for Partitions {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_i64(CheckedInt::<Partitions>(PhantomData))
+        deserializer.deserialize_any(CheckedInt::<Partitions>(PhantomData))
     }
 }
 
@@ -151,12 +151,13 @@ impl From<ReplicationFactor> for i16 {
 
 impl<'de> Deserialize<'de> for ReplicationFactor {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_i64(CheckedInt::<ReplicationFactor>(PhantomData))
+        deserializer.deserialize_any(CheckedInt::<ReplicationFactor>(PhantomData))
     }
 }
 
 /// Reads an integer and checks it with `T::try_from` inside the YAML node, so a range
-/// error carries the node's own field path and line.
+/// error carries the node's own field path and line. Read through `deserialize_any`: a
+/// word where a number belongs is then named as such (`invalid type: string "twelve"`).
 struct CheckedInt<T>(PhantomData<T>);
 
 impl<T: TryFrom<i64, Error = String>> Visitor<'_> for CheckedInt<T> {
@@ -203,12 +204,50 @@ impl TopicsFile {
 
     /// Parses topics-file text; `path` is only used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<TopicsFile> {
-        serde_yaml::from_str(text).map_err(|err| TopicsError::Parse {
+        parse_yaml(text).map_err(|error| TopicsError::Parse {
             path: PathBuf::from(path),
-            line: err.location().map(|location| location.line()),
-            message: err.to_string(),
+            line: error.line,
+            message: error.message,
         })
     }
+}
+
+/// A YAML document that did not parse into the wanted type: the field path, the
+/// problem and its line and column, in one line.
+#[derive(Debug)]
+pub(crate) struct YamlError {
+    /// Line of the offending value (1-based), when known.
+    pub(crate) line: Option<usize>,
+    /// `topics.orders.partitions: invalid value ... at line 3, column 17`.
+    pub(crate) message: String,
+}
+
+/// Parses YAML text into `T`. The field path comes from serde_path_to_error (the YAML
+/// parser's own messages carry none); the line from the parser.
+pub(crate) fn parse_yaml<T: de::DeserializeOwned>(text: &str) -> std::result::Result<T, YamlError> {
+    let mut options = serde_saphyr::Options::default();
+    // One-line messages: the source excerpt is for terminals, our errors are log lines.
+    options.with_snippet = false;
+    // Repeated keys reach the visitors, which name the key (`orders` appears twice).
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
+    let mut field_path = None;
+    serde_saphyr::with_deserializer_from_str_with_options(text, options, |deserializer| {
+        serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            field_path = Some(error.path().to_string());
+            error.into_inner()
+        })
+    })
+    .map_err(|error| {
+        // The parser's message ends with `at line L, column C`.
+        let mut message = error.to_string();
+        if let Some(field_path) = field_path.filter(|p| p != ".") {
+            message = format!("{field_path}: {message}");
+        }
+        YamlError {
+            line: error.location().map(|l| l.line() as usize),
+            message,
+        }
+    })
 }
 
 /// Deserializes a YAML mapping into a `BTreeMap`, refusing a key that appears twice

@@ -87,6 +87,18 @@ fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
+/// One line on what moves: sampled and expected shares, and a few keys.
+pub(super) fn describe_moves(moves: &KeyMoves) -> String {
+    let mut text = format!(
+        "{} of {} sampled keys change partition (about {:.1}% of all keys)",
+        moves.moving_keys, moves.sampled_keys, moves.expected_percent
+    );
+    if !moves.examples.is_empty() {
+        text.push_str(&format!(", e.g. {}", moves.examples.join(", ")));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

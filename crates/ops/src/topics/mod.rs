@@ -13,6 +13,7 @@ mod incremental_configs;
 mod key_moves;
 mod key_sample;
 mod plan;
+mod refusal;
 mod render;
 mod resolve;
 mod topic_name;
@@ -26,7 +27,8 @@ pub use file::{
 };
 pub use incremental_configs::{Incremental, supports_incremental};
 pub use key_moves::{KeyMoves, KeySample, expected_moving_percent};
-pub use plan::{Change, ObservedTopic, Plan, PlanOptions, Refusal, partition_targets};
+pub use plan::{Change, ObservedTopic, Plan, PlanOptions, partition_targets};
+pub use refusal::Refusal;
 pub use render::{PlanSource, plan_json, render_plan};
 pub use resolve::{DesiredTopic, ResolveOptions};
 pub use topic_name::{MAX_TOPIC_NAME_LEN, TopicName};

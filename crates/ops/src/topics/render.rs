@@ -73,7 +73,8 @@ pub fn plan_json(plan: &Plan, source: PlanSource<'_>) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topics::plan::{Change, Refusal};
+    use crate::topics::plan::Change;
+    use crate::topics::refusal::Refusal;
 
     fn source() -> PlanSource<'static> {
         PlanSource {

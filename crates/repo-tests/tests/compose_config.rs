@@ -11,7 +11,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_yaml::Value;
+use serde_json::Value;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,13 +24,9 @@ fn read_yaml(relative: &str) -> Value {
     let path = repo_root().join(relative);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
-    let mut value: Value = serde_yaml::from_str(&text)
-        .unwrap_or_else(|err| panic!("{} is not valid YAML: {err}", path.display()));
-    // Resolve `<<: *anchor` merge keys as Compose does.
-    value
-        .apply_merge()
-        .unwrap_or_else(|err| panic!("{}: bad merge key: {err}", path.display()));
-    value
+    // The parser resolves `<<: *anchor` merge keys as Compose does.
+    serde_saphyr::from_str(&text)
+        .unwrap_or_else(|err| panic!("{} is not valid YAML: {err}", path.display()))
 }
 
 fn compose() -> Value {
@@ -120,10 +116,10 @@ fn published_ports_bind_to_localhost_by_default() {
             String::from_utf8_lossy(&output.stderr)
         );
         let resolved: Value =
-            serde_yaml::from_slice(&output.stdout).expect("docker-compose config prints YAML");
+            serde_saphyr::from_slice(&output.stdout).expect("docker-compose config prints YAML");
         let mut published = 0;
-        for (name, svc) in resolved["services"].as_mapping().expect("services") {
-            for port in svc["ports"].as_sequence().into_iter().flatten() {
+        for (name, svc) in resolved["services"].as_object().expect("services") {
+            for port in svc["ports"].as_array().into_iter().flatten() {
                 let port = string_at(port, "a port entry");
                 assert!(
                     port.starts_with("127.0.0.1:"),
@@ -223,12 +219,10 @@ fn kafka_is_the_official_image_in_kraft_mode() {
         "a single KRaft node is broker and controller, found {roles}"
     );
     let env = kafka["environment"]
-        .as_mapping()
+        .as_object()
         .expect("kafka.environment is a mapping");
     assert!(
-        !env.keys()
-            .filter_map(Value::as_str)
-            .any(|key| key.contains("ZOOKEEPER")),
+        !env.keys().any(|key| key.contains("ZOOKEEPER")),
         "KRaft mode needs no ZooKeeper settings"
     );
     let schema_registry = string_at(
@@ -252,7 +246,7 @@ fn services_wait_for_healthy_dependencies() {
         "grafana",
     ] {
         assert!(
-            service(&compose, name)["healthcheck"]["test"].is_sequence(),
+            service(&compose, name)["healthcheck"]["test"].is_array(),
             "service `{name}` needs a healthcheck so dependents can wait for it"
         );
     }
@@ -279,11 +273,10 @@ fn host_paths_the_file_names_exist() {
     let compose = compose();
     let root = repo_root();
     let services = compose["services"]
-        .as_mapping()
+        .as_object()
         .expect("services is a mapping");
     for (name, svc) in services {
-        let name = name.as_str().unwrap_or("?");
-        for volume in svc["volumes"].as_sequence().into_iter().flatten() {
+        for volume in svc["volumes"].as_array().into_iter().flatten() {
             let spec = string_at(volume, "a volume entry");
             let source = spec.split(':').next().unwrap_or_default();
             if source.starts_with("./") {
@@ -312,12 +305,12 @@ fn prometheus_scrapes_the_ports_the_services_serve_metrics_on() {
     let compose = compose();
     let prometheus = read_yaml("deploy/prometheus/prometheus.yml");
     let jobs = prometheus["scrape_configs"]
-        .as_sequence()
+        .as_array()
         .expect("prometheus.yml has scrape_configs");
     let mut checked = 0;
     for job in jobs {
-        for static_config in job["static_configs"].as_sequence().into_iter().flatten() {
-            for target in static_config["targets"].as_sequence().into_iter().flatten() {
+        for static_config in job["static_configs"].as_array().into_iter().flatten() {
+            for target in static_config["targets"].as_array().into_iter().flatten() {
                 let target = string_at(target, "a scrape target");
                 let (host, port) = target
                     .rsplit_once(':')
@@ -328,7 +321,7 @@ fn prometheus_scrapes_the_ports_the_services_serve_metrics_on() {
                 let listen = format!("0.0.0.0:{port}");
                 let environment = &service(&compose, host)["environment"];
                 let listens = environment
-                    .as_mapping()
+                    .as_object()
                     .into_iter()
                     .flat_map(|env| env.values())
                     .any(|value| value.as_str() == Some(listen.as_str()));

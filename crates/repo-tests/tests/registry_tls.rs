@@ -97,7 +97,7 @@ fn trusting(ca: &Path) -> reqwest::Client {
 fn register(subject: &str, env: &[(&str, &str)]) -> Output {
     let schema =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/avro/order_event.v2.avsc");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_orderflow"));
+    let mut command = Command::new(orderflow_testkit::workspace_binary("orderflow"));
     for name in [
         "SCHEMA_REGISTRY_URL",
         "SCHEMA_REGISTRY_CONFIG",
@@ -238,12 +238,7 @@ async fn https_registry_with_a_private_ca_and_basic_auth() {
 
     // The consumer, which only reads schemas, checks the registry at start-up: the same
     // refusal, before it touches Kafka.
-    let consumer = Path::new(env!("CARGO_BIN_EXE_orderflow")).with_file_name("order-consumer");
-    assert!(
-        consumer.exists(),
-        "{} is missing: build it first (cargo build -p order-consumer)",
-        consumer.display()
-    );
+    let consumer = orderflow_testkit::workspace_binary("order-consumer");
     let (consumer_database, _consumer_pool) = orderflow_testkit::fresh_database().await;
     let output = Command::new(consumer)
         .env_remove("SCHEMA_REGISTRY_URL")

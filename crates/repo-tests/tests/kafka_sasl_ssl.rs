@@ -7,9 +7,8 @@
 //! certificate each fail at start-up with one line that names the settings to check
 //! and no secret.
 //!
-//! The broker is our own (scripts/kafka-sasl-ssl.sh), started once for all cases.
-//! `order-producer` and `order-consumer` are other packages' binaries: they are taken
-//! from the same target directory as `orderflow` (the workspace test run builds them).
+//! The broker is our own (scripts/kafka-sasl-ssl.sh), started once for all cases. The
+//! binaries come from the workspace's target directory, built first if stale.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -88,14 +87,9 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka-sasl-ssl.sh")
 }
 
-/// A workspace binary from the target directory `orderflow` was built in.
+/// A workspace binary, built first ([`testkit::workspace_binary`]).
 fn binary(name: &str) -> Command {
-    let path = Path::new(env!("CARGO_BIN_EXE_orderflow")).with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it first (cargo build -p {name})",
-        path.display()
-    );
+    let path = testkit::workspace_binary(name);
     let mut command = Command::new(path);
     command
         .env_remove("KAFKA_BROKERS")

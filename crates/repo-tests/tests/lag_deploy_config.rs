@@ -107,13 +107,13 @@ fn promtool_accepts_config_and_alert_rules() {
 
 /// Names of the alerts in alerts.yml.
 fn alert_names() -> BTreeSet<String> {
-    let rules: serde_yaml::Value =
-        serde_yaml::from_str(&read("deploy/prometheus/alerts.yml")).expect("alerts.yml is YAML");
+    let rules: serde_json::Value =
+        serde_saphyr::from_str(&read("deploy/prometheus/alerts.yml")).expect("alerts.yml is YAML");
     rules["groups"]
-        .as_sequence()
+        .as_array()
         .expect("groups")
         .iter()
-        .flat_map(|g| g["rules"].as_sequence().cloned().unwrap_or_default())
+        .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
         .filter_map(|r| r["alert"].as_str().map(str::to_owned))
         .collect()
 }
@@ -132,17 +132,15 @@ fn every_alert_has_a_promtool_test_that_fires_and_one_that_does_not() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let tests: serde_yaml::Value = serde_yaml::from_str(&read("deploy/prometheus/alerts_test.yml"))
-        .expect("alerts_test.yml is YAML");
+    let tests: serde_json::Value =
+        serde_saphyr::from_str(&read("deploy/prometheus/alerts_test.yml"))
+            .expect("alerts_test.yml is YAML");
     let (mut fires, mut silent) = (BTreeSet::new(), BTreeSet::new());
-    for case in tests["tests"].as_sequence().expect("tests") {
-        for check in case["alert_rule_test"]
-            .as_sequence()
-            .expect("alert_rule_test")
-        {
+    for case in tests["tests"].as_array().expect("tests") {
+        for check in case["alert_rule_test"].as_array().expect("alert_rule_test") {
             let name = check["alertname"].as_str().expect("alertname").to_owned();
             let expected = check["exp_alerts"]
-                .as_sequence()
+                .as_array()
                 .map_or(0, |alerts| alerts.len());
             if expected > 0 {
                 fires.insert(name);

@@ -4,13 +4,21 @@
 //! compatibility setting read back the same, and still drive `orderflow registry register`.
 
 mod apicurio;
-mod support;
+
+use std::path::Path;
+use std::process::Output;
 
 use apicurio::Apicurio;
-use serde_json::{Value, json};
-use support::{
-    assert_refused_as_incompatible, breaking_schema_file, register, registered_id, schema_file,
+use orderflow_testkit::registry_cli::{
+    assert_refused_as_incompatible, breaking_schema_file, registered_id, schema_file,
 };
+use serde_json::{Value, json};
+
+/// `orderflow registry register` against `url`.
+fn register(url: &str, subject: &str, file: &Path) -> Output {
+    let orderflow = orderflow_testkit::workspace_binary("orderflow");
+    orderflow_testkit::registry_cli::register(&orderflow, url, subject, file)
+}
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
