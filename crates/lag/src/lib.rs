@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod model;
 pub mod produce_timeline;
 pub mod serve;
+pub mod state;
 pub mod table;
 pub mod web;
 pub mod window;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::history::HistoryPoint;
 use crate::model::Snapshot;
-use crate::serve::SharedState;
+use crate::state::SharedState;
 
 /// Body of `/api/groups`: the latest snapshot plus the poller's state.
 #[derive(Debug, Serialize)]
