@@ -29,6 +29,7 @@ use crate::scheduling::dispatch::{DispatchLimits, dispatch};
 use crate::scheduling::{Ordering, Shared};
 use crate::store::dead_letter_ledger::PgDeadLetterLedger;
 use crate::store::dedup_retention::{self, CommittedOffsets};
+use crate::store::dedup_store;
 use crate::worker::decode::EventDecoder;
 use crate::worker::effect_batch::PgEffectStore;
 use crate::worker::processing::Processor;
@@ -139,6 +140,7 @@ pub async fn run(
         settings.drain_timeout,
     );
     dead_letter::check_topic(&settings.kafka, &settings.topic, &settings.dlq_topic).await?;
+    dedup_store::check_single_group(&deps.pool, &settings.group).await?;
     dedup_retention::check_against_topic(
         &settings.kafka,
         &settings.topic,
