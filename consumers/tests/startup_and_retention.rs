@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use order_consumer::Error;
+use order_consumer::store::dedup_retention::DedupRetention;
 use order_consumer::store::dedup_store;
 use order_consumer::store::dedup_store::DedupTable;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -198,7 +199,7 @@ async fn dedup_retention_shorter_than_the_topic_retention_is_refused() {
     // one day would forget events a rewind can still replay.
     let env = TestEnv::new("retention-short", 1).await;
     let settings = order_consumer::engine::EngineSettings {
-        dedup_retention: Duration::from_secs(86_400),
+        dedup_retention: DedupRetention::AtLeast(Duration::from_secs(86_400)),
         ..env.settings()
     };
     let outcome = tokio::time::timeout(

@@ -28,7 +28,7 @@ use crate::partitions::group_protocol::GroupProtocol;
 use crate::scheduling::dispatch::{DispatchLimits, dispatch};
 use crate::scheduling::{Ordering, Shared};
 use crate::store::dead_letter_ledger::PgDeadLetterLedger;
-use crate::store::dedup_retention::{self, CommittedOffsets};
+use crate::store::dedup_retention::{self, CommittedOffsets, DedupRetention, TopicConfigs};
 use crate::store::dedup_store;
 use crate::worker::decode::EventDecoder;
 use crate::worker::effect_batch::PgEffectStore;
@@ -79,8 +79,8 @@ pub struct EngineSettings {
     pub session_timeout: Duration,
     /// Periodic commit interval.
     pub commit_interval: Duration,
-    /// Dedup retention ([`dedup_retention::KEEP_FOREVER`]: rows are never deleted).
-    pub dedup_retention: Duration,
+    /// Dedup retention (how long rows are kept; checked against the topic).
+    pub dedup_retention: DedupRetention,
     /// Dedup cleanup period.
     pub dedup_cleanup_interval: Duration,
     /// Dead-letter delivery timeout.
@@ -177,6 +177,7 @@ pub async fn run(
     tokio::spawn(dedup_retention::run(
         deps.pool.clone(),
         CommittedOffsets::new(&settings.kafka, &settings.group, &settings.topic)?,
+        TopicConfigs::new(&settings.kafka, &settings.topic)?,
         settings.group.clone(),
         settings.dedup_retention,
         settings.dedup_cleanup_interval,
