@@ -61,7 +61,8 @@ pub struct ConsumerArgs {
     /// from librdkafka (which keeps its prefetch, bounded by its queued.max.messages.kbytes);
     /// if it stays full for 2 s, each partition holding at least its share of it (this
     /// number divided by the assigned partitions) is paused until it is down to half
-    /// its share; the other partitions keep flowing.
+    /// its share and the whole buffer is below this number; the other partitions keep
+    /// flowing.
     #[arg(long, env = "CONSUMER_MAX_BUFFERED", default_value_t = 10_000)]
     pub max_buffered: usize,
     /// Most records applied in one database transaction.
