@@ -3,7 +3,8 @@
 # as `docker compose up` does:
 #
 #   PostgreSQL 15 (the machine's cluster)  127.0.0.1:5432  databases orderflow_registry,
-#                                                          orderflow_consumer, orderflow_producer
+#                                                          orderflow_consumer, orderflow_producer,
+#                                                          orderflow_scratch (another group's)
 #   Apache Kafka (KRaft, one node)         127.0.0.1:9092  data in .dev/kafka   (DEV_KAFKA_PORT)
 #   Apicurio Registry (PostgreSQL storage) 127.0.0.1:8081  /apis/ccompat/v7     (DEV_REGISTRY_PORT)
 #   Jaeger v2 (in-memory traces)           127.0.0.1:16686 query API, OTLP/HTTP in on :4318

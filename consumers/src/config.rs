@@ -14,6 +14,7 @@ use crate::engine::EngineSettings;
 use crate::error::{Error, Result};
 use crate::partitions::group_protocol::GroupProtocol;
 use crate::scheduling::Ordering;
+use crate::store::dedup_retention::DedupRetention;
 use crate::worker::decode::EventDecoder;
 
 /// Consumer-group worker: applies order events to the order projection exactly
@@ -74,7 +75,8 @@ pub struct ConsumerArgs {
     /// from librdkafka (which keeps its prefetch, bounded by its queued.max.messages.kbytes);
     /// if it stays full for 2 s, each partition holding at least its share of it (this
     /// number divided by the assigned partitions) is paused until it is down to half
-    /// its share; the other partitions keep flowing.
+    /// its share and the whole buffer is below this number; the other partitions keep
+    /// flowing.
     #[arg(long, env = "CONSUMER_MAX_BUFFERED", default_value_t = 10_000)]
     pub max_buffered: usize,
     /// Most records applied in one database transaction.
@@ -114,12 +116,14 @@ pub struct ConsumerArgs {
     #[arg(long, env = "CONSUMER_COMMIT_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub commit_interval: Duration,
     /// How long processed event ids, and the records the group dead-lettered, are
-    /// kept for deduplication, or `forever`. A row is deleted only once it is this
-    /// old and the group has committed past its offset; start-up refuses a
-    /// retention shorter than the topic's retention.ms (a topic that keeps records
-    /// forever needs `forever`).
-    #[arg(long, env = "CONSUMER_DEDUP_RETENTION", default_value = "7d", value_parser = crate::store::dedup_retention::parse_retention)]
-    pub dedup_retention: Duration,
+    /// kept for deduplication: `topic` (as long as the topic can replay a record,
+    /// retention.ms + segment.ms + 5 min, read again on every cleanup round; nothing
+    /// is deleted while it keeps records forever), `forever`, or a duration (at
+    /// least that long). A row is deleted only once it is that old and the group
+    /// has committed past its offset; start-up refuses a duration shorter than
+    /// retention.ms + segment.ms of the topic (Kafka deletes whole segments).
+    #[arg(long, env = "CONSUMER_DEDUP_RETENTION", default_value = "topic", value_parser = crate::store::dedup_retention::parse_retention)]
+    pub dedup_retention: DedupRetention,
     /// How often the dedup retention cleanup runs.
     #[arg(long, env = "CONSUMER_DEDUP_CLEANUP_INTERVAL", default_value = "10m", value_parser = parse_duration)]
     pub dedup_cleanup_interval: Duration,
@@ -188,10 +192,11 @@ impl ConsumerArgs {
                 self.retry_initial, self.retry_max
             ));
         }
-        if self.dedup_retention < Duration::from_secs(60) {
+        if let DedupRetention::AtLeast(retention) = self.dedup_retention
+            && retention < Duration::from_secs(60)
+        {
             return fail(format!(
-                "--dedup-retention ({:?}) below one minute would forget events that can still be redelivered",
-                self.dedup_retention
+                "--dedup-retention ({retention:?}) below one minute would forget events that can still be redelivered"
             ));
         }
         if self.commit_interval.is_zero() || self.commit_interval >= self.session_timeout {
@@ -271,7 +276,7 @@ mod tests {
         assert_eq!(args.dlq_topic(), "orders.dlq");
         assert_eq!(args.group, "order-projection");
         assert_eq!(args.max_attempts, 5);
-        assert_eq!(args.dedup_retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(args.dedup_retention, DedupRetention::Topic);
     }
 
     #[test]

@@ -240,14 +240,21 @@ async fn a_poison_record_waits_for_the_database_then_is_dead_lettered_once() {
     let mut admin = PgConnection::connect(&orderflow_testkit::database_url())
         .await
         .expect("admin connection");
-    set_allow_connections(&mut admin, &database, false).await;
-    env.send_raw(b"poison", b"this is not avro", "OrderCreated")
-        .await;
-
     let metrics = prometheus::Registry::new();
     let mut settings = env.settings();
     settings.exit_when_idle = Some(Duration::from_secs(3));
     let engine = env.spawn_engine_observed(settings, CancellationToken::new(), metrics.clone());
+    // The database goes down once the worker runs: start-up itself needs it (the
+    // binary migrates, the engine checks no other group writes there).
+    wait_until(
+        Duration::from_secs(60),
+        "the partition assigned",
+        || async { counter_total(&metrics, "orderflow_consumer_rebalances_total") >= 1.0 },
+    )
+    .await;
+    set_allow_connections(&mut admin, &database, false).await;
+    env.send_raw(b"poison", b"this is not avro", "OrderCreated")
+        .await;
     // Each retry round follows a dead-letter attempt that found no ledger.
     wait_until(
         Duration::from_secs(60),

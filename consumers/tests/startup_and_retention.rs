@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use order_consumer::Error;
+use order_consumer::store::dedup_retention::DedupRetention;
 use order_consumer::store::dedup_store;
 use order_consumer::store::dedup_store::DedupTable;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -198,7 +199,7 @@ async fn dedup_retention_shorter_than_the_topic_retention_is_refused() {
     // one day would forget events a rewind can still replay.
     let env = TestEnv::new("retention-short", 1).await;
     let settings = order_consumer::engine::EngineSettings {
-        dedup_retention: Duration::from_secs(86_400),
+        dedup_retention: DedupRetention::AtLeast(Duration::from_secs(86_400)),
         ..env.settings()
     };
     let outcome = tokio::time::timeout(
@@ -279,4 +280,40 @@ async fn dedup_retention_keeps_rows_the_group_has_not_committed_past() {
         .map(|r| r.get(0))
         .collect();
     assert_eq!(left, vec!["above".to_string(), "uncommitted".to_string()]);
+}
+
+/// The order projection is shared by every group using the database, the dedup
+/// table is per group: a second group (a blue/green rollout under a new group name)
+/// would replay the topic against rows the first one advanced and dead-letter every
+/// valid event. Start-up refuses, naming the group already there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_group_on_the_same_database_is_refused_at_start_up() {
+    let env = TestEnv::new("second-group", 1).await;
+    env.send_lifecycles(&[support::lifecycle("first-group-order", false)])
+        .await;
+    let first = env.run_until_idle(env.settings()).await;
+    assert_eq!(first.processed, 3, "{first:?}");
+
+    let second = order_consumer::engine::EngineSettings {
+        group: orderflow_testkit::unique_name("second"),
+        ..env.settings()
+    };
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(60),
+        env.spawn_engine(second, CancellationToken::new()),
+    )
+    .await
+    .expect("engine returns within 60 s")
+    .expect("engine task");
+    match outcome {
+        Err(Error::Startup(message)) => {
+            assert!(
+                message.contains(&env.group),
+                "names the other group: {message}"
+            );
+            assert!(!message.contains('\n'), "one line: {message}");
+        }
+        other => panic!("expected a start-up refusal, got {other:?}"),
+    }
+    assert_eq!(env.dlq_record_count(), 0, "nothing dead-lettered");
 }

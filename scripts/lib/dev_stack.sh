@@ -33,7 +33,9 @@ DEV_SERVICES=(kafka:kafka.Kafka registry:quarkus-run.jar jaeger:jaeger order-ser
 DEV_PG_MARKER="$DEV_DIR/postgres.started-by-dev-up"
 DEV_ENV_FILE="$DEV_DIR/env.sh"
 
-DEV_DATABASES=(orderflow_registry orderflow_consumer orderflow_producer)
+# orderflow_scratch: a second consumer database, for trying another group (a group
+# keeps its projection in a database of its own: the consumer refuses a second one).
+DEV_DATABASES=(orderflow_registry orderflow_consumer orderflow_producer orderflow_scratch)
 
 dev_pid_file() { printf '%s/%s.pid' "$DEV_PID_DIR" "$1"; }
 dev_log_file() { printf '%s/%s.log' "$DEV_LOG_DIR" "$1"; }
@@ -47,6 +49,8 @@ export SCHEMA_REGISTRY_URL=$DEV_REGISTRY_URL
 # the consumer's database; the producer's is PRODUCER_DATABASE_URL
 export DATABASE_URL=$(pg_url orderflow_consumer)
 export PRODUCER_DATABASE_URL=$(pg_url orderflow_producer)
+# a consumer database for another group than the dev workers' (one group a database)
+export SCRATCH_DATABASE_URL=$(pg_url orderflow_scratch)
 export PATH="$ROOT/target/release:\$PATH"
 $(if [ "${DEV_TRACING:-1}" -eq 1 ]; then
         printf '# traces to the dev Jaeger (UI http://127.0.0.1:%s/)\n' "$DEV_JAEGER_UI_PORT"

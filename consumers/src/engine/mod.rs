@@ -28,7 +28,9 @@ use crate::partitions::group_protocol::GroupProtocol;
 use crate::scheduling::dispatch::{DispatchLimits, dispatch};
 use crate::scheduling::{Ordering, Shared};
 use crate::store::dead_letter_ledger::PgDeadLetterLedger;
-use crate::store::dedup_retention::{self, CommittedOffsets};
+use crate::store::dedup_retention::{self, CommittedOffsets, DedupRetention, TopicConfigs};
+use crate::store::dedup_store;
+use crate::worker::circuit_breaker::BreakerState;
 use crate::worker::decode::EventDecoder;
 use crate::worker::effect_batch::PgEffectStore;
 use crate::worker::processing::Processor;
@@ -78,8 +80,8 @@ pub struct EngineSettings {
     pub session_timeout: Duration,
     /// Periodic commit interval.
     pub commit_interval: Duration,
-    /// Dedup retention ([`dedup_retention::KEEP_FOREVER`]: rows are never deleted).
-    pub dedup_retention: Duration,
+    /// Dedup retention (how long rows are kept; checked against the topic).
+    pub dedup_retention: DedupRetention,
     /// Dedup cleanup period.
     pub dedup_cleanup_interval: Duration,
     /// Dead-letter delivery timeout.
@@ -139,6 +141,7 @@ pub async fn run(
         settings.drain_timeout,
     );
     dead_letter::check_topic(&settings.kafka, &settings.topic, &settings.dlq_topic).await?;
+    dedup_store::check_single_group(&deps.pool, &settings.group).await?;
     dedup_retention::check_against_topic(
         &settings.kafka,
         &settings.topic,
@@ -176,6 +179,7 @@ pub async fn run(
     tokio::spawn(dedup_retention::run(
         deps.pool.clone(),
         CommittedOffsets::new(&settings.kafka, &settings.group, &settings.topic)?,
+        TopicConfigs::new(&settings.kafka, &settings.topic)?,
         settings.group.clone(),
         settings.dedup_retention,
         settings.dedup_cleanup_interval,
@@ -243,16 +247,20 @@ async fn poll_loop(
             None
         };
         let paused = update_pause(settings, consumer, shared, &processor.retry, full_since);
+        let held_back = full_since.is_some_and(|at| at.elapsed() >= HOLD_BACK_BEFORE_PAUSE);
         tokio::select! {
             _ = token.cancelled() => return ExitReason::Shutdown,
             // A full buffer first only stops taking records: librdkafka keeps its
             // prefetched records (pausing would drop them and fetch them again).
             // Once the partitions over their share are paused, polling goes on
-            // (paused partitions deliver nothing, the others keep flowing).
-            received = consumer.recv(), if !full || paused => match received {
+            // (paused partitions deliver nothing, the others keep flowing). Not
+            // before: partitions paused for another reason (the breaker) would let
+            // the rest flow unchecked into the full buffer.
+            received = consumer.recv(), if !full || (paused && held_back) => match received {
                 Ok(message) => {
                     let mut records = vec![message.detach()];
-                    drain_ready(consumer, settings, &mut records);
+                    let room = settings.max_buffered.saturating_sub(shared.lock().buffered());
+                    drain_ready(consumer, settings.batch_size.min(room), &settings.group, &mut records);
                     let mut state = shared.lock();
                     for record in records {
                         state.accept(record, settings.ordering);
@@ -285,19 +293,22 @@ async fn poll_loop(
     }
 }
 
-/// Takes the records librdkafka already holds (up to a batch) without waiting, so
-/// a burst from one fetch is dispatched as one batch instead of a transaction
-/// per record. Records keep the order they arrived in (per-partition order).
+/// Takes the records librdkafka already holds (up to `limit`: a batch, or the
+/// room left in the buffer) without waiting, so a burst from one fetch is
+/// dispatched as one batch instead of a transaction per record, and a fetch
+/// bigger than the room stays in librdkafka. Records keep the order they
+/// arrived in (per-partition order).
 fn drain_ready(
     consumer: &EngineConsumer,
-    settings: &EngineSettings,
+    limit: usize,
+    group: &str,
     records: &mut Vec<rdkafka::message::OwnedMessage>,
 ) {
-    while records.len() < settings.batch_size {
+    while records.len() < limit {
         match consumer.recv().now_or_never() {
             Some(Ok(message)) => records.push(message.detach()),
             Some(Err(error)) => {
-                log_consumer_error(&settings.group, &error);
+                log_consumer_error(group, &error);
                 return;
             }
             None => return,
@@ -327,16 +338,17 @@ fn update_pause(
     retry: &RetryPolicy,
     full_since: Option<Instant>,
 ) -> bool {
-    let breaker_open = retry.database_closed_off();
+    retry.database_closed_off(); // moves an open breaker to half-open when due
+    let breaker = retry.breaker_state();
     let held_back = full_since.is_some_and(|at| at.elapsed() >= HOLD_BACK_BEFORE_PAUSE);
     let mut state = shared.lock();
     let any_paused = state.assignment().paused_count() > 0;
-    if !breaker_open && !held_back && !any_paused {
+    if breaker == BreakerState::Closed && !held_back && !any_paused {
         return false;
     }
     let buffered = state.buffered_by_partition();
     let loads = state.assignment().loads(&buffered);
-    let changes = back_pressure::decide(&loads, settings.max_buffered, breaker_open, held_back);
+    let changes = back_pressure::decide(&loads, settings.max_buffered, breaker, held_back);
     for (partitions, pause) in [(&changes.pause, true), (&changes.resume, false)] {
         if partitions.is_empty() {
             continue;
@@ -353,7 +365,7 @@ fn update_pause(
         match result {
             Ok(()) => {
                 state.assignment_mut().set_paused(partitions, pause);
-                tracing::info!(group = %settings.group, ?partitions, ?buffered, breaker_open,
+                tracing::info!(group = %settings.group, ?partitions, ?buffered, ?breaker,
                     action = if pause { "pause" } else { "resume" }, "back-pressure");
             }
             Err(error) => tracing::warn!(%error, ?partitions, "pause/resume failed"),

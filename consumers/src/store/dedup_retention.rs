@@ -1,8 +1,15 @@
 //! When dedup rows may go (`processed_events` and the dead-letter ledger, by the
-//! same rule): never before the source topic itself forgets the events (checked at
-//! start-up against the topic's `retention.ms`), and only rows the group has
-//! committed past (read from Kafka on every cleanup round), so no redelivery meets
-//! an event whose dedup row is gone, nor a dead-lettered record whose ledger row is.
+//! same rule): never while the source topic can still replay the events, and only
+//! rows the group has committed past (read from Kafka on every cleanup round), so no
+//! redelivery meets an event whose dedup row is gone, nor a dead-lettered record
+//! whose ledger row is.
+//!
+//! How long the topic can replay an event: Kafka deletes whole segments, once a
+//! segment's newest record is older than `retention.ms`, and a segment rolls only
+//! `segment.ms` after its first record. So a record can stay `retention.ms +
+//! segment.ms` (plus the broker's retention check interval, 5 min by default:
+//! [`BROKER_CHECK_MARGIN`]). The topic's configs are read at start-up and again on
+//! every cleanup round, because they change while workers run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,68 +25,147 @@ use tokio_util::sync::CancellationToken;
 use super::dedup_store::{self, DedupTable};
 use crate::error::{Error, Result};
 
-/// `--dedup-retention forever`: rows are never deleted. The only retention a topic
-/// that keeps its records forever (`retention.ms=-1`) accepts.
-pub const KEEP_FOREVER: Duration = Duration::MAX;
-
-/// Parses `--dedup-retention`: a duration (`7d`, `12h`) or `forever`.
-pub(crate) fn parse_retention(raw: &str) -> std::result::Result<Duration, String> {
-    if raw.trim() == "forever" {
-        return Ok(KEEP_FOREVER);
-    }
-    orderflow_runtime::kafka::parse_duration(raw)
+/// How long dedup rows are kept (`--dedup-retention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupRetention {
+    /// `topic` (the default): as long as the topic can replay an event,
+    /// `retention.ms + segment.ms` + [`BROKER_CHECK_MARGIN`], read again on every
+    /// cleanup round; nothing is deleted while the topic keeps records forever
+    /// (`retention.ms=-1`, or compaction).
+    Topic,
+    /// `forever`: rows are never deleted.
+    Forever,
+    /// A duration: at least this long. Start-up refuses one shorter than the topic's
+    /// replay window; a cleanup round that finds the topic's window grew past it
+    /// keeps rows for the topic's window instead (and says so).
+    AtLeast(Duration),
 }
 
-/// Refuses a dedup retention shorter than `topic`'s `retention.ms`: a rewind
-/// within the topic's retention would replay events whose dedup rows are gone.
-/// A topic that keeps records forever needs `--dedup-retention forever`.
+/// `--dedup-retention forever`: rows are never deleted.
+pub const KEEP_FOREVER: DedupRetention = DedupRetention::Forever;
+
+/// Added to `retention.ms + segment.ms`: the broker looks for deletable segments
+/// only every `log.retention.check.interval.ms` (5 min by default).
+pub const BROKER_CHECK_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// Parses `--dedup-retention`: `topic`, `forever` or a duration (`21d`, `12h`).
+pub(crate) fn parse_retention(raw: &str) -> std::result::Result<DedupRetention, String> {
+    match raw.trim() {
+        "topic" => Ok(DedupRetention::Topic),
+        "forever" => Ok(DedupRetention::Forever),
+        other => orderflow_runtime::kafka::parse_duration(other)
+            .map(DedupRetention::AtLeast)
+            .map_err(|e| format!("{e} (or `topic`, `forever`)")),
+    }
+}
+
+/// The topic configs that decide how long it keeps a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TopicRetention {
+    retention_ms: i64,
+    segment_ms: i64,
+    compacted: bool,
+}
+
+impl TopicRetention {
+    /// How long the topic can still replay a record; `None`: forever.
+    fn window(&self) -> Option<Duration> {
+        if self.retention_ms < 0 || self.compacted {
+            return None;
+        }
+        let ms = self.retention_ms.saturating_add(self.segment_ms.max(0)) as u64;
+        Some(Duration::from_millis(ms) + BROKER_CHECK_MARGIN)
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "retention.ms={}, segment.ms={}{}",
+            self.retention_ms,
+            self.segment_ms,
+            if self.compacted { ", compacted" } else { "" }
+        )
+    }
+}
+
+/// Refuses a dedup retention shorter than `topic` can replay a record
+/// (`retention.ms + segment.ms`): a rewind would replay events whose dedup rows are
+/// gone. A topic that keeps records forever needs `topic` or `forever`.
 pub(crate) async fn check_against_topic(
     kafka: &KafkaArgs,
     topic: &str,
-    retention: Duration,
+    retention: DedupRetention,
 ) -> Result<()> {
-    if retention == KEEP_FOREVER {
+    if retention == DedupRetention::Forever {
         return Ok(());
     }
-    let topic_ms = topic_retention_ms(kafka, topic).await?;
-    if topic_ms < 0 {
-        return Err(Error::Startup(format!(
-            "topic {topic} keeps records forever (retention.ms=-1), so a rewind can replay any event: --dedup-retention ({retention:?}) must be `forever`"
-        )));
+    let configs = TopicConfigs::new(kafka, topic)?;
+    let current = configs.read().await.map_err(Error::Startup)?;
+    match (retention, current.window()) {
+        (DedupRetention::AtLeast(retention), None) => Err(Error::Startup(format!(
+            "topic {topic} keeps records forever ({}), so a rewind can replay any event: --dedup-retention ({retention:?}) must be `topic` or `forever`",
+            current.describe()
+        ))),
+        (DedupRetention::AtLeast(retention), Some(window)) if retention < window => {
+            Err(Error::Startup(format!(
+                "--dedup-retention ({retention:?}) is shorter than topic {topic} can replay a record ({}: Kafka deletes whole segments, so retention.ms + segment.ms + {BROKER_CHECK_MARGIN:?} = {window:?}): a rewind could replay events whose dedup rows are gone; use `topic` or at least {window:?}",
+                current.describe()
+            )))
+        }
+        _ => Ok(()),
     }
-    let topic_retention = Duration::from_millis(topic_ms as u64);
-    if retention < topic_retention {
-        return Err(Error::Startup(format!(
-            "--dedup-retention ({retention:?}) is shorter than topic {topic}'s retention.ms ({topic_ms}, {topic_retention:?}): a rewind could replay events whose dedup rows are gone; use at least {topic_retention:?}"
-        )));
-    }
-    Ok(())
 }
 
-async fn topic_retention_ms(kafka: &KafkaArgs, topic: &str) -> Result<i64> {
-    let fail = |reason: String| {
-        Error::Startup(format!(
-            "cannot read retention.ms of topic {topic} (DescribeConfigs): {reason}"
-        ))
-    };
-    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
-    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
-    let results = admin
-        .describe_configs(&[ResourceSpecifier::Topic(topic)], &options)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    let resource = results
-        .into_iter()
-        .next()
-        .ok_or_else(|| fail("no answer".into()))?
-        .map_err(|code| fail(code.to_string()))?;
-    let value = resource
-        .get("retention.ms")
-        .and_then(|entry| entry.value.clone())
-        .ok_or_else(|| fail("not reported (does the topic exist?)".into()))?;
-    value
-        .parse()
-        .map_err(|_| fail(format!("not a number: {value:?}")))
+/// Reads a topic's retention configs (DescribeConfigs, effective values).
+pub(crate) struct TopicConfigs {
+    admin: AdminClient<DefaultClientContext>,
+    topic: String,
+}
+
+impl TopicConfigs {
+    /// A reader of `topic`'s configs.
+    pub(crate) fn new(kafka: &KafkaArgs, topic: &str) -> Result<Self> {
+        Ok(Self {
+            admin: kafka.client_config().create()?,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// The topic's configs now; the error is one line naming the topic.
+    pub(crate) async fn read(&self) -> std::result::Result<TopicRetention, String> {
+        let topic = &self.topic;
+        let fail = |reason: String| {
+            format!(
+                "cannot read the retention configs of topic {topic} (DescribeConfigs): {reason}"
+            )
+        };
+        let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+        let results = self
+            .admin
+            .describe_configs(&[ResourceSpecifier::Topic(topic)], &options)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let resource = results
+            .into_iter()
+            .next()
+            .ok_or_else(|| fail("no answer".into()))?
+            .map_err(|code| fail(code.to_string()))?;
+        let value = |name: &str| {
+            resource
+                .get(name)
+                .and_then(|entry| entry.value.clone())
+                .ok_or_else(|| fail(format!("{name} not reported (does the topic exist?)")))
+        };
+        let number = |name: &str| -> std::result::Result<i64, String> {
+            let raw = value(name)?;
+            raw.parse()
+                .map_err(|_| fail(format!("{name} is not a number: {raw:?}")))
+        };
+        Ok(TopicRetention {
+            retention_ms: number("retention.ms")?,
+            segment_ms: number("segment.ms")?,
+            compacted: value("cleanup.policy")?.contains("compact"),
+        })
+    }
 }
 
 /// Reads the group's committed offsets of a topic without joining the group.
@@ -141,19 +227,45 @@ impl CommittedOffsets {
     }
 }
 
-/// Every `every` until cancelled, deletes the rows of every [`DedupTable`] older
-/// than `retention` that the group has committed past. Failures are logged and
-/// retried on the next round (retention is not urgent). Does nothing with
-/// [`KEEP_FOREVER`].
+/// How long rows are kept this round, from the topic's configs now; `None`: keep
+/// everything (the topic keeps records forever). Says so when the configured
+/// retention fell short of the topic's window.
+fn round_retention(
+    retention: DedupRetention,
+    current: &TopicRetention,
+    topic: &str,
+) -> Option<Duration> {
+    let window = current.window();
+    match (retention, window) {
+        (DedupRetention::Forever, _) => None,
+        (DedupRetention::Topic, window) => window,
+        (DedupRetention::AtLeast(configured), Some(window)) if configured >= window => {
+            Some(configured)
+        }
+        (DedupRetention::AtLeast(configured), window) => {
+            tracing::warn!(topic, configured = ?configured, topic_window = ?window,
+                configs = %current.describe(),
+                "topic can replay records longer than --dedup-retention: keeping dedup rows for the topic's window");
+            window
+        }
+    }
+}
+
+/// Every `every` until cancelled, deletes the rows of every [`DedupTable`] that the
+/// group has committed past and that are older than the retention of the round
+/// (the topic's configs read again each round). Failures are logged and retried
+/// on the next round (retention is not urgent); a round that cannot read the
+/// topic's configs deletes nothing. Does nothing with [`DedupRetention::Forever`].
 pub(crate) async fn run(
     pool: PgPool,
     offsets: CommittedOffsets,
+    configs: TopicConfigs,
     group: String,
-    retention: Duration,
+    retention: DedupRetention,
     every: Duration,
     token: CancellationToken,
 ) {
-    if retention == KEEP_FOREVER {
+    if retention == DedupRetention::Forever {
         return;
     }
     let mut ticker = tokio::time::interval(every);
@@ -162,6 +274,16 @@ pub(crate) async fn run(
             _ = token.cancelled() => return,
             _ = ticker.tick() => {}
         }
+        let current = match configs.read().await {
+            Ok(current) => current,
+            Err(error) => {
+                tracing::warn!(%error, group, "dedup retention deletes nothing this round; will retry");
+                continue;
+            }
+        };
+        let Some(round) = round_retention(retention, &current, &offsets.topic) else {
+            continue;
+        };
         let committed = match offsets.read().await {
             Ok(committed) => committed,
             Err(error) => {
@@ -176,7 +298,7 @@ pub(crate) async fn run(
                 table,
                 &group,
                 &offsets.topic,
-                retention,
+                round,
                 &committed,
             )
             .await
@@ -186,6 +308,7 @@ pub(crate) async fn run(
                     deleted,
                     table = table_name,
                     group,
+                    retention = ?round,
                     ?committed,
                     "dedup retention removed old rows"
                 ),
@@ -201,9 +324,66 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retention_is_a_duration_or_forever() {
-        assert_eq!(parse_retention("forever"), Ok(KEEP_FOREVER));
-        assert_eq!(parse_retention("2d"), Ok(Duration::from_secs(2 * 86_400)));
+    fn retention_is_topic_forever_or_a_duration() {
+        assert_eq!(parse_retention("topic"), Ok(DedupRetention::Topic));
+        assert_eq!(parse_retention("forever"), Ok(DedupRetention::Forever));
+        assert_eq!(
+            parse_retention("2d"),
+            Ok(DedupRetention::AtLeast(Duration::from_secs(2 * 86_400)))
+        );
         assert!(parse_retention("never").is_err());
+    }
+
+    const DAY: u64 = 86_400;
+
+    fn topic(retention_ms: i64, segment_ms: i64, compacted: bool) -> TopicRetention {
+        TopicRetention {
+            retention_ms,
+            segment_ms,
+            compacted,
+        }
+    }
+
+    #[test]
+    fn a_record_can_stay_retention_plus_segment() {
+        // Kafka's defaults: 7 days of retention, 7-day segments.
+        let week = 7 * DAY as i64 * 1000;
+        assert_eq!(
+            topic(week, week, false).window(),
+            Some(Duration::from_secs(14 * DAY) + BROKER_CHECK_MARGIN)
+        );
+        assert_eq!(topic(-1, week, false).window(), None);
+        assert_eq!(topic(week, week, true).window(), None);
+    }
+
+    #[test]
+    fn a_round_keeps_rows_for_the_longer_of_the_configured_and_the_topic_window() {
+        let day_ms = DAY as i64 * 1000;
+        let two_days = topic(day_ms, day_ms, false);
+        let window = Duration::from_secs(2 * DAY) + BROKER_CHECK_MARGIN;
+        let long = Duration::from_secs(30 * DAY);
+        assert_eq!(
+            round_retention(DedupRetention::Topic, &two_days, "t"),
+            Some(window)
+        );
+        assert_eq!(
+            round_retention(DedupRetention::AtLeast(long), &two_days, "t"),
+            Some(long)
+        );
+        let short = Duration::from_secs(DAY);
+        assert_eq!(
+            round_retention(DedupRetention::AtLeast(short), &two_days, "t"),
+            Some(window)
+        );
+        let forever = topic(-1, day_ms, false);
+        assert_eq!(
+            round_retention(DedupRetention::AtLeast(long), &forever, "t"),
+            None
+        );
+        assert_eq!(round_retention(DedupRetention::Topic, &forever, "t"), None);
+        assert_eq!(
+            round_retention(DedupRetention::Forever, &two_days, "t"),
+            None
+        );
     }
 }

@@ -128,3 +128,23 @@ pub async fn delete_expired(
         }
     }
 }
+
+/// Refuses to start `group` on a database another group already wrote to. The
+/// dedup table is per group but the order projection is not: a second group
+/// would replay the topic against rows the first one advanced and dead-letter
+/// every valid event. (To move to a new group name, delete the old group's rows
+/// or use a fresh database; see the README's consumer section.)
+pub(crate) async fn check_single_group(pool: &PgPool, group: &str) -> crate::error::Result<()> {
+    let other: Option<String> =
+        sqlx::query_scalar(include_str!("../../sql/select_other_group.sql"))
+            .bind(group)
+            .fetch_optional(pool)
+            .await
+            .map_err(|error| crate::error::Error::Database(error.to_string()))?;
+    match other {
+        None => Ok(()),
+        Some(other) => Err(crate::error::Error::Startup(format!(
+            "consumer group {other} already keeps its projection in this database; group {group} would replay the topic against it and dead-letter valid events: run {group} on its own database, or delete {other}'s rows from processed_events and dead_lettered first"
+        ))),
+    }
+}

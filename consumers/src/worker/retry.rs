@@ -135,6 +135,11 @@ impl RetryPolicy {
         self.breaker.state() == BreakerState::Open
     }
 
+    /// The breaker's state (as of the last [`Self::database_closed_off`]).
+    pub(crate) fn breaker_state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
     /// Waits before retry round `round` (0 first); false when cancelled.
     pub(crate) async fn wait_before_round(&self, round: u32, token: &CancellationToken) -> bool {
         tokio::select! {

@@ -9,6 +9,7 @@ use order_consumer::GroupProtocol;
 use order_consumer::MIGRATOR;
 use order_consumer::Ordering;
 use order_consumer::engine::{EngineDeps, EngineSettings};
+use order_consumer::store::dedup_retention::DedupRetention;
 use order_consumer::worker::decode::EventDecoder;
 use order_consumer::{Summary, run};
 use orderflow_runtime::backoff::Backoff;
@@ -128,7 +129,7 @@ pub fn settings_template() -> EngineSettings {
             group_protocol: GroupProtocol::Classic,
             session_timeout: Duration::from_secs(10),
             commit_interval: Duration::from_millis(200),
-            dedup_retention: Duration::from_secs(7 * 86_400),
+            dedup_retention: DedupRetention::Topic,
             dedup_cleanup_interval: Duration::from_secs(600),
             dlq_timeout: Duration::from_secs(10),
             exit_when_idle: Some(Duration::from_secs(2)),
