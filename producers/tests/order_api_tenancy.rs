@@ -63,7 +63,9 @@ async fn idempotency_keys_belong_to_the_client_that_sent_them() {
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
 
     // Bob re-sends Alice's key and body: a change of his own, not Alice's stored answer.
-    let bob = service.post_as(BOB, "/orders", ORDER, Some("order-1")).await;
+    let bob = service
+        .post_as(BOB, "/orders", ORDER, Some("order-1"))
+        .await;
     assert_eq!(bob.status, StatusCode::CREATED, "{}", bob.body);
     assert!(
         bob.headers.get("idempotent-replayed").is_none(),
@@ -75,7 +77,9 @@ async fn idempotency_keys_belong_to_the_client_that_sent_them() {
 
     // Bob's retry replays his own answer; the same key with another body is his 422,
     // which cannot block Alice's key.
-    let retry = service.post_as(BOB, "/orders", ORDER, Some("order-1")).await;
+    let retry = service
+        .post_as(BOB, "/orders", ORDER, Some("order-1"))
+        .await;
     assert_eq!(retry.body, bob.body);
     assert_eq!(retry.headers["idempotent-replayed"], "true");
     let other_body = ORDER.replace("c-1", "c-2");
@@ -142,7 +146,11 @@ async fn an_order_is_found_only_by_the_client_that_placed_it() {
             answer.body
         );
     }
-    assert_eq!(service.outbox_rows(&order_id).await, 1, "Bob changed nothing");
+    assert_eq!(
+        service.outbox_rows(&order_id).await,
+        1,
+        "Bob changed nothing"
+    );
 
     // Alice still has it, unchanged, and can change it.
     let mine = service.get_as(ALICE, &order).await;

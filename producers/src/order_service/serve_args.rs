@@ -28,10 +28,14 @@ pub struct ServeArgs {
     /// Largest request body the order API accepts, in bytes (413 beyond).
     #[arg(long, env = "ORDER_API_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
-    /// File of API bearer tokens, one a line as `name:token` or `token` (`#` starts a
-    /// comment; a token has at least 16 characters). With tokens, every /orders request
-    /// needs `Authorization: Bearer <token>`; the name identifies the client in logs and
-    /// metrics. Tokens are required when --listen is not a loopback address.
+    /// File of API bearer tokens, one a line as `name:token` (`#` starts a comment). The
+    /// name is the client: its orders and idempotency keys are its own (other clients
+    /// get 404), and logs and metrics name it; several tokens may share a name
+    /// (rotation). A token carries at least 128 bits (32 hex digits; `openssl rand -hex
+    /// 32`); weaker tokens, the example token and bare `token` lines stop start-up. With
+    /// tokens, every /orders request needs `Authorization: Bearer <token>`; without,
+    /// requests act as the client `default`. Tokens are required when --listen is not a
+    /// loopback address.
     #[arg(long, env = "ORDER_API_TOKENS_FILE", value_name = "PATH")]
     pub api_tokens_file: Option<PathBuf>,
     /// API bearer tokens, comma separated, as in --api-tokens-file. Prefer the environment
@@ -296,7 +300,7 @@ mod tests {
         assert_eq!(error.lines().count(), 1, "{error}");
 
         let mut with_tokens = open.clone();
-        with_tokens.api_tokens = Some("ci:0123456789abcdef0123".parse().unwrap());
+        with_tokens.api_tokens = Some("ci:3f9c1a7be2d84c05a61e9b7d2c4f8e10".parse().unwrap());
         assert!(with_tokens.validate().is_ok());
         let mut opted_out = open.clone();
         opted_out.allow_unauthenticated = true;
