@@ -25,6 +25,17 @@ pub struct ServeArgs {
     /// PRODUCER_DATABASE_URL, then DATABASE_URL].
     #[arg(long, env = "PRODUCER_DATABASE_URL", hide_env = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL URL of the service's migration role, which owns its schema: start-up
+    /// migrates through it, grants the --database-url role row access to the tables, and
+    /// closes it. The --database-url role then needs no right to create or drop tables
+    /// (docs/security.md). Default: migrate through --database-url.
+    #[arg(
+        long,
+        env = "PRODUCER_DATABASE_MIGRATION_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_migration_url: Option<String>,
     /// Largest request body the order API accepts, in bytes (413 beyond).
     #[arg(long, env = "ORDER_API_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
@@ -142,6 +153,7 @@ impl ServeArgs {
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 256,
             database_url: Some(database_url.to_string()),
+            database_migration_url: None,
             database_connect_timeout: Duration::from_secs(30),
             database_max_connections: 10,
             topic: topic.to_string(),
