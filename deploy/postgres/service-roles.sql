@@ -7,9 +7,14 @@
 --                   it cannot create, alter or drop tables; it may connect to its own
 --                   database only, and may not make temporary tables.
 --
+-- The schema registry (Apicurio, dev stack only: compose runs Confluent's, which keeps
+-- its schemas in Kafka) creates its own tables at every start, so it has one role, the
+-- owner of its database and of nothing else: no superuser, no other database.
+--
 -- Run by psql as a superuser, with the variables
 --   order_db, order_owner, order_owner_password, order_app, order_app_password,
 --   consumer_db, consumer_owner, consumer_owner_password, consumer_app, consumer_app_password
+--   registry_db, registry_owner, registry_owner_password   (registry_db empty: no registry)
 -- (scripts/dev-up.sh and deploy/postgres/init/02-service-roles.sh set them). The
 -- databases exist. Idempotent: a second run resets the passwords and rights, and hands
 -- objects an earlier admin-run stack created over to the migration role.
@@ -23,6 +28,23 @@ ALTER ROLE :"order_owner" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLI
 ALTER ROLE :"order_app" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'order_app_password';
 ALTER ROLE :"consumer_owner" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'consumer_owner_password';
 ALTER ROLE :"consumer_app" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'consumer_app_password';
+
+SELECT :'registry_db' <> '' AS with_registry \gset
+\if :with_registry
+SELECT format('CREATE ROLE %I', :'registry_owner')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'registry_owner') \gexec
+ALTER ROLE :"registry_owner" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'registry_owner_password';
+ALTER DATABASE :"registry_db" OWNER TO :"registry_owner";
+REVOKE ALL ON DATABASE :"registry_db" FROM PUBLIC;
+\connect :"registry_db"
+SELECT format('ALTER TABLE public.%I OWNER TO %I', c.relname, :'registry_owner')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') \gexec
+SELECT format('ALTER SEQUENCE public.%I OWNER TO %I', c.relname, :'registry_owner')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_depend d ON d.objid = c.oid AND d.deptype IN ('a', 'i')
+WHERE n.nspname = 'public' AND c.relkind = 'S' AND d.objid IS NULL \gexec
+\endif
 
 -- Each database belongs to its migration role (so it may create the service's schema,
 -- and in PostgreSQL 15+ create in `public`); only the service's runtime role may connect

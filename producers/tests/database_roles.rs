@@ -18,6 +18,7 @@ use support::{ORDER, Service};
 struct Roles {
     order_db: String,
     consumer_db: String,
+    registry_db: String,
     prefix: String,
 }
 
@@ -60,6 +61,9 @@ impl Roles {
             ("consumer_owner_password", self.role("consumer_owner")),
             ("consumer_app", self.role("consumer_app")),
             ("consumer_app_password", self.role("consumer_app")),
+            ("registry_db", self.registry_db.clone()),
+            ("registry_owner", self.role("registry")),
+            ("registry_owner_password", self.role("registry")),
         ] {
             command.args(["-v", &format!("{variable}={value}")]);
         }
@@ -77,7 +81,7 @@ impl Roles {
         let mut admin = PgConnection::connect(&testkit::database_url())
             .await
             .unwrap();
-        for database in [&self.order_db, &self.consumer_db] {
+        for database in [&self.order_db, &self.consumer_db, &self.registry_db] {
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
             )))
@@ -85,7 +89,13 @@ impl Roles {
             .await
             .unwrap();
         }
-        for role in ["order_owner", "order_app", "consumer_owner", "consumer_app"] {
+        for role in [
+            "order_owner",
+            "order_app",
+            "consumer_owner",
+            "consumer_app",
+            "registry",
+        ] {
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                 "DROP ROLE IF EXISTS \"{}\"",
                 self.role(role)
@@ -121,11 +131,23 @@ async fn assert_refused(conn: &mut PgConnection, who: &str, statement: &str) {
 async fn runtime_roles_are_refused_ddl_and_the_other_services_database() {
     let (order_url, order_admin) = testkit::fresh_database().await;
     let (consumer_url, consumer_admin) = testkit::fresh_database().await;
+    let (registry_url, registry_admin) = testkit::fresh_database().await;
+    // Databases an admin-run stack already migrated: the script hands their objects over.
+    orderflow_outbox::schema::migrator()
+        .run(&order_admin)
+        .await
+        .unwrap();
+    sqlx::migrate!("../consumers/migrations")
+        .run(&consumer_admin)
+        .await
+        .unwrap();
     order_admin.close().await;
     consumer_admin.close().await;
+    registry_admin.close().await;
     let roles = Roles {
         order_db: database_name(&order_url),
         consumer_db: database_name(&consumer_url),
+        registry_db: database_name(&registry_url),
         prefix: testkit::unique_name("role").replace('-', "_"),
     };
     roles.apply_script();
@@ -242,8 +264,28 @@ async fn runtime_roles_are_refused_ddl_and_the_other_services_database() {
     }
     consumer_app.close().await.unwrap();
 
-    // Neither runtime role may even connect to the other service's database.
+    // The registry's role makes its own tables in its own database, and is nothing more.
+    let mut registry = PgConnection::connect(&roles.url("registry", &roles.registry_db))
+        .await
+        .unwrap();
+    sqlx::raw_sql("CREATE TABLE public.artifacts (id bigserial PRIMARY KEY)")
+        .execute(&mut registry)
+        .await
+        .expect("the registry's role creates its tables");
+    let superuser: bool =
+        sqlx::query_scalar("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&mut registry)
+            .await
+            .unwrap();
+    assert!(!superuser);
+    registry.close().await.unwrap();
+
+    // No runtime role may even connect to another service's database.
     for (who, url) in [
+        (
+            "the registry's role",
+            roles.url("registry", &roles.order_db),
+        ),
         (
             "the order service's runtime role",
             roles.url("order_app", &roles.consumer_db),
