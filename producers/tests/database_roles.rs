@@ -76,18 +76,18 @@ impl Roles {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
 
-    async fn drop_all(&self) {
-        let mut admin = PgConnection::connect(&testkit::database_url())
-            .await
-            .unwrap();
+/// Drops the run's databases and roles, also when an assertion failed (roles outlive a
+/// database: a failed run would otherwise leave them in the shared cluster).
+impl Drop for Roles {
+    fn drop(&mut self) {
+        // One statement a -c: DROP DATABASE cannot run inside a transaction block.
+        let mut statements = Vec::new();
         for database in [&self.order_db, &self.consumer_db, &self.registry_db] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            statements.push(format!(
                 "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-            )))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+            ));
         }
         for role in [
             "order_owner",
@@ -96,13 +96,28 @@ impl Roles {
             "consumer_app",
             "registry",
         ] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                "DROP ROLE IF EXISTS \"{}\"",
-                self.role(role)
-            )))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+            statements.push(format!("DROP ROLE IF EXISTS \"{}\"", self.role(role)));
+        }
+        let mut command = Command::new("psql");
+        command.args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            &testkit::database_url(),
+        ]);
+        for statement in &statements {
+            command.args(["-c", statement]);
+        }
+        let dropped = command.output();
+        if let Ok(output) = dropped
+            && !output.status.success()
+        {
+            eprintln!(
+                "cleaning up the test's roles failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
     }
 }
@@ -302,5 +317,4 @@ async fn runtime_roles_are_refused_ddl_and_the_other_services_database() {
             .to_string();
         assert!(error.contains("permission denied"), "{who}: {error}");
     }
-    roles.drop_all().await;
 }
