@@ -51,8 +51,12 @@ fn string_at<'a>(value: &'a Value, what: &str) -> &'a str {
 
 /// The variables that docker-compose.yml requires: set them in a test's environment
 /// only through an env file.
-const REQUIRED_VARS: [&str; 3] = [
+const REQUIRED_VARS: [&str; 7] = [
     "POSTGRES_PASSWORD",
+    "ORDER_MIGRATION_DB_PASSWORD",
+    "ORDER_SERVICE_DB_PASSWORD",
+    "CONSUMER_MIGRATION_DB_PASSWORD",
+    "CONSUMER_DB_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
     "ORDERFLOW_API_TOKENS",
 ];
