@@ -209,7 +209,7 @@ async fn runtime_roles_are_refused_ddl_and_the_other_services_database() {
     let created = service.post("/orders", ORDER, &[]).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let order_id = created.body["order_id"].as_str().unwrap().to_string();
-    assert_eq!(support::read_keys(&topic, 1), [order_id.clone()]);
+    assert_eq!(support::read_keys(&topic, 1), [order_id]);
     support::eventually(
         "the relay marks the row sent as the runtime role",
         || async {

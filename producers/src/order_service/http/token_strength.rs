@@ -42,6 +42,9 @@ pub fn weakness(token: &str) -> Option<String> {
     None
 }
 
+/// A class of characters a token may draw from, and how many characters it holds.
+type CharClass = (fn(char) -> bool, u32);
+
 /// Length × log2(alphabet) as described in the module documentation.
 pub fn estimated_bits(token: &str) -> f64 {
     let chars = token.chars().count() as f64;
@@ -58,7 +61,7 @@ pub fn estimated_bits(token: &str) -> f64 {
     let alphabet = if !token.is_empty() && (is_hex(false) || is_hex(true)) {
         16
     } else {
-        let classes: [(fn(char) -> bool, u32); 4] = [
+        let classes: [CharClass; 4] = [
             (|c| c.is_ascii_digit(), 10),
             (|c| c.is_ascii_lowercase(), 26),
             (|c| c.is_ascii_uppercase(), 26),
