@@ -318,3 +318,68 @@ async fn runtime_roles_are_refused_ddl_and_the_other_services_database() {
         assert!(error.contains("permission denied"), "{who}: {error}");
     }
 }
+
+/// Replicas of a service start together (a deployment scaled out, compose restarting
+/// several workers): each migrates as the migration role and grants the runtime role,
+/// and none may fail because another grants at the same moment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_together_all_migrate_and_grant() {
+    const REPLICAS: usize = 8;
+    let (order_url, order_admin) = testkit::fresh_database().await;
+    let (consumer_url, consumer_admin) = testkit::fresh_database().await;
+    let (registry_url, registry_admin) = testkit::fresh_database().await;
+    for pool in [order_admin, consumer_admin, registry_admin] {
+        pool.close().await;
+    }
+    let roles = Roles {
+        order_db: database_name(&order_url),
+        consumer_db: database_name(&consumer_url),
+        registry_db: database_name(&registry_url),
+        prefix: testkit::unique_name("role").replace('-', "_"),
+    };
+    roles.apply_script();
+
+    // Round 0 migrates a fresh database; the later rounds find it migrated.
+    for round in 0..12 {
+        let mut replicas = tokio::task::JoinSet::new();
+        for replica in 0..REPLICAS {
+            let runtime_url = roles.url("consumer_app", &roles.consumer_db);
+            let migration_url = roles.url("consumer_owner", &roles.consumer_db);
+            replicas.spawn(async move {
+                // One connection each: the shared server's connection slots are few.
+                let runtime = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&runtime_url)
+                    .await
+                    .unwrap();
+                let migrated = db_migration::migrate(
+                    &sqlx::migrate!("../consumers/migrations"),
+                    &runtime,
+                    MigrationTarget {
+                        migration_url: Some(&migration_url),
+                        schema: "public",
+                        connect_deadline: std::time::Duration::from_secs(10),
+                    },
+                )
+                .await;
+                runtime.close().await;
+                (replica, migrated.map_err(|error| error.to_string()))
+            });
+        }
+        let failures: Vec<String> = replicas
+            .join_all()
+            .await
+            .into_iter()
+            .filter_map(|(replica, migrated)| {
+                migrated
+                    .err()
+                    .map(|error| format!("replica {replica}: {error}"))
+            })
+            .collect();
+        assert!(
+            failures.is_empty(),
+            "round {round}: replicas starting together failed:\n{}",
+            failures.join("\n")
+        );
+    }
+}

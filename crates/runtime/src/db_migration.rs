@@ -26,6 +26,9 @@ use thiserror::Error;
 /// The name of sqlx's migration history table in each service's schema.
 const HISTORY_TABLE: &str = "_sqlx_migrations";
 
+/// Prefix of the advisory lock (per schema) that the runtime role's grants are made under.
+const GRANT_LOCK_PREFIX: &str = "orderflow.grant_runtime_privileges/";
+
 /// Why a service's database could not be migrated.
 #[derive(Debug, Error)]
 pub enum MigrationError {
@@ -144,11 +147,23 @@ async fn grant_runtime_privileges(
             quote_ident(sequence)
         )
     }));
-    let script = format!("BEGIN; {}; COMMIT;", statements.join("; "));
+    // Replicas starting together grant at the same moment, and PostgreSQL refuses a
+    // GRANT whose catalog row another transaction is changing ("tuple concurrently
+    // updated"): one lock per schema makes them take turns.
+    let lock = format!(
+        "SELECT pg_advisory_xact_lock(hashtextextended({}, 0))",
+        quote_literal(&format!("{GRANT_LOCK_PREFIX}{schema}"))
+    );
+    let script = format!("BEGIN; {lock}; {}; COMMIT;", statements.join("; "));
     sqlx::raw_sql(sqlx::AssertSqlSafe(script))
         .execute(&mut *conn)
         .await?;
     Ok(())
+}
+
+/// `text` as a PostgreSQL string literal: in single quotes, inner quotes doubled.
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// `name` as a PostgreSQL identifier: in double quotes, inner quotes doubled.
@@ -164,5 +179,6 @@ mod tests {
     fn identifiers_are_quoted() {
         assert_eq!(quote_ident("order_service"), "\"order_service\"");
         assert_eq!(quote_ident("a\"; DROP"), "\"a\"\"; DROP\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
     }
 }
