@@ -383,3 +383,46 @@ async fn replicas_starting_together_all_migrate_and_grant() {
         );
     }
 }
+
+/// The migration role's URL is a secret like the runtime one: neither `--help` nor a
+/// start-up that cannot reach it shows its password.
+#[tokio::test]
+async fn an_unreachable_migration_url_fails_without_its_password() {
+    const PASSWORD: &str = "SECRET-migration-password";
+    let migration_url = format!("postgres://owner:{PASSWORD}@127.0.0.1:1/orders");
+    let help = Command::new(env!("CARGO_BIN_EXE_order-producer"))
+        .args(["serve", "--help"])
+        .env("PRODUCER_DATABASE_MIGRATION_URL", &migration_url)
+        .output()
+        .expect("run order-producer serve --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--database-migration-url"), "{help}");
+    assert!(
+        !help.contains(PASSWORD),
+        "--help shows the password: {help}"
+    );
+
+    // The runtime URL answers, so start-up gets as far as the migration URL.
+    let (runtime_url, runtime) = testkit::fresh_database().await;
+    runtime.close().await;
+    let output = Command::new(env!("CARGO_BIN_EXE_order-producer"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--metrics-addr", ""])
+        .args(["--database-url", &runtime_url])
+        .args(["--database-migration-url", &migration_url])
+        .args(["--database-connect-timeout", "1s"])
+        .env("LOG_LEVEL", "debug")
+        .env_remove("ORDERFLOW_API_TOKENS")
+        .env_remove("ORDER_API_TOKENS_FILE")
+        .output()
+        .expect("run order-producer serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "started without its migration role: {stderr}"
+    );
+    assert!(
+        stderr.contains("migration URL") && stderr.contains("127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD), "password leaked: {stderr}");
+}
