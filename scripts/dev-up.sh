@@ -4,7 +4,10 @@
 #
 #   PostgreSQL 15 (the machine's cluster)  127.0.0.1:5432  databases orderflow_registry,
 #                                                          orderflow_consumer, orderflow_producer,
-#                                                          orderflow_scratch (another group's)
+#                                                          orderflow_scratch (another group's),
+#                                          each with its own roles (deploy/postgres/service-roles.sql:
+#                                          the services migrate as the owner, run as a role
+#                                          that cannot change tables; docs/security.md)
 #   Apache Kafka (KRaft, one node)         127.0.0.1:9092  data in .dev/kafka   (DEV_KAFKA_PORT)
 #   Apicurio Registry (PostgreSQL storage) 127.0.0.1:8081  /apis/ccompat/v7     (DEV_REGISTRY_PORT)
 #   Jaeger v2 (in-memory traces)           127.0.0.1:16686 query API, OTLP/HTTP in on :4318
@@ -116,7 +119,10 @@ pg_ensure_role
 for db in "${DEV_DATABASES[@]}"; do
     pg_ensure_database "$db"
 done
-step_ok "$PG_HOST:$PG_PORT, databases ${DEV_DATABASES[*]}"
+pg_ensure_service_roles orderflow_producer orderflow_consumer orderflow_registry
+# The scratch database (a second group's) belongs to the consumer's roles as well.
+pg_ensure_service_roles orderflow_producer orderflow_scratch ""
+step_ok "$PG_HOST:$PG_PORT, databases ${DEV_DATABASES[*]}, each with its service's roles"
 
 step "Apache Kafka on 127.0.0.1:$DEV_KAFKA_PORT"
 if kafka_pid="$(running kafka kafka.Kafka)"; then
@@ -142,7 +148,7 @@ if registry_pid="$(running registry quarkus-run.jar)"; then
     step_ok "already running (pid $registry_pid), reused"
 else
     need_free_port "$DEV_REGISTRY_PORT" DEV_REGISTRY_PORT
-    apicurio_args "$DEV_REGISTRY_PORT" "$(pg_url orderflow_registry)"
+    apicurio_args "$DEV_REGISTRY_PORT" "$(pg_role_url "$PG_REGISTRY_OWNER" orderflow_registry)"
     registry_pid="$(start registry "${APICURIO_ARGS[@]}")"
     apicurio_wait_ready "schema registry" "$DEV_REGISTRY_BASE" 120 "$(dev_log_file registry)" "$registry_pid"
     step_ok "started (pid $registry_pid)"
@@ -210,7 +216,9 @@ if [ "$INFRA_ONLY" -eq 0 ]; then
     else
         need_free_port "${DEV_ORDER_API##*:}" DEV_ORDER_API
         pid="$(start order-service env OTEL_SERVICE_NAME=order-service "$PRODUCER" serve --listen "$DEV_ORDER_API" \
-            --database-url "$(pg_url orderflow_producer)" --metrics-addr 127.0.0.1:9101)"
+            --database-url "$(pg_role_url "$PG_ORDER_APP" orderflow_producer)" \
+            --database-migration-url "$(pg_role_url "$PG_ORDER_OWNER" orderflow_producer)" \
+            --metrics-addr 127.0.0.1:9101)"
         wait_for_http "order service" "http://$DEV_ORDER_API/healthz" 60 "$(dev_log_file order-service)" "$pid"
         info "order service started (pid $pid): http://$DEV_ORDER_API"
     fi
@@ -219,7 +227,9 @@ if [ "$INFRA_ONLY" -eq 0 ]; then
             info "consumer worker $n already running (pid $pid)"
         else
             pid="$(start "consumer-$n" "$CONSUMER" --group "$DEV_GROUP" \
-                --database-url "$(pg_url orderflow_consumer)" --metrics-addr "127.0.0.1:910$((n + 1))")"
+                --database-url "$(pg_role_url "$PG_CONSUMER_APP" orderflow_consumer)" \
+                --database-migration-url "$(pg_role_url "$PG_CONSUMER_OWNER" orderflow_consumer)" \
+                --metrics-addr "127.0.0.1:910$((n + 1))")"
             wait_for_http "consumer worker $n" "http://127.0.0.1:910$((n + 1))/healthz" 60 "$(dev_log_file "consumer-$n")" "$pid"
             info "consumer worker $n started (pid $pid)"
         fi

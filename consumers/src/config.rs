@@ -43,6 +43,17 @@ pub struct ConsumerArgs {
     /// PostgreSQL URL of the projection database (migrated at start-up).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
+    /// PostgreSQL URL of the consumer's migration role, which owns its tables: start-up
+    /// migrates through it, grants the --database-url role row access, and closes it, so
+    /// the --database-url role needs no right to create or drop tables
+    /// (docs/security.md). Default: migrate through --database-url.
+    #[arg(
+        long,
+        env = "CONSUMER_DATABASE_MIGRATION_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_migration_url: Option<String>,
     /// Schema registry connection.
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use order_consumer::{ConsumerArgs, EngineDeps, MIGRATOR};
+use orderflow_runtime::db_migration::{self, MigrationTarget};
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
 use orderflow_runtime::shutdown::Shutdown;
 use orderflow_runtime::telemetry::Telemetry;
@@ -39,8 +40,12 @@ async fn run(args: ConsumerArgs, telemetry: &Telemetry) -> anyhow::Result<()> {
     let pool =
         orderflow_runtime::db::connect(&args.database_url, pool_size, args.db_connect_timeout)
             .await?;
-    MIGRATOR
-        .run(&pool)
+    let target = MigrationTarget {
+        migration_url: args.database_migration_url.as_deref(),
+        schema: "public",
+        connect_deadline: args.db_connect_timeout,
+    };
+    db_migration::migrate(&MIGRATOR, &pool, target)
         .await
         .context("migrating the consumer database")?;
     let registry = args.registry.client(args.kafka.config_file.as_ref())?;

@@ -317,3 +317,44 @@ async fn a_second_group_on_the_same_database_is_refused_at_start_up() {
     }
     assert_eq!(env.dlq_record_count(), 0, "nothing dead-lettered");
 }
+
+/// The migration role's URL is a secret like the runtime one: neither `--help` nor a
+/// start-up that cannot reach it shows its password.
+#[test]
+fn an_unreachable_migration_url_fails_with_one_line_without_its_password() {
+    const PASSWORD: &str = "SECRET-migration-password";
+    let migration_url = format!("postgres://owner:{PASSWORD}@127.0.0.1:1/projection");
+    let help = Command::new(env!("CARGO_BIN_EXE_order-consumer"))
+        .arg("--help")
+        .env("CONSUMER_DATABASE_MIGRATION_URL", &migration_url)
+        .output()
+        .expect("run order-consumer --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--database-migration-url"), "{help}");
+    assert!(
+        !help.contains(PASSWORD),
+        "--help shows the password: {help}"
+    );
+
+    // The runtime URL answers, so start-up gets as far as the migration URL.
+    let runtime_url = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL names the test PostgreSQL (scripts/test.sh sets it)");
+    let (ok, stderr) = run_consumer(&[
+        "--database-url",
+        &runtime_url,
+        "--database-migration-url",
+        &migration_url,
+        "--db-connect-timeout",
+        "1s",
+        "--log-level",
+        "debug",
+    ]);
+    assert!(!ok, "started without its migration role: {stderr}");
+    let line = stderr.lines().last().unwrap_or_default();
+    assert!(
+        line.starts_with("order-consumer: ") && line.contains("migration URL"),
+        "{stderr}"
+    );
+    assert!(line.contains("127.0.0.1:1"), "{line}");
+    assert!(!stderr.contains(PASSWORD), "password leaked: {stderr}");
+}

@@ -130,9 +130,10 @@ async fn tokens_admit_named_clients_each_with_its_own_rate_limit() {
         Some(1.0)
     );
 
-    // Bob, the file's second client, has his own bucket.
+    // Bob, the file's second client, has his own bucket: not 429 but 404, since Alice's
+    // order is not his.
     let bob = service.send(get(&service.client, Some(BOB), &order)).await;
-    assert_eq!(bob.status, StatusCode::OK, "{}", bob.body);
+    assert_eq!(bob.status, StatusCode::NOT_FOUND, "{}", bob.body);
 
     // Without a valid token a caller counts by address: 127.0.0.1 spent 2 of its 3 on
     // the refusals above, so its third guess is its last; 127.0.0.2 is another caller.
@@ -218,7 +219,9 @@ async fn a_request_past_the_timeout_is_503_and_has_no_effect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_exactly_the_routes_served() {
-    let service = Service::start(|args| args.api_tokens = Some(ALICE.parse().unwrap())).await;
+    let service =
+        Service::start(|args| args.api_tokens = Some(format!("alice:{ALICE}").parse().unwrap()))
+            .await;
     let document: Answer = service
         .send(service.client.get(format!("{}/openapi.json", service.base)))
         .await;
@@ -325,5 +328,45 @@ fn start_up_logs_name_the_clients_never_the_tokens() {
     assert!(stderr.contains("clients=alice,bob,ci"), "{stderr}");
     for token in [ALICE, BOB] {
         assert!(!stderr.contains(token), "a token reached the log: {stderr}");
+    }
+}
+
+#[test]
+fn example_weak_and_unnamed_tokens_are_refused_at_start_up_in_one_line() {
+    for (tokens, complaint) in [
+        // .env.example's placeholder (runtime's EXAMPLE_SECRETS).
+        ("dev:change-me-order-api-token", ".env.example"),
+        // 20 hex digits: 80 bits.
+        ("dev:0123456789abcdef0123", "128 bits"),
+        // One character over and over.
+        (
+            "dev:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "128 bits",
+        ),
+        // The old form without a client name.
+        ("3f9c1a7be2d84c05a61e9b7d2c4f8e10", "name:token"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_order-producer"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                "postgres://nobody@127.0.0.1:1/none",
+                "--database-connect-timeout",
+                "1s",
+                "--metrics-addr",
+                "",
+            ])
+            .env("ORDERFLOW_API_TOKENS", tokens)
+            .env_remove("ORDER_API_TOKENS_FILE")
+            .output()
+            .expect("run order-producer");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{tokens}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{tokens}: {stderr}");
+        assert!(stderr.contains(complaint), "{tokens}: {stderr}");
+        let secret = tokens.rsplit(':').next().unwrap();
+        assert!(!stderr.contains(secret), "the token was echoed: {stderr}");
     }
 }

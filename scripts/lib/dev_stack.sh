@@ -46,11 +46,16 @@ write_dev_env_file() {
 # orderflow dev stack (written by scripts/dev-up.sh)
 export KAFKA_BROKERS=127.0.0.1:$DEV_KAFKA_PORT
 export SCHEMA_REGISTRY_URL=$DEV_REGISTRY_URL
-# the consumer's database; the producer's is PRODUCER_DATABASE_URL
-export DATABASE_URL=$(pg_url orderflow_consumer)
-export PRODUCER_DATABASE_URL=$(pg_url orderflow_producer)
-# a consumer database for another group than the dev workers' (one group a database)
-export SCRATCH_DATABASE_URL=$(pg_url orderflow_scratch)
+# the consumer's database and the producer's, as each service's runtime role (rows
+# only); the migration roles' URLs let a service started from here migrate first
+export DATABASE_URL=$(pg_role_url "$PG_CONSUMER_APP" orderflow_consumer)
+export CONSUMER_DATABASE_MIGRATION_URL=$(pg_role_url "$PG_CONSUMER_OWNER" orderflow_consumer)
+export PRODUCER_DATABASE_URL=$(pg_role_url "$PG_ORDER_APP" orderflow_producer)
+export PRODUCER_DATABASE_MIGRATION_URL=$(pg_role_url "$PG_ORDER_OWNER" orderflow_producer)
+# a consumer database for another group than the dev workers' (one group a database),
+# with the consumer's roles: pass both URLs to a second group's order-consumer
+export SCRATCH_DATABASE_URL=$(pg_role_url "$PG_CONSUMER_APP" orderflow_scratch)
+export SCRATCH_DATABASE_MIGRATION_URL=$(pg_role_url "$PG_CONSUMER_OWNER" orderflow_scratch)
 export PATH="$ROOT/target/release:\$PATH"
 $(if [ "${DEV_TRACING:-1}" -eq 1 ]; then
         printf '# traces to the dev Jaeger (UI http://127.0.0.1:%s/)\n' "$DEV_JAEGER_UI_PORT"

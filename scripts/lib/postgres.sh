@@ -21,6 +21,35 @@ pg_url() {
     printf 'postgres://%s:%s@%s:%s/%s' "$PG_ROLE" "$PG_PASSWORD" "$PG_HOST" "$PG_PORT" "$1"
 }
 
+# The services' own roles (deploy/postgres/service-roles.sql): a migration role and a
+# runtime role per service, and the registry's role. On this local stack each role's
+# password is its name (like the admin role's); compose takes them from .env.
+PG_ORDER_OWNER="orderflow_order_owner"
+PG_ORDER_APP="orderflow_order_app"
+PG_CONSUMER_OWNER="orderflow_consumer_owner"
+PG_CONSUMER_APP="orderflow_consumer_app"
+PG_REGISTRY_OWNER="orderflow_registry_owner"
+
+# pg_role_url ROLE DBNAME: postgres://ROLE:ROLE@127.0.0.1:5432/DBNAME
+pg_role_url() {
+    printf 'postgres://%s:%s@%s:%s/%s' "$1" "$1" "$PG_HOST" "$PG_PORT" "$2"
+}
+
+# pg_ensure_service_roles ORDER_DB CONSUMER_DB REGISTRY_DB: creates (or resets) the
+# services' roles, gives each database to its migration role and lets only the
+# service's runtime role connect besides (deploy/postgres/service-roles.sql; idempotent).
+pg_ensure_service_roles() {
+    local script="$ROOT/deploy/postgres/service-roles.sql"
+    [ -f "$script" ] || die "$script not found"
+    pg_admin_psql -v order_db="$1" -v consumer_db="$2" -v registry_db="$3" \
+        -v order_owner="$PG_ORDER_OWNER" -v order_owner_password="$PG_ORDER_OWNER" \
+        -v order_app="$PG_ORDER_APP" -v order_app_password="$PG_ORDER_APP" \
+        -v consumer_owner="$PG_CONSUMER_OWNER" -v consumer_owner_password="$PG_CONSUMER_OWNER" \
+        -v consumer_app="$PG_CONSUMER_APP" -v consumer_app_password="$PG_CONSUMER_APP" \
+        -v registry_owner="$PG_REGISTRY_OWNER" -v registry_owner_password="$PG_REGISTRY_OWNER" \
+        <"$script" >/dev/null || die "cannot set up the services' roles ($script)"
+}
+
 # Runs psql as the postgres superuser over the socket; extra args are passed on.
 # From / so that psql does not complain about an unreadable working directory.
 pg_admin_psql() {

@@ -1,8 +1,9 @@
 //! docker-compose.yml: Compose accepts it, and it runs the stack the architecture
 //! promises (Kafka in KRaft mode, Confluent Schema Registry, PostgreSQL, Prometheus,
 //! Grafana, the topics job, the order service, producer and consumer), wired with health
-//! checks, its ports published on 127.0.0.1 only unless told otherwise, and its passwords
-//! taken from `.env` (documented by `.env.example`), never written in the file.
+//! checks, its ports published on 127.0.0.1 only unless told otherwise, its passwords
+//! taken from `.env` (documented by `.env.example`), never written in the file, and each
+//! service reaching PostgreSQL as its own roles, never as the superuser.
 //!
 //! Needs Debian's `docker-compose` (scripts/test.sh installs it). No Docker engine is
 //! needed: `config` only parses and validates.
@@ -47,8 +48,12 @@ fn string_at<'a>(value: &'a Value, what: &str) -> &'a str {
 
 /// The variables that docker-compose.yml requires: set them in a test's environment
 /// only through an env file.
-const REQUIRED_VARS: [&str; 3] = [
+const REQUIRED_VARS: [&str; 7] = [
     "POSTGRES_PASSWORD",
+    "ORDER_MIGRATION_DB_PASSWORD",
+    "ORDER_SERVICE_DB_PASSWORD",
+    "CONSUMER_MIGRATION_DB_PASSWORD",
+    "CONSUMER_DB_PASSWORD",
     "GRAFANA_ADMIN_PASSWORD",
     "ORDERFLOW_API_TOKENS",
 ];
@@ -338,4 +343,92 @@ fn prometheus_scrapes_the_ports_the_services_serve_metrics_on() {
         checked >= 2,
         "Prometheus should scrape at least the producer and the consumer"
     );
+}
+
+/// The user of a `postgres://user:password@host/db` URL.
+fn database_user(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let userinfo = rest.split_once('@').map_or("", |(userinfo, _)| userinfo);
+    userinfo.split(':').next().unwrap_or_default()
+}
+
+/// The value `02-service-roles.sh` gives psql variable `name` (`-v name=value`).
+fn init_script_role<'a>(script: &'a str, name: &str) -> &'a str {
+    let flag = format!("-v {name}=");
+    let start = script
+        .find(&flag)
+        .unwrap_or_else(|| panic!("02-service-roles.sh sets no {name}"))
+        + flag.len();
+    script[start..]
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+}
+
+#[test]
+fn services_run_as_their_own_database_roles_never_the_superuser() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = compose_config(&minimal_env_file(dir.path()), false);
+    assert!(
+        output.status.success(),
+        "docker-compose config failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let resolved: Value =
+        serde_yaml::from_slice(&output.stdout).expect("docker-compose config prints YAML");
+    let superuser = string_at(
+        &resolved["services"]["postgres"]["environment"]["POSTGRES_USER"],
+        "postgres's POSTGRES_USER",
+    );
+    let roles_script =
+        std::fs::read_to_string(repo_root().join("deploy/postgres/init/02-service-roles.sh"))
+            .expect("deploy/postgres/init/02-service-roles.sh makes the services' roles");
+
+    // Every database URL any service is given names a role other than the superuser.
+    let mut urls = 0;
+    for (name, svc) in resolved["services"].as_mapping().expect("services") {
+        for (key, value) in svc["environment"].as_mapping().into_iter().flatten() {
+            let Some(value) = value.as_str().filter(|v| v.starts_with("postgres://")) else {
+                continue;
+            };
+            urls += 1;
+            assert_ne!(
+                database_user(value),
+                superuser,
+                "service {name:?} connects as the PostgreSQL superuser through {key:?}"
+            );
+        }
+    }
+    assert!(urls >= 4, "only {urls} database URLs in the stack");
+
+    // Each database service runs as its runtime role and migrates as its owner role,
+    // the roles 02-service-roles.sh makes.
+    for (service_name, migration_var, owner, app) in [
+        (
+            "order-service",
+            "PRODUCER_DATABASE_MIGRATION_URL",
+            "order_owner",
+            "order_app",
+        ),
+        (
+            "consumer",
+            "CONSUMER_DATABASE_MIGRATION_URL",
+            "consumer_owner",
+            "consumer_app",
+        ),
+    ] {
+        let env = &resolved["services"][service_name]["environment"];
+        let runtime = database_user(string_at(&env["DATABASE_URL"], "DATABASE_URL"));
+        let migration = database_user(string_at(&env[migration_var], migration_var));
+        assert_eq!(
+            runtime,
+            init_script_role(&roles_script, app),
+            "{service_name} should run as its runtime role"
+        );
+        assert_eq!(
+            migration,
+            init_script_role(&roles_script, owner),
+            "{service_name} should migrate as its migration role"
+        );
+    }
 }

@@ -3,8 +3,12 @@
 //! refuses them rather than warning.
 
 /// Every secret value `.env.example` ships (a test keeps this list and the file in step).
-pub const EXAMPLE_SECRETS: [&str; 3] = [
+pub const EXAMPLE_SECRETS: [&str; 7] = [
     "change-me-postgres",
+    "change-me-order-migration",
+    "change-me-order-service",
+    "change-me-consumer-migration",
+    "change-me-consumer",
     "change-me-grafana",
     "change-me-order-api-token",
 ];

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod bounded_read;
 pub mod client_properties;
 pub mod db;
+pub mod db_migration;
 mod error;
 pub mod example_secrets;
 pub mod kafka;

@@ -25,13 +25,28 @@ pub struct ServeArgs {
     /// PRODUCER_DATABASE_URL, then DATABASE_URL].
     #[arg(long, env = "PRODUCER_DATABASE_URL", hide_env = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL URL of the service's migration role, which owns its schema: start-up
+    /// migrates through it, grants the --database-url role row access to the tables, and
+    /// closes it. The --database-url role then needs no right to create or drop tables
+    /// (docs/security.md). Default: migrate through --database-url.
+    #[arg(
+        long,
+        env = "PRODUCER_DATABASE_MIGRATION_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_migration_url: Option<String>,
     /// Largest request body the order API accepts, in bytes (413 beyond).
     #[arg(long, env = "ORDER_API_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
-    /// File of API bearer tokens, one a line as `name:token` or `token` (`#` starts a
-    /// comment; a token has at least 16 characters). With tokens, every /orders request
-    /// needs `Authorization: Bearer <token>`; the name identifies the client in logs and
-    /// metrics. Tokens are required when --listen is not a loopback address.
+    /// File of API bearer tokens, one a line as `name:token` (`#` starts a comment). The
+    /// name is the client: its orders and idempotency keys are its own (other clients
+    /// get 404), and logs and metrics name it; several tokens may share a name
+    /// (rotation). A token carries at least 128 bits (32 hex digits; `openssl rand -hex
+    /// 32`); weaker tokens, the example token and bare `token` lines stop start-up. With
+    /// tokens, every /orders request needs `Authorization: Bearer <token>`; without,
+    /// requests act as the client `default`. Tokens are required when --listen is not a
+    /// loopback address.
     #[arg(long, env = "ORDER_API_TOKENS_FILE", value_name = "PATH")]
     pub api_tokens_file: Option<PathBuf>,
     /// API bearer tokens, comma separated, as in --api-tokens-file. Prefer the environment
@@ -138,6 +153,7 @@ impl ServeArgs {
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 256,
             database_url: Some(database_url.to_string()),
+            database_migration_url: None,
             database_connect_timeout: Duration::from_secs(30),
             database_max_connections: 10,
             topic: topic.to_string(),
@@ -296,7 +312,7 @@ mod tests {
         assert_eq!(error.lines().count(), 1, "{error}");
 
         let mut with_tokens = open.clone();
-        with_tokens.api_tokens = Some("ci:0123456789abcdef0123".parse().unwrap());
+        with_tokens.api_tokens = Some("ci:3f9c1a7be2d84c05a61e9b7d2c4f8e10".parse().unwrap());
         assert!(with_tokens.validate().is_ok());
         let mut opted_out = open.clone();
         opted_out.allow_unauthenticated = true;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use orderflow_runtime::db;
+use orderflow_runtime::db_migration::{self, MigrationTarget};
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
 use orderflow_schemas::OrderEventSerializer;
 use rdkafka::ClientConfig;
@@ -248,7 +249,16 @@ async fn connect(args: &ServeArgs) -> ServiceResult<Connected> {
         args.database_connect_timeout,
     )
     .await?;
-    migrations::migrator().run(&pool).await?;
+    db_migration::migrate(
+        &migrations::migrator(),
+        &pool,
+        MigrationTarget {
+            migration_url: args.database_migration_url.as_deref(),
+            schema: migrations::SCHEMA,
+            connect_deadline: args.database_connect_timeout,
+        },
+    )
+    .await?;
     let relay_pool = db::connect(&url, RELAY_CONNECTIONS, args.database_connect_timeout).await?;
 
     args.kafka.wait_for_brokers().await?;

@@ -24,6 +24,9 @@ pub enum ServiceError {
     /// The schema migrations could not be applied.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Migrating through the migration role, or granting the runtime role, failed.
+    #[error(transparent)]
+    Migration(#[from] orderflow_runtime::db_migration::MigrationError),
     /// The HTTP listener could not be bound or failed.
     #[error("order API on {address}: {source}")]
     Http {
@@ -43,6 +46,10 @@ impl ServiceError {
         match self {
             ServiceError::Config(_) | ServiceError::Interrupted | ServiceError::Migrate(_) => false,
             ServiceError::Runtime(error) => error.is_transient(),
+            ServiceError::Migration(error) => matches!(
+                error,
+                orderflow_runtime::db_migration::MigrationError::Connect(inner) if inner.is_transient()
+            ),
             ServiceError::Registry(error) => error.is_transient(),
             ServiceError::Kafka(error) => !matches!(
                 error,

@@ -65,8 +65,11 @@ pub(crate) enum WriteAnswers {
     Unprocessable(ApiError),
 }
 
-/// No order has this id.
+/// No order of the calling client has this id (another client's order answers the same).
 #[expect(dead_code, reason = "only the OpenAPI document reads it")]
 #[derive(IntoResponses)]
-#[response(status = 404, description = "No order has this id")]
+#[response(
+    status = 404,
+    description = "The calling client has no order with this id: an order placed by another client answers the same, so its existence is not revealed"
+)]
 pub(crate) struct UnknownOrder(pub ApiError);

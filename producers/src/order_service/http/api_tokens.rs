@@ -1,9 +1,22 @@
 //! Bearer-token authentication of the order API.
 //!
 //! Tokens come from `--api-tokens-file` (one a line, `#` starts a comment) and from
-//! `ORDERFLOW_API_TOKENS` (comma separated). Each is `token` or `name:token`; the name
-//! identifies the client in logs and metrics so the token itself is never printed. A
-//! token without a name is called `token-` and the first 8 hex digits of its SHA-256.
+//! `ORDERFLOW_API_TOKENS` (comma separated). Each entry is `name:token`:
+//!
+//! - `name` is the client's identity: the orders it places and the idempotency keys it
+//!   sends belong to it (see the order API), and logs and metrics name it so the token
+//!   itself is never printed. 1 to 64 letters, digits, `-`, `_` or `.`. Several tokens
+//!   may name one client (rotation: add the new token, move the client, drop the old
+//!   one); its orders stay its own throughout.
+//! - `token` uses the characters RFC 6750 allows (letters, digits, `-._~+/=`) and carries
+//!   at least 128 bits (see [`token_strength`](super::token_strength)); the example
+//!   token of `.env.example` is refused.
+//!
+//! The old form, a bare `token` line without a name, is refused at start-up with one
+//! line saying to write it as `name:token`: its client used to be named after the
+//! token's hash, so orders would change owner with every rotation. Name it `default` to
+//! keep the orders placed before clients were told apart (they belong to `default`).
+//! Without any token (authentication off) every request is the client [`DEFAULT_CLIENT`].
 //!
 //! Only SHA-256 digests of the tokens are kept. A presented token is hashed and its
 //! digest compared with every known digest in constant time, so neither the timing nor
@@ -21,12 +34,14 @@ use subtle::ConstantTimeEq;
 use thiserror::Error;
 
 use crate::order_service::http::api_error::ApiError;
+use crate::order_service::http::token_strength;
 
 /// Environment variable holding API tokens, comma separated (`name:token` or `token`).
 pub const API_TOKENS_ENV: &str = "ORDERFLOW_API_TOKENS";
 
-/// Fewest characters of a token: anything shorter is guessable.
-pub const MIN_TOKEN_CHARS: usize = 16;
+/// The client of requests when authentication is off, and the owner of orders written
+/// before orders had owners.
+pub const DEFAULT_CLIENT: &str = "default";
 
 /// Most characters of a client name.
 pub const MAX_NAME_CHARS: usize = 64;
@@ -127,19 +142,14 @@ impl ApiTokens {
                 }
             }
         }
-        let mut names = HashSet::new();
+        // Several tokens may name one client (rotation); one token naming two clients
+        // would make its requests' owner depend on the order of the list.
         let mut digests = HashSet::new();
         for entry in &entries {
             if !digests.insert(entry.digest) {
                 return Err(invalid(
                     format!("client {}", entry.name),
                     "the same token is listed twice",
-                ));
-            }
-            if !names.insert(entry.name.clone()) {
-                return Err(invalid(
-                    format!("client {}", entry.name),
-                    "two tokens have this name",
                 ));
             }
         }
@@ -153,9 +163,15 @@ impl ApiTokens {
         self.entries.is_empty()
     }
 
-    /// The client names, in the order configured.
+    /// The client names, in the order configured, each once.
     pub fn names(&self) -> Vec<&str> {
-        self.entries.iter().map(|entry| &*entry.name).collect()
+        let mut names: Vec<&str> = Vec::new();
+        for entry in self.entries.iter() {
+            if !names.contains(&&*entry.name) {
+                names.push(&entry.name);
+            }
+        }
+        names
     }
 
     /// The client presenting `token`, if it is known. Every known digest is compared,
@@ -183,17 +199,27 @@ fn invalid(origin: String, reason: &str) -> TokenError {
     }
 }
 
-/// Parses `name:token` or `token`. A token uses the characters RFC 6750 allows in a
-/// bearer token, which exclude `:`, so the split is unambiguous.
+/// Parses `name:token`. A token uses the characters RFC 6750 allows in a bearer token,
+/// which exclude `:`, so the split is unambiguous.
 fn parse_entry(text: &str, origin: String) -> Result<Entry, TokenError> {
-    let (name, token) = match text.split_once(':') {
-        Some((name, token)) => (Some(name.trim()), token.trim()),
-        None => (None, text),
-    };
-    if token.chars().count() < MIN_TOKEN_CHARS {
+    let Some((name, token)) = text.split_once(':') else {
         return Err(invalid(
             origin,
-            &format!("a token needs at least {MIN_TOKEN_CHARS} characters"),
+            "a token needs the name of its client: write the line as `name:token` (the \
+             client owns the orders and idempotency keys of its requests; name it `default` \
+             to keep the orders placed before clients had names)",
+        ));
+    };
+    let (name, token) = (name.trim(), token.trim());
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(invalid(
+            origin,
+            &format!("a client name has 1 to {MAX_NAME_CHARS} letters, digits, '-', '_' or '.'"),
         ));
     }
     if !token.chars().all(is_token_char) {
@@ -202,29 +228,12 @@ fn parse_entry(text: &str, origin: String) -> Result<Entry, TokenError> {
             "a token may hold only letters, digits and - . _ ~ + / = (RFC 6750)",
         ));
     }
-    let digest = digest_of(token);
-    let name = match name {
-        Some(name) => {
-            if name.is_empty()
-                || name.chars().count() > MAX_NAME_CHARS
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
-                return Err(invalid(
-                    origin,
-                    &format!(
-                        "a client name has 1 to {MAX_NAME_CHARS} letters, digits, '-', '_' or '.'"
-                    ),
-                ));
-            }
-            name.to_string()
-        }
-        None => format!("token-{}", hex_prefix(&digest)),
-    };
+    if let Some(weakness) = token_strength::weakness(token) {
+        return Err(invalid(format!("{origin} (client {name})"), &weakness));
+    }
     Ok(Entry {
         name: name.into(),
-        digest,
+        digest: digest_of(token),
     })
 }
 
@@ -232,12 +241,11 @@ fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-._~+/=".contains(c)
 }
 
-fn hex_prefix(digest: &[u8; 32]) -> String {
-    digest[..4]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
+/// The client a request acts for, once admitted: a token's client name, or
+/// [`DEFAULT_CLIENT`] without authentication. Admission puts it in the request's
+/// extensions; the handlers scope orders and idempotency keys to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub ClientName);
 
 /// Who a request says it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,6 +258,17 @@ pub enum Identity {
     Missing,
     /// Authentication is on and the request's bearer token is unknown.
     Invalid,
+}
+
+impl Identity {
+    /// The client an admitted request acts for (`None` for a refused identity).
+    pub fn caller(&self) -> Option<Caller> {
+        match self {
+            Identity::Anonymous => Some(Caller(DEFAULT_CLIENT.into())),
+            Identity::Client(name) => Some(Caller(name.clone())),
+            Identity::Missing | Identity::Invalid => None,
+        }
+    }
 }
 
 impl ApiTokens {
@@ -309,8 +328,9 @@ fn bearer_token(value: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
-    const ALICE: &str = "alice-0123456789abcdef";
-    const BOB: &str = "bob-0123456789abcdef";
+    const ALICE: &str = "3f9c1a7be2d84c05a61e9b7d2c4f8e10";
+    const BOB: &str = "8b2e6f0c4d1a9e7f3b5c2d8a6e4f1c09";
+    const ALICE_NEXT: &str = "kR4_x9Lq2Zb-Tw7mPc0sYe";
 
     #[test]
     fn file_and_environment_tokens_name_their_clients() {
@@ -319,40 +339,58 @@ mod tests {
         let file = dir.join("tokens");
         std::fs::write(
             &file,
-            format!("# clients\nalice:{ALICE}\n\n  {BOB}  # no name\n"),
+            format!("# clients\nalice:{ALICE}\n\n  bob:{BOB}  # the second\n"),
         )
         .unwrap();
-        let tokens = ApiTokens::load(Some(&file), Some("ci:ci-token-0123456789abcdef, ")).unwrap();
+        let tokens = ApiTokens::load(Some(&file), Some(&format!("alice:{ALICE_NEXT}, "))).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
 
         assert_eq!(tokens.verify(ALICE).as_deref(), Some("alice"));
         assert_eq!(
-            tokens.verify("ci-token-0123456789abcdef").as_deref(),
-            Some("ci")
+            tokens.verify(ALICE_NEXT).as_deref(),
+            Some("alice"),
+            "a second token of one client (rotation)"
         );
-        let unnamed = tokens.verify(BOB).expect("unnamed token is known");
-        assert!(unnamed.starts_with("token-") && !unnamed.contains(BOB));
-        assert_eq!(tokens.verify("alice-0123456789abcdeX"), None);
+        assert_eq!(tokens.verify(BOB).as_deref(), Some("bob"));
+        assert_eq!(tokens.names(), ["alice", "bob"]);
+        assert_eq!(tokens.verify("3f9c1a7be2d84c05a61e9b7d2c4f8e1X"), None);
         assert_eq!(tokens.verify(""), None);
         assert!(!format!("{tokens:?}").contains(ALICE));
     }
 
     #[test]
-    fn bad_entries_are_refused_without_echoing_the_token() {
+    fn bad_entries_are_refused_in_one_line_without_echoing_the_token() {
         for (entry, complaint) in [
-            ("short", "at least 16"),
-            ("a b c d e f g h i j k l", "may hold only"),
-            (":0123456789abcdef0", "client name"),
+            ("a:0123456789abcdef", "64 bits"),
+            ("a:change-me-order-api-token", ".env.example"),
+            ("a:a b c d e f g h i j k l", "may hold only"),
+            (":3f9c1a7be2d84c05a61e9b7d2c4f8e10", "client name"),
+            ("3f9c1a7be2d84c05a61e9b7d2c4f8e10", "`name:token`"),
         ] {
             let error = ApiTokens::load(None, Some(entry)).unwrap_err().to_string();
             assert!(error.contains(complaint), "{entry}: {error}");
             assert!(error.contains("entry 1"), "{error}");
+            assert_eq!(error.lines().count(), 1, "{error}");
+            let token = entry.rsplit(':').next().unwrap();
+            assert!(!error.contains(token), "{error}");
         }
         let twice = format!("a:{ALICE},b:{ALICE}");
         let error = ApiTokens::load(None, Some(&twice)).unwrap_err().to_string();
         assert!(error.contains("twice") && !error.contains(ALICE), "{error}");
-        let same_name = format!("a:{ALICE},a:{BOB}");
-        assert!(ApiTokens::load(None, Some(&same_name)).is_err());
+    }
+
+    #[test]
+    fn an_admitted_request_acts_for_its_client_or_the_default_one() {
+        assert_eq!(
+            Identity::Anonymous.caller(),
+            Some(Caller(DEFAULT_CLIENT.into()))
+        );
+        assert_eq!(
+            Identity::Client("alice".into()).caller(),
+            Some(Caller("alice".into()))
+        );
+        assert_eq!(Identity::Missing.caller(), None);
+        assert_eq!(Identity::Invalid.caller(), None);
     }
 
     #[test]

@@ -14,3 +14,4 @@ pub(crate) mod request_span;
 pub mod requests;
 pub(crate) mod router;
 pub mod security_headers;
+pub(crate) mod token_strength;

@@ -31,8 +31,13 @@ pub const BEARER_SCHEME: &str = "bearer";
             (created -> paid -> shipped, created | paid -> cancelled). Every change is \
             written with its event to a transactional outbox and published to Kafka.\n\n\
             Authentication: when the service has API tokens, every /orders request needs \
-            `Authorization: Bearer <token>` (401 otherwise). Rate limits are per client \
-            (429 with Retry-After). Errors are JSON `{\"error\", \"field\"}`.",
+            `Authorization: Bearer <token>` (401 otherwise). Each token names its client, \
+            and the API is scoped to it: an order belongs to the client that placed it \
+            (any other client gets 404 for it, on reads and on changes), and an \
+            `Idempotency-Key` is the client's own (two clients may send the same key \
+            independently). Without tokens every request is the client `default`, which \
+            also owns the orders placed before clients were told apart. Rate limits are \
+            per client (429 with Retry-After). Errors are JSON `{\"error\", \"field\"}`.",
         license(name = "Apache-2.0")
     ),
     components(schemas(ApiError)),
@@ -53,8 +58,9 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "A token from --api-tokens-file or ORDERFLOW_API_TOKENS; \
-                         required only when the service has tokens",
+                        "A token from --api-tokens-file or ORDERFLOW_API_TOKENS (`name:token`); \
+                         it names the client whose orders and idempotency keys the request \
+                         reaches; required only when the service has tokens",
                     ))
                     .build(),
             ),

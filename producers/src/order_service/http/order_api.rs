@@ -9,6 +9,9 @@
 //! | GET | /orders/{id} | | 200 the order |
 //! | GET | /openapi.json | | 200 the OpenAPI document |
 //!
+//! Every route acts for the authenticated client (the name of its bearer token, or
+//! `default` without authentication): an order belongs to the client that placed it, and
+//! any other client gets 404 for it; an `Idempotency-Key` is the client's own.
 //! Writes accept an `Idempotency-Key` header (see [`idempotency`](crate::order_service::store::idempotency)).
 //! Errors are JSON `{"error", "field"}` (see [`ApiError`]). The `/orders` routes pass
 //! [`admission`](super::admission) (rate limit and bearer token), then the
@@ -18,7 +21,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Notify;
@@ -28,6 +31,7 @@ use utoipa_axum::routes;
 use crate::order_service::http::admission::Admission;
 use crate::order_service::http::answers::{GuardAnswers, UnknownOrder, WriteAnswers};
 use crate::order_service::http::api_error::{ApiError, JsonBody};
+use crate::order_service::http::api_tokens::Caller;
 use crate::order_service::http::load_limits::LoadLimits;
 use crate::order_service::http::requests::{
     self, CancelRequest, CreateOrderRequest, PayRequest, ShipRequest, TransitionBody,
@@ -88,8 +92,10 @@ fn traceparent_of(headers: &HeaderMap) -> String {
         .map_or_else(|| new_traceparent(&mut rand::rng()), str::to_string)
 }
 
-/// The idempotency key of a write request, bound to its method, path and body.
+/// The idempotency key of a write request, the caller's own and bound to its method,
+/// path and body.
 fn idempotency_of(
+    caller: &Caller,
     headers: &HeaderMap,
     method: &Method,
     uri: &Uri,
@@ -97,6 +103,7 @@ fn idempotency_of(
 ) -> Result<Option<IdempotentRequest>, ApiError> {
     Ok(IdempotentRequest::from_request(
         headers,
+        &caller.0,
         method,
         uri.path(),
         raw,
@@ -132,7 +139,7 @@ const IDEMPOTENT_REPLAYED_HEADER_NAME: header::HeaderName =
     path = "/orders",
     tag = "orders",
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). A key belongs to the authenticated client: another client's use of the same key is a key of its own. The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
     ),
     request_body(content = CreateOrderRequest, content_type = "application/json"),
     responses(
@@ -143,15 +150,17 @@ const IDEMPOTENT_REPLAYED_HEADER_NAME: header::HeaderName =
 )]
 async fn create_order(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: JsonBody<CreateOrderRequest>,
 ) -> Result<Response, ApiError> {
-    let idempotency = idempotency_of(&headers, &method, &uri, &body.raw)?;
+    let idempotency = idempotency_of(&caller, &headers, &method, &uri, &body.raw)?;
     let created = body.value.into_created()?;
     let order_id = format!("ord-{}", uuid::Uuid::new_v4());
     let context = WriteContext {
+        client: &caller.0,
         traceparent: &traceparent_of(&headers),
         idempotency: idempotency.as_ref(),
         success_status: StatusCode::CREATED.as_u16(),
@@ -164,6 +173,7 @@ async fn create_order(
 /// routes below only give each change its path and its description.
 async fn transition<B: TransitionBody>(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(order_id): Path<String>,
     method: Method,
     uri: Uri,
@@ -172,8 +182,9 @@ async fn transition<B: TransitionBody>(
 ) -> Result<Response, ApiError> {
     let payload = body.value.into_payload()?;
     check_order_id(&order_id)?;
-    let idempotency = idempotency_of(&headers, &method, &uri, &body.raw)?;
+    let idempotency = idempotency_of(&caller, &headers, &method, &uri, &body.raw)?;
     let context = WriteContext {
+        client: &caller.0,
         traceparent: &traceparent_of(&headers),
         idempotency: idempotency.as_ref(),
         success_status: StatusCode::OK.as_u16(),
@@ -188,8 +199,8 @@ async fn transition<B: TransitionBody>(
     path = "/orders/{id}/pay",
     tag = "orders",
     params(
-        ("id" = String, Path, description = "The order id, as returned when it was placed"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
+        ("id" = String, Path, description = "The order id, as returned when it was placed; an order placed by another client is not found (404)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). A key belongs to the authenticated client: another client's use of the same key is a key of its own. The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
     ),
     request_body(content = PayRequest, content_type = "application/json"),
     responses(
@@ -201,13 +212,14 @@ async fn transition<B: TransitionBody>(
 )]
 async fn pay_order(
     state: State<ApiState>,
+    caller: Extension<Caller>,
     order_id: Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: JsonBody<PayRequest>,
 ) -> Result<Response, ApiError> {
-    transition(state, order_id, method, uri, headers, body).await
+    transition(state, caller, order_id, method, uri, headers, body).await
 }
 
 /// Ship an order (it must be `paid`).
@@ -216,8 +228,8 @@ async fn pay_order(
     path = "/orders/{id}/ship",
     tag = "orders",
     params(
-        ("id" = String, Path, description = "The order id, as returned when it was placed"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
+        ("id" = String, Path, description = "The order id, as returned when it was placed; an order placed by another client is not found (404)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). A key belongs to the authenticated client: another client's use of the same key is a key of its own. The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
     ),
     request_body(content = ShipRequest, content_type = "application/json"),
     responses(
@@ -229,13 +241,14 @@ async fn pay_order(
 )]
 async fn ship_order(
     state: State<ApiState>,
+    caller: Extension<Caller>,
     order_id: Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: JsonBody<ShipRequest>,
 ) -> Result<Response, ApiError> {
-    transition(state, order_id, method, uri, headers, body).await
+    transition(state, caller, order_id, method, uri, headers, body).await
 }
 
 /// Cancel an order (it must be `created` or `paid`).
@@ -244,8 +257,8 @@ async fn ship_order(
     path = "/orders/{id}/cancel",
     tag = "orders",
     params(
-        ("id" = String, Path, description = "The order id, as returned when it was placed"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
+        ("id" = String, Path, description = "The order id, as returned when it was placed; an order placed by another client is not found (404)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes the write safe to retry: 1 to 255 printable ASCII characters (a UUID). A key belongs to the authenticated client: another client's use of the same key is a key of its own. The same key with the same body within 24 h answers the stored response (with `Idempotent-Replayed: true`) without a second change; with another body it is 422; while the first request is in progress it is 409.", min_length = 1, max_length = 255, pattern = r"^[\x21-\x7E]([\x20-\x7E]{0,253}[\x21-\x7E])?$"),
     ),
     request_body(content = CancelRequest, content_type = "application/json"),
     responses(
@@ -257,13 +270,14 @@ async fn ship_order(
 )]
 async fn cancel_order(
     state: State<ApiState>,
+    caller: Extension<Caller>,
     order_id: Path<String>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: JsonBody<CancelRequest>,
 ) -> Result<Response, ApiError> {
-    transition(state, order_id, method, uri, headers, body).await
+    transition(state, caller, order_id, method, uri, headers, body).await
 }
 
 /// Read an order.
@@ -272,7 +286,7 @@ async fn cancel_order(
     path = "/orders/{id}",
     tag = "orders",
     params(
-        ("id" = String, Path, description = "The order id, as returned when it was placed"),
+        ("id" = String, Path, description = "The order id, as returned when it was placed; an order placed by another client is not found (404)"),
     ),
     responses(
         (status = 200, description = "The order", body = Order),
@@ -282,8 +296,9 @@ async fn cancel_order(
 )]
 async fn get_order(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(order_id): Path<String>,
 ) -> Result<Json<Order>, ApiError> {
     check_order_id(&order_id)?;
-    Ok(Json(state.store.get(&order_id).await?))
+    Ok(Json(state.store.get(&caller.0, &order_id).await?))
 }

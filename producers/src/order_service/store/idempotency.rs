@@ -1,6 +1,9 @@
 //! Idempotency keys of the order API, with the semantics API users know from Stripe.
 //!
-//! A write request may carry `Idempotency-Key: <key>`. Within [`KEY_RETENTION`]:
+//! A write request may carry `Idempotency-Key: <key>`. A key belongs to the client that
+//! sent it (the authenticated client's name): two clients may use the same key
+//! independently, and neither sees the other's use. Within [`KEY_RETENTION`], for one
+//! client:
 //! - the first request with a key runs; when it succeeds, its response (status and body)
 //!   is stored under the key **in the same transaction as its effect**;
 //! - the same key with the same request (method, path, and body as JSON, so whitespace
@@ -51,14 +54,17 @@ pub enum KeyError {
 /// A write request that carries an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotentRequest {
+    client: String,
     key: String,
     fingerprint: [u8; 32],
 }
 
 impl IdempotentRequest {
-    /// The key of `headers`, if any, bound to this request's method, path and body.
+    /// The key of `headers`, if any, of `client` and bound to this request's method, path
+    /// and body.
     pub fn from_request(
         headers: &HeaderMap,
+        client: &str,
         method: &Method,
         path: &str,
         body: &[u8],
@@ -78,6 +84,7 @@ impl IdempotentRequest {
             return Err(KeyError::Malformed);
         }
         Ok(Some(Self {
+            client: client.to_string(),
             key: key.to_string(),
             fingerprint: fingerprint(method, path, body),
         }))
@@ -125,6 +132,7 @@ pub async fn claim(
     request: &IdempotentRequest,
 ) -> Result<Claim, ClaimError> {
     let locked: bool = sqlx::query_scalar(TRY_LOCK_KEY)
+        .bind(&request.client)
         .bind(&request.key)
         .fetch_one(&mut *conn)
         .await?;
@@ -133,6 +141,7 @@ pub async fn claim(
     }
     // With the lock held, any earlier request with this key has committed or rolled back.
     let stored: Option<(Vec<u8>, i16, Vec<u8>)> = sqlx::query_as(SELECT_KEY)
+        .bind(&request.client)
         .bind(&request.key)
         .bind(KEY_RETENTION.as_secs_f64())
         .fetch_optional(&mut *conn)
@@ -154,6 +163,7 @@ pub async fn store(
     response: &StoredResponse,
 ) -> sqlx::Result<()> {
     sqlx::query(UPSERT_KEY)
+        .bind(&request.client)
         .bind(&request.key)
         .bind(request.fingerprint.as_slice())
         .bind(i16::try_from(response.status).unwrap_or(i16::MAX))
@@ -196,7 +206,7 @@ mod tests {
     fn request(key: &str, path: &str, body: &str) -> Result<Option<IdempotentRequest>, KeyError> {
         let mut headers = HeaderMap::new();
         headers.insert(IDEMPOTENCY_KEY_HEADER, HeaderValue::from_str(key).unwrap());
-        IdempotentRequest::from_request(&headers, &Method::POST, path, body.as_bytes())
+        IdempotentRequest::from_request(&headers, "alice", &Method::POST, path, body.as_bytes())
     }
 
     #[test]
@@ -213,7 +223,7 @@ mod tests {
     #[test]
     fn keys_are_checked() {
         assert!(
-            IdempotentRequest::from_request(&HeaderMap::new(), &Method::POST, "/", b"")
+            IdempotentRequest::from_request(&HeaderMap::new(), "alice", &Method::POST, "/", b"")
                 .unwrap()
                 .is_none()
         );
@@ -227,7 +237,7 @@ mod tests {
         headers.append(IDEMPOTENCY_KEY_HEADER, HeaderValue::from_static("a"));
         headers.append(IDEMPOTENCY_KEY_HEADER, HeaderValue::from_static("b"));
         assert_eq!(
-            IdempotentRequest::from_request(&headers, &Method::POST, "/", b"{}"),
+            IdempotentRequest::from_request(&headers, "alice", &Method::POST, "/", b"{}"),
             Err(KeyError::Repeated)
         );
     }

@@ -2,6 +2,10 @@
 //! event's outbox row in one transaction: either both commit or neither does.
 //!
 //! Lifecycle: `created -> paid -> shipped`, and `created | paid -> cancelled`.
+//!
+//! Every order belongs to the client that placed it (`client_id`). Reads and changes name
+//! the client, and an order of another client is [`StoreError::NotFound`], exactly as an
+//! id nobody has: a client cannot even learn that another's order exists.
 
 use chrono::{DateTime, Utc};
 use orderflow_schemas::{
@@ -180,10 +184,13 @@ pub enum Outcome {
     Replayed(StoredResponse),
 }
 
-/// How a write is made: its trace, and the idempotency key whose answer is stored in
-/// the write's transaction.
+/// How a write is made: for which client, its trace, and the idempotency key whose
+/// answer is stored in the write's transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct WriteContext<'a> {
+    /// The client the write acts for: a new order belongs to it, and only its own
+    /// orders can be changed.
+    pub client: &'a str,
     /// W3C `traceparent` of the event.
     pub traceparent: &'a str,
     /// The request's idempotency key, if it sent one.
@@ -258,6 +265,7 @@ impl OrderStore {
                     .bind(customer_id)
                     .bind(currency)
                     .bind(total_cents)
+                    .bind(context.client)
                     .execute(&mut *tx)
                     .await?;
                 Ok(Step::Write(Written {
@@ -307,6 +315,7 @@ impl OrderStore {
         }
         let row: Option<OrderTuple> = sqlx::query_as(SELECT_ORDER_FOR_UPDATE)
             .bind(order_id)
+            .bind(context.client)
             .fetch_optional(&mut **tx)
             .await?;
         let order = order_from(row.ok_or_else(|| StoreError::NotFound(order_id.to_string()))?)?;
@@ -393,10 +402,11 @@ impl OrderStore {
         }
     }
 
-    /// The order, if it exists.
-    pub async fn get(&self, order_id: &str) -> Result<Order, StoreError> {
+    /// The order, if it exists and belongs to `client`.
+    pub async fn get(&self, client: &str, order_id: &str) -> Result<Order, StoreError> {
         let row: Option<OrderTuple> = sqlx::query_as(SELECT_ORDER)
             .bind(order_id)
+            .bind(client)
             .fetch_optional(&self.pool)
             .await?;
         Ok(order_from(row.ok_or_else(|| {
