@@ -48,7 +48,11 @@ fn client(brokers: &str, group: &str) -> anyhow::Result<BaseConsumer> {
         .set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false")
+        // The order service's relay writes in Kafka transactions: read what a
+        // read_committed consumer reads, and learn a partition's end from the end-of-
+        // partition event (a commit marker, which no reader gets, may be the last offset).
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
         .set("allow.auto.create.topics", "false")
         .create()
         .context("create a Kafka consumer")
@@ -115,6 +119,10 @@ pub fn read_topic(brokers: &str, topic: &str, stall: Duration) -> anyhow::Result
                 if message.offset() + 1 >= end {
                     pending.remove(&partition);
                 }
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(partition))) => {
+                progress = Instant::now();
+                pending.remove(&partition);
             }
             Some(Err(error)) => bail!("reading {topic}: {error}"),
             None if progress.elapsed() > stall => {
