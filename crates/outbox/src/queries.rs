@@ -43,6 +43,11 @@ pub const STATEMENTS: &[(&str, &str)] = &[
     ("sweep_stranded_outbox", SWEEP_STRANDED_OUTBOX),
 ];
 
+/// How many slots the outbox's rows are spread over (`migrations/0009`): a row's slot
+/// is Kafka's murmur2 of its order id, made positive, modulo this. Each slot is
+/// published by one relay at a time, so this is also the most relays that share work.
+pub const SLOTS: i16 = 64;
+
 /// An event to append to the outbox.
 #[derive(Debug, Clone)]
 pub struct NewOutboxRow<'a> {
