@@ -23,6 +23,8 @@ pub const OUTBOX_LAST_SEND_TIMESTAMP_SECONDS: &str = "orderflow_outbox_last_send
 pub const OUTBOX_PARKED_TOTAL: &str = "orderflow_outbox_parked_total";
 /// Metric name: outbox rows whose delivery failed and will be retried (order service).
 pub const OUTBOX_PUBLISH_FAILURES_TOTAL: &str = "orderflow_outbox_publish_failures_total";
+/// Outbox slots this relay owns and publishes.
+pub const OUTBOX_SLOTS_OWNED: &str = "orderflow_outbox_slots_owned";
 /// Metric name: HTTP requests to the order API, by route template and status code.
 pub const ORDER_API_REQUESTS_TOTAL: &str = "orderflow_order_api_requests_total";
 /// Metric name: order API requests refused by the per-client rate limit, by client name.
@@ -116,6 +118,8 @@ pub struct OrderServiceMetrics {
     pub outbox_published: IntCounter,
     /// Outbox rows whose delivery failed (each attempt counted).
     pub outbox_publish_failures: IntCounter,
+    /// Outbox slots this relay owns (of 64), refreshed every second.
+    pub outbox_slots_owned: IntGauge,
     /// API requests by `route` (the path template, never an order id) and `status`.
     pub api_requests: IntCounterVec,
     /// API requests refused by the rate limit, by `client` (the token's name, or
@@ -154,6 +158,10 @@ impl OrderServiceMetrics {
             OUTBOX_PUBLISH_FAILURES_TOTAL,
             "Outbox row deliveries that failed (retried later, or parked).",
         )?;
+        let outbox_slots_owned = IntGauge::new(
+            OUTBOX_SLOTS_OWNED,
+            "Outbox slots (of 64) this relay owns and publishes; the relays on one database share them out.",
+        )?;
         let api_requests = IntCounterVec::new(
             Opts::new(
                 ORDER_API_REQUESTS_TOTAL,
@@ -175,6 +183,7 @@ impl OrderServiceMetrics {
         registry.register(Box::new(outbox_parked_rows.clone()))?;
         registry.register(Box::new(outbox_published.clone()))?;
         registry.register(Box::new(outbox_publish_failures.clone()))?;
+        registry.register(Box::new(outbox_slots_owned.clone()))?;
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_rate_limited.clone()))?;
         Ok(Self {
@@ -185,6 +194,7 @@ impl OrderServiceMetrics {
             outbox_parked_rows,
             outbox_published,
             outbox_publish_failures,
+            outbox_slots_owned,
             api_requests,
             api_rate_limited,
         })

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 
 use super::EngineSettings;
@@ -34,6 +36,10 @@ impl IdleCheck {
         config
             .set("group.id", &settings.group)
             .set("enable.auto.commit", "false")
+            // A transactional topic ends each transaction with a marker no reader gets:
+            // the check reads past it (see `only_markers_from`).
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
             .set(
                 "client.id",
                 format!("order-consumer-{}-idle-check", std::process::id()),
@@ -128,6 +134,43 @@ fn read_to_end(client: &BaseConsumer, topic: &str, own: Vec<(i32, i64)>) -> Opti
             return false;
         };
         let read = read.iter().find(|(p, _)| p == partition).map(|(_, o)| *o);
-        high <= low || read.is_some_and(|read| read >= high)
+        high <= low
+            || read.is_some_and(|read| {
+                read >= high || only_markers_from(client, topic, *partition, read, high, timeout)
+            })
     }))
+}
+
+/// Whether a read_committed reader starting at `from` gets no record below `high`: what
+/// lies between is transaction markers and aborted records only (the last record + 1 of
+/// a transactional topic points at its commit marker for good).
+fn only_markers_from(
+    client: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    from: i64,
+    high: i64,
+    timeout: Duration,
+) -> bool {
+    let mut assignment = TopicPartitionList::new();
+    if assignment
+        .add_partition_offset(topic, partition, Offset::Offset(from))
+        .is_err()
+        || client.assign(&assignment).is_err()
+    {
+        return false;
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    let verdict = loop {
+        if std::time::Instant::now() >= deadline {
+            break false;
+        }
+        match client.poll(Duration::from_millis(100)) {
+            Some(Ok(record)) => break record.offset() >= high,
+            Some(Err(KafkaError::PartitionEOF(_))) => break true,
+            Some(Err(_)) | None => {}
+        }
+    };
+    let _ = client.unassign();
+    verdict
 }

@@ -114,6 +114,9 @@ fn consumer_config(settings: &EngineSettings) -> ClientConfig {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // The order service's relay writes in Kafka transactions: never apply an
+        // aborted one (librdkafka's default too, stated because it matters).
+        .set("isolation.level", "read_committed")
         .set("statistics.interval.ms", "5000")
         .set(
             "client.id",

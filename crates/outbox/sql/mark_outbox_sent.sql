@@ -1,4 +1,4 @@
--- The broker acknowledged these rows. A row another relay already marked keeps its
+-- The Kafka transaction that published these rows committed. A row already marked keeps its
 -- first sent_at.
 UPDATE order_service.outbox
 SET sent_at = now(), state = 'sent', attempts = attempts + 1, last_error = NULL,

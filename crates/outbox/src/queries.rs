@@ -8,7 +8,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 const INSERT_OUTBOX: &str = include_str!("../sql/insert_outbox.sql");
-const CLAIM_OUTBOX_BATCH: &str = include_str!("../sql/claim_outbox_batch.sql");
+const CLAIM_SLOT_BATCH: &str = include_str!("../sql/claim_slot_batch.sql");
 const MARK_OUTBOX_SENT: &str = include_str!("../sql/mark_outbox_sent.sql");
 const LOCK_ORDERS: &str = include_str!("../sql/lock_orders.sql");
 const PROMOTE_WAITING_OUTBOX: &str = include_str!("../sql/promote_waiting_outbox.sql");
@@ -22,12 +22,13 @@ const PARKED_ORDERS: &str = include_str!("../sql/parked_orders.sql");
 const SKIP_PARKED_OUTBOX: &str = include_str!("../sql/skip_parked_outbox.sql");
 const DISCARD_PARKED_OUTBOX: &str = include_str!("../sql/discard_parked_outbox.sql");
 const SWEEP_STRANDED_OUTBOX: &str = include_str!("../sql/sweep_stranded_outbox.sql");
+const SWEEP_SLOT_OUTBOX: &str = include_str!("../sql/sweep_slot_outbox.sql");
 
 /// Every statement this crate runs on the outbox, by the name of its file in `sql/`:
 /// a test plans each against a table with a long history and refuses a full scan.
 pub const STATEMENTS: &[(&str, &str)] = &[
     ("insert_outbox", INSERT_OUTBOX),
-    ("claim_outbox_batch", CLAIM_OUTBOX_BATCH),
+    ("claim_slot_batch", CLAIM_SLOT_BATCH),
     ("mark_outbox_sent", MARK_OUTBOX_SENT),
     ("lock_orders", LOCK_ORDERS),
     ("promote_waiting_outbox", PROMOTE_WAITING_OUTBOX),
@@ -41,7 +42,13 @@ pub const STATEMENTS: &[(&str, &str)] = &[
     ("skip_parked_outbox", SKIP_PARKED_OUTBOX),
     ("discard_parked_outbox", DISCARD_PARKED_OUTBOX),
     ("sweep_stranded_outbox", SWEEP_STRANDED_OUTBOX),
+    ("sweep_slot_outbox", SWEEP_SLOT_OUTBOX),
 ];
+
+/// How many slots the outbox's rows are spread over (`migrations/0009`): a row's slot
+/// is Kafka's murmur2 of its order id, made positive, modulo this. Each slot is
+/// published by one relay at a time, so this is also the most relays that share work.
+pub const SLOTS: i16 = 64;
 
 /// An event to append to the outbox.
 #[derive(Debug, Clone)]
@@ -98,46 +105,35 @@ pub async fn insert(
     Ok(())
 }
 
-/// Claims up to `limit` publishable rows (the oldest unsent row of each order, in id
-/// order) for `lease`: no relay claims them again before it ends, unless they are given
-/// up first (sent, failed, parked). Rows other relays are claiming are skipped. The
-/// claim commits at once; nothing stays locked while the rows are published.
-pub async fn claim_batch(
+/// The next rows of `slot` to publish, up to `limit`, in id order: its unsent rows
+/// except `unrecorded` (published, their record still to be written) and the rows
+/// parked or waiting behind a parked row of their order. Only the slot's owner may
+/// publish what this returns.
+pub async fn claim_slot(
     pool: &PgPool,
+    slot: i16,
+    unrecorded: &[i64],
     limit: u32,
-    lease: Duration,
 ) -> sqlx::Result<Vec<OutboxRow>> {
-    let mut rows: Vec<OutboxRow> = sqlx::query_as(CLAIM_OUTBOX_BATCH)
+    sqlx::query_as(CLAIM_SLOT_BATCH)
+        .bind(slot)
+        .bind(unrecorded)
         .bind(i64::from(limit))
-        .bind(lease.as_secs_f64())
         .fetch_all(pool)
-        .await?;
-    // RETURNING follows no order; publish in outbox order.
-    rows.sort_unstable_by_key(|row| row.id);
-    Ok(rows)
+        .await
 }
 
-/// Marks the rows `ids` of the orders `order_ids` sent (the broker acknowledged them),
-/// and makes each order's next waiting row pending, in one transaction that holds the
-/// orders' locks, as the API does while it adds rows.
-pub async fn mark_sent(pool: &PgPool, ids: &[i64], order_ids: &[String]) -> sqlx::Result<()> {
+/// Marks the rows `ids` sent: the Kafka transaction that published them committed.
+/// A row already marked keeps its first `sent_at`.
+pub async fn mark_sent(pool: &PgPool, ids: &[i64]) -> sqlx::Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    let mut tx = pool.begin().await?;
-    sqlx::query(LOCK_ORDERS)
-        .bind(order_ids)
-        .execute(&mut *tx)
-        .await?;
     sqlx::query(MARK_OUTBOX_SENT)
         .bind(ids)
-        .execute(&mut *tx)
+        .execute(pool)
         .await?;
-    sqlx::query(PROMOTE_WAITING_OUTBOX)
-        .bind(order_ids)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+    Ok(())
 }
 
 /// Records a failed attempt on a row that stays pending; it is tried again after `retry_in`.
@@ -295,6 +291,17 @@ pub async fn remove_parked(pool: &PgPool, ids: &[i64], removal: Removal) -> sqlx
 /// `sql/sweep_stranded_outbox.sql`); returns the ids promoted, in order.
 pub async fn sweep_stranded(pool: &PgPool) -> sqlx::Result<Vec<i64>> {
     let mut promoted: Vec<i64> = sqlx::query_scalar(SWEEP_STRANDED_OUTBOX)
+        .fetch_all(pool)
+        .await?;
+    promoted.sort_unstable();
+    Ok(promoted)
+}
+
+/// Like [`sweep_stranded`], for the orders of `slots` only: each relay sweeps the slots
+/// it owns. Returns the ids promoted, in order.
+pub async fn sweep_slots(pool: &PgPool, slots: &[i16]) -> sqlx::Result<Vec<i64>> {
+    let mut promoted: Vec<i64> = sqlx::query_scalar(SWEEP_SLOT_OUTBOX)
+        .bind(slots)
         .fetch_all(pool)
         .await?;
     promoted.sort_unstable();

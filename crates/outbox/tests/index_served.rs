@@ -38,7 +38,7 @@ fn arguments(name: &str) -> Option<Vec<String>> {
             "'\\x00'::bytea",
             "NULL",
         ],
-        "claim_outbox_batch" => &["500", "150"],
+        "claim_slot_batch" => &["7", "ARRAY[1000001]::bigint[]", "500"],
         "mark_outbox_sent" => &["ARRAY[1000001, 1000002, 1000003]::bigint[]"],
         "lock_orders" | "promote_waiting_outbox" => return Some(vec![live_orders]),
         "mark_outbox_failed" => &["1000001", "'broker down'", "5"],
@@ -51,6 +51,7 @@ fn arguments(name: &str) -> Option<Vec<String>> {
         | "skip_parked_outbox"
         | "discard_parked_outbox" => &["ARRAY[1000001]::bigint[]"],
         "sweep_stranded_outbox" => &[],
+        "sweep_slot_outbox" => &["ARRAY[1, 2, 3]::smallint[]"],
         _ => return None,
     };
     Some(literal.iter().map(|arg| (*arg).to_string()).collect())

@@ -14,6 +14,8 @@ pub mod http;
 pub(crate) mod relay;
 pub(crate) mod relay_guarantee;
 pub(crate) mod relay_health;
+pub(crate) mod relay_ownership;
+pub(crate) mod relay_slot;
 pub mod serve_args;
 pub(crate) mod service;
 pub mod service_error;

@@ -1,80 +1,65 @@
-//! The outbox relay: publishes unsent outbox rows and marks each one sent as soon as the
-//! broker acknowledges it.
+//! The outbox relay: publishes the outbox's rows to Kafka, each order's in the order the
+//! API wrote them, and marks them sent once Kafka has them.
 //!
-//! One round: claim a batch of publishable rows with a lease (one statement that commits
-//! at once, see `sql/claim_outbox_batch.sql`), hand them all to the idempotent producer in
-//! id order, and record the delivery reports as they arrive: the acknowledged rows are
-//! marked sent at once (every report already in is recorded in one statement), the failed
-//! ones get their backoff or are parked. A round waits for its reports at most
-//! `--relay-round-wait`; the reports still missing then (a slow or leaderless partition)
-//! are recorded by a task of their own when they come, while the next rounds publish the
-//! other orders. No transaction, lock or pooled connection is held while a record is in
-//! flight.
+//! The rows are spread over [`SLOTS`] slots by their order id (Kafka's murmur2, see
+//! `crates/outbox/migrations/0009`). Each slot has one owner at a time among the relays
+//! on the database ([`relay_ownership`](super::relay_ownership): a session-level advisory
+//! lock, freed the moment the owner's session ends), and the owner publishes the slot's
+//! rows in id order through a transactional producer of the slot's own
+//! ([`relay_slot`](super::relay_slot)). Why this design:
 //!
-//! Order per order id: a batch holds only the *oldest* unsent row of each order, so an
-//! order's next event is published only after the previous one was acknowledged and marked
-//! sent. A failed delivery therefore never lets a later event of the same order overtake
-//! it, and several relays on one database stay correct without a leader (a row another
-//! relay has claimed is skipped until its lease ends, and the rows behind it are not
-//! eligible while it is unsent). The lease outlasts the producer's delivery timeout, so a
-//! row is never claimed again while its first delivery may still land. The price: an
-//! order's consecutive events leave one round apart (a round is a few milliseconds when
-//! the outbox is busy).
+//! - **Order without waiting.** One owner per slot reads an order's rows in id order, so
+//!   several events of one order may be in flight at once; nothing waits for the
+//!   previous event's acknowledgement to be recorded, and no row is leased.
+//! - **Takeover in seconds.** A dead owner's locks free when its session ends (at once
+//!   after kill -9; after `--relay-session-timeout` for an owner that stopped without
+//!   dying), and another relay takes its slots on its next tick, one second later.
+//! - **Fencing.** The new owner's `init_transactions` aborts the old owner's open
+//!   transaction and fences its producer, so a stale send of a paused or cut-off owner
+//!   can never become visible after a newer event of the same order. The cost: readers
+//!   must read with `isolation.level=read_committed` (our consumer, the lag engine and
+//!   the chaos verifier do), and each slot's producer is a client of its own.
+//! - **Shared work.** Relays own a fair share of the slots each, so two or three `serve`
+//!   processes on one database publish side by side.
 //!
-//! A failed row waits out its own backoff (`next_attempt_at`), holding back only its own
-//! order. A row whose delivery fails permanently (a record too large for the topic, an
-//! invalid record) is parked after `--relay-max-attempts` attempts: it is never tried
-//! again until `orderflow outbox retry` says so, its order's later events stay behind it,
-//! and every other order flows on. The relay is unhealthy (`/relayz` answers 503, see
-//! [`relay_health`](super::relay_health)) after [`UNHEALTHY_AFTER_FAILED_ROUNDS`] rounds
-//! in a row that published nothing because of database or broker failures; the API's
-//! `/readyz` follows the database only, so writes go on while Kafka is away. After a fatal error of the idempotent producer the relay
-//! builds a new producer.
-//!
-//! Delivery is at least once: a crash between the broker's ack and its record leaves the
-//! row claimed until its lease ends, then publishes it again; consumers deduplicate on
-//! `event_id`.
+//! The API's `/readyz` follows the database only, so writes go on while Kafka is away;
+//! the relay's own health (`/relayz`, see [`relay_health`](super::relay_health)) turns
+//! failing after [`UNHEALTHY_AFTER_FAILED_ROUNDS`] failed turns in a row.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
-use futures::stream::{FuturesUnordered, StreamExt};
-use orderflow_contracts::produce_error::ProduceFailure;
+use orderflow_outbox::queries::{self as outbox, SLOTS};
 use orderflow_runtime::backoff::Backoff;
 use rdkafka::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use sqlx::PgPool;
-use tokio::sync::Notify;
-use tokio::task::JoinSet;
+use sqlx::postgres::PgConnectOptions;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::OrderServiceMetrics;
 use crate::order_service::relay_health::RelayHealth;
-use crate::publish_span;
-use orderflow_contracts::record::record_headers;
-use orderflow_outbox::{OutboxRow, queries as outbox};
-use orderflow_runtime::telemetry::StoredTraceContext;
-use orderflow_runtime::telemetry::span_context;
+use crate::order_service::relay_ownership::{Ownership, TICK};
+use crate::order_service::relay_slot::{SlotContext, SlotEnd, publish_slot};
 
-/// How long to wait before retrying a send when librdkafka's local queue is full.
-const QUEUE_FULL_PAUSE: Duration = Duration::from_millis(2);
-
-/// How often the pending and parked gauges are counted: a count of the unsent rows
-/// after every round would scan the backlog hundreds of times a second.
+/// How often the pending and parked gauges are counted.
 const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How often the relay promotes orders whose oldest unsent row waits behind nothing
-/// (see `orderflow_outbox::queries::sweep_stranded`): such rows come only from hand
-/// repairs or older binaries, so seldom is enough.
+/// How often the relay tidies the state of its slots' rows (see
+/// `orderflow_outbox::queries::sweep_slots`): such rows come only from hand repairs or
+/// older binaries, so seldom is enough.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Failed rounds in a row after which the relay reports itself unhealthy.
+/// The key of the ownership session's failures among the slots' (a lost session fails
+/// the relay at once).
+const SESSION: i16 = -1;
+
+/// Failed turns of one slot in a row after which the relay reports itself unhealthy.
 pub const UNHEALTHY_AFTER_FAILED_ROUNDS: u32 = 3;
 
-/// Backoff after a round with failed deliveries or a database error, and of each
-/// failed row before its next attempt.
+/// Backoff of a slot after a failure, and of a failed row before its next attempt.
 pub const RELAY_BACKOFF: Backoff = Backoff {
     initial: Duration::from_millis(200),
     max: Duration::from_secs(30),
@@ -86,140 +71,143 @@ pub const RELAY_BACKOFF: Backoff = Backoff {
 pub struct RelayConfig {
     /// Topic to publish to.
     pub topic: String,
-    /// Most rows per round.
+    /// Most rows per transaction.
     pub batch_size: u32,
-    /// Sleep when the outbox is empty and nothing wakes the relay.
+    /// Sleep of an idle slot when nothing wakes it.
     pub poll_interval: Duration,
-    /// Delay between rounds after a failure, and of a failed row before its next attempt.
+    /// Delay of a slot after a failure, and of a failed row before its next attempt.
     pub backoff: Backoff,
     /// Attempts after which a row that fails permanently is parked.
     pub max_attempts: u32,
-    /// Longest a round waits for its delivery reports; later ones are recorded as they come.
+    /// Longest a transaction waits for its acknowledgements; rows not acknowledged by
+    /// then back off, holding back only their own orders.
     pub round_wait: Duration,
-    /// How long a claimed row is left to this relay: longer than the producer's delivery
-    /// timeout, so that no relay publishes it again while its delivery may still succeed.
-    pub lease: Duration,
+    /// Longest `init_transactions`, a commit or an abort may take (the producer's
+    /// `transaction.timeout.ms`).
+    pub transaction_timeout: Duration,
+    /// How long the ownership session may stay idle before the server ends it, freeing
+    /// the slots of a relay that stopped without dying.
+    pub session_timeout: Duration,
+    /// The slots' producers are `<prefix>-<topic>-<slot>`.
+    pub transactional_id_prefix: String,
 }
 
-/// What one round did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RoundOutcome {
-    /// Rows acknowledged and marked sent.
-    pub published: usize,
-    /// Rows whose delivery failed; they stay pending and are retried after their backoff.
-    pub failed: usize,
-    /// Rows parked after their last attempt failed permanently.
-    pub parked: usize,
-    /// The first delivery error of the round.
-    pub first_error: Option<String>,
-    /// The producer hit a fatal error and must be replaced.
-    pub fatal: bool,
-    /// Rows whose reports had not come when the round stopped waiting; they are
-    /// recorded when they come, and stay claimed until then.
-    pub in_flight: usize,
-}
-
-/// Whether a delivery error is the record's own fault (retrying cannot help) or the
-/// broker's, the network's or the destination's (it may, or an operator's fix will).
-fn is_permanent(error: &KafkaError) -> bool {
-    ProduceFailure::of(error) == ProduceFailure::Record
-}
-
-fn is_fatal(error: &KafkaError) -> bool {
-    ProduceFailure::of(error) == ProduceFailure::Fatal
+/// A slot being published.
+struct Publishing {
+    token: CancellationToken,
+    task: JoinHandle<SlotEnd>,
 }
 
 /// The relay task's parts.
 pub struct Relay {
-    producer_config: ClientConfig,
-    producer: FutureProducer,
-    config: RelayConfig,
-    recorder: Recorder,
-    /// Tasks recording the reports a round stopped waiting for.
-    late_reports: JoinSet<()>,
+    context: Arc<SlotContext>,
+    ownership: Ownership,
     wake: Arc<Notify>,
+    written: watch::Sender<u64>,
 }
 
 impl Relay {
-    /// A relay publishing from `pool`'s outbox with `producer` (built from
-    /// `producer_config`, which builds its replacement after a fatal error); `wake` cuts
-    /// the poll sleep short; `health` follows the relay's.
+    /// A relay publishing from `pool`'s outbox, owning slots through sessions opened
+    /// with `session_options`; its slots' producers start from `producer_config`. `wake`
+    /// is notified when the API wrote rows; `health` follows the relay's.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         pool: PgPool,
+        session_options: &PgConnectOptions,
         producer_config: ClientConfig,
-        producer: FutureProducer,
         config: RelayConfig,
         metrics: OrderServiceMetrics,
         wake: Arc<Notify>,
         health: RelayHealth,
     ) -> Self {
-        let recorder = Recorder {
+        let (written, written_rx) = watch::channel(0);
+        let ownership = Ownership::new(session_options, config.session_timeout);
+        let context = Arc::new(SlotContext {
             pool,
-            backoff: config.backoff,
-            max_attempts: config.max_attempts,
+            producer_config,
+            config,
             metrics,
             health,
-        };
+            written: written_rx,
+            failed_turns: std::sync::Mutex::new(BTreeMap::new()),
+        });
         Self {
-            producer_config,
-            producer,
-            config,
-            recorder,
-            late_reports: JoinSet::new(),
+            context,
+            ownership,
             wake,
+            written,
         }
     }
 
-    /// Runs rounds until `token` is cancelled. A round in progress is finished first
-    /// (its delivery reports awaited and recorded), so a clean stop loses nothing.
+    /// Owns and publishes slots until `token` is cancelled. At a stop every slot
+    /// finishes its transaction and records it, then the slots are given up.
     pub async fn run(mut self, token: CancellationToken) {
-        tracing::info!(topic = %self.config.topic, batch_size = self.config.batch_size, "outbox relay started");
-        let mut failed_rounds: u32 = 0;
+        tracing::info!(topic = %self.context.config.topic, slots = SLOTS, "outbox relay started");
+        let mut publishing: BTreeMap<i16, Publishing> = BTreeMap::new();
         let mut last_gauges: Option<tokio::time::Instant> = None;
         let mut last_sweep: Option<tokio::time::Instant> = None;
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !token.is_cancelled() {
-            let mut last_error = None;
-            let pause = match self.round().await {
-                Ok(outcome) => {
-                    if outcome.parked > 0 {
-                        tracing::error!(
-                            parked = outcome.parked,
-                            error = outcome.first_error.as_deref().unwrap_or("unknown"),
-                            "outbox rows parked after permanent delivery failures; their orders' later events wait behind them"
-                        );
-                    }
-                    if outcome.fatal {
-                        self.replace_producer();
-                    }
-                    if outcome.failed > 0 && outcome.published == 0 {
-                        failed_rounds = failed_rounds.saturating_add(1);
-                        last_error.clone_from(&outcome.first_error);
-                        let delay = self.config.backoff.delay(failed_rounds);
-                        tracing::warn!(
-                            failed = outcome.failed,
-                            error = outcome.first_error.as_deref().unwrap_or("unknown"),
-                            retry_in = ?delay,
-                            "outbox deliveries failed; the rows stay unsent and are retried"
-                        );
-                        Some(delay)
-                    } else {
-                        if failed_rounds > 0 {
-                            tracing::info!("outbox deliveries succeed again");
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = self.wake.notified() => {
+                    self.written.send_modify(|generation| *generation += 1);
+                    continue;
+                }
+                () = token.cancelled() => break,
+            }
+            self.reap_fenced(&mut publishing).await;
+            match self.ownership.tick().await {
+                Ok(changes) => {
+                    self.context.turn_succeeded(SESSION);
+                    for slot in changes.surplus {
+                        if let Some(slot_task) = publishing.remove(&slot) {
+                            slot_task.token.cancel();
+                            let _ = slot_task.task.await;
                         }
-                        failed_rounds = 0;
-                        // Publishing made the next event of those orders eligible: look again at once.
-                        (outcome == RoundOutcome::default()).then_some(self.config.poll_interval)
+                        self.context.turn_succeeded(slot);
+                        if let Err(error) = self.ownership.release(slot).await {
+                            tracing::warn!(%error, "the relay's ownership session failed");
+                        }
+                    }
+                    for slot in changes.acquired {
+                        let slot_token = token.child_token();
+                        let task = tokio::spawn(publish_slot(
+                            slot,
+                            self.context.clone(),
+                            slot_token.clone(),
+                        ));
+                        publishing.insert(
+                            slot,
+                            Publishing {
+                                token: slot_token,
+                                task,
+                            },
+                        );
                     }
                 }
                 Err(error) => {
-                    failed_rounds = failed_rounds.saturating_add(1);
-                    last_error = Some(format!("database: {error}"));
-                    let delay = self.config.backoff.delay(failed_rounds);
-                    tracing::warn!(%error, retry_in = ?delay, "outbox relay round failed on the database");
-                    Some(delay)
+                    if !publishing.is_empty() {
+                        tracing::error!(%error, slots = publishing.len(), "the relay's ownership session is gone; stopped publishing its slots");
+                    }
+                    // Stop at once: another relay may own these slots from now on (its
+                    // producers fence ours in any case).
+                    for (slot, slot_task) in std::mem::take(&mut publishing) {
+                        slot_task.token.cancel();
+                        slot_task.task.abort();
+                        self.context.turn_succeeded(slot);
+                    }
+                    for _ in 0..UNHEALTHY_AFTER_FAILED_ROUNDS {
+                        self.context
+                            .turn_failed(SESSION, &format!("database: {error}"));
+                    }
                 }
-            };
-            self.set_health(failed_rounds < UNHEALTHY_AFTER_FAILED_ROUNDS, last_error);
+            }
+            self.context
+                .metrics
+                .outbox_slots_owned
+                .set(publishing.len() as i64);
             if last_gauges.is_none_or(|at| at.elapsed() >= GAUGE_INTERVAL) {
                 self.refresh_gauges().await;
                 last_gauges = Some(tokio::time::Instant::now());
@@ -228,63 +216,43 @@ impl Relay {
                 self.sweep().await;
                 last_sweep = Some(tokio::time::Instant::now());
             }
-            if let Some(pause) = pause {
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    () = self.wake.notified(), if failed_rounds == 0 => {}
-                    () = token.cancelled() => {}
-                }
-            }
         }
-        self.await_late_reports().await;
+        for slot_task in publishing.values() {
+            slot_task.token.cancel();
+        }
+        for (_, slot_task) in publishing {
+            let _ = slot_task.task.await;
+        }
+        self.ownership.close().await;
         tracing::info!("outbox relay stopped");
     }
 
-    /// At shutdown, records the reports still in flight for at most one round's wait;
-    /// rows whose reports never came keep their lease and are published again after it.
-    async fn await_late_reports(&mut self) {
-        let waited = tokio::time::timeout(self.config.round_wait, async {
-            while self.late_reports.join_next().await.is_some() {}
-        })
-        .await;
-        if waited.is_err() {
-            tracing::warn!(
-                tasks = self.late_reports.len(),
-                "outbox deliveries still in flight at shutdown; their rows are published again when their lease ends"
-            );
-        }
-    }
-
-    fn set_health(&self, healthy: bool, error: Option<String>) {
-        let health = &self.recorder.health;
-        if healthy != health.report().0 {
-            if healthy {
-                tracing::info!("outbox relay healthy again");
-            } else {
-                tracing::error!(
-                    failed_rounds = UNHEALTHY_AFTER_FAILED_ROUNDS,
-                    error = error.as_deref().unwrap_or("unknown"),
-                    "outbox relay cannot publish; the API goes on taking writes"
-                );
-            }
-        }
-        health.set_failing(!healthy, error);
-    }
-
-    fn replace_producer(&mut self) {
-        match self.producer_config.create() {
-            Ok(producer) => {
-                tracing::warn!("the relay's producer hit a fatal error; replaced it");
-                self.producer = producer;
-            }
-            Err(error) => {
-                tracing::error!(%error, "the relay's producer hit a fatal error and cannot be replaced");
+    /// Gives up the slots whose producer was fenced: another relay publishes them.
+    async fn reap_fenced(&mut self, publishing: &mut BTreeMap<i16, Publishing>) {
+        let ended: Vec<i16> = publishing
+            .iter()
+            .filter(|(_, slot_task)| slot_task.task.is_finished())
+            .map(|(slot, _)| *slot)
+            .collect();
+        for slot in ended {
+            if let Some(slot_task) = publishing.remove(&slot) {
+                self.context.turn_succeeded(slot);
+                if let Ok(SlotEnd::Fenced(error)) = slot_task.task.await {
+                    tracing::warn!(slot, %error, "another producer fenced this slot's; gave the slot up");
+                }
+                if let Err(error) = self.ownership.release(slot).await {
+                    tracing::warn!(%error, "the relay's ownership session failed");
+                }
             }
         }
     }
 
     async fn sweep(&self) {
-        match outbox::sweep_stranded(&self.recorder.pool).await {
+        let owned = self.ownership.owned();
+        if owned.is_empty() {
+            return;
+        }
+        match outbox::sweep_slots(&self.context.pool, &owned).await {
             Ok(promoted) if !promoted.is_empty() => tracing::warn!(
                 rows = promoted.len(),
                 first_id = promoted[0],
@@ -296,217 +264,15 @@ impl Relay {
     }
 
     async fn refresh_gauges(&self) {
-        match outbox::count_unsent(&self.recorder.pool).await {
+        match outbox::count_unsent(&self.context.pool).await {
             Ok(unsent) => {
-                let metrics = &self.recorder.metrics;
+                let metrics = &self.context.metrics;
                 metrics.outbox_pending.set(unsent.pending);
                 metrics.outbox_parked.set(unsent.parked);
-                let age = self.recorder.health.counted(&unsent, chrono::Utc::now());
+                let age = self.context.health.counted(&unsent, chrono::Utc::now());
                 metrics.outbox_oldest_unsent_age.set(age);
             }
             Err(error) => tracing::debug!(%error, "cannot count unsent outbox rows"),
         }
-    }
-
-    /// One round: claim, publish, record each report as it arrives, for at most
-    /// `round_wait`; the reports still missing then are recorded by a task of their own.
-    pub async fn round(&mut self) -> sqlx::Result<RoundOutcome> {
-        while self.late_reports.try_join_next().is_some() {}
-        let started = tokio::time::Instant::now();
-        let rows = outbox::claim_batch(
-            &self.recorder.pool,
-            self.config.batch_size,
-            self.config.lease,
-        )
-        .await?;
-        let claimed = started.elapsed();
-        let claimed_rows = rows.len();
-        let mut reports = FuturesUnordered::new();
-        for row in rows {
-            // A publish span per row, continuing the request's trace stored with the row;
-            // the record carries the span's context. It ends with the delivery report.
-            let stored = StoredTraceContext {
-                traceparent: row.traceparent.clone(),
-                tracestate: row.tracestate.clone(),
-            };
-            let span = publish_span::publish_span(&self.config.topic, &row.order_id);
-            span_context::set_parent(&span, &stored.context());
-            let carried = publish_span::carried_context(&span, stored);
-            let delivery = self.send(&row, &carried).await;
-            reports.push(async move { (row, settle(delivery, &span).await) });
-        }
-        let sent = started.elapsed();
-        let mut records = 0;
-        let mut outcome = RoundOutcome::default();
-        let deadline = tokio::time::sleep(self.config.round_wait);
-        tokio::pin!(deadline);
-        loop {
-            let first = tokio::select! {
-                report = reports.next() => match report {
-                    Some(report) => report,
-                    None => break,
-                },
-                () = &mut deadline => break,
-            };
-            let mut arrived = vec![first];
-            while let Some(Some(report)) = reports.next().now_or_never() {
-                arrived.push(report);
-            }
-            self.recorder.record(arrived, &mut outcome).await?;
-            records += 1;
-        }
-        if claimed_rows > 0 {
-            tracing::debug!(
-                rows = claimed_rows,
-                claim = ?claimed,
-                send = ?(sent - claimed),
-                reports = ?(started.elapsed() - sent),
-                records,
-                "outbox round"
-            );
-        }
-        outcome.in_flight = reports.len();
-        if !reports.is_empty() {
-            tracing::debug!(
-                in_flight = reports.len(),
-                "outbox round stopped waiting; the remaining reports are recorded as they come"
-            );
-            let recorder = self.recorder.clone();
-            self.late_reports.spawn(async move {
-                let mut late = RoundOutcome::default();
-                while let Some(report) = reports.next().await {
-                    if let Err(error) = recorder.record(vec![report], &mut late).await {
-                        tracing::warn!(%error, "cannot record a late outbox delivery report; the row is published again when its lease ends");
-                    }
-                }
-                if late.parked > 0 || late.failed > 0 {
-                    tracing::warn!(
-                        published = late.published,
-                        failed = late.failed,
-                        parked = late.parked,
-                        error = late.first_error.as_deref().unwrap_or("unknown"),
-                        "late outbox deliveries failed"
-                    );
-                }
-            });
-        }
-        Ok(outcome)
-    }
-
-    /// Hands `row` to the client, waiting while its local queue is full.
-    async fn send(
-        &self,
-        row: &OutboxRow,
-        carried: &StoredTraceContext,
-    ) -> Result<DeliveryFuture, KafkaError> {
-        loop {
-            let record = FutureRecord::to(&self.config.topic)
-                .key(row.order_id.as_str())
-                .payload(row.payload.as_slice())
-                .headers(record_headers(
-                    &carried.traceparent,
-                    carried.tracestate.as_deref(),
-                    &row.event_type,
-                ));
-            match self.producer.send_result(record) {
-                Ok(future) => return Ok(future),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    tokio::time::sleep(QUEUE_FULL_PAUSE).await;
-                }
-                Err((error, _)) => return Err(error),
-            }
-        }
-    }
-}
-
-/// What became of one delivery: `Err(None)` when the producer dropped the report.
-type Settled = Result<(), Option<KafkaError>>;
-
-async fn settle(delivery: Result<DeliveryFuture, KafkaError>, span: &tracing::Span) -> Settled {
-    let settled = match delivery {
-        Ok(future) => match future.await {
-            Ok(Ok(delivered)) => {
-                publish_span::record_delivered(span, delivered.partition, delivered.offset);
-                Ok(())
-            }
-            Ok(Err((error, _))) => Err(Some(error)),
-            Err(_) => Err(None),
-        },
-        Err(error) => Err(Some(error)),
-    };
-    if let Err(error) = &settled {
-        let reason = error.as_ref().map_or_else(
-            || "the producer dropped the delivery report".to_string(),
-            ToString::to_string,
-        );
-        publish_span::record_failed(span, &reason);
-    }
-    settled
-}
-
-/// Writes delivery reports to the outbox and the metrics; shared by a round and the task
-/// that records its late reports.
-#[derive(Clone)]
-struct Recorder {
-    pool: PgPool,
-    backoff: Backoff,
-    max_attempts: u32,
-    metrics: OrderServiceMetrics,
-    health: RelayHealth,
-}
-
-impl Recorder {
-    /// Records `reports`: the acknowledged rows marked sent in one statement, each failed
-    /// one given its backoff or parked. Adds them to `outcome`.
-    async fn record(
-        &self,
-        reports: Vec<(OutboxRow, Settled)>,
-        outcome: &mut RoundOutcome,
-    ) -> sqlx::Result<()> {
-        let mut sent = Vec::with_capacity(reports.len());
-        let mut sent_orders = Vec::with_capacity(reports.len());
-        let (mut failed, mut parked) = (0, 0);
-        for (row, settled) in reports {
-            let error = match settled {
-                Ok(()) => {
-                    sent.push(row.id);
-                    sent_orders.push(row.order_id);
-                    continue;
-                }
-                Err(error) => error,
-            };
-            let message = error.as_ref().map_or_else(
-                || "the producer dropped the delivery report".to_string(),
-                ToString::to_string,
-            );
-            outcome.fatal |= error.as_ref().is_some_and(is_fatal);
-            let attempts = u32::try_from(row.attempts).unwrap_or(0).saturating_add(1);
-            if error.as_ref().is_some_and(is_permanent) && attempts >= self.max_attempts {
-                outbox::park(&self.pool, row.id, &message).await?;
-                parked += 1;
-            } else {
-                let retry_in = self.backoff.delay(attempts);
-                outbox::mark_failed(&self.pool, row.id, &message, retry_in).await?;
-                failed += 1;
-            }
-            outcome.first_error.get_or_insert(message);
-        }
-        outbox::mark_sent(&self.pool, &sent, &sent_orders).await?;
-        if !sent.is_empty() {
-            let now = chrono::Utc::now();
-            self.health.sent(now);
-            self.metrics
-                .outbox_last_send
-                .set(now.timestamp_millis() as f64 / 1000.0);
-        }
-        outcome.published += sent.len();
-        outcome.failed += failed;
-        outcome.parked += parked;
-        self.metrics.outbox_published.inc_by(sent.len() as u64);
-        self.metrics
-            .outbox_publish_failures
-            .inc_by((failed + parked) as u64);
-        self.metrics.outbox_parked_rows.inc_by(parked as u64);
-        Ok(())
     }
 }

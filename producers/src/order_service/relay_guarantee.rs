@@ -5,34 +5,33 @@
 //! - `acks=all` and `enable.idempotence=true`: a row is marked sent only after the
 //!   broker acknowledged it, so the acknowledgement must mean "stored by the in-sync
 //!   replicas", and client retries must not write it twice;
-//! - a bounded delivery timeout the claim's lease covers: a claimed row is claimed again
-//!   only after its lease, which must outlast any delivery still in flight, or a stale
-//!   send could land after another relay re-sent the row and the order's next event.
-//!   librdkafka reads it from `delivery.timeout.ms` or its alias `message.timeout.ms`;
-//!   with both set, which one wins depends on the order they are applied in, so they must
-//!   agree.
+//! - a bounded delivery timeout that the slot's Kafka transaction covers: librdkafka
+//!   reads it from `delivery.timeout.ms` or its alias `message.timeout.ms` (with both
+//!   set, which one wins depends on the order they are applied in, so they must agree),
+//!   and refuses a `transaction.timeout.ms` below it. Unset, the transaction timeout is
+//!   the delivery timeout; it also bounds how long the broker keeps a paused owner's
+//!   transaction open;
+//! - no `transactional.id` of the user's: the relay gives each slot's producer its own
+//!   (`--relay-transactional-id-prefix`), which is what fences a previous owner.
 //!
-//! The lease and every other time-out of the relay derive from [`DeliveryGuarantee`].
+//! Every time-out of the relay's transactions derives from [`DeliveryGuarantee`].
 
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
 
-/// The longest delivery timeout accepted: a crashed relay's rows wait this (plus
-/// [`LEASE_MARGIN`]) before another relay may send them, so a longer one is a takeover
-/// nobody should wait for. librdkafka's own default is the same 300 s.
+/// The longest delivery timeout accepted: a slot's commit may wait this long, and the
+/// broker's own cap on transactions (`transaction.max.timeout.ms`) defaults to 900 s.
+/// librdkafka's own default is the same 300 s.
 pub(crate) const MAX_DELIVERY_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// How much longer than the delivery timeout a relay keeps a claimed row: its delivery
-/// report (success or timeout) arrives within the timeout, and recording it takes a
-/// database round trip.
-pub(crate) const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
 /// The producer's guarantee, as its effective configuration sets it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DeliveryGuarantee {
     /// How long librdkafka may keep a record before reporting it failed.
     pub(crate) delivery_timeout: Duration,
+    /// The slots' `transaction.timeout.ms`: as set, or the delivery timeout.
+    pub(crate) transaction_timeout: Duration,
 }
 
 impl DeliveryGuarantee {
@@ -62,7 +61,7 @@ impl DeliveryGuarantee {
         let delivery_timeout = Duration::from_millis(millis);
         if millis == 0 || delivery_timeout > MAX_DELIVERY_TIMEOUT {
             return Err(format!(
-                "the relay's delivery timeout (delivery.timeout.ms / message.timeout.ms = {millis}) must be between 1 ms and {} ms: a claimed row is taken over only after it ends{}",
+                "the relay's delivery timeout (delivery.timeout.ms / message.timeout.ms = {millis}) must be between 1 ms and {} ms: a slot's commit waits for it{}",
                 MAX_DELIVERY_TIMEOUT.as_millis(),
                 if millis == 0 {
                     ", and 0 never ends"
@@ -71,12 +70,31 @@ impl DeliveryGuarantee {
                 }
             ));
         }
-        Ok(Self { delivery_timeout })
-    }
-
-    /// How long a claimed row is left to the relay that claimed it.
-    pub(crate) fn lease(self) -> Duration {
-        self.delivery_timeout + LEASE_MARGIN
+        if let Some(id) = config.get("transactional.id") {
+            return Err(format!(
+                "the relay sets transactional.id itself, one per outbox slot (got {id}): use --relay-transactional-id-prefix"
+            ));
+        }
+        let transaction_timeout = match config.get("transaction.timeout.ms") {
+            None => delivery_timeout,
+            Some(value) => {
+                let millis: u64 = value.trim().parse().map_err(|_| {
+                    format!("transaction.timeout.ms {value:?} is not a number of milliseconds")
+                })?;
+                let transaction_timeout = Duration::from_millis(millis);
+                if transaction_timeout < delivery_timeout {
+                    return Err(format!(
+                        "transaction.timeout.ms={millis} is below the delivery timeout ({} ms): librdkafka refuses a transactional producer whose records outlive its transaction",
+                        delivery_timeout.as_millis()
+                    ));
+                }
+                transaction_timeout
+            }
+        };
+        Ok(Self {
+            delivery_timeout,
+            transaction_timeout,
+        })
     }
 }
 
@@ -113,14 +131,17 @@ mod tests {
     }
 
     #[test]
-    fn the_service_defaults_pass_and_give_the_lease() {
+    fn the_service_defaults_pass_and_give_the_transaction_timeout() {
         let guarantee = DeliveryGuarantee::of(&config(&[])).expect("defaults pass");
         assert_eq!(guarantee.delivery_timeout, Duration::from_secs(120));
-        assert_eq!(guarantee.lease(), Duration::from_secs(150));
+        assert_eq!(guarantee.transaction_timeout, Duration::from_secs(120));
+        let longer = config(&[("transaction.timeout.ms", "180000")]);
+        let guarantee = DeliveryGuarantee::of(&longer).expect("passes");
+        assert_eq!(guarantee.transaction_timeout, Duration::from_secs(180));
     }
 
     #[test]
-    fn the_lease_follows_the_effective_alias() {
+    fn the_timeout_follows_the_effective_alias() {
         let mut only_delivery = ClientConfig::new();
         only_delivery
             .set("acks", "-1")
@@ -142,6 +163,8 @@ mod tests {
             &[("message.timeout.ms", "300001")],
             &[("delivery.timeout.ms", "30000")],
             &[("message.timeout.ms", "soon")],
+            &[("transactional.id", "mine")],
+            &[("transaction.timeout.ms", "60000")],
         ] {
             assert!(DeliveryGuarantee::of(&config(pairs)).is_err(), "{pairs:?}");
         }

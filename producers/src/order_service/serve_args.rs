@@ -91,7 +91,7 @@ pub struct ServeArgs {
     /// Value of the `producer` field of every event.
     #[arg(long, env = "PRODUCER_NAME", default_value = "order-service")]
     pub producer_name: String,
-    /// Most outbox rows the relay publishes per round.
+    /// Most outbox rows the relay publishes per Kafka transaction (per slot).
     #[arg(long, env = "OUTBOX_BATCH_SIZE", default_value_t = 500)]
     pub relay_batch_size: u32,
     /// How long the relay sleeps when the outbox is empty (a write wakes it earlier).
@@ -101,10 +101,23 @@ pub struct ServeArgs {
     /// large for the topic, an invalid record) is parked instead of retried.
     #[arg(long, env = "OUTBOX_MAX_ATTEMPTS", default_value_t = 5)]
     pub relay_max_attempts: u32,
-    /// Longest a relay round waits for its delivery reports before it claims more rows;
-    /// the reports of a slow or leaderless partition are recorded when they come.
+    /// Longest a relay transaction waits for its acknowledgements; rows not acknowledged
+    /// by then (a slow or leaderless partition) back off, holding back only their orders.
     #[arg(long, env = "OUTBOX_ROUND_WAIT", default_value = "5s", value_parser = parse_duration)]
     pub relay_round_wait: Duration,
+    /// How long the relay's slot-ownership session may stay idle before PostgreSQL ends
+    /// it: a relay that stopped without dying (a long pause) loses its slots after this,
+    /// and another relay takes them over. The relay touches it every second.
+    #[arg(long, env = "OUTBOX_SESSION_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub relay_session_timeout: Duration,
+    /// Prefix of the relay's transactional ids, `<prefix>-<topic>-<slot>`: one producer
+    /// per outbox slot. Relays sharing a database and topic must use the same prefix.
+    #[arg(
+        long,
+        env = "OUTBOX_TRANSACTIONAL_ID_PREFIX",
+        default_value = "orderflow-relay"
+    )]
+    pub relay_transactional_id_prefix: String,
     /// How long sent outbox rows are kept before housekeeping deletes them.
     #[arg(long, env = "OUTBOX_RETENTION", default_value = "24h", value_parser = parse_duration)]
     pub outbox_retention: Duration,
@@ -164,6 +177,8 @@ impl ServeArgs {
             relay_poll_interval: Duration::from_millis(500),
             relay_max_attempts: 5,
             relay_round_wait: Duration::from_secs(5),
+            relay_session_timeout: Duration::from_secs(10),
+            relay_transactional_id_prefix: "orderflow-relay".into(),
             outbox_retention: Duration::from_secs(24 * 60 * 60),
             housekeeping_interval: Duration::from_secs(10 * 60),
             ops: OpsArgs {
@@ -238,6 +253,15 @@ impl ServeArgs {
         }
         if self.relay_round_wait.is_zero() {
             return fail("--relay-round-wait must be above 0".into());
+        }
+        if self.relay_session_timeout < Duration::from_secs(3) {
+            return fail(
+                "--relay-session-timeout must be at least 3s: the relay touches its session every second"
+                    .into(),
+            );
+        }
+        if self.relay_transactional_id_prefix.trim().is_empty() {
+            return fail("--relay-transactional-id-prefix must not be empty".into());
         }
         if self.relay_poll_interval.is_zero() {
             return fail("--relay-poll-interval must be above 0".into());

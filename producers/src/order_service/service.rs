@@ -11,6 +11,7 @@ use orderflow_schemas::OrderEventSerializer;
 use rdkafka::ClientConfig;
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -97,6 +98,7 @@ pub async fn start(
         producer,
         serializer,
         max_record_bytes,
+        session_options,
     } = connected;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -142,10 +144,19 @@ pub async fn start(
         readiness.clone(),
         token.child_token(),
     )));
+    // The topic checks are done: the relay publishes through one transactional
+    // producer per slot, built from these settings.
+    // Dropping a client waits for its threads to end: not on the runtime's workers.
+    tokio::task::spawn_blocking(move || drop(producer));
+    let mut producer_config = producer_config;
+    producer_config.set(
+        "transaction.timeout.ms",
+        guarantee.transaction_timeout.as_millis().to_string(),
+    );
     let relay = Relay::new(
         relay_pool,
+        &session_options,
         producer_config,
-        producer,
         RelayConfig {
             topic: args.topic.clone(),
             batch_size: args.relay_batch_size,
@@ -153,7 +164,9 @@ pub async fn start(
             backoff: RELAY_BACKOFF,
             max_attempts: args.relay_max_attempts,
             round_wait: args.relay_round_wait,
-            lease: guarantee.lease(),
+            transaction_timeout: guarantee.transaction_timeout,
+            session_timeout: args.relay_session_timeout,
+            transactional_id_prefix: args.relay_transactional_id_prefix.clone(),
         },
         metrics,
         wake,
@@ -176,9 +189,9 @@ pub async fn start(
     })
 }
 
-/// Connections of the relay: a round's claim and its records, and the task recording
-/// late delivery reports.
-const RELAY_CONNECTIONS: u32 = 3;
+/// Pooled connections of the relay, shared by its slots (each holds one only for a
+/// statement); its ownership session is a connection of its own.
+const RELAY_CONNECTIONS: u32 = 4;
 
 /// Authentication, rate limit and load limits from the flags; logs what is in force,
 /// naming token clients but never a token.
@@ -230,6 +243,8 @@ struct Connected {
     serializer: OrderEventSerializer,
     /// The largest record the producer may send to the topic.
     max_record_bytes: usize,
+    /// How the relay opens its slot-ownership session.
+    session_options: PgConnectOptions,
 }
 
 /// The relay producer's configuration: the producer settings, then the user's
@@ -260,6 +275,7 @@ async fn connect(args: &ServeArgs) -> ServiceResult<Connected> {
     )
     .await?;
     let relay_pool = db::connect(&url, RELAY_CONNECTIONS, args.database_connect_timeout).await?;
+    let session_options = relay_pool.connect_options().as_ref().clone();
 
     args.kafka.wait_for_brokers().await?;
     let config = relay_producer_config(args);
@@ -290,5 +306,6 @@ async fn connect(args: &ServeArgs) -> ServiceResult<Connected> {
         producer,
         serializer,
         max_record_bytes,
+        session_options,
     })
 }

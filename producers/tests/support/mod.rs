@@ -152,11 +152,14 @@ impl Service {
             .unwrap()
     }
 
-    /// Advisory locks (idempotency keys in use) held in the service's database.
+    /// Advisory locks of idempotency keys in use, held in the service's database: the
+    /// one-key (bigint) form, `objsubid` 1; the relay owns its slots with the two-key
+    /// form (`objsubid` 2), which is not counted.
     pub async fn advisory_locks_held(&self) -> i64 {
         sqlx::query_scalar(
             "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()",
+             WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+               AND d.datname = current_database()",
         )
         .fetch_one(&self.pool)
         .await

@@ -46,7 +46,12 @@ const READER_GROUP: &str = "orderflow-chaos-verifier";
 
 fn base_config(brokers: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", brokers);
+    // The order service's relay writes in Kafka transactions: read what a
+    // read_committed consumer reads (librdkafka's default, stated). The bounded reader
+    // finishes a partition whose last offset is a commit marker by its position.
+    config
+        .set("bootstrap.servers", brokers)
+        .set("isolation.level", "read_committed");
     config
 }
 
