@@ -375,7 +375,7 @@ fn services_run_as_their_own_database_roles_never_the_superuser() {
         String::from_utf8_lossy(&output.stderr)
     );
     let resolved: Value =
-        serde_yaml::from_slice(&output.stdout).expect("docker-compose config prints YAML");
+        serde_saphyr::from_slice(&output.stdout).expect("docker-compose config prints YAML");
     let superuser = string_at(
         &resolved["services"]["postgres"]["environment"]["POSTGRES_USER"],
         "postgres's POSTGRES_USER",
@@ -386,8 +386,8 @@ fn services_run_as_their_own_database_roles_never_the_superuser() {
 
     // Every database URL any service is given names a role other than the superuser.
     let mut urls = 0;
-    for (name, svc) in resolved["services"].as_mapping().expect("services") {
-        for (key, value) in svc["environment"].as_mapping().into_iter().flatten() {
+    for (name, svc) in resolved["services"].as_object().expect("services") {
+        for (key, value) in svc["environment"].as_object().into_iter().flatten() {
             let Some(value) = value.as_str().filter(|v| v.starts_with("postgres://")) else {
                 continue;
             };
