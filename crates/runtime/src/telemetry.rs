@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_log::AsLog;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
-use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
 pub use export::{TraceExportMetrics, build_provider, provider_with_exporter};
@@ -117,10 +117,25 @@ pub fn init_telemetry(args: &LogArgs, default_service_name: &str) -> Result<Tele
 fn install(args: &LogArgs, provider: Option<&SdkTracerProvider>) {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let (layers, capture) = layers(args, provider, BoxMakeWriter::new(std::io::stderr), colour);
-    let _ = tracing_subscriber::registry()
-        .with(layers)
-        .with(capture)
-        .try_init();
+    // Records of crates that log through `log` (librdkafka's, Avro's) come in through
+    // the bridge, capped at the log filter's level. Uncapped, a `log_enabled!(Debug)`
+    // (rdkafka asks one whenever a client config is made) runs the per-layer filter
+    // without an event following, and the filter then drops the next event of the
+    // thread: the start-up line after `describe()` was lost at the default level.
+    let log_max = log_filter(&args.log_level)
+        .max_level_hint()
+        .unwrap_or(LevelFilter::TRACE);
+    let _ = tracing_log::LogTracer::builder()
+        .with_max_level(log_max.as_log())
+        .init();
+    let _ = tracing::subscriber::set_global_default(
+        tracing_subscriber::registry().with(layers).with(capture),
+    );
+}
+
+/// The log lines' filter from `--log-level`; an invalid one falls back to `info`.
+fn log_filter(log_level: &str) -> EnvFilter {
+    EnvFilter::try_new(log_level).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
