@@ -32,7 +32,15 @@ impl ServeProcess {
         let log = std::env::temp_dir().join(testkit::unique_name("relay-takeover-log"));
         let output = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_order-producer"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            // No metrics endpoint: its default port is one for every process, and the
+            // tests of this file run side by side.
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--metrics-addr",
+                "",
+            ])
             .args(["--database-url", database_url, "--topic", topic])
             .args(["--linger", linger, "--delivery-timeout", "300s"])
             .args(["--rate-limit-per-second", "0"])
