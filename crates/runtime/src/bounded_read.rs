@@ -395,9 +395,47 @@ pub fn committed_and_end_offsets(
         .collect())
 }
 
+/// Moves a partition's end back to its last record read where the group committed
+/// exactly there. A transactional writer (the order service's relay) ends each
+/// transaction with a control record that no reader is given, so a group that processed
+/// a partition's last record commits that record + 1, short of the log end, and has
+/// still read everything. `records` are the (partition, offset) pairs a read_committed
+/// reader got, up to the same end.
+pub fn settle_ends_behind_markers(
+    offsets: &mut BTreeMap<i32, (Option<i64>, i64)>,
+    records: impl IntoIterator<Item = (i32, i64)>,
+) {
+    let mut data_ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for (partition, offset) in records {
+        let end = data_ends.entry(partition).or_insert(offset + 1);
+        *end = (*end).max(offset + 1);
+    }
+    for (partition, (committed, end)) in offsets.iter_mut() {
+        if let (Some(committed), Some(&data_end)) = (*committed, data_ends.get(partition))
+            && committed == data_end
+            && data_end < *end
+        {
+            *end = data_end;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_committed_at_its_last_record_is_at_the_end_behind_markers() {
+        // Partition 0: last record 9, committed 10, end 12 (two markers): at the end.
+        // Partition 1: last record 9, committed 8: behind, the end stays.
+        // Partition 2: nothing read, nothing committed: the end stays.
+        let mut offsets = BTreeMap::from([(0, (Some(10), 12)), (1, (Some(8), 11)), (2, (None, 3))]);
+        settle_ends_behind_markers(&mut offsets, [(0, 3), (0, 9), (1, 9)]);
+        assert_eq!(
+            offsets,
+            BTreeMap::from([(0, (Some(10), 10)), (1, (Some(8), 11)), (2, (None, 3))])
+        );
+    }
 
     #[test]
     fn ranges_clip_the_scope_to_the_watermarks() {

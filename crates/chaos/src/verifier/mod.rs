@@ -10,6 +10,7 @@ pub mod read;
 use std::time::Duration;
 
 use anyhow::Context;
+use orderflow_runtime::bounded_read::settle_ends_behind_markers;
 use sqlx::postgres::PgPoolOptions;
 
 use model::Observed;
@@ -52,22 +53,8 @@ pub async fn verify(target: &Target, dlq_duplicates: DlqDuplicates) -> anyhow::R
     let mut offsets =
         tokio::task::spawn_blocking(move || read::committed_offsets(&brokers, &topic, &group))
             .await??;
-    // A transactional writer (the order service's relay) ends each transaction with a
-    // marker no reader gets: a group that did its partition's last record committed
-    // that record + 1, short of the log end, and has read everything.
-    for (partition, (committed, end)) in &mut offsets {
-        let data_end = source
-            .iter()
-            .filter(|record| record.partition == *partition)
-            .map(|record| record.offset + 1)
-            .max();
-        if let (Some(committed), Some(data_end)) = (*committed, data_end)
-            && committed == data_end
-            && data_end < *end
-        {
-            *end = data_end;
-        }
-    }
+    // Commit markers after a group's last record: still at the end.
+    settle_ends_behind_markers(&mut offsets, source.iter().map(|r| (r.partition, r.offset)));
 
     let mut observed = Observed {
         offsets,

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use orderflow_contracts::dead_letter::{DeadLetterHeaders, dlq_topic};
-use orderflow_runtime::bounded_read::{BoundedReader, ReadScope, committed_and_end_offsets};
+use orderflow_runtime::bounded_read::{
+    BoundedReader, ReadScope, committed_and_end_offsets, settle_ends_behind_markers,
+};
 use orderflow_runtime::kafka::{KafkaArgs, parse_duration};
 use orderflow_schemas::OrderEventDeserializer;
 use orderflow_schemas::RegistryArgs;
@@ -69,10 +71,13 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let base = args.kafka.client_config();
 
     let source = read_topic(&base, &args.topic, args.stall_timeout).await?;
-    let offsets = {
+    let mut offsets = {
         let (base, topic, group) = (base.clone(), args.topic.clone(), args.group.clone());
         tokio::task::spawn_blocking(move || committed_offsets(&base, &topic, &group)).await??
     };
+    // The relay writes in transactions: commit markers after a group's last record
+    // leave it short of the log end although it read everything.
+    settle_ends_behind_markers(&mut offsets, source.iter().map(|r| (r.partition, r.offset)));
     let dead_letters = read_topic(&base, &dlq_topic, args.stall_timeout)
         .await?
         .into_iter()
