@@ -3,6 +3,7 @@
 //! OpenTelemetry traces over OTLP when the standard `OTEL_*` variables ask for them.
 
 mod export;
+mod log_filter;
 mod log_ids;
 mod otel_config;
 pub mod propagation;
@@ -24,6 +25,7 @@ pub use otel_config::{OtelConfig, SamplerConfig};
 pub use propagation::StoredTraceContext;
 
 use crate::Result;
+use log_filter::LogOrExportFilter;
 use log_ids::{DispatchCapture, DispatchSlot, WithTraceIds};
 
 /// Log output format.
@@ -116,58 +118,49 @@ pub fn init_telemetry(args: &LogArgs, default_service_name: &str) -> Result<Tele
 
 fn install(args: &LogArgs, provider: Option<&SdkTracerProvider>) {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (layers, capture) = layers(args, provider, BoxMakeWriter::new(std::io::stderr), colour);
-    // Records of crates that log through `log` (librdkafka's, Avro's) come in through
-    // the bridge, capped at the log filter's level. Uncapped, a `log_enabled!(Debug)`
-    // (rdkafka asks one whenever a client config is made) runs the per-layer filter
-    // without an event following, and the filter then drops the next event of the
-    // thread: the start-up line after `describe()` was lost at the default level.
-    let log_max = log_filter(&args.log_level)
-        .max_level_hint()
-        .unwrap_or(LevelFilter::TRACE);
+    let filter = log_filter(&args.log_level);
+    // Records of crates that log through `log` (librdkafka's, Avro's) come in through the
+    // bridge, capped at the log level: records below it are not even built.
+    let log_max = filter.max_level_hint().unwrap_or(LevelFilter::TRACE);
     let _ = tracing_log::LogTracer::builder()
         .with_max_level(log_max.as_log())
         .init();
-    let _ = tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(layers).with(capture),
-    );
+    let _ = tracing::subscriber::set_global_default(subscriber(
+        args,
+        filter,
+        provider,
+        BoxMakeWriter::new(std::io::stderr),
+        colour,
+    ));
 }
 
-/// The log lines' filter from `--log-level`; an invalid one falls back to `info`.
+/// The log lines' filter from `--log-level`; an invalid one says so and falls back to
+/// `info`.
 fn log_filter(log_level: &str) -> EnvFilter {
-    EnvFilter::try_new(log_level).unwrap_or_else(|_| EnvFilter::new("info"))
+    EnvFilter::try_new(log_level).unwrap_or_else(|err| {
+        eprintln!("invalid --log-level {log_level:?} ({err}); using info");
+        EnvFilter::new("info")
+    })
 }
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
-/// The level of the spans (and their events) exported, whatever `--log-level` says: an
-/// operator who quiets the logs to `warn` still gets whole traces.
-const EXPORT_LEVEL: LevelFilter = LevelFilter::INFO;
-
-/// The subscriber's layers (log formatter, and the span export when `provider`), each
-/// with its own filter, and the layer that hands the formatter the dispatcher, which must
-/// sit outside the `Vec` (a `Vec` of layers does not pass the dispatcher on). The log
-/// level filters the formatter only: as the subscriber's own filter it also disabled
-/// the spans below it, so `--log-level warn` exported no trace at all.
-fn layers(
+/// The subscriber: the log formatter and, with `provider`, the span export, under one
+/// filter (`log_filter`: the log level, and the exported spans whatever it says), and the
+/// layer that hands the formatter the dispatcher, which must sit outside the `Vec` (a
+/// `Vec` of layers does not pass the dispatcher on).
+fn subscriber(
     args: &LogArgs,
+    filter: EnvFilter,
     provider: Option<&SdkTracerProvider>,
     writer: BoxMakeWriter,
     colour: bool,
-) -> (Vec<BoxedLayer>, DispatchCapture) {
-    let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|err| {
-        eprintln!(
-            "invalid --log-level {:?} ({err}); using info",
-            args.log_level
-        );
-        EnvFilter::new("info")
-    });
+) -> impl tracing::Subscriber + Send + Sync {
     let slot = DispatchSlot::default();
     let mut layers: Vec<BoxedLayer> = vec![match args.log_format {
         LogFormat::Human => tracing_subscriber::fmt::layer()
             .with_ansi(colour)
             .with_writer(writer)
-            .with_filter(filter)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
@@ -177,7 +170,6 @@ fn layers(
                 inner: tracing_subscriber::fmt::format().json().flatten_event(true),
                 dispatch: slot.clone(),
             })
-            .with_filter(filter)
             .boxed(),
     }];
     if let Some(provider) = provider {
@@ -190,9 +182,12 @@ fn layers(
             .with_target(false)
             .with_level(false)
             .with_tracked_inactivity(false);
-        layers.push(otel.with_filter(EXPORT_LEVEL).boxed());
+        layers.push(otel.boxed());
     }
-    (layers, DispatchCapture(slot))
+    tracing_subscriber::registry()
+        .with(layers)
+        .with(DispatchCapture(slot))
+        .with(LogOrExportFilter::new(filter, provider.is_some()))
 }
 
 #[cfg(test)]
@@ -246,13 +241,13 @@ mod tests {
             log_level: log_level.into(),
         };
         let writer = captured.clone();
-        let (layers, capture) = layers(
+        let subscriber = subscriber(
             &args,
+            log_filter(&args.log_level),
             with_provider.then_some(&provider),
             BoxMakeWriter::new(move || writer.clone()),
             false,
         );
-        let subscriber = tracing_subscriber::registry().with(layers).with(capture);
         tracing::subscriber::with_default(subscriber, body);
         let _ = provider.force_flush();
         let exported = exporter

@@ -1,0 +1,82 @@
+//! The subscriber's one filter: what `--log-level` enables, and, when spans are exported,
+//! every span at info or above whatever the log level says.
+//!
+//! One filter for the whole subscriber rather than a filter per layer: tracing's per-layer
+//! filters keep their verdict in a thread-local between `enabled` and the event, and an
+//! `enabled` query that no event follows (librdkafka's `log_enabled!`, asked whenever a
+//! client config is made) left a verdict behind that dropped the thread's next log line
+//! (the start-up settings line, a consumer's one line per unknown schema id). Spans reach
+//! the log formatter too, which prints events only; events are filtered by the log level.
+
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Level, Metadata, Subscriber, subscriber::Interest};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The level of the spans exported, whatever `--log-level` says: an operator who quiets
+/// the logs to `warn` still gets whole traces.
+pub(crate) const EXPORT_LEVEL: Level = Level::INFO;
+
+/// `--log-level`'s filter, widened to the exported spans when `export_spans`.
+pub(crate) struct LogOrExportFilter {
+    log: EnvFilter,
+    export_spans: bool,
+}
+
+impl LogOrExportFilter {
+    pub(crate) fn new(log: EnvFilter, export_spans: bool) -> Self {
+        Self { log, export_spans }
+    }
+
+    fn exported(&self, metadata: &Metadata<'_>) -> bool {
+        self.export_spans && metadata.is_span() && *metadata.level() <= EXPORT_LEVEL
+    }
+}
+
+impl<S> Layer<S> for LogOrExportFilter
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if self.exported(metadata) {
+            Interest::always()
+        } else {
+            <EnvFilter as Layer<S>>::register_callsite(&self.log, metadata)
+        }
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        self.exported(metadata) || <EnvFilter as Layer<S>>::enabled(&self.log, metadata, ctx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        let log = <EnvFilter as Layer<S>>::max_level_hint(&self.log);
+        if self.export_spans {
+            log.map(|level| level.max(LevelFilter::from_level(EXPORT_LEVEL)))
+        } else {
+            log
+        }
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        self.log.on_new_span(attrs, id, ctx);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        self.log.on_record(id, values, ctx);
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        self.log.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        self.log.on_exit(id, ctx);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        self.log.on_close(id, ctx);
+    }
+}
