@@ -40,8 +40,15 @@ fn count_lines(log: &str, text: &str) -> usize {
     log.lines().filter(|line| line.contains(text)).count()
 }
 
+/// The registry hands out ids from one sequence: a test that reserves the next id must
+/// not race another test's registration (it then read that test's schema under the id
+/// it expected unknown, applied the record and waited for a "not found" that never came).
+/// The tests of this file run one at a time.
+static REGISTRY_SEQUENCE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_schema_registered_after_the_consumer_first_saw_its_id_is_applied() {
+    let _sequence = REGISTRY_SEQUENCE.lock().await;
     let env = TestEnv::new("registry-grace", 1).await;
     // Ids are handed out in sequence: the next registration gets `reserved + 1`.
     let reserved = env
@@ -206,6 +213,7 @@ async fn bind_below_32768() -> TcpListener {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_schema_id_the_registry_keeps_failing_is_dead_lettered_as_registry_after_the_budget() {
+    let _sequence = REGISTRY_SEQUENCE.lock().await;
     let env = TestEnv::new("registry-budget", 1).await;
     let failing_id = env
         .registry
@@ -289,6 +297,7 @@ async fn a_schema_id_the_registry_keeps_failing_is_dead_lettered_as_registry_aft
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn records_waiting_on_the_registry_hold_no_database_slot() {
+    let _sequence = REGISTRY_SEQUENCE.lock().await;
     let env = TestEnv::new("registry-slots", 1).await;
     let settings = order_consumer::EngineSettings {
         db_concurrency: 4,
