@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use orderflow_runtime::bounded_read::{BoundedReader, ReadScope};
 use orderflow_testkit as testkit;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use reqwest::StatusCode;
 use support::{ORDER, Service};
 
@@ -120,19 +122,13 @@ async fn a_paused_relay_is_taken_over_and_fenced_so_no_event_is_late_twice_or_ou
 
     // A second instance on the same database, its relay sending at once; the orders'
     // next events are written through it while the first relay is stopped.
-    let survivor = Service::start_sharing(&brokers, &topic, &database_url, pool.clone(), |args| {
-        args.producer.linger = Duration::from_millis(5);
-    })
-    .await;
-    for order_id in &order_ids {
-        survivor.pay(order_id).await;
-        survivor.ship(order_id).await;
-    }
-    // Every event is published while the first relay is still stopped (bounded by
-    // support::eventually's 60 s; the paused relay's lease would hold its rows 330 s).
-    support::eventually(
+    // Every event is published while the first relay is still stopped (the paused
+    // relay's lease would hold its rows 330 s).
+    let survivor = take_over(
+        (&brokers, &topic, &database_url),
+        &pool,
+        &order_ids,
         "every event published while the first relay is paused",
-        || async { (unsent(&pool).await == 0).then_some(()) },
     )
     .await;
 
@@ -143,12 +139,7 @@ async fn a_paused_relay_is_taken_over_and_fenced_so_no_event_is_late_twice_or_ou
     drop(paused);
     survivor.stop().await;
 
-    let by_order = tokio::task::spawn_blocking({
-        let (brokers, topic) = (brokers.clone(), topic.clone());
-        move || read_committed_event_types(&brokers, &topic, 3)
-    })
-    .await
-    .unwrap();
+    let by_order = read_committed_event_types(&brokers, &topic).await;
     let lifecycle = ["OrderCreated", "OrderPaid", "OrderShipped"].map(String::from);
     for order_id in &order_ids {
         assert_eq!(
@@ -157,6 +148,27 @@ async fn a_paused_relay_is_taken_over_and_fenced_so_no_event_is_late_twice_or_ou
             "{order_id}: each event once and in order; paused relay's log:\n{paused_log}"
         );
     }
+}
+
+/// A second service on the same database (brokers, topic, database URL), its relay
+/// sending at once, writes each order's next events (pay, ship); returns once every
+/// event is published, bounded by `support::eventually`'s 60 s.
+async fn take_over(
+    (brokers, topic, database_url): (&str, &str, &str),
+    pool: &sqlx::PgPool,
+    order_ids: &[String],
+    what: &str,
+) -> Service {
+    let survivor = Service::start_sharing(brokers, topic, database_url, pool.clone(), |args| {
+        args.producer.linger = Duration::from_millis(5);
+    })
+    .await;
+    for order_id in order_ids {
+        survivor.pay(order_id).await;
+        survivor.ship(order_id).await;
+    }
+    support::eventually(what, || async { (unsent(pool).await == 0).then_some(()) }).await;
+    survivor
 }
 
 /// Places [`ORDERS`] orders through `relay`'s API and checks that its producer holds
@@ -206,19 +218,13 @@ async fn a_killed_relays_events_are_published_by_another_in_seconds_once_and_in_
     // A second instance on the same database takes the dead relay's work over; the
     // orders' next events are written through it.
     let started = std::time::Instant::now();
-    let survivor = Service::start_sharing(&brokers, &topic, &database_url, pool.clone(), |args| {
-        args.producer.linger = Duration::from_millis(5);
-    })
-    .await;
-    for order_id in &order_ids {
-        survivor.pay(order_id).await;
-        survivor.ship(order_id).await;
-    }
-    // Bounded by support::eventually's 60 s; the dead relay's lease held its rows for
-    // the delivery timeout plus 30 s (330 s here).
-    support::eventually(
+    // The dead relay's lease held its rows for the delivery timeout plus 30 s (330 s
+    // here).
+    let survivor = take_over(
+        (&brokers, &topic, &database_url),
+        &pool,
+        &order_ids,
         "every event published after the first relay was killed",
-        || async { (unsent(&pool).await == 0).then_some(()) },
     )
     .await;
     println!(
@@ -228,12 +234,7 @@ async fn a_killed_relays_events_are_published_by_another_in_seconds_once_and_in_
     );
     survivor.stop().await;
 
-    let by_order = tokio::task::spawn_blocking({
-        let (brokers, topic) = (brokers.clone(), topic.clone());
-        move || read_committed_event_types(&brokers, &topic, 3)
-    })
-    .await
-    .unwrap();
+    let by_order = read_committed_event_types(&brokers, &topic).await;
     let lifecycle = ["OrderCreated", "OrderPaid", "OrderShipped"].map(String::from);
     for order_id in &order_ids {
         assert_eq!(
@@ -245,57 +246,38 @@ async fn a_killed_relays_events_are_published_by_another_in_seconds_once_and_in_
 }
 
 /// The `event-type` header of every record a read_committed reader gets from `topic`,
-/// by key, in log order; reads each partition to its end.
-fn read_committed_event_types(
-    brokers: &str,
-    topic: &str,
-    partitions: i32,
-) -> BTreeMap<String, Vec<String>> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::error::KafkaError;
-    use rdkafka::message::{Headers, Message};
-    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", testkit::unique_name("relay-takeover-test"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions {
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).expect("assign");
-    let mut at_end = std::collections::BTreeSet::new();
+/// by key, in log order, up to the end offsets taken when it starts.
+async fn read_committed_event_types(brokers: &str, topic: &str) -> BTreeMap<String, Vec<String>> {
+    let mut base = rdkafka::ClientConfig::new();
+    base.set("bootstrap.servers", brokers)
+        .set("isolation.level", "read_committed");
+    let records = BoundedReader::open(
+        &base,
+        &testkit::unique_name("relay-takeover-test"),
+        topic,
+        &ReadScope::default(),
+        Duration::from_secs(60),
+        key_and_event_type,
+    )
+    .expect("open a reader")
+    .collect()
+    .await
+    .unwrap_or_else(|error| panic!("reading {topic}: {error}"));
     let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while at_end.len() < partitions as usize {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{topic} not read to its end in 60 s"
-        );
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(message)) => {
-                let event_type = message
-                    .headers()
-                    .and_then(|headers| headers.iter().find(|h| h.key == "event-type"))
-                    .and_then(|h| h.value)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_default();
-                let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
-                by_key.entry(key).or_default().push(event_type);
-            }
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                at_end.insert(partition);
-            }
-            Some(Err(error)) => panic!("reading {topic}: {error}"),
-            None => {}
-        }
+    for (key, event_type) in records {
+        by_key.entry(key).or_default().push(event_type);
     }
     by_key
+}
+
+/// A record's key and its `event-type` header.
+fn key_and_event_type(message: &BorrowedMessage<'_>) -> (String, String) {
+    let event_type = message
+        .headers()
+        .and_then(|headers| headers.iter().find(|h| h.key == "event-type"))
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default();
+    let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+    (key, event_type)
 }
