@@ -9,7 +9,6 @@ mod support;
 
 use std::time::Duration;
 
-use order_consumer::Error;
 use order_consumer::store::dedup_retention::DedupRetention;
 use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
@@ -102,20 +101,8 @@ async fn dedup_retention_shorter_than_retention_plus_segment_is_refused() {
         dedup_retention: DedupRetention::AtLeast(Duration::from_secs(86_400)),
         ..env.settings()
     };
-    let outcome = tokio::time::timeout(
-        Duration::from_secs(60),
-        env.spawn_engine(settings, CancellationToken::new()),
-    )
-    .await
-    .expect("engine returns within 60 s")
-    .expect("engine task");
-    match outcome {
-        Err(Error::Startup(message)) => {
-            assert!(message.contains("segment.ms"), "{message}");
-            assert!(!message.contains('\n'), "one line: {message}");
-        }
-        other => panic!("expected a start-up refusal, got {other:?}"),
-    }
+    let message = env.startup_refusal(settings).await;
+    assert!(message.contains("segment.ms"), "{message}");
 }
 
 /// The topic's retention is raised while the worker runs: the cleanup rounds after

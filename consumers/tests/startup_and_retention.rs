@@ -7,7 +7,6 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use order_consumer::Error;
 use order_consumer::store::dedup_retention::DedupRetention;
 use order_consumer::store::dedup_store;
 use order_consumer::store::dedup_store::DedupTable;
@@ -202,20 +201,8 @@ async fn dedup_retention_shorter_than_the_topic_retention_is_refused() {
         dedup_retention: DedupRetention::AtLeast(Duration::from_secs(86_400)),
         ..env.settings()
     };
-    let outcome = tokio::time::timeout(
-        Duration::from_secs(60),
-        env.spawn_engine(settings, CancellationToken::new()),
-    )
-    .await
-    .expect("engine returns within 60 s")
-    .expect("engine task");
-    match outcome {
-        Err(Error::Startup(message)) => {
-            assert!(message.contains("retention.ms"), "{message}");
-            assert!(!message.contains('\n'), "one line: {message}");
-        }
-        other => panic!("expected a start-up refusal, got {other:?}"),
-    }
+    let message = env.startup_refusal(settings).await;
+    assert!(message.contains("retention.ms"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,23 +285,11 @@ async fn a_second_group_on_the_same_database_is_refused_at_start_up() {
         group: orderflow_testkit::unique_name("second"),
         ..env.settings()
     };
-    let outcome = tokio::time::timeout(
-        Duration::from_secs(60),
-        env.spawn_engine(second, CancellationToken::new()),
-    )
-    .await
-    .expect("engine returns within 60 s")
-    .expect("engine task");
-    match outcome {
-        Err(Error::Startup(message)) => {
-            assert!(
-                message.contains(&env.group),
-                "names the other group: {message}"
-            );
-            assert!(!message.contains('\n'), "one line: {message}");
-        }
-        other => panic!("expected a start-up refusal, got {other:?}"),
-    }
+    let message = env.startup_refusal(second).await;
+    assert!(
+        message.contains(&env.group),
+        "names the other group: {message}"
+    );
     assert_eq!(env.dlq_record_count(), 0, "nothing dead-lettered");
 }
 

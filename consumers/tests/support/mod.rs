@@ -148,6 +148,25 @@ impl TestEnv {
         self.spawn_engine_observed(settings, token, prometheus::Registry::new())
     }
 
+    /// Starts the engine with `settings` and returns the start-up refusal it must end
+    /// with within 60 s, checked to be one line.
+    pub async fn startup_refusal(&self, settings: EngineSettings) -> String {
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(60),
+            self.spawn_engine(settings, CancellationToken::new()),
+        )
+        .await
+        .expect("engine returns within 60 s")
+        .expect("engine task");
+        match outcome {
+            Err(order_consumer::Error::Startup(message)) => {
+                assert!(!message.contains('\n'), "one line: {message}");
+                message
+            }
+            other => panic!("expected a start-up refusal, got {other:?}"),
+        }
+    }
+
     /// [`TestEnv::spawn_engine`] with the engine's metrics registered in `metrics`,
     /// for a test to watch while it runs.
     pub fn spawn_engine_observed(
