@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use orderflow_runtime::kafka::PartitionEofContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -20,9 +21,12 @@ use super::commits::to_tpl;
 use crate::error::Result;
 use crate::scheduling::Shared;
 
+/// The check asks for the end of each partition; its context keeps that quiet.
+type CheckClient = BaseConsumer<PartitionEofContext>;
+
 /// The idle check of one engine run.
 pub(crate) struct IdleCheck {
-    client: Arc<BaseConsumer>,
+    client: Arc<CheckClient>,
     topic: String,
     idle: Duration,
     running: Option<JoinHandle<bool>>,
@@ -46,7 +50,7 @@ impl IdleCheck {
             );
         settings.kafka.apply_overrides(&mut config);
         Ok(Self {
-            client: Arc::new(config.create()?),
+            client: Arc::new(config.create_with_context(PartitionEofContext)?),
             topic: settings.topic.clone(),
             idle,
             running: None,
@@ -98,7 +102,7 @@ fn locally_idle(shared: &Shared, idle: Duration) -> Option<Vec<(i32, i64)>> {
 /// assigned ones by this worker's done offsets (`own`), the others by the group's
 /// committed offsets. A worker left with part of the partitions while a rebalance
 /// is still handing out the rest therefore does not exit with their records unread.
-fn read_to_end(client: &BaseConsumer, topic: &str, own: Vec<(i32, i64)>) -> Option<bool> {
+fn read_to_end(client: &CheckClient, topic: &str, own: Vec<(i32, i64)>) -> Option<bool> {
     let timeout = Duration::from_secs(5);
     let metadata = client.fetch_metadata(Some(topic), timeout).ok()?;
     let all: Vec<i32> = metadata
@@ -145,7 +149,7 @@ fn read_to_end(client: &BaseConsumer, topic: &str, own: Vec<(i32, i64)>) -> Opti
 /// lies between is transaction markers and aborted records only (the last record + 1 of
 /// a transactional topic points at its commit marker for good).
 fn only_markers_from(
-    client: &BaseConsumer,
+    client: &CheckClient,
     topic: &str,
     partition: i32,
     from: i64,

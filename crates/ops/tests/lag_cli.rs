@@ -87,3 +87,64 @@ fn window_shorter_than_two_intervals_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("two poll intervals"), "{err}");
 }
+
+/// A transactional topic ends each transaction with a commit marker. A group that read
+/// every record sits one offset short of the log end, and the lag engine's timestamp
+/// reader meets the end of the partition where it looked for a record. That is the
+/// expected answer, not a fault: `orderflow lag` must not print an error for it.
+#[tokio::test]
+async fn lag_of_a_transactional_topic_prints_no_error() {
+    use rdkafka::producer::Producer;
+
+    let topic = orderflow_testkit::unique_name("lag-cli-tx");
+    let group = orderflow_testkit::unique_name("lag-cli-tx-g");
+    orderflow_testkit::create_topic(&topic, 1).await;
+    let producer: FutureProducer = orderflow_testkit::kafka_config()
+        .set(
+            "transactional.id",
+            orderflow_testkit::unique_name("lag-cli-tx"),
+        )
+        .create()
+        .expect("transactional producer");
+    producer
+        .init_transactions(Duration::from_secs(30))
+        .expect("init transactions");
+    producer.begin_transaction().expect("begin");
+    for i in 0..4 {
+        producer
+            .send(
+                FutureRecord::to(&topic)
+                    .partition(0)
+                    .key(&format!("k{i}"))
+                    .payload("v"),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(e, _)| e)
+            .expect("acked");
+    }
+    producer
+        .commit_transaction(Duration::from_secs(30))
+        .expect("commit transaction");
+    // Records 0..3, the commit marker at 4: the group has read every record.
+    let consumer: BaseConsumer = orderflow_testkit::kafka_config()
+        .set("group.id", &group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(4))
+        .unwrap();
+    consumer.commit(&tpl, CommitMode::Sync).expect("commit");
+
+    let out = orderflow(&["lag", "--group", &group, "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let snapshot: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let partition = &snapshot["groups"][0]["topics"][0]["partitions"][0];
+    assert_eq!(partition["committed"], 4, "{snapshot}");
+    assert_eq!(partition["end_offset"], 5, "{snapshot}");
+    assert!(
+        !stderr.contains("ERROR") && !stderr.contains("PartitionEOF"),
+        "the end of a partition reached behind a commit marker was reported as an error:\n{stderr}"
+    );
+}

@@ -286,6 +286,32 @@ pub fn parse_duration(raw: &str) -> std::result::Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// Client context for a reader that asks librdkafka to report the end of a partition
+/// (`enable.partition.eof`). rdkafka hands every error event to the context as well as
+/// to the poll, and its default context logs each at ERROR, so every end of partition
+/// printed `Global error: PartitionEOF`. That is an answer the reader asked for, not a
+/// fault: here it is dropped, and every other client error is logged as the default
+/// context would (as a warning: the poll sees it too).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PartitionEofContext;
+
+impl ClientContext for PartitionEofContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if is_partition_eof(&error) {
+            return;
+        }
+        tracing::warn!(error = %error, reason, "Kafka client error");
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for PartitionEofContext {}
+
+/// True for the end-of-partition report, in either of the forms rdkafka gives it.
+pub fn is_partition_eof(error: &KafkaError) -> bool {
+    matches!(error, KafkaError::PartitionEOF(_))
+        || error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,5 +400,16 @@ mod tests {
         args.connect_timeout = Duration::from_millis(500);
         let err = args.wait_for_brokers().await.unwrap_err().to_string();
         assert!(err.contains("127.0.0.1:1"), "{err}");
+    }
+
+    #[test]
+    fn the_end_of_a_partition_is_told_from_other_errors() {
+        assert!(is_partition_eof(&KafkaError::PartitionEOF(3)));
+        assert!(is_partition_eof(&KafkaError::Global(
+            RDKafkaErrorCode::PartitionEOF
+        )));
+        assert!(!is_partition_eof(&KafkaError::Global(
+            RDKafkaErrorCode::BrokerTransportFailure
+        )));
     }
 }

@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use orderflow_runtime::kafka::PartitionEofContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -19,6 +20,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{LagError, Result};
+
+/// The reader asks for the end of each partition; its context keeps that quiet.
+type EofConsumer = BaseConsumer<PartitionEofContext>;
 
 /// Key of a record: topic, partition, offset.
 pub type RecordKey = (String, i32, i64);
@@ -86,7 +90,9 @@ impl TimestampReader {
             // One record per partition is all we need.
             .set("max.partition.fetch.bytes", "65536")
             .set("queued.max.messages.kbytes", "16384");
-        let consumer: BaseConsumer = config.create().map_err(LagError::ClientConfig)?;
+        let consumer: EofConsumer = config
+            .create_with_context(PartitionEofContext)
+            .map_err(LagError::ClientConfig)?;
         let shared = Arc::new(Shared::default());
         let (wake, wake_rx) = watch::channel(0u64);
         let (done_tx, done) = watch::channel(0u64);
@@ -177,7 +183,7 @@ impl TimestampReader {
 }
 
 async fn worker(
-    consumer: Arc<Mutex<BaseConsumer>>,
+    consumer: Arc<Mutex<EofConsumer>>,
     shared: Arc<Shared>,
     mut wake: watch::Receiver<u64>,
     done: watch::Sender<u64>,
@@ -242,7 +248,7 @@ fn take_chunk(shared: &Shared) -> Vec<RecordKey> {
 }
 
 fn read_round(
-    consumer: &Mutex<BaseConsumer>,
+    consumer: &Mutex<EofConsumer>,
     round: &[RecordKey],
     timeout: Duration,
 ) -> Result<Vec<(RecordKey, FirstRecord)>> {
