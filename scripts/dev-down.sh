@@ -4,8 +4,10 @@
 # only when dev-up started it.
 # Data (broker log, databases) is kept unless --purge.
 #
-# Usage: scripts/dev-down.sh [--purge]
-#   --purge  also drop the dev databases and delete .dev/ (broker data, logs)
+# Usage: scripts/dev-down.sh [--purge | --stream]
+#   --purge   also drop the dev databases and delete .dev/ (broker data, logs)
+#   --stream  stop only the generated order stream and leave the rest running (so that a
+#             consumer's --exit-when-idle can see the topic go idle); dev-up restarts it
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,9 +18,11 @@ source "$ROOT/scripts/lib/all.sh"
 source scripts/lib/dev_stack.sh
 
 PURGE=0
+STREAM_ONLY=0
 for arg in "$@"; do
     case "$arg" in
         --purge) PURGE=1 ;;
+        --stream) STREAM_ONLY=1 ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
             exit 0
@@ -44,6 +48,14 @@ stop_from_pid_file() {
     fi
     rm -f "$pidfile"
 }
+
+if [ "$STREAM_ONLY" -eq 1 ]; then
+    [ "$PURGE" -eq 0 ] || die "--stream and --purge exclude each other: --stream stops only the order stream"
+    step "stop the order stream"
+    stop_from_pid_file generator "$(dev_pid_file generator)" order-producer
+    step_ok
+    exit 0
+fi
 
 step "stop services started by dev-up"
 for ((i = ${#DEV_SERVICES[@]} - 1; i >= 0; i--)); do
