@@ -17,18 +17,12 @@ fn orderflow(args: &[&str]) -> std::process::Output {
         .expect("run orderflow")
 }
 
-#[tokio::test]
-async fn lag_table_and_json_show_exact_lag() {
-    let topic = orderflow_testkit::unique_name("lag-cli");
-    let group = orderflow_testkit::unique_name("lag-cli-g");
-    orderflow_testkit::create_topic(&topic, 1).await;
-    let producer: FutureProducer = orderflow_testkit::kafka_config()
-        .create()
-        .expect("producer");
-    for i in 0..9 {
+/// Sends `count` records to partition 0 of `topic`, each acknowledged.
+async fn send_records(producer: &FutureProducer, topic: &str, count: usize) {
+    for i in 0..count {
         producer
             .send(
-                FutureRecord::to(&topic)
+                FutureRecord::to(topic)
                     .partition(0)
                     .key(&format!("k{i}"))
                     .payload("v"),
@@ -38,14 +32,30 @@ async fn lag_table_and_json_show_exact_lag() {
             .map_err(|(e, _)| e)
             .expect("acked");
     }
+}
+
+/// Commits `offset` on partition 0 of `topic` for `group`.
+fn commit_at(group: &str, topic: &str, offset: i64) {
     let consumer: BaseConsumer = orderflow_testkit::kafka_config()
-        .set("group.id", &group)
+        .set("group.id", group)
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Offset(3))
+    tpl.add_partition_offset(topic, 0, Offset::Offset(offset))
         .unwrap();
     consumer.commit(&tpl, CommitMode::Sync).expect("commit");
+}
+
+#[tokio::test]
+async fn lag_table_and_json_show_exact_lag() {
+    let topic = orderflow_testkit::unique_name("lag-cli");
+    let group = orderflow_testkit::unique_name("lag-cli-g");
+    orderflow_testkit::create_topic(&topic, 1).await;
+    let producer: FutureProducer = orderflow_testkit::kafka_config()
+        .create()
+        .expect("producer");
+    send_records(&producer, &topic, 9).await;
+    commit_at(&group, &topic, 3);
 
     let out = orderflow(&["lag", "--group", &group, "--json"]);
     assert!(
@@ -110,31 +120,12 @@ async fn lag_of_a_transactional_topic_prints_no_error() {
         .init_transactions(Duration::from_secs(30))
         .expect("init transactions");
     producer.begin_transaction().expect("begin");
-    for i in 0..4 {
-        producer
-            .send(
-                FutureRecord::to(&topic)
-                    .partition(0)
-                    .key(&format!("k{i}"))
-                    .payload("v"),
-                Duration::from_secs(10),
-            )
-            .await
-            .map_err(|(e, _)| e)
-            .expect("acked");
-    }
+    send_records(&producer, &topic, 4).await;
     producer
         .commit_transaction(Duration::from_secs(30))
         .expect("commit transaction");
     // Records 0..3, the commit marker at 4: the group has read every record.
-    let consumer: BaseConsumer = orderflow_testkit::kafka_config()
-        .set("group.id", &group)
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Offset(4))
-        .unwrap();
-    consumer.commit(&tpl, CommitMode::Sync).expect("commit");
+    commit_at(&group, &topic, 4);
 
     let out = orderflow(&["lag", "--group", &group, "--json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
