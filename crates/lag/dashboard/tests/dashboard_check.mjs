@@ -13,35 +13,15 @@
 //   {"event":"done","console_errors":[...]}.
 // Every reading carries the /api/groups body the page rendered it from (matched by the
 // snapshot time the page shows), so the test compares the page with the JSON API.
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
+import { nextLine, newPage, run, say } from "./driver.mjs";
 
-const say = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
-const input = createInterface({ input: process.stdin });
-const lines = input[Symbol.asyncIterator]();
-const nextLine = async () => String((await lines.next()).value ?? "");
 const WAIT = { timeout: 30000 };
-
-const profile = mkdtempSync(join(tmpdir(), "orderflow-lag-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1400, height: 1100 },
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-background-timer-throttling",
-         "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"],
-});
-const consoleErrors = [];
 
 // A page and the /api/groups bodies it received, by snapshot time.
 async function open(url) {
-  const page = await context.newPage();
+  const page = await newPage();
   const bodies = new Map();
-  page.on("console", (msg) => { if (msg.type() === "error") consoleErrors.push(msg.text()); });
-  page.on("pageerror", (err) => consoleErrors.push("page error: " + err.message));
   page.on("response", async (res) => {
     if (!res.url().endsWith("/api/groups") || !res.ok()) return;
     try {
@@ -89,8 +69,7 @@ async function read({ page, bodies }) {
   return { ...shown, api: bodies.get(shown.taken_at_ms) || null };
 }
 
-try {
-  say({ event: "ready" });
+await run(async () => {
   const plan = JSON.parse(await nextLine());
 
   // An exporter in its first window: "measuring", never "∞" or an empty panel.
@@ -148,12 +127,4 @@ try {
   const screenshot = join(plan.screenshots, "lag-dashboard-stale.png");
   await first.page.screenshot({ path: screenshot, fullPage: true });
   say({ event: "stale", screenshot, ...(await read(first)) });
-} catch (err) {
-  say({ event: "error", message: String((err && err.message) || err) });
-} finally {
-  say({ event: "done", console_errors: consoleErrors });
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
-  input.close();
-  process.exit(0);
-}
+});

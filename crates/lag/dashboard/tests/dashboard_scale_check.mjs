@@ -11,28 +11,10 @@
 // A reading: the cards in view in page order, the folded section (hidden, open, summary,
 // its cards and whether they are visible), the group count line and the groups the lag
 // chart draws.
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
+import { nextLine, newPage, run, say } from "./driver.mjs";
 
-const say = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
-const input = createInterface({ input: process.stdin });
-const lines = input[Symbol.asyncIterator]();
-const nextLine = async () => String((await lines.next()).value ?? "");
 const WAIT = { timeout: 60000 };
-
-const profile = mkdtempSync(join(tmpdir(), "orderflow-lag-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  viewport: { width: 1400, height: 1100 },
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-background-timer-throttling",
-         "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"],
-});
-const consoleErrors = [];
 
 async function read(page) {
   return page.evaluate(() => {
@@ -60,12 +42,9 @@ async function read(page) {
   });
 }
 
-try {
-  say({ event: "ready" });
+await run(async () => {
   const plan = JSON.parse(await nextLine());
-  const page = await context.newPage();
-  page.on("console", (msg) => { if (msg.type() === "error") consoleErrors.push(msg.text()); });
-  page.on("pageerror", (err) => consoleErrors.push("page error: " + err.message));
+  const page = await newPage();
   await page.goto(plan.url, { waitUntil: "load" });
   await page.waitForFunction(
     (expect) => Object.entries(expect).every(([g, status]) =>
@@ -90,12 +69,4 @@ try {
   const filtered = await read(page);
   await page.screenshot({ path: screenshots[1], fullPage: true });
   say({ event: "page", first, expanded, filtered, screenshots });
-} catch (err) {
-  say({ event: "error", message: String((err && err.message) || err) });
-} finally {
-  say({ event: "done", console_errors: consoleErrors });
-  await context.close();
-  rmSync(profile, { recursive: true, force: true });
-  input.close();
-  process.exit(0);
-}
+});
