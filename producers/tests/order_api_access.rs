@@ -274,20 +274,23 @@ async fn the_openapi_document_describes_exactly_the_routes_served() {
     service.stop().await;
 }
 
+/// `order-producer serve` on `listen` with a database that cannot be reached (so it
+/// stops at start-up) and no metrics port, tokens from neither the environment nor a
+/// file unless the caller sets them.
+fn serve_without_database(listen: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_order-producer"));
+    command
+        .args(["serve", "--listen", listen])
+        .args(["--database-url", "postgres://nobody@127.0.0.1:1/none"])
+        .args(["--database-connect-timeout", "1s", "--metrics-addr", ""])
+        .env_remove("ORDERFLOW_API_TOKENS")
+        .env_remove("ORDER_API_TOKENS_FILE");
+    command
+}
+
 #[test]
 fn serving_beyond_loopback_without_tokens_is_refused_in_one_line() {
-    let output = Command::new(env!("CARGO_BIN_EXE_order-producer"))
-        .args([
-            "serve",
-            "--listen",
-            "0.0.0.0:0",
-            "--database-url",
-            "postgres://nobody@127.0.0.1:1/none",
-            "--metrics-addr",
-            "",
-        ])
-        .env_remove("ORDERFLOW_API_TOKENS")
-        .env_remove("ORDER_API_TOKENS_FILE")
+    let output = serve_without_database("0.0.0.0:0")
         .env_remove("ORDER_API_ALLOW_UNAUTHENTICATED")
         .output()
         .expect("run order-producer");
@@ -302,19 +305,8 @@ fn serving_beyond_loopback_without_tokens_is_refused_in_one_line() {
 
 #[test]
 fn start_up_logs_name_the_clients_never_the_tokens() {
-    let output = Command::new(env!("CARGO_BIN_EXE_order-producer"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database-url",
-            "postgres://nobody@127.0.0.1:1/none",
-            "--database-connect-timeout",
-            "1s",
-            "--metrics-addr",
-            "",
-            "--api-tokens-file",
-        ])
+    let output = serve_without_database("127.0.0.1:0")
+        .arg("--api-tokens-file")
         .arg(token_file())
         .env("ORDERFLOW_API_TOKENS", format!("ci:ci-{ALICE}"))
         .env("LOG_LEVEL", "debug")
@@ -346,20 +338,8 @@ fn example_weak_and_unnamed_tokens_are_refused_at_start_up_in_one_line() {
         // The old form without a client name.
         ("3f9c1a7be2d84c05a61e9b7d2c4f8e10", "name:token"),
     ] {
-        let output = Command::new(env!("CARGO_BIN_EXE_order-producer"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database-url",
-                "postgres://nobody@127.0.0.1:1/none",
-                "--database-connect-timeout",
-                "1s",
-                "--metrics-addr",
-                "",
-            ])
+        let output = serve_without_database("127.0.0.1:0")
             .env("ORDERFLOW_API_TOKENS", tokens)
-            .env_remove("ORDER_API_TOKENS_FILE")
             .output()
             .expect("run order-producer");
         let stderr = String::from_utf8_lossy(&output.stderr);
