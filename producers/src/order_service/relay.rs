@@ -144,8 +144,12 @@ impl Relay {
     pub async fn run(mut self, token: CancellationToken) {
         tracing::info!(topic = %self.context.config.topic, slots = SLOTS, "outbox relay started");
         let mut publishing: BTreeMap<i16, Publishing> = BTreeMap::new();
-        let mut last_gauges: Option<tokio::time::Instant> = None;
-        let mut last_sweep: Option<tokio::time::Instant> = None;
+        // The gauges and the sweep wait on the outbox (and on the pool the slots share)
+        // in a task of their own: the tick below must touch the ownership session every
+        // second, or a relay held up by a slow database loses its session, and every
+        // slot with it, to `idle_session_timeout`.
+        let (owned, owned_rx) = watch::channel(Vec::new());
+        let upkeep = tokio::spawn(upkeep(self.context.clone(), owned_rx, token.child_token()));
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !token.is_cancelled() {
@@ -208,15 +212,14 @@ impl Relay {
                 .metrics
                 .outbox_slots_owned
                 .set(publishing.len() as i64);
-            if last_gauges.is_none_or(|at| at.elapsed() >= GAUGE_INTERVAL) {
-                self.refresh_gauges().await;
-                last_gauges = Some(tokio::time::Instant::now());
-            }
-            if last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_INTERVAL) {
-                self.sweep().await;
-                last_sweep = Some(tokio::time::Instant::now());
-            }
+            owned.send_if_modified(|slots| {
+                let now = self.ownership.owned();
+                let changed = *slots != now;
+                *slots = now;
+                changed
+            });
         }
+        upkeep.abort();
         for slot_task in publishing.values() {
             slot_task.token.cancel();
         }
@@ -246,33 +249,54 @@ impl Relay {
             }
         }
     }
+}
 
-    async fn sweep(&self) {
-        let owned = self.ownership.owned();
-        if owned.is_empty() {
-            return;
+/// Counts the pending and parked rows for the gauges every [`GAUGE_INTERVAL`] and
+/// sweeps the owned slots every [`SWEEP_INTERVAL`], until `token` is cancelled.
+async fn upkeep(
+    context: Arc<SlotContext>,
+    owned: watch::Receiver<Vec<i16>>,
+    token: CancellationToken,
+) {
+    let mut last_sweep: Option<tokio::time::Instant> = None;
+    let mut ticker = tokio::time::interval(GAUGE_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = token.cancelled() => return,
         }
-        match outbox::sweep_slots(&self.context.pool, &owned).await {
-            Ok(promoted) if !promoted.is_empty() => tracing::warn!(
-                rows = promoted.len(),
-                first_id = promoted[0],
-                "outbox rows waited behind no unsent row of their order; made them pending"
-            ),
-            Ok(_) => {}
-            Err(error) => tracing::debug!(%error, "cannot sweep stranded outbox rows"),
+        refresh_gauges(&context).await;
+        let slots = owned.borrow().clone();
+        // The first sweep waits for the first slots.
+        if !slots.is_empty() && last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_INTERVAL) {
+            sweep(&context, &slots).await;
+            last_sweep = Some(tokio::time::Instant::now());
         }
     }
+}
 
-    async fn refresh_gauges(&self) {
-        match outbox::count_unsent(&self.context.pool).await {
-            Ok(unsent) => {
-                let metrics = &self.context.metrics;
-                metrics.outbox_pending.set(unsent.pending);
-                metrics.outbox_parked.set(unsent.parked);
-                let age = self.context.health.counted(&unsent, chrono::Utc::now());
-                metrics.outbox_oldest_unsent_age.set(age);
-            }
-            Err(error) => tracing::debug!(%error, "cannot count unsent outbox rows"),
+async fn sweep(context: &SlotContext, owned: &[i16]) {
+    match outbox::sweep_slots(&context.pool, owned).await {
+        Ok(promoted) if !promoted.is_empty() => tracing::warn!(
+            rows = promoted.len(),
+            first_id = promoted[0],
+            "outbox rows waited behind no unsent row of their order; made them pending"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::debug!(%error, "cannot sweep stranded outbox rows"),
+    }
+}
+
+async fn refresh_gauges(context: &SlotContext) {
+    match outbox::count_unsent(&context.pool).await {
+        Ok(unsent) => {
+            let metrics = &context.metrics;
+            metrics.outbox_pending.set(unsent.pending);
+            metrics.outbox_parked.set(unsent.parked);
+            let age = context.health.counted(&unsent, chrono::Utc::now());
+            metrics.outbox_oldest_unsent_age.set(age);
         }
+        Err(error) => tracing::debug!(%error, "cannot count unsent outbox rows"),
     }
 }
