@@ -3,16 +3,14 @@
 //! and `partition_for_key` predicts them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use order_producer::partition_for_key;
 use order_producer::producer_settings::ProducerSettings;
 use orderflow_runtime::kafka::KafkaArgs;
 use orderflow_testkit as testkit;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 12;
 const JAVA: &str = "java";
@@ -78,35 +76,16 @@ async fn write_with_orderflow_producer(topic: &str, keys: &[String]) {
     }
 }
 
-/// Reads every record of `topic` back: (writer, key) -> partition.
+/// Reads every record of `topic` back, and no record more: (writer, key) -> partition.
 fn read_partitions(topic: &str, expected: usize) -> BTreeMap<(String, String), i32> {
-    let consumer: BaseConsumer = testkit::kafka_config()
-        .set("group.id", testkit::unique_name("partitioning-test"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .expect("assign partition");
-    }
-    consumer.assign(&assignment).expect("assign");
-    let mut seen = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while seen.len() < expected {
-        assert!(
-            Instant::now() < deadline,
-            "read {} of {expected} records back in 60 s",
-            seen.len()
-        );
-        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
-            continue;
-        };
-        let message = message.expect("consume");
+    let records = testkit::read_expected(topic, PARTITIONS, expected, |message| {
         let key = String::from_utf8(message.key().expect("keyed").to_vec()).expect("UTF-8 key");
         let writer = String::from_utf8_lossy(message.payload().expect("value")).into_owned();
-        let earlier = seen.insert((writer.clone(), key.clone()), message.partition());
+        ((writer, key), message.partition())
+    });
+    let mut seen = BTreeMap::new();
+    for ((writer, key), partition) in records {
+        let earlier = seen.insert((writer.clone(), key.clone()), partition);
         assert!(earlier.is_none(), "{writer} wrote {key:?} twice");
     }
     seen

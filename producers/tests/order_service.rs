@@ -8,9 +8,7 @@ use order_producer::order_service::{self, ServeArgs};
 use orderflow_schemas::{OrderEventDeserializer, OrderPayload, RegistryClient};
 use orderflow_testkit as testkit;
 use prometheus::Encoder;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::{Offset, TopicPartitionList};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -24,32 +22,10 @@ struct Consumed {
     event_type: String,
 }
 
-/// Reads `expected` records of `topic` from the start of every partition (60 s bound).
+/// Reads `expected` records of `topic` from the start of every partition, and no
+/// record more (60 s bound).
 fn read_records(topic: &str, expected: usize) -> Vec<Consumed> {
-    let consumer: BaseConsumer = testkit::kafka_config()
-        .set("group.id", testkit::unique_name("order-service-test"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).expect("assign");
-    let mut records = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while records.len() < expected {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {expected} records on {topic} after 60 s",
-            records.len()
-        );
-        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
-            continue;
-        };
-        let message = message.expect("consume");
+    testkit::read_expected(topic, PARTITIONS, expected, |message| {
         let event_type = message
             .headers()
             .and_then(|headers| {
@@ -59,23 +35,12 @@ fn read_records(topic: &str, expected: usize) -> Vec<Consumed> {
                     .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
             })
             .unwrap_or_default();
-        records.push(Consumed {
+        Consumed {
             key: String::from_utf8(message.key().expect("keyed").to_vec()).unwrap(),
             value: message.payload().unwrap_or_default().to_vec(),
             event_type,
-        });
-    }
-    // Nothing beyond the expected records arrives (no duplicates, no stray events).
-    let settle = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < settle {
-        if let Some(extra) = consumer.poll(Duration::from_millis(200)) {
-            panic!(
-                "unexpected extra record at offset {:?}",
-                extra.map(|m| m.offset())
-            );
         }
-    }
-    records
+    })
 }
 
 async fn post(client: &reqwest::Client, url: String, body: &str) -> (StatusCode, Value) {

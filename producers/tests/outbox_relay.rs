@@ -11,7 +11,7 @@ use order_producer::order_service::housekeeping;
 use order_producer::partition::partition_for_key;
 use orderflow_testkit as testkit;
 use reqwest::StatusCode;
-use support::{ORDER, Service, eventually, read_keys};
+use support::{ORDER, Service, eventually, read_committed_event_types, read_keys};
 
 /// The producer's message.max.bytes here; the test's oversized row is larger.
 const MESSAGE_MAX_BYTES: usize = 4000;
@@ -294,13 +294,7 @@ async fn assert_placed_paid_shipped_once(
     partitions: i32,
     order_ids: &[String],
 ) {
-    let records = tokio::task::spawn_blocking({
-        let (brokers, topic, expected) =
-            (brokers.to_owned(), topic.to_owned(), 3 * order_ids.len());
-        move || read_event_types(&brokers, &topic, partitions, expected)
-    })
-    .await
-    .unwrap();
+    let records = read_committed_event_types(brokers, topic, partitions, 3 * order_ids.len()).await;
     let lifecycle = ["OrderCreated", "OrderPaid", "OrderShipped"].map(String::from);
     for order_id in order_ids {
         assert_eq!(
@@ -309,64 +303,6 @@ async fn assert_placed_paid_shipped_once(
             "{order_id}: each event once, in order"
         );
     }
-}
-
-/// The `event-type` header of every record of `topic`'s partitions, by key, in log
-/// order; reads until `expected` records arrived (60 s bound), and 2 s more to catch a
-/// record too many.
-fn read_event_types(
-    brokers: &str,
-    topic: &str,
-    partitions: i32,
-    expected: usize,
-) -> BTreeMap<String, Vec<String>> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::{Headers, Message};
-    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", testkit::unique_name("relay-test"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..partitions {
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).expect("assign");
-    let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut seen = 0;
-    let mut settle_until = None;
-    loop {
-        let now = std::time::Instant::now();
-        if seen >= expected {
-            let until = *settle_until.get_or_insert(now + Duration::from_secs(2));
-            if now >= until {
-                break;
-            }
-        }
-        assert!(
-            now < deadline,
-            "only {seen} of {expected} records on {topic} after 60 s"
-        );
-        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
-            let message = message.expect("consume");
-            let event_type = message
-                .headers()
-                .and_then(|headers| headers.iter().find(|h| h.key == "event-type"))
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default();
-            let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
-            by_key.entry(key).or_default().push(event_type);
-            seen += 1;
-        }
-    }
-    by_key
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,15 +6,12 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use orderflow_runtime::bounded_read::{BoundedReader, ReadScope};
 use orderflow_testkit as testkit;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
 use reqwest::StatusCode;
-use support::{ORDER, Service};
+use support::{ORDER, Service, read_committed_event_types};
 
 /// Orders the paused relay has in hand when it stops.
 const ORDERS: usize = 12;
@@ -139,7 +136,7 @@ async fn a_paused_relay_is_taken_over_and_fenced_so_no_event_is_late_twice_or_ou
     drop(paused);
     survivor.stop().await;
 
-    let by_order = read_committed_event_types(&brokers, &topic).await;
+    let by_order = read_committed_event_types(&brokers, &topic, 3, 3 * ORDERS).await;
     let lifecycle = ["OrderCreated", "OrderPaid", "OrderShipped"].map(String::from);
     for order_id in &order_ids {
         assert_eq!(
@@ -234,7 +231,7 @@ async fn a_killed_relays_events_are_published_by_another_in_seconds_once_and_in_
     );
     survivor.stop().await;
 
-    let by_order = read_committed_event_types(&brokers, &topic).await;
+    let by_order = read_committed_event_types(&brokers, &topic, 3, 3 * ORDERS).await;
     let lifecycle = ["OrderCreated", "OrderPaid", "OrderShipped"].map(String::from);
     for order_id in &order_ids {
         assert_eq!(
@@ -243,41 +240,4 @@ async fn a_killed_relays_events_are_published_by_another_in_seconds_once_and_in_
             "{order_id}: each event once and in order; killed relay's log:\n{killed_log}"
         );
     }
-}
-
-/// The `event-type` header of every record a read_committed reader gets from `topic`,
-/// by key, in log order, up to the end offsets taken when it starts.
-async fn read_committed_event_types(brokers: &str, topic: &str) -> BTreeMap<String, Vec<String>> {
-    let mut base = rdkafka::ClientConfig::new();
-    base.set("bootstrap.servers", brokers)
-        .set("isolation.level", "read_committed");
-    let records = BoundedReader::open(
-        &base,
-        &testkit::unique_name("relay-takeover-test"),
-        topic,
-        &ReadScope::default(),
-        Duration::from_secs(60),
-        key_and_event_type,
-    )
-    .expect("open a reader")
-    .collect()
-    .await
-    .unwrap_or_else(|error| panic!("reading {topic}: {error}"));
-    let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (key, event_type) in records {
-        by_key.entry(key).or_default().push(event_type);
-    }
-    by_key
-}
-
-/// A record's key and its `event-type` header.
-fn key_and_event_type(message: &BorrowedMessage<'_>) -> (String, String) {
-    let event_type = message
-        .headers()
-        .and_then(|headers| headers.iter().find(|h| h.key == "event-type"))
-        .and_then(|h| h.value)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .unwrap_or_default();
-    let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
-    (key, event_type)
 }

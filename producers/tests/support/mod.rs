@@ -2,10 +2,12 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use order_producer::order_service::{self, RunningService, ServeArgs};
 use orderflow_testkit as testkit;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -214,45 +216,9 @@ pub const ORDER: &str = r#"{"customer_id": "c-1", "currency": "EUR", "items": [{
 /// Reads every record of partition 0 of `topic` until `expected` arrived, then checks
 /// that nothing more arrives for 2 s; returns the keys (60 s bound).
 pub fn read_keys(topic: &str, expected: usize) -> Vec<String> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::Message;
-    use rdkafka::{Offset, TopicPartitionList};
-    use std::time::Instant;
-
-    let consumer: BaseConsumer = testkit::kafka_config()
-        .set("group.id", testkit::unique_name("order-service-test"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&assignment).expect("assign");
-    let mut keys = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while keys.len() < expected {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {expected} records on {topic} after 60 s",
-            keys.len()
-        );
-        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
-            let message = message.expect("consume");
-            keys.push(String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned());
-        }
-    }
-    let settle = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < settle {
-        if let Some(extra) = consumer.poll(Duration::from_millis(200)) {
-            let extra = extra.expect("consume");
-            panic!(
-                "unexpected extra record with key {:?}",
-                String::from_utf8_lossy(extra.key().unwrap_or_default())
-            );
-        }
-    }
-    keys
+    testkit::read_expected(topic, 1, expected, |message| {
+        String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned()
+    })
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, failing with `what` after 60 s.
@@ -272,4 +238,43 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The `event-type` header of every record a read_committed reader gets from
+/// `topic`'s `partitions`, by key, in log order: `expected` records, and no record
+/// more (60 s bound).
+pub async fn read_committed_event_types(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+) -> BTreeMap<String, Vec<String>> {
+    let mut base = rdkafka::ClientConfig::new();
+    base.set("bootstrap.servers", brokers)
+        .set("isolation.level", "read_committed");
+    let topic = topic.to_owned();
+    let records = tokio::task::spawn_blocking(move || {
+        testkit::read_expected_from(&base, &topic, partitions, expected, |message| {
+            key_and_event_type(message)
+        })
+    })
+    .await
+    .expect("the reader ran");
+    let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, event_type) in records {
+        by_key.entry(key).or_default().push(event_type);
+    }
+    by_key
+}
+
+/// A record's key and its `event-type` header.
+fn key_and_event_type(message: &BorrowedMessage<'_>) -> (String, String) {
+    let event_type = message
+        .headers()
+        .and_then(|headers| headers.iter().find(|h| h.key == "event-type"))
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default();
+    let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+    (key, event_type)
 }
