@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use order_consumer::worker::decode::EventDecoder;
 use orderflow_schemas::{OrderEventDeserializer, OrderEventSerializer, RegistryClient};
-use support::{TestEnv, gauge_total, lifecycle, wait_until};
+use support::{TestEnv, gauge_total, lifecycle};
 use tokio_util::sync::CancellationToken;
 
 /// Apicurio starts in about 10 s alone, 20 s on two busy cores.
@@ -178,17 +178,10 @@ async fn no_event_is_lost_while_the_registry_restarts() {
     );
 
     let second = OwnRegistry::start(port, &registry_db, log.clone()).await;
-    wait_until(
+    env.wait_until_shipped(
+        &orders,
         Duration::from_secs(90),
         "every order applied once the registry is back",
-        || async {
-            let applied = env.orders().await;
-            orders.iter().all(|order| {
-                applied
-                    .get(order)
-                    .is_some_and(|(status, _)| status == "shipped")
-            })
-        },
     )
     .await;
     assert_eq!(env.dlq_record_count(), 0, "nothing dead-lettered");

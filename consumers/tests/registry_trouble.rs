@@ -107,17 +107,10 @@ async fn a_schema_registered_after_the_consumer_first_saw_its_id_is_applied() {
         registered, future_id,
         "another registration took the id this test reserved; run it again"
     );
-    wait_until(
+    env.wait_until_shipped(
+        &orders,
         Duration::from_secs(60),
         "every order applied once its schema is registered",
-        || async {
-            let applied = env.orders().await;
-            orders.iter().all(|order| {
-                applied
-                    .get(order)
-                    .is_some_and(|(status, _)| status == "shipped")
-            })
-        },
     )
     .await;
     worker.terminate();
@@ -249,15 +242,10 @@ async fn a_schema_id_the_registry_keeps_failing_is_dead_lettered_as_registry_aft
         || async { env.dlq_record_count() >= 3 },
     )
     .await;
-    wait_until(
+    env.wait_until_shipped(
+        &["good-order"],
         Duration::from_secs(30),
         "the good order applied",
-        || async {
-            env.orders()
-                .await
-                .get("good-order")
-                .is_some_and(|(status, _)| status == "shipped")
-        },
     )
     .await;
     worker.terminate();
@@ -336,17 +324,11 @@ async fn records_waiting_on_the_registry_hold_no_database_slot() {
         .map(|i| lifecycle(&format!("other-{i}"), false))
         .collect();
     env.send_lifecycles(&others).await;
-    wait_until(
+    let other_ids: Vec<String> = (0..20).map(|i| format!("other-{i}")).collect();
+    env.wait_until_shipped(
+        &other_ids,
         Duration::from_secs(60),
         "other keys' records applied while six records wait on the registry",
-        || async {
-            let applied = env.orders().await;
-            (0..20).all(|i| {
-                applied
-                    .get(&format!("other-{i}"))
-                    .is_some_and(|(status, _)| status == "shipped")
-            })
-        },
     )
     .await;
     assert_eq!(

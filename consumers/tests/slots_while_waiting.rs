@@ -56,17 +56,11 @@ async fn records_retrying_their_own_failure_hold_no_database_slot() {
         .map(|i| lifecycle(&format!("other-{i}"), false))
         .collect();
     env.send_lifecycles(&others).await;
-    wait_until(
+    let other_ids: Vec<String> = (0..20).map(|i| format!("other-{i}")).collect();
+    env.wait_until_shipped(
+        &other_ids,
         Duration::from_secs(60),
         "other keys' records applied while four records retry their own failure",
-        || async {
-            let applied = env.orders().await;
-            (0..20).all(|i| {
-                applied
-                    .get(&format!("other-{i}"))
-                    .is_some_and(|(status, _)| status == "shipped")
-            })
-        },
     )
     .await;
     assert_eq!(

@@ -2,6 +2,8 @@
 //! database, an event factory, an in-process engine, and readers for the results.
 #![allow(dead_code)]
 
+mod shipped;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
