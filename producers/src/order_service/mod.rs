@@ -11,6 +11,7 @@
 pub(crate) mod database_readiness;
 pub mod housekeeping;
 pub mod http;
+pub(crate) mod outbox_wake;
 pub(crate) mod relay;
 pub(crate) mod relay_guarantee;
 pub(crate) mod relay_health;

@@ -35,11 +35,12 @@ use orderflow_runtime::backoff::Backoff;
 use rdkafka::ClientConfig;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::OrderServiceMetrics;
+use crate::order_service::outbox_wake::OutboxWake;
 use crate::order_service::relay_health::RelayHealth;
 use crate::order_service::relay_ownership::{Ownership, TICK};
 use crate::order_service::relay_slot::{SlotContext, SlotEnd, publish_slot};
@@ -102,8 +103,7 @@ struct Publishing {
 pub struct Relay {
     context: Arc<SlotContext>,
     ownership: Ownership,
-    wake: Arc<Notify>,
-    written: watch::Sender<u64>,
+    wake: Arc<OutboxWake>,
 }
 
 impl Relay {
@@ -117,10 +117,9 @@ impl Relay {
         producer_config: ClientConfig,
         config: RelayConfig,
         metrics: OrderServiceMetrics,
-        wake: Arc<Notify>,
+        wake: Arc<OutboxWake>,
         health: RelayHealth,
     ) -> Self {
-        let (written, written_rx) = watch::channel(0);
         let ownership = Ownership::new(session_options, config.session_timeout);
         let context = Arc::new(SlotContext {
             pool,
@@ -128,14 +127,13 @@ impl Relay {
             config,
             metrics,
             health,
-            written: written_rx,
+            written: (0..SLOTS).map(|_| watch::Sender::new(0)).collect(),
             failed_turns: std::sync::Mutex::new(BTreeMap::new()),
         });
         Self {
             context,
             ownership,
             wake,
-            written,
         }
     }
 
@@ -155,8 +153,10 @@ impl Relay {
         while !token.is_cancelled() {
             tokio::select! {
                 _ = ticker.tick() => {}
-                () = self.wake.notified() => {
-                    self.written.send_modify(|generation| *generation += 1);
+                slots = self.wake.written_slots() => {
+                    for slot in slots {
+                        self.context.written[slot as usize].send_modify(|generation| *generation += 1);
+                    }
                     continue;
                 }
                 () = token.cancelled() => break,

@@ -55,8 +55,9 @@ pub(crate) struct SlotContext {
     pub(crate) metrics: OrderServiceMetrics,
     /// The relay's health, fed by every slot's turns.
     pub(crate) health: RelayHealth,
-    /// Bumped when the API wrote rows: idle slots look again at once.
-    pub(crate) written: watch::Receiver<u64>,
+    /// By slot, bumped when the API wrote rows of the slot: its idle owner looks again
+    /// at once.
+    pub(crate) written: Vec<watch::Sender<u64>>,
     /// Turns that failed in a row, by slot (a slot's success removes it): the relay is
     /// failing while any slot has failed [`UNHEALTHY_AFTER_FAILED_ROUNDS`] turns in a
     /// row, so idle slots that read nothing cannot hide a slot that cannot publish.
@@ -115,7 +116,7 @@ pub(crate) async fn publish_slot(
     token: CancellationToken,
 ) -> SlotEnd {
     let config = &context.config;
-    let mut written = context.written.clone();
+    let mut written = context.written[slot as usize].subscribe();
     let mut unrecorded: Vec<i64> = Vec::new();
     let mut failures: u32 = 0;
     let mut producer = SlotProducer(None);

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::order_service::outbox_wake::OutboxWake;
 use orderflow_runtime::db;
 use orderflow_runtime::db_migration::{self, MigrationTarget};
 use orderflow_runtime::ops_server::{OpsServer, Readiness};
@@ -12,7 +13,6 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::FutureProducer;
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -111,7 +111,7 @@ pub async fn start(
         address: args.listen.to_string(),
         source,
     })?;
-    let wake = Arc::new(Notify::new());
+    let wake = Arc::new(OutboxWake::default());
     let state = ApiState {
         store: OrderStore::new(
             pool.clone(),

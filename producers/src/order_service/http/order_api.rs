@@ -20,11 +20,11 @@
 
 use std::sync::Arc;
 
+use crate::order_service::outbox_wake::OutboxWake;
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Notify;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -48,7 +48,7 @@ pub struct ApiState {
     /// Orders and the outbox.
     pub store: OrderStore,
     /// Wakes the relay after a commit, so events leave without waiting for its poll.
-    pub outbox_written: Arc<Notify>,
+    pub outbox_written: Arc<OutboxWake>,
     /// Largest request body accepted, in bytes (413 beyond).
     pub max_body_bytes: usize,
 }
@@ -115,7 +115,7 @@ fn idempotency_of(
 fn respond(state: &ApiState, outcome: Outcome, status: StatusCode) -> Response {
     match outcome {
         Outcome::Written(written) => {
-            state.outbox_written.notify_one();
+            state.outbox_written.written(&written.order_id);
             (status, Json(written)).into_response()
         }
         Outcome::Replayed(stored) => (
