@@ -9,21 +9,12 @@ mod support;
 
 use std::time::Duration;
 
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureRecord, Producer};
 use support::{TestEnv, lifecycle};
 
 /// Sends each event of `events` in one transaction, then commits or aborts it.
 async fn in_transaction(env: &TestEnv, events: &[orderflow_schemas::OrderEvent], commit: bool) {
-    let producer: FutureProducer = support::client_config(&env.brokers)
-        .set(
-            "transactional.id",
-            orderflow_testkit::unique_name("consumer-tx"),
-        )
-        .create()
-        .expect("transactional producer");
-    producer
-        .init_transactions(Duration::from_secs(30))
-        .expect("init transactions");
+    let producer = orderflow_testkit::transactional_producer(&support::client_config(&env.brokers));
     producer.begin_transaction().expect("begin");
     for event in events {
         let value = env.serializer.serialize(event);

@@ -210,17 +210,9 @@ async fn runtime_roles_are_refused_ddl_and_the_other_services_database() {
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let order_id = created.body["order_id"].as_str().unwrap().to_string();
     assert_eq!(support::read_keys(&topic, 1), [order_id]);
-    support::eventually(
+    support::all_sent(
+        &service.pool,
         "the relay marks the row sent as the runtime role",
-        || async {
-            let unsent: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM order_service.outbox WHERE sent_at IS NULL",
-            )
-            .fetch_one(&service.pool)
-            .await
-            .unwrap();
-            (unsent == 0).then_some(())
-        },
     )
     .await;
     service.stop().await;

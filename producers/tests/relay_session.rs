@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Service, eventually};
+use support::{Service, all_sent, eventually};
 
 /// The backend pid of the service's ownership session, if one is open.
 async fn ownership_session(pool: &sqlx::PgPool) -> Option<i32> {
@@ -92,16 +92,7 @@ async fn a_write_wakes_only_its_own_slot() {
             "{}",
             placed.body
         );
-        eventually("the order's event sent", || async {
-            let unsent: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM order_service.outbox WHERE sent_at IS NULL",
-            )
-            .fetch_one(&service.pool)
-            .await
-            .unwrap();
-            (unsent == 0).then_some(())
-        })
-        .await;
+        all_sent(&service.pool, "the order's event sent").await;
     }
     let scans = settled_outbox_scans(&service.pool).await - before;
     // Per write: the owner's claim, its claim after recording, the insert's own look-up

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use orderflow_testkit as testkit;
 use reqwest::StatusCode;
-use support::{ORDER, Service, read_committed_event_types};
+use support::{ORDER, Service, read_committed_event_types, unsent};
 
 /// Orders the paused relay has in hand when it stops.
 const ORDERS: usize = 12;
@@ -98,13 +98,6 @@ impl Drop for ServeProcess {
     }
 }
 
-async fn unsent(pool: &sqlx::PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM order_service.outbox WHERE sent_at IS NULL")
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_relay_is_taken_over_and_fenced_so_no_event_is_late_twice_or_out_of_order() {
     let brokers = testkit::kafka_brokers();
@@ -164,7 +157,7 @@ async fn take_over(
         survivor.pay(order_id).await;
         survivor.ship(order_id).await;
     }
-    support::eventually(what, || async { (unsent(pool).await == 0).then_some(()) }).await;
+    support::all_sent(pool, what).await;
     survivor
 }
 

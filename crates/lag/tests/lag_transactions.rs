@@ -11,19 +11,13 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use orderflow_lag::{EngineConfig, LagEngine, Status};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureRecord, Producer};
 
 const WINDOW: Duration = Duration::from_secs(2);
 
 /// Writes `count` records to `topic[0]` in one committed transaction.
 async fn produce_in_transaction(topic: &str, count: usize) {
-    let producer: FutureProducer = orderflow_testkit::kafka_config()
-        .set("transactional.id", orderflow_testkit::unique_name("lag-tx"))
-        .create()
-        .expect("transactional producer");
-    producer
-        .init_transactions(Duration::from_secs(30))
-        .expect("init transactions");
+    let producer = orderflow_testkit::transactional_producer(&orderflow_testkit::kafka_config());
     producer.begin_transaction().expect("begin");
     for i in 0..count {
         producer
@@ -106,12 +100,7 @@ async fn read_committed_group_held_by_an_open_transaction_is_blocked_not_caught_
     orderflow_testkit::create_topic(&topic, 1).await;
     support::produce(&topic, 0, 3).await;
     // Offset 3: a record of a transaction left open for the whole test.
-    let open: FutureProducer = orderflow_testkit::kafka_config()
-        .set("transactional.id", orderflow_testkit::unique_name("lag-tx"))
-        .create()
-        .expect("transactional producer");
-    open.init_transactions(Duration::from_secs(30))
-        .expect("init transactions");
+    let open = orderflow_testkit::transactional_producer(&orderflow_testkit::kafka_config());
     open.begin_transaction().expect("begin");
     open.send(
         FutureRecord::to(&topic)

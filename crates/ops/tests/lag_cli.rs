@@ -109,16 +109,7 @@ async fn lag_of_a_transactional_topic_prints_no_error() {
     let topic = orderflow_testkit::unique_name("lag-cli-tx");
     let group = orderflow_testkit::unique_name("lag-cli-tx-g");
     orderflow_testkit::create_topic(&topic, 1).await;
-    let producer: FutureProducer = orderflow_testkit::kafka_config()
-        .set(
-            "transactional.id",
-            orderflow_testkit::unique_name("lag-cli-tx"),
-        )
-        .create()
-        .expect("transactional producer");
-    producer
-        .init_transactions(Duration::from_secs(30))
-        .expect("init transactions");
+    let producer = orderflow_testkit::transactional_producer(&orderflow_testkit::kafka_config());
     producer.begin_transaction().expect("begin");
     send_records(&producer, &topic, 4).await;
     producer

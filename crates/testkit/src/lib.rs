@@ -93,6 +93,22 @@ pub fn kafka_config() -> ClientConfig {
     config
 }
 
+/// A producer on `config`'s brokers with a transactional id of its own, its
+/// transactions initialised: ready for `begin_transaction`.
+pub fn transactional_producer(config: &ClientConfig) -> rdkafka::producer::FutureProducer {
+    use rdkafka::producer::Producer;
+
+    let producer: rdkafka::producer::FutureProducer = config
+        .clone()
+        .set("transactional.id", unique_name("test-tx"))
+        .create()
+        .expect("transactional producer");
+    producer
+        .init_transactions(Duration::from_secs(30))
+        .expect("init transactions");
+    producer
+}
+
 /// Creates `name` with `partitions` partitions (replication 1) on the test broker and
 /// waits until its metadata shows every partition, so producers and consumers see it at once.
 pub async fn create_topic(name: &str, partitions: i32) {

@@ -278,3 +278,16 @@ fn key_and_event_type(message: &BorrowedMessage<'_>) -> (String, String) {
     let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
     (key, event_type)
 }
+
+/// Rows of the outbox not sent yet.
+pub async fn unsent(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM order_service.outbox WHERE sent_at IS NULL")
+        .fetch_one(pool)
+        .await
+        .expect("count unsent outbox rows")
+}
+
+/// Waits until every outbox row is sent; fails with `what` after 60 s.
+pub async fn all_sent(pool: &PgPool, what: &str) {
+    eventually(what, || async { (unsent(pool).await == 0).then_some(()) }).await;
+}
