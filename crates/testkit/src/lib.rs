@@ -14,11 +14,13 @@ mod cluster;
 mod jaeger;
 mod kafka_tool;
 pub mod registry_cli;
+mod single_broker;
 mod workspace_binary;
 
 pub use cluster::{KilledNode, cluster_script};
 pub use jaeger::{Jaeger, free_ports, jaeger_binary};
 pub use kafka_tool::run_kafka_tool;
+pub use single_broker::SingleBroker;
 pub use workspace_binary::workspace_binary;
 
 fn required_env(name: &str) -> String {

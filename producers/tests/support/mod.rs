@@ -214,12 +214,20 @@ pub const ORDER: &str = r#"{"customer_id": "c-1", "currency": "EUR", "items": [{
 /// Reads every record of partition 0 of `topic` until `expected` arrived, then checks
 /// that nothing more arrives for 2 s; returns the keys (60 s bound).
 pub fn read_keys(topic: &str, expected: usize) -> Vec<String> {
+    read_keys_on(&testkit::kafka_brokers(), topic, expected)
+}
+
+/// [`read_keys`] from the broker at `brokers`, with `read_committed` (only what the
+/// relay's transactions committed).
+pub fn read_keys_on(brokers: &str, topic: &str, expected: usize) -> Vec<String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
     use rdkafka::{Offset, TopicPartitionList};
     use std::time::Instant;
 
-    let consumer: BaseConsumer = testkit::kafka_config()
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("isolation.level", "read_committed")
         .set("group.id", testkit::unique_name("order-service-test"))
         .set("enable.auto.commit", "false")
         .create()
