@@ -6,7 +6,7 @@
 # prints the table and writes a JSON report (<work dir>/report.json); exits 1 on any
 # violation.
 #
-# Usage: scripts/chaos.sh [--events N] [--scenarios a,b,c,d,e,f,g,h] [--group-protocol classic|consumer]
+# Usage: scripts/chaos.sh [--events N] [--scenarios a,b,c,d,e,f,g,h,i] [--group-protocol classic|consumer]
 #                         [--workers N] [--rate R] [--cluster-dir D] [--drain-timeout S]
 #                         [--bin-dir D] [--lane-poison N] [--max-buffered N] [--rss-bound-mib M]
 #                         [--report FILE]
@@ -19,6 +19,8 @@
 #   g  after the load, a trickle (one-record batches) while every write to the
 #      projection fails for 10 s (a trigger raising), then PostgreSQL stopped for 8 s
 #   h  PostgreSQL stopped for 20 s while workers join, leave and die (--max-buffered 1000)
+#   i  a second order service on the same database (the relays share the slots): kill -9
+#      it and restart it 3 s later; twice
 #   --rate         records per second of the producer [default: events / 40, at least 250]
 #   --cluster-dir  use the running cluster of `scripts/kafka-cluster.sh --dir D` instead
 #                  of starting one (scenario b kills and restarts its nodes)

@@ -25,6 +25,9 @@ pub const OUTBOX_PARKED_TOTAL: &str = "orderflow_outbox_parked_total";
 pub const OUTBOX_PUBLISH_FAILURES_TOTAL: &str = "orderflow_outbox_publish_failures_total";
 /// Outbox slots this relay owns and publishes.
 pub const OUTBOX_SLOTS_OWNED: &str = "orderflow_outbox_slots_owned";
+/// Metric name: seconds from an outbox row's write (its transaction) until the Kafka
+/// transaction carrying it committed (order service).
+pub const OUTBOX_COMMIT_TO_ACK_SECONDS: &str = "orderflow_outbox_commit_to_ack_seconds";
 /// Metric name: HTTP requests to the order API, by route template and status code.
 pub const ORDER_API_REQUESTS_TOTAL: &str = "orderflow_order_api_requests_total";
 /// Metric name: order API requests refused by the per-client rate limit, by client name.
@@ -39,6 +42,14 @@ pub const RESULT_FAILED: &str = "failed";
 /// milliseconds, a struggling broker in the seconds.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Buckets of the relay's commit-to-ack delay: tens of milliseconds when it keeps up,
+/// seconds when a backlog builds, minutes during an outage; fine enough around the
+/// usual values for p99.9 to mean something.
+const COMMIT_TO_ACK_BUCKETS: [f64; 24] = [
+    0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0,
+    7.5, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0,
 ];
 
 /// The producer's metric families, registered in one registry.
@@ -120,6 +131,8 @@ pub struct OrderServiceMetrics {
     pub outbox_publish_failures: IntCounter,
     /// Outbox slots this relay owns (of 64), refreshed every second.
     pub outbox_slots_owned: IntGauge,
+    /// Per published row: seconds from its write until its Kafka transaction committed.
+    pub outbox_commit_to_ack: Histogram,
     /// API requests by `route` (the path template, never an order id) and `status`.
     pub api_requests: IntCounterVec,
     /// API requests refused by the rate limit, by `client` (the token's name, or
@@ -162,6 +175,13 @@ impl OrderServiceMetrics {
             OUTBOX_SLOTS_OWNED,
             "Outbox slots (of 64) this relay owns and publishes; the relays on one database share them out.",
         )?;
+        let outbox_commit_to_ack = Histogram::with_opts(
+            HistogramOpts::new(
+                OUTBOX_COMMIT_TO_ACK_SECONDS,
+                "Seconds from an outbox row's write (its order's transaction) until the Kafka transaction that published it committed.",
+            )
+            .buckets(COMMIT_TO_ACK_BUCKETS.to_vec()),
+        )?;
         let api_requests = IntCounterVec::new(
             Opts::new(
                 ORDER_API_REQUESTS_TOTAL,
@@ -184,6 +204,7 @@ impl OrderServiceMetrics {
         registry.register(Box::new(outbox_published.clone()))?;
         registry.register(Box::new(outbox_publish_failures.clone()))?;
         registry.register(Box::new(outbox_slots_owned.clone()))?;
+        registry.register(Box::new(outbox_commit_to_ack.clone()))?;
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_rate_limited.clone()))?;
         Ok(Self {
@@ -195,6 +216,7 @@ impl OrderServiceMetrics {
             outbox_published,
             outbox_publish_failures,
             outbox_slots_owned,
+            outbox_commit_to_ack,
             api_requests,
             api_rate_limited,
         })

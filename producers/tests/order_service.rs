@@ -213,6 +213,8 @@ async fn an_order_placed_paid_and_shipped_reaches_the_topic_in_order_through_the
     // The relay refreshes the pending gauge right after its commit: allow it a moment.
     let expected = [
         "orderflow_outbox_published_total 3",
+        // Each published row's delay from its write to its transaction's commit.
+        "orderflow_outbox_commit_to_ack_seconds_count 3",
         "orderflow_outbox_pending 0",
         r#"orderflow_order_api_requests_total{route="/orders",status="201"} 1"#,
         r#"orderflow_order_api_requests_total{route="/orders/{id}/ship",status="409"} 1"#,

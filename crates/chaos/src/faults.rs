@@ -90,6 +90,7 @@ pub async fn run(scenario: char, ctx: &FaultContext) -> anyhow::Result<()> {
         }
         'g' => trickle_under_database_failure(ctx).await,
         'h' => churn_while_the_breaker_is_open(ctx).await,
+        'i' => kill_one_of_two_services(ctx).await,
         other => anyhow::bail!("unknown scenario {other}"),
     }
 }
@@ -212,6 +213,43 @@ async fn kill_service(ctx: &FaultContext) -> anyhow::Result<()> {
         ctx.note(&format!(
             "round {round}: order service restarted (pid {pid})"
         ));
+    }
+    Ok(())
+}
+
+/// A second order service on the scenario's database shares the relay's slots with the
+/// first (which takes the HTTP load); twice, 10 s apart, the second is killed with
+/// kill -9 and started again 3 s later: the first takes its slots over meanwhile, and
+/// the restarted one takes its share back. Stopped with SIGTERM once production ended.
+async fn kill_one_of_two_services(ctx: &FaultContext) -> anyhow::Result<()> {
+    let spec = ServiceSpec {
+        port: crate::infra::free_port()?,
+        log: ctx.dir.join("service2.log"),
+        ..ctx.service_spec.clone()
+    };
+    let second: SharedService = Arc::new(tokio::sync::Mutex::new(None));
+    let pid = start_service(&spec, &second).await?;
+    ctx.note(&format!("second order service started (pid {pid})"));
+    let started = tokio::time::Instant::now();
+    for round in 1..=2 {
+        sleep(Duration::from_secs(10)).await;
+        if let Some(mut service) = second.lock().await.take() {
+            service.kill().await;
+            ctx.note(&format!(
+                "round {round}: killed the second order service (pid {})",
+                service.pid()
+            ));
+        }
+        sleep(Duration::from_secs(3)).await;
+        let pid = start_service(&spec, &second).await?;
+        ctx.note(&format!(
+            "round {round}: second order service restarted (pid {pid})"
+        ));
+    }
+    sleep(ctx.production.saturating_sub(started.elapsed())).await;
+    if let Some(mut service) = second.lock().await.take() {
+        service.terminate(Duration::from_secs(30)).await;
+        ctx.note("second order service stopped (SIGTERM)");
     }
     Ok(())
 }

@@ -15,8 +15,8 @@ use crate::verifier::{self, DlqDuplicates, Target};
 /// every process it started.
 pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     for s in &args.scenarios {
-        if !('a'..='h').contains(s) {
-            bail!("unknown scenario {s} (a to h)");
+        if !('a'..='i').contains(s) {
+            bail!("unknown scenario {s} (a to i)");
         }
     }
     for binary in ["orderflow", "order-producer", "order-consumer"] {

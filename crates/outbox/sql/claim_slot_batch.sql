@@ -9,7 +9,8 @@
 -- other order of the slot flows on.
 -- Served by the partial index on unsent rows by (slot, id); the look-up of an earlier
 -- row by the one on unsent rows by (order_id, id).
-SELECT o.id, o.order_id, o.event_id, o.event_type, o.traceparent, o.tracestate, o.payload, o.attempts
+SELECT o.id, o.order_id, o.event_id, o.event_type, o.traceparent, o.tracestate, o.payload, o.attempts,
+       o.created_at
 FROM order_service.outbox o
 WHERE o.slot = $1
   AND o.sent_at IS NULL

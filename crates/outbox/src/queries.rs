@@ -86,6 +86,8 @@ pub struct OutboxRow {
     pub payload: Vec<u8>,
     /// Delivery attempts so far.
     pub attempts: i32,
+    /// When the row was written (its transaction's start, PostgreSQL's clock).
+    pub created_at: DateTime<Utc>,
 }
 
 /// Appends `row` inside `tx`, the transaction that changes the order.

@@ -14,12 +14,14 @@ mod cluster;
 mod jaeger;
 mod kafka_tool;
 pub mod registry_cli;
+mod single_broker;
 mod topic_read;
 mod workspace_binary;
 
 pub use cluster::{KilledNode, cluster_script};
 pub use jaeger::{Jaeger, free_ports, jaeger_binary};
 pub use kafka_tool::run_kafka_tool;
+pub use single_broker::SingleBroker;
 pub use topic_read::{read_expected, read_expected_from};
 pub use workspace_binary::workspace_binary;
 

@@ -330,7 +330,10 @@ async fn publish(producer: &FutureProducer, context: &SlotContext, rows: Vec<Out
         let committed =
             tokio::task::spawn_blocking(move || committing.commit_transaction(timeout)).await;
         return match committed {
-            Ok(Ok(())) => Turn::Committed(rows.iter().map(|row| row.id).collect()),
+            Ok(Ok(())) => {
+                observe_commit_to_ack(context, &rows);
+                Turn::Committed(rows.iter().map(|row| row.id).collect())
+            }
             Ok(Err(error)) => {
                 let broken = Turn::Broken(format!("kafka: {error}"), is_fenced(&error));
                 if is_fatal(&error) || !abort(producer, context).await {
@@ -346,6 +349,23 @@ async fn publish(producer: &FutureProducer, context: &SlotContext, rows: Vec<Out
         Turn::Aborted(failed)
     } else {
         Turn::Broken("cannot abort the slot's transaction".into(), false)
+    }
+}
+
+/// Records, per row, how long after its write its transaction committed (readers with
+/// `read_committed` see it from then on). Rows are written on PostgreSQL's clock: on
+/// another host the figure includes the clocks' difference.
+fn observe_commit_to_ack(context: &SlotContext, rows: &[OutboxRow]) {
+    let now = chrono::Utc::now();
+    for row in rows {
+        let delay = (now - row.created_at)
+            .num_microseconds()
+            .unwrap_or(0)
+            .max(0);
+        context
+            .metrics
+            .outbox_commit_to_ack
+            .observe(delay as f64 / 1e6);
     }
 }
 

@@ -216,7 +216,16 @@ pub const ORDER: &str = r#"{"customer_id": "c-1", "currency": "EUR", "items": [{
 /// Reads every record of partition 0 of `topic` until `expected` arrived, then checks
 /// that nothing more arrives for 2 s; returns the keys (60 s bound).
 pub fn read_keys(topic: &str, expected: usize) -> Vec<String> {
-    testkit::read_expected(topic, 1, expected, |message| {
+    read_keys_on(&testkit::kafka_brokers(), topic, expected)
+}
+
+/// [`read_keys`] from the broker at `brokers`, with `read_committed` (only what the
+/// relay's transactions committed).
+pub fn read_keys_on(brokers: &str, topic: &str, expected: usize) -> Vec<String> {
+    let mut base = rdkafka::ClientConfig::new();
+    base.set("bootstrap.servers", brokers)
+        .set("isolation.level", "read_committed");
+    testkit::read_expected_from(&base, topic, 1, expected, |message| {
         String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned()
     })
 }

@@ -1,8 +1,11 @@
 //! The independent verifier: reads the source topic, its DLQ, the consumer's tables and
 //! the group's committed offsets, decodes with its own decoder ([`decode`]) and judges
 //! with its own model of the projection ([`model`]). `orderflow verify` is the first
-//! opinion (it shares the schema types with the consumer); this is the second.
+//! opinion (it shares the schema types with the consumer); this is the second. It also
+//! checks that each order's events are in the topic in the order the order service
+//! committed them ([`commit_order`]).
 
+pub mod commit_order;
 pub mod decode;
 pub mod model;
 pub mod read;
@@ -84,6 +87,11 @@ pub async fn verify(target: &Target, dlq_duplicates: DlqDuplicates) -> anyhow::R
         .context("connect to the consumer's database")?;
     observed.applied = read::applied(&pool, &target.group, &target.topic).await?;
     observed.projection = read::projection(&pool).await?;
+    let committed = read::committed_events(&pool).await?;
     pool.close().await;
-    Ok(model::check(&observed, dlq_duplicates))
+    let mut verdict = model::check(&observed, dlq_duplicates);
+    verdict
+        .violations
+        .extend(commit_order::check(&observed.source, &committed));
+    Ok(verdict)
 }

@@ -11,6 +11,7 @@ use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{ClientConfig, Message};
 use sqlx::{PgPool, Row};
 
+use super::commit_order::Committed;
 use super::model::{AppliedRow, Position, ProjectionRow};
 
 /// A record as read.
@@ -151,6 +152,35 @@ pub async fn projection(pool: &PgPool) -> anyhow::Result<HashMap<String, Project
                     last_event_id: row.try_get("last_event_id")?,
                 },
             ))
+        })
+        .collect()
+}
+
+/// The events the order service committed, in outbox id order (nothing when the
+/// database holds no order service): every row but those an operator skipped or a
+/// parked row, which are not published.
+pub async fn committed_events(pool: &PgPool) -> anyhow::Result<Vec<Committed>> {
+    let present: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('order_service.outbox')::text")
+            .fetch_one(pool)
+            .await
+            .context("look for the order service's outbox")?;
+    if present.is_none() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(
+        "SELECT order_id, event_id::text AS event_id FROM order_service.outbox
+         WHERE state NOT IN ('skipped', 'parked') ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .context("read the order service's outbox")?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Committed {
+                order_id: row.try_get("order_id")?,
+                event_id: row.try_get("event_id")?,
+            })
         })
         .collect()
 }
