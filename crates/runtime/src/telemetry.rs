@@ -397,7 +397,7 @@ mod tests {
             assert!(root.span.is_disabled());
             let carried = root.carried().expect("a trace to hand on");
             assert!(carried.traceparent.ends_with("-00"), "{carried:?}");
-            block_on(root.instrument(async {
+            block_on(root.in_trace(async {
                 let insert = tracing::info_span!("insert");
                 assert!(insert.is_disabled());
                 // What the work stores or sends is the sampled-out trace.
@@ -414,7 +414,7 @@ mod tests {
         let (_, exported) = logged_and_sampled("warn", true, sampler, || {
             let root = root_span(|| caller_context(true), || tracing::info_span!("request"));
             assert!(root.is_sampled());
-            carried = block_on(root.instrument(async {
+            carried = block_on(root.in_trace(async {
                 tracing::info_span!("insert").in_scope(StoredTraceContext::current)
             }));
         });

@@ -182,7 +182,7 @@ impl RootSpan {
     }
 
     /// Runs `future` inside the span and, when spans are exported, the decided context.
-    pub fn instrument<F: Future>(&self, future: F) -> WithContext<Instrumented<F>> {
+    pub fn in_trace<F: Future>(&self, future: F) -> WithContext<Instrumented<F>> {
         let cx = match &self.decision {
             Decision::Off => Context::new(),
             Decision::Sampled(cx) | Decision::Unsampled(cx) => cx.clone(),
