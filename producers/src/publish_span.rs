@@ -2,12 +2,19 @@
 //! context the record then carries in its headers: the span's own, so the consumer's
 //! spans continue from the publish.
 
-use orderflow_runtime::telemetry::StoredTraceContext;
+use orderflow_runtime::telemetry::span_context::TraceContext;
+use orderflow_runtime::telemetry::{self, RootSpan, StoredTraceContext};
 use tracing::field::Empty;
 
-/// A `publish <topic>` producer span for the record keyed `key`; its partition and offset
-/// are recorded by [`record_delivered`] once the broker acknowledged it.
-pub fn publish_span(topic: &str, key: &str) -> tracing::Span {
+/// A `publish <topic>` producer span for the record keyed `key`, continuing `parent` (the
+/// context stored with an outbox row, or an empty one for a new trace) when the trace is
+/// sampled; its partition and offset are recorded by [`record_delivered`] once the broker
+/// acknowledged it.
+pub fn publish_span(topic: &str, key: &str, parent: impl FnOnce() -> TraceContext) -> RootSpan {
+    telemetry::root_span(parent, || span(topic, key))
+}
+
+fn span(topic: &str, key: &str) -> tracing::Span {
     tracing::info_span!(
         "publish",
         otel.name = %format_args!("publish {topic}"),
@@ -38,9 +45,9 @@ pub fn record_failed(span: &tracing::Span, error: &str) {
     span.record("error.type", "delivery_failed");
 }
 
-/// The trace context the record carries: the publish span's when spans are exported,
-/// else the one it would have carried without tracing (`fallback`).
-pub fn carried_context(span: &tracing::Span, fallback: StoredTraceContext) -> StoredTraceContext {
-    span.in_scope(StoredTraceContext::current)
-        .unwrap_or(fallback)
+/// The trace context the record carries: the publish span's when it is exported, the
+/// trace's with the sampled flag off when it is sampled out, else (spans not exported)
+/// the one it would have carried without tracing (`fallback`).
+pub fn carried_context(root: &RootSpan, fallback: StoredTraceContext) -> StoredTraceContext {
+    root.carried().unwrap_or(fallback)
 }

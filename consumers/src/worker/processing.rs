@@ -134,7 +134,7 @@ impl Processor {
             if pending.is_empty() {
                 return;
             }
-            let span = trace_spans::process_span(
+            let root = trace_spans::process_span(
                 &self.shared.topic,
                 &self.shared.group,
                 pending.iter().map(|work| &work.job.job.record),
@@ -143,7 +143,7 @@ impl Processor {
             for work in &mut pending {
                 work.retries_on_its_own = false;
             }
-            async {
+            root.in_trace(async {
                 self.decode(&mut pending).await;
                 if let Some(split) = self.apply(&mut pending).await {
                     // One record of the batch failed in a way we cannot attribute:
@@ -153,8 +153,7 @@ impl Processor {
                     }
                 }
                 self.dead_letter(&mut pending).await;
-            }
-            .instrument(span)
+            })
             .await;
             pending.retain(|work| !work.finished);
             // A record waiting on the registry, or on backoff after its own failure,

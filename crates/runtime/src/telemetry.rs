@@ -7,13 +7,14 @@ mod log_filter;
 mod log_ids;
 mod otel_config;
 pub mod propagation;
+mod sampling;
 pub mod span_context;
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_log::AsLog;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -23,6 +24,7 @@ use tracing_subscriber::{EnvFilter, Registry};
 pub use export::{TraceExportMetrics, build_provider, provider_with_exporter};
 pub use otel_config::{OtelConfig, SamplerConfig};
 pub use propagation::StoredTraceContext;
+pub use sampling::{RootSpan, root_span};
 
 use crate::Result;
 use log_filter::LogOrExportFilter;
@@ -107,16 +109,28 @@ impl Drop for Telemetry {
 /// a start-up error.
 pub fn init_telemetry(args: &LogArgs, default_service_name: &str) -> Result<Telemetry> {
     let metrics = TraceExportMetrics::new();
-    let provider = match OtelConfig::from_env(default_service_name)? {
-        Some(config) => Some(build_provider(&config, &metrics)?),
+    let export = match OtelConfig::from_env(default_service_name)? {
+        Some(config) => Some((
+            build_provider(&config, &metrics)?,
+            export::sampler(config.sampler),
+        )),
         None => None,
     };
-    install(args, provider.as_ref());
+    install(
+        args,
+        export
+            .as_ref()
+            .map(|(provider, sampler)| (provider, sampler.clone())),
+    );
+    let provider = export.map(|(provider, _)| provider);
     EXPORTING.store(provider.is_some(), Ordering::Relaxed);
     Ok(Telemetry { provider, metrics })
 }
 
-fn install(args: &LogArgs, provider: Option<&SdkTracerProvider>) {
+/// What the subscriber exports spans with: the provider and the configured sampler.
+type Export<'a> = (&'a SdkTracerProvider, Sampler);
+
+fn install(args: &LogArgs, export: Option<Export<'_>>) {
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let filter = log_filter(&args.log_level);
     // Records of crates that log through `log` (librdkafka's, Avro's) come in through the
@@ -128,7 +142,7 @@ fn install(args: &LogArgs, provider: Option<&SdkTracerProvider>) {
     let _ = tracing::subscriber::set_global_default(subscriber(
         args,
         filter,
-        provider,
+        export,
         BoxMakeWriter::new(std::io::stderr),
         colour,
     ));
@@ -145,14 +159,14 @@ fn log_filter(log_level: &str) -> EnvFilter {
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
-/// The subscriber: the log formatter and, with `provider`, the span export, under one
-/// filter (`log_filter`: the log level, and the exported spans whatever it says), and the
-/// layer that hands the formatter the dispatcher, which must sit outside the `Vec` (a
-/// `Vec` of layers does not pass the dispatcher on).
+/// The subscriber: the log formatter and, with `export`, the span export, under one
+/// filter (`log_filter`: the log level, and the exported spans whatever it says unless
+/// their trace is sampled out), and the layer that hands the formatter the dispatcher,
+/// which must sit outside the `Vec` (a `Vec` of layers does not pass the dispatcher on).
 fn subscriber(
     args: &LogArgs,
     filter: EnvFilter,
-    provider: Option<&SdkTracerProvider>,
+    export: Option<Export<'_>>,
     writer: BoxMakeWriter,
     colour: bool,
 ) -> impl tracing::Subscriber + Send + Sync {
@@ -172,7 +186,8 @@ fn subscriber(
             })
             .boxed(),
     }];
-    if let Some(provider) = provider {
+    let sampler = export.as_ref().map(|(_, sampler)| sampler.clone());
+    if let Some((provider, _)) = export {
         // Only what the spans' own fields say: source locations, thread ids and busy/idle
         // times would cost on every span and tell an operator little.
         let otel = tracing_opentelemetry::layer()
@@ -187,7 +202,7 @@ fn subscriber(
     tracing_subscriber::registry()
         .with(layers)
         .with(DispatchCapture(slot))
-        .with(LogOrExportFilter::new(filter, provider.is_some()))
+        .with(LogOrExportFilter::new(filter, sampler))
 }
 
 #[cfg(test)]
@@ -195,7 +210,9 @@ mod tests {
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 
-    use opentelemetry::trace::TraceContextExt;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
     use opentelemetry_sdk::trace::InMemorySpanExporter;
     use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -225,13 +242,23 @@ mod tests {
         with_provider: bool,
         body: impl FnOnce(),
     ) -> (Vec<serde_json::Value>, Vec<String>) {
+        logged_and_sampled(log_level, with_provider, SamplerConfig::AlwaysOn, body)
+    }
+
+    /// Like [`logged_and_exported`], with `sampler` deciding.
+    fn logged_and_sampled(
+        log_level: &str,
+        with_provider: bool,
+        sampler: SamplerConfig,
+        body: impl FnOnce(),
+    ) -> (Vec<serde_json::Value>, Vec<String>) {
         let captured = Captured::default();
         let exporter = InMemorySpanExporter::default();
         let config = OtelConfig {
             traces_endpoint: "http://127.0.0.1:1/v1/traces".into(),
             service_name: "test".into(),
             resource_attributes: Vec::new(),
-            sampler: SamplerConfig::AlwaysOn,
+            sampler,
             max_queue_size: 16,
         };
         let provider =
@@ -244,7 +271,7 @@ mod tests {
         let subscriber = subscriber(
             &args,
             log_filter(&args.log_level),
-            with_provider.then_some(&provider),
+            with_provider.then(|| (&provider, export::sampler(config.sampler))),
             BoxMakeWriter::new(move || writer.clone()),
             false,
         );
@@ -324,5 +351,124 @@ mod tests {
         });
         assert_eq!(lines.len(), 1);
         assert!(lines[0].get("trace_id").is_none(), "{}", lines[0]);
+    }
+
+    /// A remote context of a trace its caller sampled (or not).
+    fn caller_context(sampled: bool) -> opentelemetry::Context {
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            flags,
+            true,
+            TraceState::default(),
+        ))
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn no_exported_span_is_built_inside_a_sampled_out_trace() {
+        let (_, exported) = logged_and_exported("warn", true, || {
+            let _attached = caller_context(false).attach();
+            let span = tracing::info_span!("insert");
+            assert!(span.is_disabled(), "a span only to be dropped is not built");
+        });
+        assert!(exported.is_empty(), "{exported:?}");
+    }
+
+    #[test]
+    fn a_trace_sampled_out_at_its_root_builds_no_span_and_hands_on_the_flag_off() {
+        let sampler = SamplerConfig::ParentBasedTraceIdRatio(0.0);
+        let (_, exported) = logged_and_sampled("warn", true, sampler, || {
+            let root = root_span(opentelemetry::Context::new, || {
+                tracing::info_span!("request")
+            });
+            assert!(!root.is_sampled());
+            assert!(root.span.is_disabled());
+            let carried = root.carried().expect("a trace to hand on");
+            assert!(carried.traceparent.ends_with("-00"), "{carried:?}");
+            block_on(root.in_trace(async {
+                let insert = tracing::info_span!("insert");
+                assert!(insert.is_disabled());
+                // What the work stores or sends is the sampled-out trace.
+                assert_eq!(insert.in_scope(StoredTraceContext::current), Some(carried));
+            }));
+        });
+        assert!(exported.is_empty(), "{exported:?}");
+    }
+
+    #[test]
+    fn a_trace_its_caller_sampled_is_exported_under_a_zero_ratio() {
+        let sampler = SamplerConfig::ParentBasedTraceIdRatio(0.0);
+        let mut carried = None;
+        let (_, exported) = logged_and_sampled("warn", true, sampler, || {
+            let root = root_span(|| caller_context(true), || tracing::info_span!("request"));
+            assert!(root.is_sampled());
+            carried = block_on(root.in_trace(async {
+                tracing::info_span!("insert").in_scope(StoredTraceContext::current)
+            }));
+        });
+        assert_eq!(exported, ["insert", "request"]);
+        let carried = carried.expect("the insert span's context").traceparent;
+        assert!(
+            carried.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+                && carried.ends_with("-01")
+                && !carried.contains("00f067aa0ba902b7"),
+            "{carried}"
+        );
+    }
+
+    #[test]
+    fn a_new_trace_sampled_at_its_root_is_not_drawn_again() {
+        // Ratio 1 at the head; the provider's sampler must keep that decision.
+        let sampler = SamplerConfig::ParentBasedTraceIdRatio(1.0);
+        let (_, exported) = logged_and_sampled("warn", true, sampler, || {
+            let root = root_span(opentelemetry::Context::new, || {
+                tracing::info_span!("request")
+            });
+            assert!(root.is_sampled());
+            let carried = root.carried().expect("the root span's context");
+            assert!(carried.traceparent.ends_with("-01"), "{carried:?}");
+        });
+        assert_eq!(exported, ["request"]);
+    }
+
+    #[test]
+    fn at_info_a_sampled_out_span_still_reaches_the_log_but_is_not_exported() {
+        let sampler = SamplerConfig::ParentBasedTraceIdRatio(0.0);
+        let (lines, exported) = logged_and_sampled("info", true, sampler, || {
+            let root = root_span(opentelemetry::Context::new, || {
+                tracing::info_span!("request", order_id = "ord-1")
+            });
+            assert!(!root.span.is_disabled(), "the log level wants it");
+            root.span.in_scope(|| tracing::info!("inside"));
+        });
+        assert!(exported.is_empty(), "{exported:?}");
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["span"]["order_id"], "ord-1", "{}", lines[0]);
+    }
+
+    #[test]
+    fn without_export_the_root_span_is_the_log_span_and_hands_on_nothing() {
+        let (_, exported) = logged_and_exported("info", false, || {
+            let root = root_span(
+                || panic!("not read without export"),
+                || tracing::info_span!("request"),
+            );
+            assert!(!root.is_sampled());
+            assert!(!root.span.is_disabled());
+            assert_eq!(root.carried(), None);
+        });
+        assert!(exported.is_empty());
     }
 }

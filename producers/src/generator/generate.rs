@@ -30,6 +30,7 @@ use crate::publish_span;
 use crate::topic_check;
 use crate::trace_context::{new_traceparent, write_traceparent};
 use orderflow_runtime::telemetry::StoredTraceContext;
+use orderflow_runtime::telemetry::span_context::TraceContext;
 
 pub use orderflow_contracts::record::{
     CONTENT_TYPE, CONTENT_TYPE_HEADER, EVENT_TYPE_HEADER, record_headers,
@@ -339,15 +340,15 @@ impl<'a> Run<'a> {
         }
         // With span export on, a publish span per record, whose context the record
         // carries; otherwise the fresh traceparent as before, at no cost.
-        let span = orderflow_runtime::telemetry::is_exporting()
-            .then(|| publish_span::publish_span(&self.args.topic, key));
-        let headers = match &span {
-            Some(span) => {
+        let root = orderflow_runtime::telemetry::is_exporting()
+            .then(|| publish_span::publish_span(&self.args.topic, key, TraceContext::new));
+        let headers = match &root {
+            Some(root) => {
                 let fallback = StoredTraceContext {
                     traceparent: traceparent.to_string(),
                     tracestate: None,
                 };
-                let carried = publish_span::carried_context(span, fallback);
+                let carried = publish_span::carried_context(root, fallback);
                 record_headers(
                     &carried.traceparent,
                     carried.tracestate.as_deref(),

@@ -28,7 +28,7 @@ use futures::future::join_all;
 use orderflow_contracts::produce_error::ProduceFailure;
 use orderflow_contracts::record::record_headers;
 use orderflow_outbox::{OutboxRow, queries as outbox};
-use orderflow_runtime::telemetry::{StoredTraceContext, span_context};
+use orderflow_runtime::telemetry::StoredTraceContext;
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -292,11 +292,13 @@ async fn publish(producer: &FutureProducer, context: &SlotContext, rows: Vec<Out
             traceparent: row.traceparent.clone(),
             tracestate: row.tracestate.clone(),
         };
-        let span = publish_span::publish_span(&config.topic, &row.order_id);
-        span_context::set_parent(&span, &stored.context());
-        let carried = publish_span::carried_context(&span, stored);
+        let root = publish_span::publish_span(&config.topic, &row.order_id, || stored.context());
+        let carried = publish_span::carried_context(&root, stored);
         let delivery = send(producer, &config.topic, row, &carried).await;
-        reports.push(tokio::time::timeout_at(deadline, settle(delivery, span)));
+        reports.push(tokio::time::timeout_at(
+            deadline,
+            settle(delivery, root.span),
+        ));
     }
     let settled = join_all(reports).await;
     let failed: Vec<(OutboxRow, String, bool)> = rows

@@ -6,37 +6,44 @@
 
 use orderflow_runtime::telemetry::propagation::extract_kafka_headers;
 use orderflow_runtime::telemetry::span_context::{self, TraceContext};
+use orderflow_runtime::telemetry::{self, RootSpan};
 use rdkafka::Message;
 use rdkafka::message::OwnedMessage;
 use tracing::field::Empty;
 
 use crate::dead_letter::FailureReport;
 
-/// The process span of one round over `records`.
+/// The process span of one round over `records`. Whether it is sampled is decided
+/// before it is built: by the batch's one trace when every record belongs to it (the
+/// process span is that trace's next hop), else as a new trace (links only, as the
+/// conventions say). Sampled out, no span, link or record context is built for it.
 pub fn process_span<'a>(
     topic: &str,
     group: &str,
-    records: impl ExactSizeIterator<Item = &'a OwnedMessage>,
-) -> tracing::Span {
+    records: impl ExactSizeIterator<Item = &'a OwnedMessage> + Clone,
+) -> RootSpan {
     let count = records.len();
-    let span = tracing::info_span!(
-        "process",
-        otel.name = %format_args!("process {topic}"),
-        otel.kind = "consumer",
-        messaging.system = "kafka",
-        messaging.operation.name = "process",
-        messaging.operation.type = "process",
-        messaging.destination.name = topic,
-        messaging.consumer.group.name = group,
-        messaging.batch.message_count = count,
-        messaging.destination.partition.id = Empty,
-        messaging.kafka.offset = Empty,
-        messaging.kafka.message.key = Empty,
-    );
-    if !orderflow_runtime::telemetry::is_exporting() {
-        return span;
+    let make = || {
+        tracing::info_span!(
+            "process",
+            otel.name = %format_args!("process {topic}"),
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.operation.name = "process",
+            messaging.operation.type = "process",
+            messaging.destination.name = topic,
+            messaging.consumer.group.name = group,
+            messaging.batch.message_count = count,
+            messaging.destination.partition.id = Empty,
+            messaging.kafka.offset = Empty,
+            messaging.kafka.message.key = Empty,
+        )
+    };
+    let root = telemetry::root_span(|| batch_parent(records.clone()), make);
+    if !root.is_sampled() {
+        return root;
     }
-    let mut contexts: Vec<TraceContext> = Vec::with_capacity(count);
+    let span = &root.span;
     for record in records {
         if count == 1 {
             span.record(
@@ -48,22 +55,22 @@ pub fn process_span<'a>(
                 span.record("messaging.kafka.message.key", key);
             }
         }
-        contexts.push(record_context(record));
+        span_context::add_link(span, &record_context(record));
     }
-    // One trace for the whole batch (a single record, or one order's events): the batch
-    // is that trace's next hop. Several traces: links only, as the conventions say.
-    let first_trace = contexts.first().and_then(span_context::trace_id);
-    if first_trace.is_some()
-        && contexts
-            .iter()
-            .all(|cx| span_context::trace_id(cx) == first_trace)
-    {
-        span_context::set_parent(&span, &contexts[0]);
+    root
+}
+
+/// The context of the batch's one trace when every record carries the same trace id,
+/// else an empty one (a new trace). Reads records only until one differs.
+fn batch_parent<'a>(mut records: impl Iterator<Item = &'a OwnedMessage>) -> TraceContext {
+    let Some(first) = records.next().map(record_context) else {
+        return TraceContext::new();
+    };
+    if records.all(|record| span_context::same_trace(&first, &record_context(record))) {
+        first
+    } else {
+        TraceContext::new()
     }
-    for cx in &contexts {
-        span_context::add_link(&span, cx);
-    }
-    span
 }
 
 /// The trace context `record` carries (empty when none).
@@ -118,25 +125,30 @@ pub fn dead_letter_span(records: usize) -> tracing::Span {
 /// why it ended in the DLQ whatever batch it was in; it links to the current span (the
 /// hand-off, inside the batch's process span).
 pub fn settle_span(record: &OwnedMessage, group: &str, report: &FailureReport) -> tracing::Span {
-    let span = tracing::info_span!(
-        "settle",
-        otel.name = %format_args!("settle {}", record.topic()),
-        otel.kind = "consumer",
-        otel.status_code = "ERROR",
-        otel.status_description = %report.message,
-        messaging.system = "kafka",
-        messaging.operation.name = "dead-letter",
-        messaging.operation.type = "settle",
-        messaging.destination.name = record.topic(),
-        messaging.destination.partition.id = %record.partition(),
-        messaging.kafka.offset = record.offset(),
-        messaging.consumer.group.name = group,
-        error.type = report.category.as_str(),
-        dead_letter.reason = %report.message,
-        dead_letter.attempts = report.attempts,
-        dead_letter.outcome = Empty,
-    );
-    span_context::set_parent(&span, &record_context(record));
-    span_context::add_link(&span, &span_context::context_of(&tracing::Span::current()));
-    span
+    let hand_off = span_context::context_of(&tracing::Span::current());
+    let make = || {
+        tracing::info_span!(
+            "settle",
+            otel.name = %format_args!("settle {}", record.topic()),
+            otel.kind = "consumer",
+            otel.status_code = "ERROR",
+            otel.status_description = %report.message,
+            messaging.system = "kafka",
+            messaging.operation.name = "dead-letter",
+            messaging.operation.type = "settle",
+            messaging.destination.name = record.topic(),
+            messaging.destination.partition.id = %record.partition(),
+            messaging.kafka.offset = record.offset(),
+            messaging.consumer.group.name = group,
+            error.type = report.category.as_str(),
+            dead_letter.reason = %report.message,
+            dead_letter.attempts = report.attempts,
+            dead_letter.outcome = Empty,
+        )
+    };
+    let root = telemetry::root_span(|| record_context(record), make);
+    if root.is_sampled() {
+        span_context::add_link(&root.span, &hand_off);
+    }
+    root.span
 }

@@ -20,6 +20,7 @@ use opentelemetry_sdk::trace::{
 use prometheus::{IntCounter, Registry};
 
 use super::otel_config::{OtelConfig, SamplerConfig};
+use super::sampling::HeadSampler;
 use crate::{Error, Result};
 
 /// Counters of the span export, registered in the binary's metrics registry.
@@ -122,12 +123,13 @@ pub fn provider_with_exporter<E: SpanExporter + 'static>(
         .build();
     SdkTracerProvider::builder()
         .with_span_processor(processor)
-        .with_sampler(sampler(config.sampler))
+        .with_sampler(HeadSampler(sampler(config.sampler)))
         .with_resource(resource)
         .build()
 }
 
-fn sampler(config: SamplerConfig) -> Sampler {
+/// The configured sampler (the provider's wraps it in [`HeadSampler`]).
+pub(crate) fn sampler(config: SamplerConfig) -> Sampler {
     match config {
         SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
         SamplerConfig::AlwaysOff => Sampler::AlwaysOff,

@@ -10,7 +10,6 @@ use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
@@ -39,10 +38,10 @@ impl StoredTraceContext {
         })
     }
 
-    /// The context of the current `tracing` span, or `None` when tracing is off or the
-    /// current span is not exported.
+    /// The current OpenTelemetry context's (an entered exported span's, or the
+    /// sampled-out trace the work runs in), or `None` when tracing is off.
     pub fn current() -> Option<Self> {
-        Self::capture(&tracing::Span::current().context())
+        Context::map_current(Self::capture)
     }
 
     /// A context whose remote parent is the stored span; an empty context when the text

@@ -32,6 +32,13 @@ pub fn trace_id(cx: &TraceContext) -> Option<String> {
         .then(|| span_context.trace_id().to_string())
 }
 
+/// Whether `a` and `b` hold valid span contexts of one trace.
+pub fn same_trace(a: &TraceContext, b: &TraceContext) -> bool {
+    let (a, b) = (a.span(), b.span());
+    let (a, b) = (a.span_context(), b.span_context());
+    a.is_valid() && b.is_valid() && a.trace_id() == b.trace_id()
+}
+
 /// The OpenTelemetry context of a `tracing` span (empty when traces are not exported).
 pub fn context_of(span: &tracing::Span) -> TraceContext {
     span.context()

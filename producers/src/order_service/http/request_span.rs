@@ -5,33 +5,40 @@
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use orderflow_runtime::telemetry;
 use orderflow_runtime::telemetry::propagation::extract_http_headers;
-use orderflow_runtime::telemetry::span_context;
-use tracing::Instrument;
 use tracing::field::Empty;
 
-/// Runs the request inside its server span and records the answer's status.
+/// Runs the request inside its server span and records the answer's status. Whether the
+/// trace is sampled is decided before the span is built (the caller's `traceparent`
+/// decides, under a parent-based sampler); a request sampled out builds no exported span
+/// and hands its trace on with the sampled flag off.
 pub async fn trace_request(matched: Option<MatchedPath>, request: Request, next: Next) -> Response {
     // The route template, never the order id, names the span (low cardinality).
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = request.method().as_str();
-    let span = tracing::info_span!(
-        "HTTP request",
-        otel.name = %format_args!("{method} {route}"),
-        otel.kind = "server",
-        otel.status_code = Empty,
-        http.request.method = method,
-        http.route = route,
-        url.path = request.uri().path(),
-        url.scheme = "http",
-        http.response.status_code = Empty,
+    let root = telemetry::root_span(
+        || extract_http_headers(request.headers()),
+        || {
+            tracing::info_span!(
+                "HTTP request",
+                otel.name = %format_args!("{method} {route}"),
+                otel.kind = "server",
+                otel.status_code = Empty,
+                http.request.method = method,
+                http.route = route,
+                url.path = request.uri().path(),
+                url.scheme = "http",
+                http.response.status_code = Empty,
+            )
+        },
     );
-    span_context::set_parent(&span, &extract_http_headers(request.headers()));
-    let response = next.run(request).instrument(span.clone()).await;
+    let response = root.in_trace(next.run(request)).await;
     let status = response.status();
-    span.record("http.response.status_code", i64::from(status.as_u16()));
+    root.span
+        .record("http.response.status_code", i64::from(status.as_u16()));
     if status.is_server_error() {
-        span.record("otel.status_code", "ERROR");
+        root.span.record("otel.status_code", "ERROR");
     }
     response
 }
