@@ -1,8 +1,8 @@
 //! The worker side: a batch of records (runs of consecutive records of a key, in
-//! offset order) goes round by round through decoding, one transaction in the [`EffectStore`], and settling each
-//! record; what failed is judged by the [`RetryPolicy`] and poison is handed to
-//! the DLQ ([`hand_off::hand_off`], once per record through the ledger), until
-//! every record is done or fenced.
+//! offset order) goes round by round through decoding, one transaction in the
+//! [`EffectStore`], and settling each record; what failed is judged by the
+//! [`RetryPolicy`] and poison is handed to the DLQ ([`hand_off::hand_off`], once
+//! per record through the ledger), until every record is done or fenced.
 
 use std::future::Future;
 use std::pin::Pin;
