@@ -11,7 +11,7 @@
 //! 2. [`partitions`] registers its offset under its partition's epoch (the
 //!    assignment and its offset tracker): from now on it holds the commit back.
 //! 3. [`scheduling`] queues it behind the earlier records of its key; dispatch
-//!    hands it to a worker in a batch of at most one record per key.
+//!    hands it to a worker in a batch, with the later records of its key there.
 //! 4. [`worker`] decodes it, applies the batch in one transaction and judges what
 //!    failed (retry with backoff, the database's circuit breaker, attempts).
 //! 5. [`store`] writes the dedup row and the order projection in that transaction

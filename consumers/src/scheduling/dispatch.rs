@@ -1,5 +1,5 @@
-//! Dispatch: ready records go to workers in batches of at most one record per
-//! key, within the limits on records and transactions in flight.
+//! Dispatch: ready records go to workers in batches (runs of consecutive records
+//! of a key), within the limits on records and transactions in flight.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering as AtomicOrdering;
@@ -19,7 +19,7 @@ pub(crate) struct DispatchLimits {
     pub(crate) db_concurrency: usize,
 }
 
-/// Hands ready records to workers, at most one record per key per batch. While
+/// Hands ready records to workers, in runs of consecutive records per key. While
 /// a batch is running, a new one starts only when `--max-in-flight` leaves room
 /// for a fair share (max-in-flight / db-concurrency, at most a batch): a
 /// transaction per handful of records would take a database slot for little.

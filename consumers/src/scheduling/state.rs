@@ -166,22 +166,44 @@ impl EngineState {
         true
     }
 
-    /// Takes up to `max` records that may start now.
+    /// Takes up to `max` records that may start now: runs of consecutive records
+    /// of a key (several events of one order go to one batch, in offset order).
     pub(crate) fn take_ready(&mut self, max: usize) -> Vec<DispatchedJob> {
         let mut jobs = Vec::new();
         while jobs.len() < max {
-            let Some((key, job, ticket)) = self.scheduler.next_ready() else {
+            let Some((key, run, ticket)) = self.scheduler.next_ready_run(max - jobs.len()) else {
                 break;
             };
-            self.assignment.started(key.0);
-            jobs.push(DispatchedJob {
-                job,
-                key,
-                ticket,
-                dispatched_at: Instant::now(),
-            });
+            for job in run {
+                self.assignment.started(key.0);
+                jobs.push(DispatchedJob {
+                    job,
+                    key: key.clone(),
+                    ticket,
+                    dispatched_at: Instant::now(),
+                });
+            }
         }
         jobs
+    }
+
+    /// Gives dispatched records of one run back unfinished (`jobs` in offset
+    /// order): they go back to the front of their key's queue and start again
+    /// after the rest of their run finished.
+    pub(crate) fn put_back(&mut self, jobs: Vec<DispatchedJob>) {
+        let Some(first) = jobs.first() else {
+            return;
+        };
+        let (key, ticket) = (first.key.clone(), first.ticket);
+        debug_assert!(jobs.iter().all(|j| j.key == key && j.ticket == ticket));
+        for job in &jobs {
+            let record = &job.job.record;
+            self.assignment
+                .finished(record.partition(), job.job.epoch, record.offset(), false);
+        }
+        let records = jobs.into_iter().map(|dispatched| dispatched.job).collect();
+        self.scheduler.put_back(&key, ticket, records);
+        self.last_activity = Instant::now();
     }
 
     /// Marks a record done (`done`) or gives it up without marking it done
@@ -301,6 +323,13 @@ impl Shared {
     /// or it can never be dead-lettered): its offset is never committed past.
     pub(crate) fn give_up(&self, job: &DispatchedJob) {
         self.lock().finish(job, false);
+        self.wake.notify_one();
+    }
+
+    /// A worker gives records of one run back unfinished, to start again later in
+    /// offset order ([`EngineState::put_back`]).
+    pub(crate) fn put_back(&self, jobs: Vec<DispatchedJob>) {
+        self.lock().put_back(jobs);
         self.wake.notify_one();
     }
 

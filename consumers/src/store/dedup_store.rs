@@ -35,15 +35,26 @@ pub async fn already_processed(
     rows.iter().map(|row| row.try_get("event_id")).collect()
 }
 
-/// Inserts dedup rows; returns how many were new (a concurrent writer of the
-/// same event makes this smaller than `events.len()`).
+/// Inserts dedup rows; returns how many were new (events the group processed
+/// before, or a concurrent writer of the same event, make this smaller than
+/// `events.len()`).
 pub async fn insert_processed(
     tx: &mut Transaction<'_, Postgres>,
     group: &str,
     events: &[ProcessedEvent],
 ) -> Result<usize, sqlx::Error> {
+    Ok(claim_processed(tx, group, events).await?.len())
+}
+
+/// Inserts dedup rows for `events` (distinct ids) and returns the ids that were
+/// new: this transaction applies those; the others the group processed before.
+pub async fn claim_processed(
+    tx: &mut Transaction<'_, Postgres>,
+    group: &str,
+    events: &[ProcessedEvent],
+) -> Result<HashSet<String>, sqlx::Error> {
     if events.is_empty() {
-        return Ok(0);
+        return Ok(HashSet::new());
     }
     let rows = sqlx::query(include_str!("../../sql/insert_processed.sql"))
         .bind(group)
@@ -58,7 +69,25 @@ pub async fn insert_processed(
         .bind(events.iter().map(|e| e.offset).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?;
-    Ok(rows.len())
+    rows.iter().map(|row| row.try_get("event_id")).collect()
+}
+
+/// Deletes this group's dedup rows of `event_ids` (claimed in this transaction by
+/// [`claim_processed`] for events that were then not applied).
+pub async fn unclaim_processed(
+    tx: &mut Transaction<'_, Postgres>,
+    group: &str,
+    event_ids: &[String],
+) -> Result<(), sqlx::Error> {
+    if event_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(include_str!("../../sql/delete_processed.sql"))
+        .bind(group)
+        .bind(event_ids)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// A table of rows keyed by a record's source position that keep a redelivered

@@ -1,5 +1,5 @@
-//! One database transaction for many events: order locks, dedup check,
-//! lifecycle rules, dedup insert and order writes, committed together.
+//! One database transaction for many events: order locks, dedup rows claimed,
+//! lifecycle rules, order writes, committed together (three statements).
 
 use std::collections::{HashMap, HashSet};
 
@@ -177,20 +177,36 @@ async fn write_batch(
     // Only now, holding the orders' locks: under READ COMMITTED, a dedup read
     // taken before waiting for a lock would miss an event another owner applied
     // meanwhile, and the order's new state would make it look like a violation.
-    let event_ids: Vec<String> = entries.iter().map(|e| e.event.event_id.clone()).collect();
-    let mut seen = dedup_store::already_processed(tx, group, &event_ids).await?;
+    // The dedup rows are claimed up front (one statement instead of a check and
+    // an insert): an id that comes back was not processed before, and a claim of
+    // an event another transaction is writing waits for that one's outcome.
+    let mut claims: Vec<ProcessedEvent> = Vec::with_capacity(entries.len());
+    let mut claimed_ids: HashSet<&str> = HashSet::with_capacity(entries.len());
+    for entry in entries {
+        if claimed_ids.insert(&entry.event.event_id) {
+            claims.push(ProcessedEvent {
+                event_id: entry.event.event_id.clone(),
+                topic: entry.topic.to_owned(),
+                partition: entry.partition,
+                offset: entry.offset,
+            });
+        }
+    }
+    let fresh = dedup_store::claim_processed(tx, group, &claims).await?;
     let read_applied: HashMap<String, i32> = orders
         .iter()
         .map(|(id, row)| (id.clone(), row.events_applied))
         .collect();
 
+    // In offset order: a later event of an order sees the earlier ones' effect, and
+    // the second record of an event (a producer's retry) in the batch is a duplicate.
     let mut outcomes = Vec::with_capacity(entries.len());
-    let mut new_events = Vec::new();
+    let mut applied: HashSet<&str> = HashSet::with_capacity(fresh.len());
     let mut changed: Vec<String> = Vec::new();
     let mut changed_set: HashSet<String> = HashSet::new();
     for entry in entries {
         let event = entry.event;
-        if seen.contains(&event.event_id) {
+        if !fresh.contains(&event.event_id) || applied.contains(event.event_id.as_str()) {
             outcomes.push(EntryOutcome::Duplicate);
             continue;
         }
@@ -200,29 +216,19 @@ async fn write_batch(
                     changed.push(event.order_id.clone());
                 }
                 orders.insert(event.order_id.clone(), row);
-                seen.insert(event.event_id.clone());
-                new_events.push(ProcessedEvent {
-                    event_id: event.event_id.clone(),
-                    topic: entry.topic.to_owned(),
-                    partition: entry.partition,
-                    offset: entry.offset,
-                });
+                applied.insert(&event.event_id);
                 outcomes.push(EntryOutcome::Applied);
             }
             Err(reason) => outcomes.push(EntryOutcome::Invalid(reason)),
         }
     }
-
-    let inserted = dedup_store::insert_processed(tx, group, &new_events).await?;
-    if inserted != new_events.len() {
-        // Another worker (a fenced former owner of the partition) committed one
-        // of these events between our check and our insert: start over.
-        return Err(BatchFailure {
-            kind: FailureKind::Transient,
-            message: "an event of the batch was processed concurrently".into(),
-            sqlstate: None,
-        });
-    }
+    // An event that broke the rules is dead-lettered, not processed: no dedup row.
+    let not_applied: Vec<String> = fresh
+        .iter()
+        .filter(|id| !applied.contains(id.as_str()))
+        .cloned()
+        .collect();
+    dedup_store::unclaim_processed(tx, group, &not_applied).await?;
     let rows: Vec<&OrderRow> = changed.iter().filter_map(|id| orders.get(id)).collect();
     let stored = projection::store_orders(tx, &rows, |id| read_applied.get(id).copied()).await?;
     if !stored {

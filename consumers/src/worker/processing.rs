@@ -1,8 +1,8 @@
-//! The worker side: a batch of records (at most one per key) goes round by round
-//! through decoding, one transaction in the [`EffectStore`], and settling each
-//! record; what failed is judged by the [`RetryPolicy`] and poison is handed to
-//! the DLQ ([`hand_off::hand_off`], once per record through the ledger), until
-//! every record is done or fenced.
+//! The worker side: a batch of records (runs of consecutive records of a key, in
+//! offset order) goes round by round through decoding, one transaction in the
+//! [`EffectStore`], and settling each record; what failed is judged by the
+//! [`RetryPolicy`] and poison is handed to the DLQ ([`hand_off::hand_off`], once
+//! per record through the ledger), until every record is done or fenced.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,6 +26,7 @@ use crate::store::dead_letter_ledger::DeadLetterLedger;
 use crate::store::projection::ProjectionEvent;
 use tracing::Instrument;
 
+mod runs;
 mod trace_spans;
 
 /// Everything a worker needs; shared by all batches.
@@ -143,27 +144,31 @@ impl Processor {
             for work in &mut pending {
                 work.retries_on_its_own = false;
             }
-            root.in_trace(async {
-                self.decode(&mut pending).await;
-                if let Some(split) = self.apply(&mut pending).await {
-                    // One record of the batch failed in a way we cannot attribute:
-                    // retry each on its own so one bad record cannot hold the others.
-                    for work in split {
-                        tokio::spawn(Arc::clone(self).run_solo(work));
-                    }
-                }
-                self.dead_letter(&mut pending).await;
-            })
-            .await;
+            let split = root
+                .in_trace(async {
+                    self.decode(&mut pending).await;
+                    let split = self.apply(&mut pending).await.unwrap_or_default();
+                    self.dead_letter(&mut pending).await;
+                    split
+                })
+                .await;
             pending.retain(|work| !work.finished);
             // A record waiting on the registry, or on backoff after its own failure,
             // leaves the batch, so it holds none of the --db-concurrency slots that
-            // other keys' records need. Records waiting on the database stay: every
-            // record needs it.
-            for work in pending.extract_if(.., |work| {
-                work.waiting_on_registry || work.retries_on_its_own
-            }) {
+            // other keys' records need (unless an earlier record of its key still has
+            // to apply here). Records waiting on the database stay: every record needs it.
+            let leaving = runs::take_leaving(&mut pending);
+            // The later records of a leaving record's key must not overtake it: back
+            // to the scheduler, to start after it.
+            runs::put_back_followers(&self.shared, &mut pending, &leaving);
+            runs::put_back_followers(&self.shared, &mut pending, &split);
+            for work in leaving {
                 tokio::spawn(Arc::clone(self).wait_apart(work));
+            }
+            // A record of the batch failed in a way we cannot attribute: retry each
+            // on its own so one bad record cannot hold the others.
+            for work in split {
+                tokio::spawn(Arc::clone(self).run_solo(work));
             }
             if pending.is_empty() {
                 return;
@@ -267,9 +272,17 @@ impl Processor {
     /// Applies the decoded records. Returns the records to retry one by one when
     /// the batch failed with an error of unknown kind.
     async fn apply(&self, pending: &mut Vec<Work>) -> Option<Vec<Work>> {
-        let ready: Vec<usize> = (0..pending.len())
-            .filter(|&i| pending[i].event.is_some() && pending[i].dead_letter.is_none())
+        let applicable = runs::applicable(pending);
+        let mut ready: Vec<usize> = (0..pending.len())
+            .filter(|&i| {
+                applicable[i] && pending[i].event.is_some() && pending[i].dead_letter.is_none()
+            })
             .collect();
+        // Offset order within each partition, so a key's records apply in order.
+        ready.sort_by_key(|&i| {
+            let record = &pending[i].job.job.record;
+            (record.partition(), record.offset())
+        });
         if ready.is_empty() {
             return None;
         }
@@ -333,9 +346,16 @@ impl Processor {
         pending: &mut Vec<Work>,
         ready: &[usize],
     ) -> Option<Vec<Work>> {
-        // One after the other: this batch's database slot, not the whole pool.
+        // One after the other: this batch's database slot, not the whole pool. After
+        // a record of a key failed, the key's later records wait (they stay pending
+        // and go back to the scheduler if the failed one leaves the batch).
         let mut results = Vec::with_capacity(ready.len());
+        let mut tried = Vec::with_capacity(ready.len());
+        let mut failed_keys = std::collections::HashSet::new();
         for &i in ready {
+            if failed_keys.contains(&pending[i].job.key) {
+                continue;
+            }
             let record = &pending[i].job.job.record;
             let entry = BatchEntry {
                 event: pending[i].event.as_ref().expect("decoded"),
@@ -344,9 +364,13 @@ impl Processor {
                 offset: record.offset(),
             };
             let result = self.apply_traced(&[entry]).await;
+            if result.is_err() {
+                failed_keys.insert(pending[i].job.key.clone());
+            }
+            tried.push(i);
             results.push(result);
         }
-        let failed: Vec<(usize, BatchFailure)> = ready
+        let failed: Vec<(usize, BatchFailure)> = tried
             .iter()
             .zip(results)
             .filter_map(|(&i, result)| match result {
@@ -358,11 +382,11 @@ impl Processor {
             })
             .collect();
         let failures: Vec<&BatchFailure> = failed.iter().map(|(_, f)| f).collect();
-        let verdicts = match self.retry.judge_split(ready.len(), &failures) {
+        let verdicts = match self.retry.judge_split(tried.len(), &failures) {
             SplitVerdict::PerRecord(verdicts) => verdicts,
             SplitVerdict::Database => {
                 let (_, failure) = &failed[0];
-                tracing::warn!(records = ready.len(), sqlstate = failure.sqlstate.as_deref(),
+                tracing::warn!(records = tried.len(), sqlstate = failure.sqlstate.as_deref(),
                     error = %failure.message,
                     "every record of the batch failed alike; treating it as a database failure");
                 let indices: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
@@ -376,16 +400,22 @@ impl Processor {
             return None;
         }
         self.retry.database_answered();
-        let mut split = Vec::new();
-        for ((i, failure), verdict) in failed.iter().zip(verdicts).rev() {
+        let mut to_split = Vec::new();
+        for ((i, failure), verdict) in failed.iter().zip(verdicts) {
             if verdict == Verdict::RetryRecord {
                 pending[*i].record_failure();
                 pending[*i].retries_on_its_own = true;
                 continue;
             }
             self.record_failed(&mut pending[*i], failure);
-            split.push(pending.swap_remove(*i));
+            to_split.push(*i);
         }
+        // Highest index first, so each removal leaves the lower indices in place.
+        to_split.sort_unstable_by(|a, b| b.cmp(a));
+        let split: Vec<Work> = to_split
+            .into_iter()
+            .map(|i| pending.swap_remove(i))
+            .collect();
         (!split.is_empty()).then_some(split)
     }
 

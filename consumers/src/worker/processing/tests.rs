@@ -228,7 +228,7 @@ fn shared() -> Arc<Shared> {
 fn processor(
     shared: &Arc<Shared>,
     decoder: FakeDecoder,
-    store: Arc<FakeStore>,
+    store: impl EffectStore + 'static,
     sink: Arc<FakeSink>,
     ledger: Arc<FakeLedger>,
 ) -> Arc<Processor> {
@@ -450,4 +450,85 @@ async fn effects_of_one_key_are_applied_in_offset_order() {
     assert!(*store.failed_once.lock().unwrap(), "a batch was retried");
     let commits = shared.lock().assignment_mut().take_commits(None, false);
     assert_eq!(commits, vec![(0, 59), (1, 60)]);
+}
+
+/// Records the applied offsets; fails every transaction holding offset 1 as that
+/// record's own failure (not the database's), the first `failures` times.
+#[derive(Debug, Default)]
+struct OneBadRecordStore {
+    applied: Mutex<Vec<i64>>,
+    failures: Mutex<u32>,
+}
+
+impl EffectStore for Arc<OneBadRecordStore> {
+    fn apply<'a>(
+        &'a self,
+        _group: &'a str,
+        entries: &'a [BatchEntry<'a>],
+    ) -> BoxFuture<'a, Result<Vec<EntryOutcome>, BatchFailure>> {
+        let mut failures = self.failures.lock().unwrap();
+        if *failures > 0 && entries.iter().any(|e| e.offset == 1) {
+            *failures -= 1;
+            return futures::future::ready(Err(BatchFailure {
+                kind: FailureKind::Unknown,
+                message: "check constraint violated".into(),
+                sqlstate: Some("23514".into()),
+            }))
+            .boxed();
+        }
+        let mut applied = self.applied.lock().unwrap();
+        applied.extend(entries.iter().map(|e| e.offset));
+        futures::future::ready(Ok(vec![EntryOutcome::Applied; entries.len()])).boxed()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn later_records_of_a_run_wait_for_one_that_failed_on_its_own() {
+    // One key's four records go to one batch; the second fails as its own failure
+    // twice (in the batch, then alone in the split) and succeeds on its retry. The
+    // third and fourth must not overtake it.
+    let shared = shared();
+    shared.lock().assign(0);
+    for offset in 0..4 {
+        let value = format!("e-{offset}");
+        assert!(
+            shared
+                .lock()
+                .accept(record(0, offset, "o-1", &value), Ordering::Key)
+        );
+    }
+    let store = Arc::new(OneBadRecordStore {
+        failures: Mutex::new(2),
+        ..Default::default()
+    });
+    let decoder = FakeDecoder {
+        on_decode: Box::new(|| {}),
+    };
+    let processor = processor(
+        &shared,
+        decoder,
+        Arc::clone(&store),
+        Arc::new(FakeSink::default()),
+        Arc::new(FakeLedger::default()),
+    );
+    let limits = DispatchLimits {
+        max_in_flight: 8,
+        batch_size: 4,
+        db_concurrency: 2,
+    };
+    let first = shared.lock().take_ready(limits.batch_size);
+    assert_eq!(first.len(), 4, "the key's records in one batch");
+    let batch = tokio::spawn(Arc::clone(&processor).run_batch(first));
+    while shared.lock().buffered() > 0 {
+        dispatch(limits, &shared, |jobs| {
+            Arc::clone(&processor).run_batch(jobs).boxed()
+        });
+        let _ = tokio::time::timeout(Duration::from_millis(20), shared.wake.notified()).await;
+    }
+    batch.await.unwrap();
+    assert_eq!(*store.failures.lock().unwrap(), 0, "offset 1 failed twice");
+    assert_eq!(*store.applied.lock().unwrap(), vec![0, 1, 2, 3]);
+    assert_eq!(shared.stats.dead_lettered.load(AtomicOrdering::Relaxed), 0);
+    let commits = shared.lock().assignment_mut().take_commits(None, false);
+    assert_eq!(commits, vec![(0, 4)]);
 }
