@@ -34,6 +34,17 @@ pub(crate) fn dispatch(
     let fair_share = (limits.max_in_flight / limits.db_concurrency)
         .min(limits.batch_size)
         .max(1);
+    // A batch leaves room for another: one that waits on a lock (another
+    // transaction holds a row it needs) must not take the whole in-flight budget
+    // from the other keys, now that a run can carry many records of one key.
+    let batch_cap = if limits.db_concurrency > 1 {
+        limits
+            .max_in_flight
+            .saturating_sub(fair_share)
+            .max(fair_share)
+    } else {
+        limits.max_in_flight
+    };
     loop {
         let running = shared.batches_in_flight.load(AtomicOrdering::SeqCst);
         if running >= limits.db_concurrency {
@@ -45,7 +56,7 @@ pub(crate) fn dispatch(
             if room == 0 || (running > 0 && room < fair_share) {
                 return;
             }
-            state.take_ready(room.min(limits.batch_size))
+            state.take_ready(room.min(limits.batch_size).min(batch_cap))
         };
         if jobs.is_empty() {
             return;
