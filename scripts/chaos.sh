@@ -21,11 +21,12 @@
 #   h  PostgreSQL stopped for 20 s while workers join, leave and die (--max-buffered 1000)
 #   i  a second order service on the same database (the relays share the slots): kill -9
 #      it and restart it 3 s later; twice
-#   j  kill -9 all three brokers (the relay has no leader to send to) for 30 s, then
-#      start them; prints HTTP 2xx to Kafka append delays (topic with LogAppendTime)
-#   k  the brokers frozen (SIGSTOP) 3 s, PostgreSQL stopped, the brokers thawed (the
-#      relay's sends complete with no database to record them), PostgreSQL started
-#      20 s later; prints HTTP 2xx to Kafka append delays
+#   j  once the relay publishes, kill -9 all three brokers (it has no leader to
+#      send to) for 30 s, then start them; prints HTTP 2xx to Kafka append delays
+#      (the topic uses LogAppendTime)
+#   k  once the relay publishes: the brokers frozen (SIGSTOP) 3 s, PostgreSQL
+#      stopped, the brokers thawed (the relay's sends complete with no database to
+#      record them), PostgreSQL started 20 s later; prints the same delays
 #   --rate         records per second of the producer [default: events / 40, at least 250]
 #   --cluster-dir  use the running cluster of `scripts/kafka-cluster.sh --dir D` instead
 #                  of starting one (scenario b kills and restarts its nodes)

@@ -22,11 +22,14 @@ pub struct AckDelay {
 }
 
 /// Reads `http_log` and compares it with `first_record_ms` (by event id); `None` when no
-/// acknowledged change has both times.
+/// acknowledged change has both times. Each change's times go to `csv`
+/// (`event_id,acked_ms,record_ms`).
 pub fn measure(
     http_log: &Path,
     first_record_ms: &HashMap<String, i64>,
+    csv: &Path,
 ) -> anyhow::Result<Option<AckDelay>> {
+    let mut lines = String::from("event_id,acked_ms,record_ms\n");
     let text = std::fs::read_to_string(http_log)
         .with_context(|| format!("read {}", http_log.display()))?;
     let mut delays = Vec::new();
@@ -38,8 +41,10 @@ pub fn measure(
         };
         if let Some(&appended) = first_record_ms.get(event) {
             delays.push(appended - acked);
+            lines.push_str(&format!("{event},{acked},{appended}\n"));
         }
     }
+    std::fs::write(csv, lines).with_context(|| format!("write {}", csv.display()))?;
     if delays.is_empty() {
         return Ok(None);
     }

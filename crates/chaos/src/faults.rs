@@ -10,10 +10,12 @@
 //!      would), then while PostgreSQL is stopped for 8 s
 //!   h  PostgreSQL stopped for 20 s while workers join, leave (SIGTERM) and die (kill -9)
 //!   i  a second order service on the same database, kill -9 of it; twice
-//!   j  kill -9 of all three brokers (every leader the relay talks to) for 30 s
-//!   k  PostgreSQL stopped while the relay waits for acknowledgements: the brokers frozen
-//!      (SIGSTOP) for 3 s, PostgreSQL stopped, the brokers thawed (so the relay's
-//!      transactions commit in Kafka with no database to record them), 20 s, started
+//!   j  once the relay publishes, kill -9 of all three brokers (every leader it talks
+//!      to) for 30 s
+//!   k  once the relay publishes, PostgreSQL stopped while it waits for acknowledgements:
+//!      the brokers frozen (SIGSTOP) for 3 s, PostgreSQL stopped, the brokers thawed (so
+//!      the relay's transactions commit in Kafka with no database to record them); 20 s
+//!      later PostgreSQL started
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -261,11 +263,40 @@ async fn kill_one_of_two_services(ctx: &FaultContext) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits until the relay has recorded a row sent (at most 120 s): on a fresh cluster its
+/// transactional producers need some seconds (the transaction coordinator loads) before
+/// the first publish, and a fault before that would not find the relay at work.
+async fn relay_publishing(ctx: &FaultContext) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let sent = async {
+            let mut connection =
+                <sqlx::PgConnection as sqlx::Connection>::connect(&ctx.database_url).await?;
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM order_service.outbox WHERE sent_at IS NOT NULL)",
+            )
+            .fetch_one(&mut connection)
+            .await
+        }
+        .await;
+        if let Ok(true) = sent {
+            ctx.note("the relay has recorded a row sent");
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the relay recorded no row sent within 120 s"
+        );
+        sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Every broker killed (kill -9) while orders are placed, all started again 30 s later:
 /// the relay (and everyone else) has no broker to talk to meanwhile.
 async fn cut_the_brokers(ctx: &FaultContext) -> anyhow::Result<()> {
     let log = ctx.dir.join("faults.log");
-    sleep(Duration::from_secs(5)).await;
+    relay_publishing(ctx).await?;
+    sleep(Duration::from_secs(3)).await;
     for node in 1..=3 {
         ctx.cluster.kill(node, &log).await?;
     }
@@ -284,7 +315,8 @@ async fn cut_the_brokers(ctx: &FaultContext) -> anyhow::Result<()> {
 /// started 20 s later.
 async fn stop_postgres_with_acknowledgements_pending(ctx: &FaultContext) -> anyhow::Result<()> {
     let log = ctx.dir.join("faults.log");
-    sleep(Duration::from_secs(8)).await;
+    relay_publishing(ctx).await?;
+    sleep(Duration::from_secs(3)).await;
     for node in 1..=3 {
         ctx.cluster.signal(node, "STOP", &log).await?;
     }

@@ -319,7 +319,11 @@ pub async fn run(run: &Run, scenario: char) -> anyhow::Result<Outcome> {
     };
     let ack_delay = match (&independent, measure_ack_delay) {
         (Some(verdict), true) => {
-            match ack_delay::measure(&dir.join("http.jsonl"), &verdict.first_record_ms) {
+            match ack_delay::measure(
+                &dir.join("http.jsonl"),
+                &verdict.first_record_ms,
+                &dir.join("ack-delay.csv"),
+            ) {
                 Ok(delay) => {
                     if let Some(d) = &delay {
                         println!(
