@@ -6,7 +6,7 @@
 # prints the table and writes a JSON report (<work dir>/report.json); exits 1 on any
 # violation.
 #
-# Usage: scripts/chaos.sh [--events N] [--scenarios a,b,c,d,e,f,g,h,i] [--group-protocol classic|consumer]
+# Usage: scripts/chaos.sh [--events N] [--scenarios a,b,c,d,e,f,g,h,i,j,k] [--group-protocol classic|consumer]
 #                         [--workers N] [--rate R] [--cluster-dir D] [--drain-timeout S]
 #                         [--bin-dir D] [--lane-poison N] [--max-buffered N] [--rss-bound-mib M]
 #                         [--report FILE]
@@ -21,6 +21,12 @@
 #   h  PostgreSQL stopped for 20 s while workers join, leave and die (--max-buffered 1000)
 #   i  a second order service on the same database (the relays share the slots): kill -9
 #      it and restart it 3 s later; twice
+#   j  once the relay publishes, kill -9 all three brokers (it has no leader to
+#      send to) for 30 s, then start them; prints HTTP 2xx to Kafka append delays
+#      (the topic uses LogAppendTime)
+#   k  once the relay publishes: the brokers frozen (SIGSTOP) 3 s, PostgreSQL
+#      stopped, the brokers thawed (the relay's sends complete with no database to
+#      record them), PostgreSQL started 20 s later; prints the same delays
 #   --rate         records per second of the producer [default: events / 40, at least 250]
 #   --cluster-dir  use the running cluster of `scripts/kafka-cluster.sh --dir D` instead
 #                  of starting one (scenario b kills and restarts its nodes)
@@ -29,7 +35,7 @@
 #   --lane-poison  one poison record in a live order's key lane every N HTTP orders in
 #                  a to f [default: 0, none; g and h always use 5]
 # PostgreSQL: a private cluster (initdb) on a free port under .scratch/, which scenarios
-# c, f, g and h stop and start; the machine's shared PostgreSQL is never touched. The
+# c, f, g, h and k stop and start; the machine's shared PostgreSQL is never touched. The
 # registry: SCHEMA_REGISTRY_URL when set, else a private Apicurio storing in the private
 # PostgreSQL. Every flag is also `orderflow-chaos run --help`.
 set -euo pipefail

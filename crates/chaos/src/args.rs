@@ -48,7 +48,8 @@ pub struct RunArgs {
     /// Scenarios, comma-separated: a (kill workers), b (kill partition leaders), c (stop
     /// PostgreSQL), d (scale 1 -> 4 -> 1), e (kill the order service), f (all at once),
     /// g (a trickle under a database failure), h (workers churning while the breaker is
-    /// open), i (two order services on one database, kill -9 of one).
+    /// open), i (two order services on one database, kill -9 of one), j (every broker
+    /// killed for 30 s), k (PostgreSQL stopped while the relay waits for acknowledgements).
     #[arg(
         long,
         env = "CHAOS_SCENARIOS",

@@ -9,6 +9,13 @@
 //!      write to `orders` fails for 10 s (a trigger raising, as a rolling migration
 //!      would), then while PostgreSQL is stopped for 8 s
 //!   h  PostgreSQL stopped for 20 s while workers join, leave (SIGTERM) and die (kill -9)
+//!   i  a second order service on the same database, kill -9 of it; twice
+//!   j  once the relay publishes, kill -9 of all three brokers (every leader it talks
+//!      to) for 30 s
+//!   k  once the relay publishes, PostgreSQL stopped while it waits for acknowledgements:
+//!      the brokers frozen (SIGSTOP) for 3 s, PostgreSQL stopped, the brokers thawed (so
+//!      the relay's transactions commit in Kafka with no database to record them); 20 s
+//!      later PostgreSQL started
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -91,6 +98,8 @@ pub async fn run(scenario: char, ctx: &FaultContext) -> anyhow::Result<()> {
         'g' => trickle_under_database_failure(ctx).await,
         'h' => churn_while_the_breaker_is_open(ctx).await,
         'i' => kill_one_of_two_services(ctx).await,
+        'j' => cut_the_brokers(ctx).await,
+        'k' => stop_postgres_with_acknowledgements_pending(ctx).await,
         other => anyhow::bail!("unknown scenario {other}"),
     }
 }
@@ -251,6 +260,77 @@ async fn kill_one_of_two_services(ctx: &FaultContext) -> anyhow::Result<()> {
         service.terminate(Duration::from_secs(30)).await;
         ctx.note("second order service stopped (SIGTERM)");
     }
+    Ok(())
+}
+
+/// Waits until the relay has recorded a row sent (at most 120 s): on a fresh cluster its
+/// transactional producers need some seconds (the transaction coordinator loads) before
+/// the first publish, and a fault before that would not find the relay at work.
+async fn relay_publishing(ctx: &FaultContext) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let sent = async {
+            let mut connection =
+                <sqlx::PgConnection as sqlx::Connection>::connect(&ctx.database_url).await?;
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM order_service.outbox WHERE sent_at IS NOT NULL)",
+            )
+            .fetch_one(&mut connection)
+            .await
+        }
+        .await;
+        if let Ok(true) = sent {
+            ctx.note("the relay has recorded a row sent");
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the relay recorded no row sent within 120 s"
+        );
+        sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Every broker killed (kill -9) while orders are placed, all started again 30 s later:
+/// the relay (and everyone else) has no broker to talk to meanwhile.
+async fn cut_the_brokers(ctx: &FaultContext) -> anyhow::Result<()> {
+    let log = ctx.dir.join("faults.log");
+    relay_publishing(ctx).await?;
+    sleep(Duration::from_secs(3)).await;
+    for node in 1..=3 {
+        ctx.cluster.kill(node, &log).await?;
+    }
+    ctx.note("killed brokers 1, 2 and 3");
+    sleep(Duration::from_secs(30)).await;
+    ctx.note("starting brokers 1, 2 and 3");
+    // Each start waits for all three brokers to answer: start them together.
+    try_join_all((1..=3).map(|node| ctx.cluster.start_node(node, &log))).await?;
+    ctx.note("brokers 1, 2 and 3 answer again");
+    Ok(())
+}
+
+/// The brokers are frozen (SIGSTOP) for 3 s, so the relay has sent changes it has no
+/// acknowledgement for; PostgreSQL is stopped; the brokers are thawed, so those sends
+/// (and their transactions) complete while the relay cannot record them; PostgreSQL is
+/// started 20 s later.
+async fn stop_postgres_with_acknowledgements_pending(ctx: &FaultContext) -> anyhow::Result<()> {
+    let log = ctx.dir.join("faults.log");
+    relay_publishing(ctx).await?;
+    sleep(Duration::from_secs(3)).await;
+    for node in 1..=3 {
+        ctx.cluster.signal(node, "STOP", &log).await?;
+    }
+    ctx.note("brokers 1, 2 and 3 frozen (SIGSTOP)");
+    sleep(Duration::from_secs(3)).await;
+    let stopped = ctx.pg.stop_server().await;
+    for node in 1..=3 {
+        ctx.cluster.signal(node, "CONT", &log).await?;
+    }
+    stopped.context("stop PostgreSQL")?;
+    ctx.note("PostgreSQL stopped, then brokers 1, 2 and 3 thawed (SIGCONT)");
+    sleep(Duration::from_secs(20)).await;
+    ctx.pg.start_server().await?;
+    ctx.note("PostgreSQL started");
     Ok(())
 }
 

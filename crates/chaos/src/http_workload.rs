@@ -224,6 +224,7 @@ fn acknowledge(shared: &Shared, payload: &Value, event_type: &str) {
         "order_id": payload["order_id"],
         "event_id": payload["event_id"],
         "event_type": event_type,
+        "acked_ms": chrono::Utc::now().timestamp_millis(),
     });
     let mut log = shared.log.lock().expect("the log lock is never poisoned");
     let _ = writeln!(log, "{line}");

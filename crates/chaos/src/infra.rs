@@ -113,6 +113,15 @@ impl Cluster {
         self.call(&["start-node", &node.to_string()], log).await
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to node `node`'s process.
+    pub async fn signal(&self, node: i32, signal: &str, log: &Path) -> anyhow::Result<()> {
+        let file = self.dir.join(format!("node{node}")).join("pid");
+        let text =
+            std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+        let pid: String = text.chars().filter(char::is_ascii_digit).collect();
+        run_logged(Path::new("kill"), &["-s", signal, &pid], log).await
+    }
+
     /// Stops the cluster if this run started it.
     pub async fn stop_if_started(&self, log: &Path) {
         if self.started_here

@@ -12,16 +12,28 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 /// Creates `topic` and `topic.dlq` with `partitions` partitions, RF 3, min ISR 2,
-/// unclean leader election off.
-pub async fn create_topics(brokers: &str, topic: &str, partitions: i32) -> anyhow::Result<()> {
+/// unclean leader election off; with `log_append_time`, records carry the time the
+/// broker appended them (the measure of an acknowledged change's delay).
+pub async fn create_topics(
+    brokers: &str,
+    topic: &str,
+    partitions: i32,
+    log_append_time: bool,
+) -> anyhow::Result<()> {
     let admin = TopicsAdmin::connect(&KafkaArgs::for_brokers(brokers)).await?;
-    let configs = BTreeMap::from([
+    let mut configs = BTreeMap::from([
         ("min.insync.replicas".to_string(), ConfigValue::new("2")),
         (
             "unclean.leader.election.enable".to_string(),
             ConfigValue::new("false"),
         ),
     ]);
+    if log_append_time {
+        configs.insert(
+            "message.timestamp.type".to_string(),
+            ConfigValue::new("LogAppendTime"),
+        );
+    }
     let desired = [
         topic.to_string(),
         orderflow_contracts::dead_letter::dlq_topic(topic),

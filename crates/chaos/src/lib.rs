@@ -2,6 +2,7 @@
 //! faults injected while two workloads write, and two verifiers judging the outcome
 //! (`orderflow verify`, and this crate's independent [`verifier`]).
 
+pub mod ack_delay;
 pub mod args;
 pub mod db;
 pub mod faults;

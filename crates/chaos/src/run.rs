@@ -15,8 +15,8 @@ use crate::verifier::{self, DlqDuplicates, Target};
 /// every process it started.
 pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     for s in &args.scenarios {
-        if !('a'..='i').contains(s) {
-            bail!("unknown scenario {s} (a to i)");
+        if !('a'..='k').contains(s) {
+            bail!("unknown scenario {s} (a to k)");
         }
     }
     for binary in ["orderflow", "order-producer", "order-consumer"] {

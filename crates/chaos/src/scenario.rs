@@ -10,6 +10,7 @@ use serde::Serialize;
 use tokio::process::Command;
 use tokio::sync::{Mutex, mpsc};
 
+use crate::ack_delay::{self, AckDelay};
 use crate::faults::{self, FaultContext};
 use crate::http_workload::{HttpSummary, HttpWorkload};
 use crate::infra::{Cluster, PrivatePostgres, free_port};
@@ -76,6 +77,8 @@ pub struct Outcome {
     pub logs: LogFigures,
     /// The HTTP workload.
     pub http: Option<HttpSummary>,
+    /// HTTP 2xx to the broker's append of the change (scenarios j and k).
+    pub ack_delay: Option<AckDelay>,
     /// Poison written into live orders' lanes.
     pub lane_poison: Option<LanePoisonSummary>,
     /// Each worker's peak memory.
@@ -91,7 +94,7 @@ pub struct Outcome {
 /// The scenarios whose fault is the documented crash window (a worker killed, or the
 /// database lost, between a DLQ write's ack and the ledger's commit).
 fn crash_window(scenario: char) -> DlqDuplicates {
-    if matches!(scenario, 'a' | 'c' | 'f' | 'g' | 'h') {
+    if matches!(scenario, 'a' | 'c' | 'f' | 'g' | 'h' | 'k') {
         DlqDuplicates::CrashWindow
     } else {
         DlqDuplicates::Forbidden
@@ -113,7 +116,9 @@ pub async fn run(run: &Run, scenario: char) -> anyhow::Result<Outcome> {
     let brokers = run.cluster.bootstrap.clone();
     let database_url = run.pg.url(&db);
     println!("scenario {scenario} ({}): topic {topic}", run.protocol);
-    create_topics(&brokers, &topic, PARTITIONS).await?;
+    // Scenarios j and k measure how late an acknowledged change reaches Kafka.
+    let measure_ack_delay = matches!(scenario, 'j' | 'k');
+    create_topics(&brokers, &topic, PARTITIONS, measure_ack_delay).await?;
     crate::db::execute(
         &run.pg.url("postgres"),
         &format!("CREATE DATABASE \"{db}\""),
@@ -312,6 +317,30 @@ pub async fn run(run: &Run, scenario: char) -> anyhow::Result<Outcome> {
             None
         }
     };
+    let ack_delay = match (&independent, measure_ack_delay) {
+        (Some(verdict), true) => {
+            match ack_delay::measure(
+                &dir.join("http.jsonl"),
+                &verdict.first_record_ms,
+                &dir.join("ack-delay.csv"),
+            ) {
+                Ok(delay) => {
+                    if let Some(d) = &delay {
+                        println!(
+                            "scenario {scenario}: HTTP 2xx to Kafka over {} changes: p50 {} ms, p99 {} ms, max {} ms",
+                            d.changes, d.p50_ms, d.p99_ms, d.max_ms
+                        );
+                    }
+                    delay
+                }
+                Err(error) => {
+                    errors.push(format!("the acknowledgement delay: {error:#}"));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let ok = errors.is_empty()
         && drained
         && verify_exit == 0
@@ -328,6 +357,7 @@ pub async fn run(run: &Run, scenario: char) -> anyhow::Result<Outcome> {
         drained,
         logs,
         http,
+        ack_delay,
         lane_poison,
         memory,
         errors,

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod model;
 pub mod read;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -64,8 +65,13 @@ pub async fn verify(target: &Target, dlq_duplicates: DlqDuplicates) -> anyhow::R
         ..Observed::default()
     };
     let mut decoder = decode::Decoder::new(&target.registry);
+    let mut first_record_ms = HashMap::new();
     for record in source {
         let decoded = decoder.decode(record.value.as_deref()).await?;
+        // A partition is read in offset order, and an event's copies share its key.
+        if let (model::Decoded::Event(event), Some(ms)) = (&decoded, record.timestamp_ms) {
+            first_record_ms.entry(event.event_id.clone()).or_insert(ms);
+        }
         observed
             .source
             .insert((record.partition, record.offset), decoded);
@@ -90,6 +96,7 @@ pub async fn verify(target: &Target, dlq_duplicates: DlqDuplicates) -> anyhow::R
     let committed = read::committed_events(&pool).await?;
     pool.close().await;
     let mut verdict = model::check(&observed, dlq_duplicates);
+    verdict.first_record_ms = first_record_ms;
     verdict
         .violations
         .extend(commit_order::check(&observed.source, &committed));

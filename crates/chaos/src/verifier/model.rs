@@ -216,6 +216,9 @@ pub struct Verdict {
     pub violations: Vec<String>,
     /// DLQ duplicates tolerated because of the run's crash window, one line per record.
     pub tolerated: Vec<String>,
+    /// Each event's first record's timestamp (ms since the epoch), by event id.
+    #[serde(skip)]
+    pub first_record_ms: HashMap<String, i64>,
 }
 
 /// Judges what was read.
@@ -379,6 +382,7 @@ pub fn check(observed: &Observed, dlq_duplicates: DlqDuplicates) -> Verdict {
         ledger,
         violations,
         tolerated,
+        first_record_ms: HashMap::new(),
     }
 }
 
