@@ -7,6 +7,8 @@
 //! Runs the `order-producer serve` binary, because span export is process-wide. The
 //! spans go to a closed port: whether the collector takes them does not matter here.
 
+mod support;
+
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -107,20 +109,7 @@ async fn a_sampled_out_request_hands_its_trace_on_with_the_sampled_flag_off() {
     );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client
-        .get(format!("{base}/orders/none"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the order API did not answer within 60 s:\n{}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    support::wait_until_answering(&base, &log_path).await;
     let order = r#"{"customer_id": "c-1", "currency": "EUR", "items": [{"sku": "A", "quantity": 1, "unit_price_cents": 500}]}"#;
     let place = |traceparent: Option<&'static str>| {
         let client = client.clone();

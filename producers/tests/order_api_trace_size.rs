@@ -6,8 +6,9 @@
 //!
 //! Runs the `order-producer serve` binary, because span export is process-wide.
 
+mod support;
+
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use orderflow_testkit as testkit;
 
@@ -69,20 +70,7 @@ async fn an_order_whose_record_would_exceed_the_limit_with_its_tracestate_is_ref
     );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client
-        .get(format!("{base}/orders/none"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the order API did not answer within 60 s:\n{}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    support::wait_until_answering(&base, &log_path).await;
     let order = r#"{"customer_id": "c-1", "currency": "EUR", "items": [{"sku": "A", "quantity": 1, "unit_price_cents": 500}]}"#;
     let post = |tracestate: Option<String>| {
         let mut request = client

@@ -300,3 +300,17 @@ pub async fn unsent(pool: &PgPool) -> i64 {
 pub async fn all_sent(pool: &PgPool, what: &str) {
     eventually(what, || async { (unsent(pool).await == 0).then_some(()) }).await;
 }
+
+/// Waits until the order API at `base` (a process of its own) answers HTTP at all;
+/// fails after 60 s with the process's log at `log`.
+pub async fn wait_until_answering(base: &str, log: &std::path::Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while reqwest::get(format!("{base}/orders/none")).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the order API at {base} did not answer within 60 s:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
