@@ -144,6 +144,9 @@ pub(crate) async fn publish_slot(
                 }
             }
         } else {
+            // Seen before the claim reads, so a write that commits while the claim runs
+            // (and finds nothing) still wakes the wait below.
+            written.borrow_and_update();
             match outbox::claim_slot(&context.pool, slot, &unrecorded, config.batch_size).await {
                 Err(error) => {
                     failures = failures.saturating_add(1);
@@ -153,7 +156,6 @@ pub(crate) async fn publish_slot(
                 Ok(rows) if rows.is_empty() => {
                     failures = 0;
                     context.turn_succeeded(slot);
-                    written.borrow_and_update();
                     tokio::select! {
                         () = tokio::time::sleep(config.poll_interval) => {}
                         _ = written.changed() => {}
