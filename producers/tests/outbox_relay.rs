@@ -16,8 +16,14 @@ use support::{ORDER, Service, eventually, read_committed_event_types, read_keys}
 /// The producer's message.max.bytes here; the test's oversized row is larger.
 const MESSAGE_MAX_BYTES: usize = 4000;
 
+/// The tests of this file run one at a time: each starts services whose relays make
+/// 64 transactional producers, and side by side on two CPUs their API requests timed out
+/// waiting for the database (503) in the test command's run.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_that_cannot_be_published_is_parked_and_blocks_only_its_own_order() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let service = Service::start(|args| {
         args.kafka
             .options
@@ -187,6 +193,7 @@ async fn sent_by_order(service: &Service, event_type: &str) -> BTreeMap<String, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leaderless_partition_holds_back_only_its_own_orders() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     // Partition 0 lives on broker 1 alone, partition 1 on broker 2 alone: killing broker
     // 2 leaves partition 1 without a leader, and its records wait in the producer.
     let brokers = testkit::kafka_cluster_brokers();
@@ -307,6 +314,7 @@ async fn assert_placed_paid_shipped_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_services_on_one_database_publish_each_orders_events_once_and_in_order() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     // Two instances, each with its API and its relay, on one database and topic: the
     // API adds an order's next row while either relay marks the previous one sent and
     // promotes the next, and the relays claim side by side.
