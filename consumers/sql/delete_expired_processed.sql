@@ -1,9 +1,10 @@
 -- A slice of the group's dedup rows that are older than the retention and whose
 -- offset the group has committed past on their partition ($3/$4: partitions and
--- committed offsets; a partition without a commit keeps all its rows).
+-- committed offsets; a partition without a commit keeps all its rows). The slice
+-- is named by primary key, which a table distributed by order id can route.
 DELETE FROM processed_events
-WHERE ctid IN (
-    SELECT e.ctid
+WHERE (consumer_group, order_id, event_id) IN (
+    SELECT e.consumer_group, e.order_id, e.event_id
     FROM processed_events e
     JOIN unnest($3::integer[], $4::bigint[]) AS c("partition", committed)
       ON e."partition" = c."partition"

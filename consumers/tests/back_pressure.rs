@@ -54,9 +54,10 @@ async fn a_stuck_partition_is_paused_alone() {
     let stuck: Vec<OrderEvent> = (0..100).map(|i| created(&format!("p0-{i:03}"))).collect();
     let mut blocker = env.pool.begin().await.unwrap();
     sqlx::query(
-        "INSERT INTO processed_events (consumer_group, event_id, topic, \"partition\", \"offset\") VALUES ($1, $2, $3, 0, 0)",
+        "INSERT INTO processed_events (consumer_group, order_id, event_id, topic, \"partition\", \"offset\") VALUES ($1, $2, $3, $4, 0, 0)",
     )
     .bind(&env.group)
+    .bind(&stuck[0].order_id)
     .bind(stuck[0].event_id.to_string())
     .bind(&env.topic)
     .execute(&mut *blocker)

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use order_consumer::MIGRATOR;
 use order_consumer::error::FailureKind;
+use order_consumer::store::dedup_store;
 use order_consumer::store::projection::{Effect, ProjectionEvent};
 use order_consumer::worker::effect_batch::{self, BatchEntry, EntryOutcome};
 use sqlx::{Connection, PgConnection, PgPool, Row};
@@ -38,7 +39,7 @@ async fn apply(
         partition: 0,
         offset,
     };
-    effect_batch::apply_batch(pool, group, &[entry]).await
+    effect_batch::apply_batch(pool, group, dedup_store::LegacyRows::Absent, &[entry]).await
 }
 
 /// Waits until two sessions of `database` wait for a lock.
@@ -137,8 +138,8 @@ async fn concurrent_creations_of_a_new_order_are_not_merged() {
         .expect("connect");
     let mut hold = blocker.begin().await.expect("begin");
     sqlx::query(
-        "INSERT INTO processed_events (consumer_group, event_id, topic, \"partition\", \"offset\") \
-         SELECT $1, id, 'orders', 0, 0 FROM UNNEST($2::text[]) AS id",
+        "INSERT INTO processed_events (consumer_group, order_id, event_id, topic, \"partition\", \"offset\") \
+         SELECT $1, 'o-1', id, 'orders', 0, 0 FROM UNNEST($2::text[]) AS id",
     )
     .bind(&group)
     .bind(vec![first.event_id.clone(), second.event_id.clone()])

@@ -78,8 +78,8 @@ fn commit(env: &TestEnv, offset: i64) {
 
 async fn insert_processed(env: &TestEnv, event_id: &str, offset: i64, age_hours: i64) {
     sqlx::query(
-        "INSERT INTO processed_events (consumer_group, event_id, topic, \"partition\", \"offset\", processed_at) \
-         VALUES ($1, $2, $3, 0, $4, now() - make_interval(hours => $5::integer))",
+        "INSERT INTO processed_events (consumer_group, order_id, event_id, topic, \"partition\", \"offset\", processed_at) \
+         VALUES ($1, 'o-1', $2, $3, 0, $4, now() - make_interval(hours => $5::integer))",
     )
     .bind(&env.group)
     .bind(event_id)

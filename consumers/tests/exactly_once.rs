@@ -185,3 +185,39 @@ async fn several_events_of_one_order_apply_in_one_transaction_in_order() {
         "all four records done and committed"
     );
 }
+
+/// Dedup rows written before the key held the order id (order id '') still mark
+/// their events processed: a redelivery of those is a duplicate, not a new effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_recorded_before_the_order_keyed_dedup_are_still_duplicates() {
+    let env = TestEnv::new("eo-legacy", 2).await;
+    let lifecycles: Vec<_> = (0..10)
+        .map(|i| lifecycle(&format!("order-{i}"), false))
+        .collect();
+    // order-0's three events were processed before the upgrade.
+    for event in &lifecycles[0] {
+        sqlx::query(
+            "INSERT INTO processed_events (consumer_group, order_id, event_id, topic, \"partition\", \"offset\") \
+             VALUES ($1, '', $2, $3, 0, 0)",
+        )
+        .bind(&env.group)
+        .bind(event.event_id.to_string())
+        .bind(&env.topic)
+        .execute(&env.pool)
+        .await
+        .unwrap();
+    }
+    env.send_lifecycles(&lifecycles).await;
+
+    let summary = env.run_until_idle(env.settings()).await;
+    assert_eq!(summary.processed, 27, "{summary:?}");
+    assert_eq!(summary.duplicates, 3, "{summary:?}");
+    let orders = env.orders().await;
+    assert!(!orders.contains_key("order-0"), "{orders:?}");
+    assert_eq!(orders.len(), 9);
+    assert_eq!(
+        env.processed_count().await,
+        30,
+        "27 new rows beside the 3 old ones"
+    );
+}

@@ -118,6 +118,60 @@ async fn database_with(insert: &'static str) -> sqlx::PgPool {
     pool
 }
 
+/// Every unique key of the dedup table and the projection holds the order id, as
+/// a database distributed by order id (Citus) requires; and rows written before
+/// migration 0003 survive it with an empty order id, which the engine then checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_key_holds_the_order_id_and_older_rows_survive_the_upgrade() {
+    let (_url, pool) = orderflow_testkit::fresh_database().await;
+    let before = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(order_consumer::MIGRATOR.migrations[..2].to_vec()),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    before.run(&pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO processed_events (consumer_group, event_id, topic, \"partition\", \"offset\") \
+         VALUES ('g', 'e-1', 't', 0, 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    order_consumer::MIGRATOR.run(&pool).await.unwrap();
+
+    let keys: Vec<(String, String, bool)> = sqlx::query(
+        "SELECT c.relname::text, i.indexrelid::regclass::text, bool_or(a.attname = 'order_id') \
+         FROM pg_index i \
+         JOIN pg_class c ON c.oid = i.indrelid \
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey) \
+         WHERE i.indisunique AND c.relname IN ('processed_events', 'orders') \
+         GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect();
+    assert_eq!(keys.len(), 2, "one key per table: {keys:?}");
+    assert!(keys.iter().all(|(_, _, has)| *has), "{keys:?}");
+
+    let kept: (String, String) = sqlx::query_as(
+        "SELECT order_id, event_id FROM processed_events WHERE consumer_group = 'g'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, (String::new(), "e-1".to_string()));
+    assert_eq!(
+        dedup_store::LegacyRows::of(&pool, "g").await.unwrap(),
+        dedup_store::LegacyRows::Present
+    );
+    assert_eq!(
+        dedup_store::LegacyRows::of(&pool, "other").await.unwrap(),
+        dedup_store::LegacyRows::Absent
+    );
+}
+
 /// Retention of 7 days over `table` for group `g` of topic `t`, whose partition 0 is
 /// committed up to offset 2 (partition 1 not at all); the number of rows deleted.
 async fn expire_a_week(pool: &sqlx::PgPool, table: DedupTable) -> u64 {
@@ -136,10 +190,10 @@ async fn expire_a_week(pool: &sqlx::PgPool, table: DedupTable) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dedup_retention_removes_only_expired_rows() {
     let pool = database_with(
-        "INSERT INTO processed_events (consumer_group, event_id, topic, \"partition\", \"offset\", processed_at) VALUES \
-         ('g', 'old', 't', 0, 0, now() - interval '8 days'), \
-         ('g', 'new', 't', 0, 1, now() - interval '1 day'), \
-         ('other', 'old', 't', 0, 0, now() - interval '8 days')",
+        "INSERT INTO processed_events (consumer_group, order_id, event_id, topic, \"partition\", \"offset\", processed_at) VALUES \
+         ('g', 'o', 'old', 't', 0, 0, now() - interval '8 days'), \
+         ('g', 'o', 'new', 't', 0, 1, now() - interval '1 day'), \
+         ('other', 'o', 'old', 't', 0, 0, now() - interval '8 days')",
     )
     .await;
     // Every row is below the group's committed offset.
@@ -222,8 +276,8 @@ async fn dedup_retention_keeps_rows_the_group_has_not_committed_past() {
     // All rows are older than the retention.
     for (event_id, partition, offset) in [("below", 0, 3), ("above", 0, 7), ("uncommitted", 1, 0)] {
         sqlx::query(
-            "INSERT INTO processed_events (consumer_group, event_id, topic, \"partition\", \"offset\", processed_at) \
-             VALUES ($1, $2, $3, $4, $5, now() - interval '30 days')",
+            "INSERT INTO processed_events (consumer_group, order_id, event_id, topic, \"partition\", \"offset\", processed_at) \
+             VALUES ($1, 'o', $2, $3, $4, $5, now() - interval '30 days')",
         )
         .bind(&env.group)
         .bind(event_id)

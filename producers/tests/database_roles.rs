@@ -232,8 +232,8 @@ async fn runtime_roles_are_refused_ddl_and_the_other_services_database() {
     .await
     .expect("the consumer database migrates as its migration role");
     sqlx::query(
-        "INSERT INTO processed_events (consumer_group, event_id, topic, \"partition\", \"offset\")
-         VALUES ('g', 'e-1', 't', 0, 0)",
+        "INSERT INTO processed_events (consumer_group, order_id, event_id, topic, \"partition\", \"offset\")
+         VALUES ('g', 'o-1', 'e-1', 't', 0, 0)",
     )
     .execute(&consumer_pool)
     .await

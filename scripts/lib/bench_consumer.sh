@@ -114,7 +114,7 @@ bench_compare() {
     dir="$(mktemp -d)"
     for query in \
         "SELECT order_id, status, customer_id, currency, total_cents, item_count, events_applied, last_event_id, last_event_at FROM orders ORDER BY order_id" \
-        "SELECT event_id, topic, \"partition\", \"offset\" FROM processed_events ORDER BY event_id"; do
+        "SELECT order_id, event_id, topic, \"partition\", \"offset\" FROM processed_events ORDER BY event_id"; do
         PGOPTIONS='-c TimeZone=UTC' psql "$a" -XAtqc "COPY ($query) TO STDOUT" >"$dir/a"
         PGOPTIONS='-c TimeZone=UTC' psql "$b" -XAtqc "COPY ($query) TO STDOUT" >"$dir/b"
         if ! cmp -s "$dir/a" "$dir/b"; then

@@ -145,6 +145,15 @@ pub async fn run(
     );
     dead_letter::check_topic(&settings.kafka, &settings.topic, &settings.dlq_topic).await?;
     dedup_store::check_single_group(&deps.pool, &settings.group).await?;
+    let legacy = dedup_store::LegacyRows::of(&deps.pool, &settings.group)
+        .await
+        .map_err(|error| crate::error::Error::Database(error.to_string()))?;
+    if legacy == dedup_store::LegacyRows::Present {
+        tracing::info!(
+            group = %settings.group,
+            "dedup rows written before they carried the order id remain; each claim also checks those until retention removes them"
+        );
+    }
     dedup_retention::check_against_topic(
         &settings.kafka,
         &settings.topic,
@@ -163,7 +172,7 @@ pub async fn run(
     let workers = CancellationToken::new();
     let processor = Arc::new(Processor {
         shared: Arc::clone(&shared),
-        effects: Box::new(PgEffectStore::new(deps.pool.clone())),
+        effects: Box::new(PgEffectStore::new(deps.pool.clone(), legacy)),
         decoder: Box::new(deps.decoder),
         dlq: Box::new(dlq),
         ledger: Box::new(PgDeadLetterLedger::new(deps.pool.clone())),

@@ -11,7 +11,9 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 /// Where a processed event came from, stored beside its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessedEvent {
-    /// Event id (dedup key within the group).
+    /// The event's order (the key's distribution column).
+    pub order_id: String,
+    /// Event id (dedup key within the group and order).
     pub event_id: String,
     /// Source topic.
     pub topic: String,
@@ -21,14 +23,43 @@ pub struct ProcessedEvent {
     pub offset: i64,
 }
 
-/// The event ids among `event_ids` this group already processed.
+/// Whether the dedup rows of an order carry rows written before the key held the
+/// order id (see migration 0003): while any remain, a claim checks them too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacyRows {
+    /// Every row of the group has its order id: claims are one key lookup each.
+    Absent,
+    /// Some rows have none (`''`); a claim also looks an event up among them.
+    Present,
+}
+
+impl LegacyRows {
+    /// Reads whether `group` has rows without an order id.
+    pub async fn of(pool: &PgPool, group: &str) -> Result<Self, sqlx::Error> {
+        let present: bool =
+            sqlx::query_scalar(include_str!("../../sql/select_legacy_processed.sql"))
+                .bind(group)
+                .fetch_one(pool)
+                .await?;
+        Ok(if present {
+            LegacyRows::Present
+        } else {
+            LegacyRows::Absent
+        })
+    }
+}
+
+/// The events among `keys` (order id, event id) this group already processed;
+/// returns their event ids.
 pub async fn already_processed(
     tx: &mut Transaction<'_, Postgres>,
     group: &str,
-    event_ids: &[String],
+    keys: &[(String, String)],
 ) -> Result<HashSet<String>, sqlx::Error> {
+    let (order_ids, event_ids): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
     let rows = sqlx::query(include_str!("../../sql/select_processed.sql"))
         .bind(group)
+        .bind(order_ids)
         .bind(event_ids)
         .fetch_all(&mut **tx)
         .await?;
@@ -43,7 +74,9 @@ pub async fn insert_processed(
     group: &str,
     events: &[ProcessedEvent],
 ) -> Result<usize, sqlx::Error> {
-    Ok(claim_processed(tx, group, events).await?.len())
+    Ok(claim_processed(tx, group, LegacyRows::Absent, events)
+        .await?
+        .len())
 }
 
 /// Inserts dedup rows for `events` (distinct ids) and returns the ids that were
@@ -51,6 +84,7 @@ pub async fn insert_processed(
 pub async fn claim_processed(
     tx: &mut Transaction<'_, Postgres>,
     group: &str,
+    legacy: LegacyRows,
     events: &[ProcessedEvent],
 ) -> Result<HashSet<String>, sqlx::Error> {
     if events.is_empty() {
@@ -61,29 +95,38 @@ pub async fn claim_processed(
         .bind(
             events
                 .iter()
+                .map(|e| e.order_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            events
+                .iter()
                 .map(|e| e.event_id.clone())
                 .collect::<Vec<_>>(),
         )
         .bind(events.iter().map(|e| e.topic.clone()).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.partition).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.offset).collect::<Vec<_>>())
+        .bind(legacy == LegacyRows::Present)
         .fetch_all(&mut **tx)
         .await?;
     rows.iter().map(|row| row.try_get("event_id")).collect()
 }
 
-/// Deletes this group's dedup rows of `event_ids` (claimed in this transaction by
-/// [`claim_processed`] for events that were then not applied).
+/// Deletes this group's dedup rows of `keys` (order id, event id), claimed in this
+/// transaction by [`claim_processed`] for events that were then not applied.
 pub async fn unclaim_processed(
     tx: &mut Transaction<'_, Postgres>,
     group: &str,
-    event_ids: &[String],
+    keys: &[(String, String)],
 ) -> Result<(), sqlx::Error> {
-    if event_ids.is_empty() {
+    if keys.is_empty() {
         return Ok(());
     }
+    let (order_ids, event_ids): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
     sqlx::query(include_str!("../../sql/delete_processed.sql"))
         .bind(group)
+        .bind(order_ids)
         .bind(event_ids)
         .execute(&mut **tx)
         .await?;

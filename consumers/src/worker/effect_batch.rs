@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use crate::error::FailureKind;
 use crate::store::db_error::{classify_db_error, sqlstate};
-use crate::store::dedup_store::{self, ProcessedEvent};
+use crate::store::dedup_store::{self, LegacyRows, ProcessedEvent};
 use crate::store::projection::{self, OrderRow, ProjectionEvent};
 
 /// One event of a batch with its source position.
@@ -79,12 +79,14 @@ pub(crate) trait EffectStore: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub(crate) struct PgEffectStore {
     pool: PgPool,
+    legacy: LegacyRows,
 }
 
 impl PgEffectStore {
-    /// Effects applied through `pool` (migrated).
-    pub(crate) fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// Effects applied through `pool` (migrated); `legacy`: whether the group's
+    /// dedup rows include some without an order id.
+    pub(crate) fn new(pool: PgPool, legacy: LegacyRows) -> Self {
+        Self { pool, legacy }
     }
 }
 
@@ -94,11 +96,11 @@ impl EffectStore for PgEffectStore {
         group: &'a str,
         entries: &'a [BatchEntry<'a>],
     ) -> BoxFuture<'a, Result<Vec<EntryOutcome>, BatchFailure>> {
-        apply_batch(&self.pool, group, entries).boxed()
+        apply_batch(&self.pool, group, self.legacy, entries).boxed()
     }
 
     fn probe<'a>(&'a self, group: &'a str) -> BoxFuture<'a, Result<(), BatchFailure>> {
-        probe(&self.pool, group).boxed()
+        probe(&self.pool, group, self.legacy).boxed()
     }
 }
 
@@ -106,7 +108,11 @@ impl EffectStore for PgEffectStore {
 /// transaction that is rolled back. A failure here is the database's, whatever its
 /// SQLSTATE: a trigger that raises, a column a rolling migration renamed, a
 /// missing privilege fail this write as they fail every record's.
-pub(crate) async fn probe(pool: &PgPool, group: &str) -> Result<(), BatchFailure> {
+pub(crate) async fn probe(
+    pool: &PgPool,
+    group: &str,
+    legacy: LegacyRows,
+) -> Result<(), BatchFailure> {
     let id = format!("orderflow-probe-{}", uuid::Uuid::new_v4());
     let event = ProjectionEvent {
         event_id: id.clone(),
@@ -126,7 +132,7 @@ pub(crate) async fn probe(pool: &PgPool, group: &str) -> Result<(), BatchFailure
         offset: -1,
     };
     let mut tx = begin(pool).await?;
-    let written = write_batch(&mut tx, group, std::slice::from_ref(&entry)).await;
+    let written = write_batch(&mut tx, group, legacy, std::slice::from_ref(&entry)).await;
     tx.rollback().await?;
     match written?.as_slice() {
         [EntryOutcome::Applied] => Ok(()),
@@ -152,14 +158,16 @@ async fn begin(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgre
 /// Applies the entries in order in one transaction. Entries of the same order
 /// are applied one after the other, so callers may batch several events of an
 /// order as long as they keep offset order. Either every `Applied` and
-/// `Duplicate` outcome is committed, or the call fails and nothing is.
+/// `Duplicate` outcome is committed, or the call fails and nothing is. `legacy`:
+/// whether the group has dedup rows without an order id ([`LegacyRows::of`]).
 pub async fn apply_batch(
     pool: &PgPool,
     group: &str,
+    legacy: LegacyRows,
     entries: &[BatchEntry<'_>],
 ) -> Result<Vec<EntryOutcome>, BatchFailure> {
     let mut tx = begin(pool).await?;
-    let outcomes = write_batch(&mut tx, group, entries).await?;
+    let outcomes = write_batch(&mut tx, group, legacy, entries).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
@@ -168,6 +176,7 @@ pub async fn apply_batch(
 async fn write_batch(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     group: &str,
+    legacy: LegacyRows,
     entries: &[BatchEntry<'_>],
 ) -> Result<Vec<EntryOutcome>, BatchFailure> {
     let mut order_ids: Vec<String> = entries.iter().map(|e| e.event.order_id.clone()).collect();
@@ -185,6 +194,7 @@ async fn write_batch(
     for entry in entries {
         if claimed_ids.insert(&entry.event.event_id) {
             claims.push(ProcessedEvent {
+                order_id: entry.event.order_id.clone(),
                 event_id: entry.event.event_id.clone(),
                 topic: entry.topic.to_owned(),
                 partition: entry.partition,
@@ -192,7 +202,7 @@ async fn write_batch(
             });
         }
     }
-    let fresh = dedup_store::claim_processed(tx, group, &claims).await?;
+    let fresh = dedup_store::claim_processed(tx, group, legacy, &claims).await?;
     let read_applied: HashMap<String, i32> = orders
         .iter()
         .map(|(id, row)| (id.clone(), row.events_applied))
@@ -223,10 +233,10 @@ async fn write_batch(
         }
     }
     // An event that broke the rules is dead-lettered, not processed: no dedup row.
-    let not_applied: Vec<String> = fresh
+    let not_applied: Vec<(String, String)> = claims
         .iter()
-        .filter(|id| !applied.contains(id.as_str()))
-        .cloned()
+        .filter(|c| fresh.contains(&c.event_id) && !applied.contains(c.event_id.as_str()))
+        .map(|c| (c.order_id.clone(), c.event_id.clone()))
         .collect();
     dedup_store::unclaim_processed(tx, group, &not_applied).await?;
     let rows: Vec<&OrderRow> = changed.iter().filter_map(|id| orders.get(id)).collect();

@@ -3,6 +3,7 @@
 //! processing), the naive consumer (one transaction and one synchronous commit
 //! per record) and PostgreSQL applying the same events alone (pg_limit.rs).
 
+mod fill_dedup;
 mod pg_limit;
 mod seed;
 
@@ -147,7 +148,7 @@ async fn main() -> anyhow::Result<()> {
         Command::FillDedup {
             database_url,
             count,
-        } => fill_dedup(&database_url, count).await,
+        } => fill_dedup::run(&database_url, count).await,
         Command::FreshDb { admin_url, name } => {
             let mut admin = PgConnection::connect(&admin_url).await?;
             admin
@@ -219,30 +220,6 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn fill_dedup(database_url: &str, count: u64) -> anyhow::Result<()> {
-    let mut db = PgConnection::connect(database_url).await?;
-    let slice = 1_000_000u64;
-    let mut start = 0u64;
-    while start < count {
-        let end = (start + slice).min(count);
-        // Random-looking UUID event ids like the real ones, spread over 12
-        // partitions, a day old (inside the retention, so cleanup keeps them).
-        sqlx::query(
-            "INSERT INTO processed_events (consumer_group, event_id, topic, \"partition\", \"offset\", processed_at)
-             SELECT 'retained-group', md5(i::text)::uuid::text, 'retained-topic', (i % 12)::int, i / 12,
-                    now() - interval '1 day'
-             FROM generate_series($1::bigint, $2::bigint - 1) AS i",
-        )
-        .bind(i64::try_from(start)?)
-        .bind(i64::try_from(end)?)
-        .execute(&mut db)
-        .await?;
-        start = end;
-    }
-    db.execute("VACUUM ANALYZE processed_events").await?;
-    Ok(())
-}
-
 fn report(name: &str, count: usize, first: Option<Instant>) {
     let secs = first.map_or(0.0, |f| f.elapsed().as_secs_f64()).max(1e-9);
     println!(
@@ -293,8 +270,8 @@ async fn naive(
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         let mut tx = pool.begin().await?;
-        let ids = vec![event.event_id.clone()];
-        if dedup_store::already_processed(&mut tx, "naive", &ids)
+        let keys = vec![(event.order_id.clone(), event.event_id.clone())];
+        if dedup_store::already_processed(&mut tx, "naive", &keys)
             .await?
             .is_empty()
         {
@@ -303,6 +280,7 @@ async fn naive(
             let row = projection::apply(orders.get(&event.order_id), &event)
                 .map_err(anyhow::Error::msg)?;
             let processed = ProcessedEvent {
+                order_id: event.order_id.clone(),
                 event_id: event.event_id.clone(),
                 topic: topic.to_owned(),
                 partition: message.partition(),

@@ -52,6 +52,7 @@ DECLARE
     batch INTEGER;
     event_ids TEXT[];
     order_ids TEXT[];
+    event_orders TEXT[];
     seen TEXT[];
     invalid BIGINT;
     ids TEXT[];
@@ -73,8 +74,9 @@ BEGIN
         SELECT DISTINCT e.batch_no FROM pg_limit_events e
         WHERE e.session = p_session ORDER BY e.batch_no
     LOOP
-        SELECT array_agg(e.event_id ORDER BY e.seq), array_agg(e.order_id ORDER BY e.order_id)
-        INTO event_ids, order_ids
+        SELECT array_agg(e.event_id ORDER BY e.seq), array_agg(e.order_id ORDER BY e.order_id),
+               array_agg(e.order_id ORDER BY e.seq)
+        INTO event_ids, order_ids, event_orders
         FROM pg_limit_events e
         WHERE e.session = p_session AND e.batch_no = batch;
 
@@ -125,13 +127,13 @@ BEGIN
 
         EXECUTE 'SELECT coalesce(array_agg(event_id), ''{}'') FROM (' || select_processed || ') s'
         INTO seen
-        USING p_group, event_ids;
+        USING p_group, event_orders, event_ids;
         IF cardinality(seen) > 0 THEN
             RAISE EXCEPTION 'batch % of session %: % events were already processed',
                 batch, p_session, cardinality(seen);
         END IF;
 
-        EXECUTE insert_processed USING p_group, ids, topics, parts, offs;
+        EXECUTE insert_processed USING p_group, o_ids, ids, topics, parts, offs, false;
         GET DIAGNOSTICS inserted = ROW_COUNT;
         IF inserted <> coalesce(cardinality(ids), 0) THEN
             RAISE EXCEPTION 'batch % of session %: % of % dedup rows were new',

@@ -39,10 +39,10 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  */
 public final class BaselineConsumer {
     private static final String INSERT_PROCESSED = """
-        INSERT INTO processed_events (consumer_group, event_id, topic, "partition", "offset")
-        SELECT ?, e.event_id, ?, e.part, e.off
-        FROM UNNEST(?::text[], ?::int[], ?::bigint[]) AS e (event_id, part, off)
-        ON CONFLICT (consumer_group, event_id) DO NOTHING
+        INSERT INTO processed_events (consumer_group, order_id, event_id, topic, "partition", "offset")
+        SELECT ?, e.order_id, e.event_id, ?, e.part, e.off
+        FROM UNNEST(?::text[], ?::text[], ?::int[], ?::bigint[]) AS e (order_id, event_id, part, off)
+        ON CONFLICT (consumer_group, order_id, event_id) DO NOTHING
         RETURNING event_id""";
     private static final String LOCK_ORDERS = """
         SELECT order_id, status, customer_id, currency, total_cents, item_count, events_applied,
@@ -63,7 +63,9 @@ public final class BaselineConsumer {
             last_event_id = EXCLUDED.last_event_id, last_event_at = EXCLUDED.last_event_at,
             updated_at = EXCLUDED.updated_at""";
     private static final String FORGET_PROCESSED =
-        "DELETE FROM processed_events WHERE consumer_group = ? AND event_id = ANY(?::text[])";
+        """
+        DELETE FROM processed_events p USING UNNEST(?::text[], ?::text[]) AS e (order_id, event_id)
+        WHERE p.consumer_group = ? AND p.order_id = e.order_id AND p.event_id = e.event_id""";
 
     private final Connection db;
     private final String group;
@@ -165,16 +167,21 @@ public final class BaselineConsumer {
         throws SQLException {
         int n = events.size();
         String[] ids = new String[n];
+        String[] orders = new String[n];
         Integer[] parts = partitions.toArray(new Integer[0]);
         Long[] offs = offsets.toArray(new Long[0]);
-        for (int i = 0; i < n; i++) ids[i] = events.get(i).eventId();
+        for (int i = 0; i < n; i++) {
+            ids[i] = events.get(i).eventId();
+            orders[i] = events.get(i).orderId();
+        }
         Set<String> fresh = new HashSet<>();
         try (PreparedStatement st = db.prepareStatement(INSERT_PROCESSED)) {
             st.setString(1, group);
             st.setString(2, topic);
-            st.setArray(3, db.createArrayOf("text", ids));
-            st.setArray(4, db.createArrayOf("int4", parts));
-            st.setArray(5, db.createArrayOf("int8", offs));
+            st.setArray(3, db.createArrayOf("text", orders));
+            st.setArray(4, db.createArrayOf("text", ids));
+            st.setArray(5, db.createArrayOf("int4", parts));
+            st.setArray(6, db.createArrayOf("int8", offs));
             try (ResultSet rs = st.executeQuery()) {
                 while (rs.next()) fresh.add(rs.getString(1));
             }
@@ -190,10 +197,12 @@ public final class BaselineConsumer {
         Map<String, OrderRow> rows = lockOrders(orderIds);
         Map<String, OrderRow> changed = new LinkedHashMap<>();
         List<String> invalid = new ArrayList<>();
+        List<String> invalidOrders = new ArrayList<>();
         for (OrderEventCodec.Event e : newEvents) {
             OrderRow next = OrderRow.apply(rows.get(e.orderId()), e);
             if (next == null) {
                 invalid.add(e.eventId());
+                invalidOrders.add(e.orderId());
                 continue;
             }
             rows.put(e.orderId(), next);
@@ -201,8 +210,9 @@ public final class BaselineConsumer {
         }
         if (!invalid.isEmpty()) {
             try (PreparedStatement st = db.prepareStatement(FORGET_PROCESSED)) {
-                st.setString(1, group);
+                st.setArray(1, db.createArrayOf("text", invalidOrders.toArray()));
                 st.setArray(2, db.createArrayOf("text", invalid.toArray()));
+                st.setString(3, group);
                 st.executeUpdate();
             }
         }
