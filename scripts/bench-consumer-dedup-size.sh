@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Throughput versus the size of the dedup table: the engine and the Java baseline
 # consume the same topic into databases whose processed_events already holds N rows
-# of another group (as a 7-day retention leaves them), N from --sizes. Each size's
+# of the same group (a week of its history, as a 7-day retention leaves it), N from
+# --sizes. Every run uses that group name; the broker forgets the group after each. Each size's
 # rows are written once into a template database (generate_series), and every run
 # gets a fresh copy of it. Prints a table and draws docs/bench/dedup-size.png.
 #
@@ -27,6 +28,7 @@ TOPIC="bench-dedup-$RUN_ID"
 RECORDS="$(bench_seed "$TOPIC" 12 "$ORDERS")"
 echo "topic: $RECORDS events of $ORDERS orders, 12 partitions; dedup sizes $SIZES"
 ADMIN_BASE="${DATABASE_URL%/*}"
+BENCH_GROUP="bench-dedup-$RUN_ID"
 
 # from_template TEMPLATE NAME: a copy of the template database; prints its URL.
 from_template() {
@@ -43,14 +45,16 @@ for size in ${SIZES//,/ }; do
     template="${template_url##*/}"
     if ((size > 0)); then
         start=$SECONDS
-        "$BIN/consumer-bench" fill-dedup --database-url "$template_url" --count "$size"
+        "$BIN/consumer-bench" fill-dedup --database-url "$template_url" --count "$size" --group "$BENCH_GROUP"
         echo "filled $size dedup rows in $((SECONDS - start)) s ($(psql "$template_url" -XAtqc "SELECT pg_size_pretty(pg_total_relation_size('processed_events'))"))"
     fi
     for ((i = 1; i <= RUNS; i++)); do
         read -r rate _ secs _ <<<"$(bench_engine "$TOPIC" "$(from_template "$template" "e${size}_$i")")"
+        bench_forget_group "$BENCH_GROUP"
         printf '| %12s | %8s | %10s | %8s | %-14s |\n' "$size" engine "$rate" "$secs" "$(bench_loadavg)"
         echo "engine,$size,$rate" >>"$CSV"
         read -r rate _ secs _ <<<"$(bench_java "$TOPIC" "$(from_template "$template" "j${size}_$i")" "$RECORDS")"
+        bench_forget_group "$BENCH_GROUP"
         printf '| %12s | %8s | %10s | %8s | %-14s |\n' "$size" java "$rate" "$secs" "$(bench_loadavg)"
         echo "java,$size,$rate" >>"$CSV"
     done

@@ -61,7 +61,16 @@ bench_json_field() { # FIELD JSON
     python3 -c 'import json,sys; print(json.loads(sys.argv[2])[sys.argv[1]])' "$1" "$2"
 }
 
-# bench_engine TOPIC DB_URL [ENGINE FLAGS...]: one order-consumer run on a fresh group.
+# bench_forget_group GROUP: deletes the (empty) consumer group GROUP from the broker,
+# so the next run under that name starts from the beginning of the topic.
+bench_forget_group() {
+    [[ -n "${KAFKA_CP:-}" ]] || kafka_classpath
+    kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+        --bootstrap-server "$KAFKA_BROKERS" --delete --group "$1" >/dev/null 2>&1
+}
+
+# bench_engine TOPIC DB_URL [ENGINE FLAGS...]: one order-consumer run on a fresh group
+# (BENCH_GROUP names it instead; then forget it before the next run: bench_forget_group).
 # Prints "records_per_sec records active_secs peak_rss_mib wall_secs" (wall: the whole
 # process, start-up, group join and the idle wait included).
 bench_engine() {
@@ -70,7 +79,7 @@ bench_engine() {
     rss_file="$(mktemp)"
     # shellcheck disable=SC2086 # ENGINE_ARGS is a list of flags
     summary="$(/usr/bin/time -f "%M %e" -o "$rss_file" "$BIN/order-consumer" --topic "$topic" \
-        --group "bench-$RUN_ID-$RANDOM$RANDOM" --database-url "$db" --metrics-addr "" \
+        --group "${BENCH_GROUP:-bench-$RUN_ID-$RANDOM$RANDOM}" --database-url "$db" --metrics-addr "" \
         --exit-when-idle 2 --log-level warn ${ENGINE_ARGS:-} "$@")"
     python3 - "$summary" "$(tail -1 "$rss_file")" <<'PY'
 import json, sys
@@ -84,7 +93,7 @@ PY
 }
 
 # bench_java TOPIC DB_URL RECORDS [BASELINE FLAGS...]: one Java baseline run on a
-# fresh group, stopping after RECORDS records. Same output as bench_engine.
+# fresh group (or BENCH_GROUP), stopping after RECORDS records. Same output as bench_engine.
 bench_java() {
     local topic="$1" db="$2" records="$3" rss_file summary
     shift 3
@@ -95,7 +104,7 @@ bench_java() {
     # shellcheck disable=SC2086 # JAVA_OPTS is a list of flags
     summary="$(/usr/bin/time -f "%M %e" -o "$rss_file" java ${JAVA_OPTS:-} \
         -cp "$BENCH_JAVA_DIR/target/classes:$BENCH_JAVA_DIR/target/lib/*" \
-        io.orderflow.bench.BaselineConsumer --topic "$topic" --group "bench-java-$RUN_ID-$RANDOM$RANDOM" \
+        io.orderflow.bench.BaselineConsumer --topic "$topic" --group "${BENCH_GROUP:-bench-java-$RUN_ID-$RANDOM$RANDOM}" \
         --database-url "$db" --registry-url "$SCHEMA_REGISTRY_URL" --brokers "$KAFKA_BROKERS" \
         --expect "$records" ${kafka_opts[@]+"${kafka_opts[@]}"} "$@" 2>/dev/null)"
     python3 - "$summary" "$(tail -1 "$rss_file")" <<'PY'

@@ -7,6 +7,7 @@ and uses them as labels (skew names, sizes).
 
 import argparse
 import csv
+import os
 import sys
 
 import matplotlib
@@ -57,6 +58,7 @@ def main() -> None:
     if args.note:
         fig.text(0.01, 0.01, args.note, fontsize=7, alpha=0.7)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     fig.savefig(args.out)
 
 

@@ -10,9 +10,9 @@ use sqlx::{Connection, Executor, PgConnection, Row};
 /// Rows written per statement.
 const SLICE: u64 = 1_000_000;
 
-/// Writes `count` rows of group `retained-group` into the `processed_events` of the
-/// migrated database at `database_url`.
-pub async fn run(database_url: &str, count: u64) -> anyhow::Result<()> {
+/// Writes `count` rows of `group` into the `processed_events` of the migrated
+/// database at `database_url`.
+pub async fn run(database_url: &str, count: u64, group: &str) -> anyhow::Result<()> {
     let mut db = PgConnection::connect(database_url).await?;
     db.execute("SET maintenance_work_mem = '1GB'").await?;
     let rebuild = drop_keys_and_indexes(&mut db).await?;
@@ -24,12 +24,13 @@ pub async fn run(database_url: &str, count: u64) -> anyhow::Result<()> {
         // so cleanup keeps them).
         sqlx::query(
             "INSERT INTO processed_events (consumer_group, order_id, event_id, topic, \"partition\", \"offset\", processed_at)
-             SELECT 'retained-group', md5('order' || (i / 3)::text)::uuid::text, md5(i::text)::uuid::text,
+             SELECT $3, md5('order' || (i / 3)::text)::uuid::text, md5(i::text)::uuid::text,
                     'retained-topic', (i % 12)::int, i / 12, now() - interval '1 day'
              FROM generate_series($1::bigint, $2::bigint - 1) AS i",
         )
         .bind(i64::try_from(start)?)
         .bind(i64::try_from(end)?)
+        .bind(group)
         .execute(&mut db)
         .await?;
         start = end;

@@ -57,13 +57,16 @@ enum Command {
         #[arg(long, env = "SCHEMA_REGISTRY_URL")]
         registry_url: String,
     },
-    /// Fill the dedup table of a fresh database with COUNT rows of another group
+    /// Fill the dedup table of a fresh database with COUNT rows of GROUP
     /// (generate_series, in slices of a million), as a long retention leaves them.
     FillDedup {
         #[arg(long)]
         database_url: String,
         #[arg(long)]
         count: u64,
+        /// The group the rows belong to (the group of the runs that follow).
+        #[arg(long)]
+        group: String,
     },
     /// Create a fresh database on the admin URL's server, migrate it, print its URL.
     FreshDb {
@@ -148,7 +151,8 @@ async fn main() -> anyhow::Result<()> {
         Command::FillDedup {
             database_url,
             count,
-        } => fill_dedup::run(&database_url, count).await,
+            group,
+        } => fill_dedup::run(&database_url, count, &group).await,
         Command::FreshDb { admin_url, name } => {
             let mut admin = PgConnection::connect(&admin_url).await?;
             admin
