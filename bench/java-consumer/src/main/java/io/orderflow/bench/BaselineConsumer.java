@@ -114,10 +114,15 @@ public final class BaselineConsumer {
             long last = 0;
             long done = 0;
             int batches = 0;
+            // A member of a group whose partitions hold nothing for it (the others were
+            // done first) is idle from its assignment on, not from a first record.
+            long assigned = 0;
             while (expect == 0 || done < expect) {
                 ConsumerRecords<byte[], byte[]> records = consumer.poll(Duration.ofMillis(500));
                 if (records.isEmpty()) {
-                    if (first != 0 && System.nanoTime() - last > idleMs * 1_000_000L) break;
+                    if (assigned == 0 && !consumer.assignment().isEmpty()) assigned = System.nanoTime();
+                    long since = first != 0 ? last : assigned;
+                    if (since != 0 && System.nanoTime() - since > idleMs * 1_000_000L) break;
                     continue;
                 }
                 if (first == 0) first = System.nanoTime();
