@@ -269,6 +269,7 @@ pub(crate) async fn run(
         return;
     }
     let mut ticker = tokio::time::interval(every);
+    let mut offsets_failures = 0u32;
     loop {
         tokio::select! {
             _ = token.cancelled() => return,
@@ -285,9 +286,20 @@ pub(crate) async fn run(
             continue;
         };
         let committed = match offsets.read().await {
-            Ok(committed) => committed,
+            Ok(committed) => {
+                offsets_failures = 0;
+                committed
+            }
             Err(error) => {
-                tracing::warn!(%error, group, "dedup retention cannot read committed offsets; will retry");
+                // A new group's coordinator is not loaded yet when the first round
+                // runs at start-up (NotCoordinator): only a failure that persists
+                // into the next round is worth a warning.
+                offsets_failures += 1;
+                if offsets_failures > 1 {
+                    tracing::warn!(%error, group, "dedup retention cannot read committed offsets; will retry");
+                } else {
+                    tracing::debug!(%error, group, "dedup retention cannot read committed offsets yet; will retry");
+                }
                 continue;
             }
         };
