@@ -138,7 +138,8 @@ async fn every_key_holds_the_order_id_and_older_rows_survive_the_upgrade() {
     .unwrap();
     order_consumer::MIGRATOR.run(&pool).await.unwrap();
 
-    let keys: Vec<(String, String, bool)> = sqlx::query(
+    // Each unique index of the two tables, and whether one of its columns is order_id.
+    let keys: Vec<(String, String, bool)> = sqlx::query_as(
         "SELECT c.relname::text, i.indexrelid::regclass::text, bool_or(a.attname = 'order_id') \
          FROM pg_index i \
          JOIN pg_class c ON c.oid = i.indrelid \
@@ -148,10 +149,7 @@ async fn every_key_holds_the_order_id_and_older_rows_survive_the_upgrade() {
     )
     .fetch_all(&pool)
     .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1), r.get(2)))
-    .collect();
+    .unwrap();
     assert_eq!(keys.len(), 2, "one key per table: {keys:?}");
     assert!(keys.iter().all(|(_, _, has)| *has), "{keys:?}");
 
