@@ -25,7 +25,9 @@ EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
 def main():
-    registry = SchemaRegistryClient({"url": sys.argv[1]})
+    # The client waits forever by default: a request the registry never answered hung
+    # the whole test run (CI, 2026-12-07). With a timeout it is retried (max.retries).
+    registry = SchemaRegistryClient({"url": sys.argv[1], "timeout": 20})
     out = []
     for case in json.load(sys.stdin):
         subject = case["topic"] + "-value"
