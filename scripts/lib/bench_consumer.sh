@@ -63,10 +63,18 @@ bench_json_field() { # FIELD JSON
 
 # bench_forget_group GROUP: deletes the (empty) consumer group GROUP from the broker,
 # so the next run under that name starts from the beginning of the topic.
+# A group that stays would make the next run start at its committed offsets and
+# measure nothing, so a failure stops the script. (The tool exits 0 when a deletion
+# fails; only its output says which.)
 bench_forget_group() {
+    local out
     [[ -n "${KAFKA_CP:-}" ]] || kafka_classpath
-    kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
-        --bootstrap-server "$KAFKA_BROKERS" --delete --group "$1" >/dev/null 2>&1
+    out="$(kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+        --bootstrap-server "$KAFKA_BROKERS" --delete --group "$1" 2>&1)" || true
+    if [[ "$out" != *"was successful"* ]]; then
+        echo "$out" >&2
+        die "could not delete consumer group $1 before the next run"
+    fi
 }
 
 # bench_engine TOPIC DB_URL [ENGINE FLAGS...]: one order-consumer run on a fresh group
