@@ -1,5 +1,5 @@
-//! `fill-dedup`: a dedup table already holding millions of rows of another group, as
-//! a week of retention leaves it. Loaded the way a bulk load is done: the table's
+//! `fill-dedup`: a dedup table already holding millions of rows of the group that
+//! runs next, as a week of retention leaves it. Loaded the way a bulk load is done: the table's
 //! keys and indexes are dropped, the rows written, then the keys and indexes built
 //! again from their own definitions (a sort per index instead of millions of random
 //! inserts into a growing B-tree: minutes instead of tens of minutes at 50 million).
